@@ -1,0 +1,499 @@
+"""Convert a model into its variants, inside a worker process.
+
+The parent side (`convert_model`) writes a request, runs this module as a
+worker (`python -m tflite_gate.convert REQUEST`) under time and memory limits,
+and reads back what each variant produced. The worker loads the model once,
+then converts variant after variant, capturing file descriptor 2 for each
+(the converter logs through C++ straight to it) and the structured
+`ConverterError.errors`. A variant that kills the worker is recorded as failed
+and a fresh worker carries on with the rest.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, cast, get_args
+
+from tflite_gate.report.model import SourceKind
+from tflite_gate.workers import WorkerOutcome, log_tail, run_worker
+
+NEEDS_OPS_CODES = {"ERROR_NEEDS_FLEX_OPS", "ERROR_NEEDS_CUSTOM_OPS"}
+
+
+@dataclass
+class VariantRequest:
+    name: str
+    quantization: str
+    io: str = "float32"
+
+
+@dataclass
+class ConversionRequest:
+    """Plain data for the worker: it never sees the policy."""
+
+    workspace: str
+    scratch: str
+    source_kind: str
+    source: str
+    source_path: str | None
+    input_shapes: dict[str, list[int]]
+    signature: str | None
+    safe_mode: bool
+    select_tf_ops: bool
+    allow_custom_ops: bool
+    variants: list[VariantRequest]
+    calibration_npz: str | None = None
+    calibration_generate: dict[str, Any] | None = None
+    samples: int | None = None
+    skip: list[str] = field(default_factory=list)
+
+
+@dataclass
+class LoadResult:
+    ok: bool
+    error: str | None = None
+    location: tuple[str, int] | None = None
+    dynamic_shape: bool = False
+    written_by: dict[str, str | None] | None = None
+    inputs: list[dict[str, Any]] = field(default_factory=list)
+    log_lines: list[str] = field(default_factory=list)
+
+
+@dataclass
+class VariantResult:
+    name: str
+    ok: bool
+    tflite_path: str | None = None
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    log_lines: list[str] = field(default_factory=list)
+    flex_ops_needed: list[str] = field(default_factory=list)
+    data_error: str | None = None
+    crash: str | None = None
+    duration_s: float = 0.0
+
+
+@dataclass
+class ConversionResult:
+    load: LoadResult
+    variants: dict[str, VariantResult]
+    duration_s: float
+    worker_log: str
+
+
+# --------------------------------------------------------------------------- log filtering
+
+_ABSL_PREFIX = re.compile(r"^[IWEF]\d{4} [\d:.]+\s+\d+ (?P<where>[\w./-]+:\d+)\] ")
+_NOISE = (
+    "Ignored output_format",
+    "Ignored drop_control_dependency",
+    "cpu_feature_guard",
+    "absl::InitializeLog",
+    "To enable the following instructions",
+    "rebuild TensorFlow with the appropriate compiler flags",
+    "failed call to cuInit",
+    "Could not find cuda drivers",
+    "oneDNN custom operations are on",
+    "Unable to register cu",
+    "Skipping runtime version metadata in the model",
+)
+_SIGNAL = re.compile(
+    r"flex|select tf|custom op|resource|fall(s|ing)? ?back|not quantized|quantiz\w* (is )?"
+    r"(skipped|failed|not supported)|unsupported|not supported|will not be|won't be",
+    re.IGNORECASE,
+)
+
+
+def _records(text: str) -> list[tuple[str, str]]:
+    """Group the log into (level, message) records; continuation lines join their record."""
+    records: list[tuple[str, str]] = []
+    for line in text.splitlines():
+        match = _ABSL_PREFIX.match(line)
+        if match:
+            records.append((line[0], f"{match['where']}: {line[match.end() :]}"))
+        elif (records and line.startswith(("\t", " "))) or (records and not line.strip()):
+            level, message = records[-1]
+            records[-1] = (level, f"{message}\n{line}")
+        else:
+            records.append(("", line))
+    return records
+
+
+def interesting_log_lines(text: str) -> list[str]:
+    """Converter messages worth a user's look: Flex/custom/resource ops, float fallbacks."""
+    kept: list[str] = []
+    for level, message in _records(text):
+        message = message.rstrip()
+        if not message or any(noise in message for noise in _NOISE):
+            continue
+        if (level in {"W", "E"} or _SIGNAL.search(message)) and message not in kept:
+            kept.append(message)
+    return kept
+
+
+# --------------------------------------------------------------------------- worker side
+
+
+@contextlib.contextmanager
+def _fd2_to(path: Path) -> Iterator[None]:
+    sys.stderr.flush()
+    saved = os.dup(2)
+    target = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    os.dup2(target, 2)
+    os.close(target)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _write_json(path: Path, payload: Any) -> None:
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(payload, indent=1))
+    temporary.replace(path)
+
+
+def _converter_errors(exc: BaseException, workspace: Path) -> list[dict[str, Any]]:
+    from tflite_gate.sources import workspace_frame
+
+    found: list[dict[str, Any]] = []
+    for error in getattr(exc, "errors", None) or []:
+        code = type(error).ErrorCode.Name(error.error_code) if error.error_code else None
+        frames = [(c.source.filename, c.source.line) for c in error.location.call]
+        frame = workspace_frame(frames, workspace)
+        first_line = (error.error_message or "").strip().splitlines()
+        entry = {
+            "code": code,
+            "op": error.operator.name or None,
+            "message": first_line[0] if first_line else str(exc).strip().splitlines()[0],
+            "location": list(frame) if frame else None,
+        }
+        if entry not in found:
+            found.append(entry)
+    if not found:
+        lines = [line for line in str(exc).strip().splitlines() if line.strip()]
+        found.append(
+            {
+                "code": None,
+                "op": None,
+                "message": lines[-1] if lines else type(exc).__name__,
+                "location": None,
+            }
+        )
+    return found
+
+
+def _make_converter(
+    request: ConversionRequest,
+    saved: Path,
+    key: str,
+    variant: VariantRequest,
+    calibration: list[dict[str, Any]] | None,
+    select_tf_ops: bool,
+) -> Any:
+    import tensorflow as tf
+
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(saved), signature_keys=[key])
+    ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    quantization = variant.quantization
+    if quantization != "none":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if quantization == "float16":
+        converter.target_spec.supported_types = [tf.float16]
+    if quantization in {"int8", "int16x8"}:
+        samples = calibration or []
+        converter.representative_dataset = lambda: iter(samples)
+        ops = (
+            [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+            if quantization == "int8"
+            else [tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
+        )
+        io_type = {"int8": tf.int8, "uint8": tf.uint8, "int16": tf.int16}.get(variant.io)
+        if io_type is not None:
+            converter.inference_input_type = io_type
+            converter.inference_output_type = io_type
+    if select_tf_ops:
+        ops = [*ops, tf.lite.OpsSet.SELECT_TF_OPS]
+        if tf.lite.OpsSet.TFLITE_BUILTINS not in ops:
+            ops.append(tf.lite.OpsSet.TFLITE_BUILTINS)
+    converter.target_spec.supported_ops = ops
+    converter.allow_custom_ops = request.allow_custom_ops
+    return converter
+
+
+def _calibration(request: ConversionRequest, inputs: list[Any]) -> list[dict[str, Any]]:
+    from tflite_gate import data
+
+    signature = [
+        (spec.name, [d if d is not None else 1 for d in spec.shape], spec.dtype) for spec in inputs
+    ]
+    if request.calibration_npz:
+        return data.load_npz(Path(request.calibration_npz), signature, limit=request.samples)
+    options = dict(request.calibration_generate or {})
+    if request.samples is not None:
+        options["count"] = request.samples
+    return data.generate(
+        signature,
+        seed=int(options.get("seed", 0)),
+        count=int(options.get("count", 8)),
+        low=float(options.get("low", -1.0)),
+        high=float(options.get("high", 1.0)),
+    )
+
+
+def _flex_probe(
+    request: ConversionRequest,
+    saved: Path,
+    key: str,
+    variant: VariantRequest,
+    calibration: list[dict[str, Any]] | None,
+    log: Path,
+) -> list[str]:
+    """Convert again with Select TF ops allowed, to tell the user which Flex ops it needs."""
+    from tflite_gate.inspect import inspect_model
+
+    try:
+        with _fd2_to(log):
+            blob = _make_converter(request, saved, key, variant, calibration, True).convert()
+        return [op.name for op in inspect_model(blob).ops if op.kind == "flex"]
+    except Exception:
+        return []
+
+
+def _convert_variant(
+    request: ConversionRequest,
+    saved: Path,
+    key: str,
+    variant: VariantRequest,
+    inputs: list[Any],
+    scratch: Path,
+) -> VariantResult:
+    started = time.monotonic()
+    result = VariantResult(name=variant.name, ok=False)
+    log = scratch / f"variant-{variant.name}.log"
+    calibration = None
+    if variant.quantization in {"int8", "int16x8"}:
+        from tflite_gate.data import DataError
+
+        try:
+            calibration = _calibration(request, inputs)
+        except DataError as exc:
+            result.data_error = str(exc)
+            result.duration_s = time.monotonic() - started
+            return result
+    workspace = Path(request.workspace)
+    try:
+        with _fd2_to(log):
+            converter = _make_converter(
+                request, saved, key, variant, calibration, request.select_tf_ops
+            )
+            blob = converter.convert()
+    except Exception as exc:
+        result.errors = _converter_errors(exc, workspace)
+        codes = {e["code"] for e in result.errors}
+        if not request.select_tf_ops and codes & NEEDS_OPS_CODES:
+            probe_log = scratch / f"variant-{variant.name}.probe.log"
+            result.flex_ops_needed = _flex_probe(
+                request, saved, key, variant, calibration, probe_log
+            )
+    else:
+        target = scratch / f"variant-{variant.name}.tflite"
+        target.write_bytes(blob)
+        result.ok = True
+        result.tflite_path = str(target)
+    result.log_lines = interesting_log_lines(log.read_text(errors="replace"))
+    result.duration_s = time.monotonic() - started
+    return result
+
+
+def _source_kind(text: str) -> SourceKind:
+    if text not in get_args(SourceKind):
+        raise ValueError(f"unknown source kind {text!r}")
+    return cast(SourceKind, text)
+
+
+def _load(request: ConversionRequest, scratch: Path) -> tuple[LoadResult, Any]:
+    from tflite_gate.sources import DynamicShapeError, SourceError, load_as_saved_model
+
+    log = scratch / "load.log"
+    try:
+        with _fd2_to(log):
+            prepared = load_as_saved_model(
+                kind=_source_kind(request.source_kind),
+                source=request.source,
+                path=Path(request.source_path) if request.source_path else None,
+                workspace=Path(request.workspace),
+                scratch=scratch,
+                input_shapes=request.input_shapes,
+                signature=request.signature,
+                safe_mode=request.safe_mode,
+            )
+    except SourceError as exc:
+        return LoadResult(
+            ok=False,
+            error=exc.message,
+            location=exc.location,
+            dynamic_shape=isinstance(exc, DynamicShapeError),
+        ), None
+    except Exception as exc:
+        text = str(exc).strip().splitlines()
+        return LoadResult(ok=False, error=f"{type(exc).__name__}: {text[0] if text else ''}"), None
+    return LoadResult(
+        ok=True,
+        written_by=prepared.written_by.model_dump() if prepared.written_by else None,
+        inputs=[asdict(spec) for spec in prepared.inputs],
+        log_lines=interesting_log_lines(log.read_text(errors="replace")),
+    ), prepared
+
+
+def worker_main(request_path: str) -> int:
+    """Entry point of the conversion worker process."""
+    raw = json.loads(Path(request_path).read_text())
+    raw["variants"] = [VariantRequest(**v) for v in raw["variants"]]
+    request = ConversionRequest(**raw)
+    scratch = Path(request.scratch)
+    load, prepared = _load(request, scratch)
+    _write_json(scratch / "load.json", asdict(load))
+    if prepared is None:
+        return 0
+    for variant in request.variants:
+        if variant.name in request.skip:
+            continue
+        (scratch / f"variant-{variant.name}.started").touch()
+        result = _convert_variant(
+            request,
+            prepared.saved_model_dir,
+            prepared.signature_key,
+            variant,
+            prepared.inputs,
+            scratch,
+        )
+        _write_json(scratch / f"variant-{variant.name}.json", asdict(result))
+    return 0
+
+
+# --------------------------------------------------------------------------- parent side
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        loaded: dict[str, Any] = json.loads(path.read_text())
+        return loaded
+    except (OSError, ValueError):
+        return None
+
+
+def _crashed_variant(request: ConversionRequest, scratch: Path) -> str | None:
+    for variant in request.variants:
+        started = (scratch / f"variant-{variant.name}.started").exists()
+        done = (scratch / f"variant-{variant.name}.json").exists()
+        if started and not done:
+            return variant.name
+    return None
+
+
+def convert_model(
+    request: ConversionRequest, *, timeout_s: float, memory_mb: int | None
+) -> ConversionResult:
+    """Run workers until every variant has a result; crashes fail only their variant."""
+    scratch = Path(request.scratch)
+    scratch.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    crashes: dict[str, VariantResult] = {}
+    attempt = 0
+    worker_log = scratch / "worker-0.log"
+    while True:
+        request.skip = [*crashes, *_finished(request, scratch)]
+        request_path = scratch / f"request-{attempt}.json"
+        request_path.write_text(json.dumps(asdict(request), indent=1))
+        worker_log = scratch / f"worker-{attempt}.log"
+        remaining = max(timeout_s - (time.monotonic() - started), 1.0)
+        outcome = run_worker(
+            [sys.executable, "-m", "tflite_gate.convert", str(request_path)],
+            timeout_s=remaining,
+            memory_mb=memory_mb,
+            log_path=worker_log,
+            cwd=Path(request.workspace),
+            env=_worker_env(),
+        )
+        if outcome.ok or not (scratch / "load.json").exists():
+            break
+        crashed = _crashed_variant(request, scratch)
+        if crashed is None:
+            break
+        crashes[crashed] = _crash_result(crashed, outcome, worker_log)
+        attempt += 1
+        if outcome.timed_out or len(crashes) == len(request.variants):
+            break
+    return _collect(request, scratch, outcome, crashes, worker_log, time.monotonic() - started)
+
+
+def _finished(request: ConversionRequest, scratch: Path) -> list[str]:
+    return [v.name for v in request.variants if (scratch / f"variant-{v.name}.json").exists()]
+
+
+def _worker_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "0")
+    env["PYTHONUNBUFFERED"] = "1"
+    env.setdefault("CUDA_VISIBLE_DEVICES", "-1")
+    return env
+
+
+def _crash_result(name: str, outcome: WorkerOutcome, log: Path) -> VariantResult:
+    return VariantResult(
+        name=name,
+        ok=False,
+        crash=f"the converter {outcome.describe()}",
+        log_lines=log_tail(log),
+        duration_s=outcome.duration_s,
+    )
+
+
+def _collect(
+    request: ConversionRequest,
+    scratch: Path,
+    outcome: WorkerOutcome,
+    crashes: dict[str, VariantResult],
+    worker_log: Path,
+    duration: float,
+) -> ConversionResult:
+    raw_load = _read_json(scratch / "load.json")
+    if raw_load is None:
+        tail = log_tail(worker_log)
+        load = LoadResult(
+            ok=False,
+            error=f"the conversion worker {outcome.describe()} while loading the model"
+            + (f": {tail[-1]}" if tail else ""),
+            log_lines=tail,
+        )
+        return ConversionResult(load, {}, duration, str(worker_log))
+    raw_load["location"] = tuple(raw_load["location"]) if raw_load.get("location") else None
+    load = LoadResult(**raw_load)
+    variants: dict[str, VariantResult] = {}
+    for variant in request.variants:
+        raw = _read_json(scratch / f"variant-{variant.name}.json")
+        if raw is not None:
+            variants[variant.name] = VariantResult(**raw)
+        elif variant.name in crashes:
+            variants[variant.name] = crashes[variant.name]
+        elif load.ok:
+            variants[variant.name] = VariantResult(
+                name=variant.name,
+                ok=False,
+                crash=f"not converted: the conversion worker {outcome.describe()}",
+            )
+    return ConversionResult(load, variants, duration, str(worker_log))
+
+
+if __name__ == "__main__":
+    raise SystemExit(worker_main(sys.argv[1]))

@@ -1,0 +1,251 @@
+"""Findings: what the gate saw, in the one shape every reporter reads.
+
+Rule ids are a stable contract (scripts and users grep for them): add new ones,
+never rename one. Each rule carries a title and a fix hint so reporters can tell
+the user what to do, not only what went wrong.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Severity(StrEnum):
+    ERROR = "error"
+    WARNING = "warning"
+    NOTICE = "notice"
+
+    @property
+    def rank(self) -> int:
+        """Higher is more severe; used to order findings and apply `fail_on`."""
+        return {Severity.ERROR: 2, Severity.WARNING: 1, Severity.NOTICE: 0}[self]
+
+
+class Location(BaseModel):
+    """Where a reviewer would change something; `path` is relative to the workspace."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    path: str
+    line: int | None = None
+    column: int | None = None
+
+    def __str__(self) -> str:
+        parts = [self.path]
+        if self.line is not None:
+            parts.append(str(self.line))
+            if self.column is not None:
+                parts.append(str(self.column))
+        return ":".join(parts)
+
+
+class Finding(BaseModel):
+    """One observation that may fail the gate."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rule: str
+    severity: Severity
+    message: str
+    model: str | None = None
+    variant: str | None = None
+    runtime: str | None = None
+    location: Location | None = None
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    severity: Severity
+    title: str
+    hint: str
+
+
+RULES: dict[str, Rule] = {
+    rule.id: rule
+    for rule in (
+        Rule(
+            "policy-invalid",
+            Severity.ERROR,
+            "The policy file is invalid",
+            "Fix the policy file at the line and column given; unknown keys are errors so a "
+            "typo cannot silently disable a check.",
+        ),
+        Rule(
+            "model-not-found",
+            Severity.ERROR,
+            "The model source does not exist",
+            "Check `source` in the policy: paths are relative to the workspace root; a factory "
+            "is written `package.module:function`.",
+        ),
+        Rule(
+            "model-load-failed",
+            Severity.ERROR,
+            "The model could not be loaded",
+            "Load the model with the TensorFlow/Keras version that wrote it, or re-export it "
+            "with the installed one; the finding names both versions.",
+        ),
+        Rule(
+            "conversion-failed",
+            Severity.ERROR,
+            "The TFLite converter failed",
+            "Replace or re-implement the op named at the annotated line, or allow Select TF "
+            "ops (`ops.select_tf_ops: true`) if the target app links the Flex delegate.",
+        ),
+        Rule(
+            "converter-warning",
+            Severity.WARNING,
+            "The converter warned",
+            "Read the converter's message: such warnings often mean an op fell back to "
+            "float, to Flex, or to a custom op.",
+        ),
+        Rule(
+            "op-not-allowed",
+            Severity.ERROR,
+            "An op outside the policy's op list",
+            "Change the model so it avoids the op, or add the op to `ops.allow` if the target "
+            "runtime supports it.",
+        ),
+        Rule(
+            "flex-op",
+            Severity.ERROR,
+            "The model needs Select TF (Flex) ops",
+            "Flex ops need the Flex delegate linked into the app (several MB) and do not run "
+            "on microcontrollers: replace the op, or set `ops.select_tf_ops: true`.",
+        ),
+        Rule(
+            "custom-op",
+            Severity.ERROR,
+            "The model contains a custom op",
+            "A custom op must be implemented and registered in the app: list it in "
+            "`ops.custom` once it is, or replace it with builtin ops.",
+        ),
+        Rule(
+            "runtime-too-old",
+            Severity.ERROR,
+            "The model needs a newer runtime than the target",
+            "Raise `versions.target_runtime` if the devices run a newer runtime, or avoid the "
+            "op versions named (for example another quantization mode).",
+        ),
+        Rule(
+            "version-mismatch",
+            Severity.ERROR,
+            "An installed package is outside its required version range",
+            "Install a version inside the specifier, or update the specifier in `versions`.",
+        ),
+        Rule(
+            "data-invalid",
+            Severity.ERROR,
+            "Representative data does not fit the model",
+            "Give one array per model input, keyed by input name, first axis = samples, "
+            "with the model's dtype and sample shape and finite values.",
+        ),
+        Rule(
+            "runtime-unavailable",
+            Severity.ERROR,
+            "A runtime could not be installed or imported",
+            "Check the runtime's requirement string and its extra requirements.",
+        ),
+        Rule(
+            "interpreter-error",
+            Severity.ERROR,
+            "The interpreter raised an error",
+            "Read the runtime's message: a missing op registration usually means the runtime "
+            "is older than the converter.",
+        ),
+        Rule(
+            "interpreter-crash",
+            Severity.ERROR,
+            "The interpreter crashed",
+            "Run the saved reproducer; report the crash to the runtime with it.",
+        ),
+        Rule(
+            "interpreter-timeout",
+            Severity.ERROR,
+            "The interpreter did not finish in time",
+            "Raise the timeout if the model is just slow, otherwise run the reproducer.",
+        ),
+        Rule(
+            "output-mismatch",
+            Severity.ERROR,
+            "Converted outputs do not match the source model's outputs",
+            "Check output names and shapes of the source model and the converted model.",
+        ),
+        Rule(
+            "divergence",
+            Severity.ERROR,
+            "Outputs diverge from the source model beyond the threshold",
+            "Improve calibration data or quantization settings, or loosen the threshold to "
+            "the reported minimum if the accuracy is acceptable.",
+        ),
+        Rule(
+            "non-finite",
+            Severity.ERROR,
+            "Outputs contain NaN or Inf",
+            "Look for overflow after quantization or a division that the float model avoided.",
+        ),
+        Rule(
+            "size-budget",
+            Severity.ERROR,
+            "The model is larger than its budget",
+            "Quantize, prune, or raise the size budget.",
+        ),
+        Rule(
+            "latency-budget",
+            Severity.ERROR,
+            "The model is slower than its budget",
+            "Quantize, simplify the model, or raise the latency budget.",
+        ),
+        Rule(
+            "baseline-regression",
+            Severity.ERROR,
+            "Worse than the baseline report",
+            "Compare with the base branch's report and fix the regression.",
+        ),
+        Rule(
+            "internal-error",
+            Severity.ERROR,
+            "tflite-gate hit an internal error",
+            "This is a bug in tflite-gate: please report it with the JSON report attached.",
+        ),
+    )
+}
+
+
+def make_finding(
+    rule: str,
+    message: str,
+    *,
+    severity: Severity | None = None,
+    model: str | None = None,
+    variant: str | None = None,
+    runtime: str | None = None,
+    location: Location | None = None,
+    details: dict[str, Any] | None = None,
+) -> Finding:
+    """Build a finding with the rule's default severity, refusing unknown rule ids."""
+    if rule not in RULES:
+        raise KeyError(f"unknown rule id {rule!r}")
+    return Finding(
+        rule=rule,
+        severity=severity or RULES[rule].severity,
+        message=message,
+        model=model,
+        variant=variant,
+        runtime=runtime,
+        location=location,
+        details=details or {},
+    )
+
+
+def sort_findings(findings: list[Finding]) -> list[Finding]:
+    """Most severe first, then by model and variant; stable so checks keep their order."""
+    return sorted(
+        findings,
+        key=lambda f: (-f.severity.rank, f.model or "", f.variant or ""),
+    )

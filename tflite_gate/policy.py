@@ -1,0 +1,532 @@
+"""The policy file: schema, loading with positions, and per-model resolution.
+
+A policy error must name the file, line and column and say what was expected,
+and must come back in well under a second: nothing here imports TensorFlow.
+Settings in `defaults` are inherited by every model, key by key; the resolved
+settings remember where they were written so findings can point a reviewer at
+the exact line to change.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import types
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar
+
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from tflite_gate.findings import Location
+from tflite_gate.policy_yaml import Mark, PathKey, SourceMap, YamlError, load_yaml_with_marks
+from tflite_gate.runtime_versions import parse_runtime_version
+
+DEFAULT_POLICY_FILE = "tflite-gate.yml"
+SCHEMA_VERSION = 1
+
+Quantization = Literal["none", "dynamic", "float16", "int8", "int16x8"]
+IoType = Literal["float32", "int8", "uint8", "int16"]
+FailOn = Literal["error", "warning"]
+
+_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+_FACTORY_PATTERN = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*:[A-Za-z_][\w]*$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class OpsPolicy(_Strict):
+    allow: list[str] | None = None
+    deny: list[str] | None = None
+    select_tf_ops: bool | None = None
+    custom: list[str] | None = None
+
+    @field_validator("allow", "deny")
+    @classmethod
+    def _upper_builtin_names(cls, names: list[str] | None) -> list[str] | None:
+        return None if names is None else [name.strip().upper() for name in names]
+
+
+class Thresholds(_Strict):
+    max_abs: Annotated[float, Field(ge=0)] | None = None
+    mean_abs: Annotated[float, Field(ge=0)] | None = None
+    rmse: Annotated[float, Field(ge=0)] | None = None
+    rel_rmse: Annotated[float, Field(ge=0)] | None = None
+    min_cosine: Annotated[float, Field(ge=-1, le=1)] | None = None
+    min_snr_db: float | None = None
+    min_top1: Annotated[float, Field(ge=0, le=1)] | None = None
+
+
+class Divergence(Thresholds):
+    per_output: dict[str, Thresholds] | None = None
+
+
+class GenerateSpec(_Strict):
+    seed: int = 0
+    count: Annotated[int, Field(ge=1)] = 8
+    low: float = -1.0
+    high: float = 1.0
+
+    @model_validator(mode="after")
+    def _ordered(self) -> GenerateSpec:
+        if self.low >= self.high:
+            raise ValueError(f"low ({self.low}) must be smaller than high ({self.high})")
+        return self
+
+
+class GenerateSource(_Strict):
+    generate: GenerateSpec
+
+
+DataSource = Annotated[str, Field(pattern=r"\.npz$")] | GenerateSource
+
+
+class DataPolicy(_Strict):
+    calibration: DataSource | None = None
+    samples: Annotated[int, Field(ge=1)] | None = None
+
+
+class Limits(_Strict):
+    timeout_s: Annotated[float, Field(gt=0)] | None = None
+    memory_mb: Annotated[int, Field(ge=256)] | None = None
+
+
+class Settings(_Strict):
+    """Keys that `defaults` and each model share; a model's value wins."""
+
+    ops: OpsPolicy | None = None
+    versions: dict[str, str] | None = None
+    max_divergence: Divergence | None = None
+    data: DataPolicy | None = None
+    limits: Limits | None = None
+
+    @field_validator("versions", mode="before")
+    @classmethod
+    def _versions_are_strings(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            for key, spec in value.items():
+                if isinstance(spec, int | float) and not isinstance(spec, bool):
+                    raise ValueError(
+                        f'{key}: write the version in quotes ({key}: "{spec}"); '
+                        "YAML reads 2.10 as the number 2.1"
+                    )
+        return value
+
+    @field_validator("versions")
+    @classmethod
+    def _versions_parse(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        for key, spec in (value or {}).items():
+            if key == "target_runtime":
+                parse_runtime_version(spec)
+                continue
+            try:
+                SpecifierSet(spec)
+            except InvalidSpecifier:
+                raise ValueError(
+                    f"{key}: {spec!r} is not a PEP 440 version specifier "
+                    '(for example ">=2.16,<2.22")'
+                ) from None
+        return value
+
+
+class VariantSpec(_Strict):
+    name: Annotated[str, Field(pattern=_NAME_PATTERN)]
+    quantization: Quantization = "none"
+    io: IoType = "float32"
+    max_divergence: Divergence | None = None
+
+    @model_validator(mode="after")
+    def _io_fits_quantization(self) -> VariantSpec:
+        allowed = {"int8": {"float32", "int8", "uint8"}, "int16x8": {"float32", "int16"}}
+        if self.io not in allowed.get(self.quantization, {"float32"}):
+            raise ValueError(
+                f"io {self.io!r} needs quantization "
+                f"{'int16x8' if self.io == 'int16' else 'int8'}, got {self.quantization!r}"
+            )
+        return self
+
+
+class ModelSpec(Settings):
+    name: Annotated[str, Field(pattern=_NAME_PATTERN)]
+    source: Annotated[str, Field(min_length=1)]
+    input_shapes: dict[str, list[Annotated[int, Field(ge=1)]]] | None = None
+    signature: str | None = None
+    safe_mode: bool = True
+    variants: Annotated[list[VariantSpec], Field(min_length=1)] = Field(
+        default_factory=lambda: [VariantSpec(name="float", quantization="none")]
+    )
+
+    @field_validator("variants")
+    @classmethod
+    def _unique_variant_names(cls, variants: list[VariantSpec]) -> list[VariantSpec]:
+        _refuse_duplicates([v.name for v in variants], "variant")
+        return variants
+
+
+class Policy(_Strict):
+    version: Literal[1]
+    fail_on: FailOn = "error"
+    defaults: Settings = Field(default_factory=Settings)
+    models: Annotated[list[ModelSpec], Field(min_length=1)]
+
+    @field_validator("models")
+    @classmethod
+    def _unique_model_names(cls, models: list[ModelSpec]) -> list[ModelSpec]:
+        _refuse_duplicates([m.name for m in models], "model")
+        return models
+
+
+def _refuse_duplicates(names: list[str], kind: str) -> None:
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise ValueError(f"duplicate {kind} name {name!r}")
+        seen.add(name)
+
+
+# --------------------------------------------------------------------------- errors
+
+
+@dataclass(frozen=True)
+class PolicyIssue:
+    path: str
+    line: int | None
+    column: int | None
+    message: str
+
+    def __str__(self) -> str:
+        where = self.path
+        if self.line is not None:
+            where += f":{self.line}:{self.column or 1}"
+        return f"{where}: {self.message}"
+
+
+class PolicyError(Exception):
+    """The policy cannot be used; each issue says where and what was expected."""
+
+    def __init__(self, issues: list[PolicyIssue]) -> None:
+        super().__init__("\n".join(str(issue) for issue in issues))
+        self.issues = issues
+
+
+def _dotted(path: PathKey) -> str:
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _unwrap(annotation: Any) -> list[Any]:
+    """The concrete types behind Optional/Union/Annotated/list/dict at one step."""
+    origin = typing.get_origin(annotation)
+    if origin is Annotated:
+        return _unwrap(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        return [t for arg in typing.get_args(annotation) for t in _unwrap(arg)]
+    return [annotation]
+
+
+def _model_class_at(path: PathKey) -> type[BaseModel] | None:
+    """Which pydantic model describes the mapping at `path` (for "expected one of")."""
+    current: list[Any] = [Policy]
+    for part in path:
+        following: list[Any] = []
+        for candidate in current:
+            origin = typing.get_origin(candidate)
+            if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+                if isinstance(part, str) and part in candidate.model_fields:
+                    following.extend(_unwrap(candidate.model_fields[part].annotation))
+            elif origin is list and isinstance(part, int):
+                following.extend(_unwrap(typing.get_args(candidate)[0]))
+            elif origin is dict and isinstance(part, str):
+                following.extend(_unwrap(typing.get_args(candidate)[1]))
+        current = following
+    for candidate in current:
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+    return None
+
+
+def _describe(error: Any, path: PathKey) -> str:
+    kind = error["type"]
+    given = error.get("input")
+    if kind == "extra_forbidden":
+        key = str(path[-1])
+        owner = _model_class_at(path[:-1])
+        known = sorted(owner.model_fields) if owner else []
+        close = difflib.get_close_matches(key, known, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        expected = f"; expected one of {', '.join(known)}" if known else ""
+        return f"{_dotted(path)}: unknown key {key!r}{hint}{expected}"
+    if kind == "missing":
+        return f"{_dotted(path[:-1]) or 'policy'}: missing required key {path[-1]!r}"
+    if kind == "literal_error":
+        expected = error["ctx"]["expected"].replace("'", "").replace(" or ", ", ")
+        return f"{_dotted(path)}: expected one of {expected}, got {given!r}"
+    if kind == "value_error":
+        return f"{_dotted(path) or 'policy'}: {error['ctx']['error']}"
+    if kind == "string_pattern_mismatch" and error["ctx"]["pattern"] == r"\.npz$":
+        return (
+            f"{_dotted(path)}: expected a path to a .npz file or a mapping "
+            f"{{generate: {{seed, count, low, high}}}}, got {given!r}"
+        )
+    if kind == "string_pattern_mismatch" and path and path[-1] == "name":
+        return (
+            f"{_dotted(path)}: {given!r} is not a valid name "
+            "(letters, digits, '_', '-', '.'; must start with a letter or digit)"
+        )
+    message = error["msg"]
+    message = message[0].lower() + message[1:]
+    return f"{_dotted(path) or 'policy'}: {message}, got {given!r}"
+
+
+def _looks_like_union_tag(part: Any) -> bool:
+    """Pydantic labels union branches in `loc` (`str`, `GenerateSource`, `function-after[...]`)."""
+    if not isinstance(part, str):
+        return False
+    builtin = part in {"str", "int", "float", "bool", "list", "dict"}
+    return builtin or part[:1].isupper() or "[" in part
+
+
+def _data_path(loc: tuple[Any, ...], source_map: SourceMap) -> PathKey:
+    """Keep the parts of pydantic's `loc` that name real data, dropping union labels."""
+    path: list[str | int] = []
+    for position, part in enumerate(loc):
+        candidate = (*path, part)
+        exists = candidate in source_map.values or candidate in source_map.keys
+        last = position == len(loc) - 1
+        if exists or (last and not _looks_like_union_tag(part)):
+            path.append(part)
+    return tuple(path)
+
+
+def _issues_from_validation(
+    exc: ValidationError, source_map: SourceMap, display_path: str
+) -> list[PolicyIssue]:
+    issues: list[PolicyIssue] = []
+    seen_paths: set[PathKey] = set()
+    for error in exc.errors():
+        path = _data_path(error["loc"], source_map)
+        if path in seen_paths:  # a union reports once per branch; the first is enough
+            continue
+        seen_paths.add(path)
+        key_like = error["type"] in {"extra_forbidden"}
+        mark = source_map.nearest(path, prefer_key=key_like)
+        issues.append(
+            PolicyIssue(
+                display_path,
+                mark.line if mark else None,
+                mark.column if mark else None,
+                _describe(error, path),
+            )
+        )
+    return issues
+
+
+# --------------------------------------------------------------------------- loading
+
+
+@dataclass(frozen=True)
+class LoadedPolicy:
+    policy: Policy
+    source_map: SourceMap
+    display_path: str  # relative to the workspace when inside it, for annotations
+
+    def location(self, path: PathKey) -> Location:
+        """Where the setting at `path` is written; falls back to its parent block."""
+        mark = self.source_map.nearest(path)
+        return Location(
+            path=self.display_path,
+            line=mark.line if mark else None,
+            column=mark.column if mark else None,
+        )
+
+
+def display_path_for(file: Path, workspace: Path) -> str:
+    try:
+        return file.resolve().relative_to(workspace.resolve()).as_posix()
+    except ValueError:
+        return str(file)
+
+
+def load_policy(file: Path, workspace: Path) -> LoadedPolicy:
+    """Read and validate the policy, including that model paths stay in the workspace."""
+    display = display_path_for(file, workspace)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise PolicyError(
+            [PolicyIssue(display, None, None, "policy file not found; create it or pass --policy")]
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PolicyError([PolicyIssue(display, None, None, f"cannot read: {exc}")]) from None
+    try:
+        data, source_map = load_yaml_with_marks(text)
+    except YamlError as exc:
+        line = exc.mark.line if exc.mark else None
+        column = exc.mark.column if exc.mark else None
+        raise PolicyError([PolicyIssue(display, line, column, exc.message)]) from None
+    if data is None:
+        raise PolicyError(
+            [
+                PolicyIssue(
+                    display, 1, 1, "the policy file is empty; expected `version: 1` and `models:`"
+                )
+            ]
+        )
+    if not isinstance(data, dict):
+        raise PolicyError(
+            [
+                PolicyIssue(
+                    display, 1, 1, f"expected a mapping at the top level, got {type(data).__name__}"
+                )
+            ]
+        )
+    try:
+        policy = Policy.model_validate(data)
+    except ValidationError as exc:
+        raise PolicyError(_issues_from_validation(exc, source_map, display)) from None
+    loaded = LoadedPolicy(policy, source_map, display)
+    _check_paths_inside(loaded, workspace)
+    return loaded
+
+
+def is_factory(source: str) -> bool:
+    """`package.module:function` rather than a file path."""
+    return bool(_FACTORY_PATTERN.match(source))
+
+
+def resolve_inside(raw: str, workspace: Path) -> Path | None:
+    """The absolute path for `raw`, or None if it leaves the workspace (also via symlinks)."""
+    if Path(raw).is_absolute():
+        return None
+    root = workspace.resolve()
+    candidate = (root / raw).resolve()
+    try:
+        candidate.relative_to(root)
+    except ValueError:
+        return None
+    return candidate
+
+
+def _check_paths_inside(loaded: LoadedPolicy, workspace: Path) -> None:
+    issues: list[PolicyIssue] = []
+
+    def check(raw: str, path: PathKey, what: str) -> None:
+        if resolve_inside(raw, workspace) is None:
+            mark = loaded.source_map.nearest(path)
+            issues.append(
+                PolicyIssue(
+                    loaded.display_path,
+                    mark.line if mark else None,
+                    mark.column if mark else None,
+                    f"{_dotted(path)}: {what} {raw!r} is outside the workspace; paths are "
+                    "relative to the workspace root and must stay inside it",
+                )
+            )
+
+    for index, model in enumerate(loaded.policy.models):
+        if not is_factory(model.source):
+            check(model.source, ("models", index, "source"), "source")
+    for scope, settings in _scopes(loaded.policy):
+        if settings.data and isinstance(settings.data.calibration, str):
+            check(settings.data.calibration, (*scope, "data", "calibration"), "data file")
+    if issues:
+        raise PolicyError(issues)
+
+
+def _scopes(policy: Policy) -> list[tuple[PathKey, Settings]]:
+    scopes: list[tuple[PathKey, Settings]] = [(("defaults",), policy.defaults)]
+    scopes += [(("models", i), model) for i, model in enumerate(policy.models)]
+    return scopes
+
+
+# --------------------------------------------------------------------------- resolution
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Setting(typing.Generic[T]):
+    """An effective setting and where it was written (None: the built-in default)."""
+
+    value: T
+    location: Location | None
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Everything the pipeline needs for one model, defaults already applied."""
+
+    index: int
+    name: str
+    source: str
+    source_location: Location
+    input_shapes: dict[str, list[int]]
+    signature: str | None
+    safe_mode: bool
+    variants: list[VariantSpec]
+    allow_ops: Setting[list[str] | None]
+    deny_ops: Setting[list[str]]
+    select_tf_ops: Setting[bool]
+    custom_ops: Setting[list[str]]
+    version_specs: dict[str, Setting[str]]
+    target_runtime: Setting[str | None]
+    calibration: Setting[str | GenerateSource | None]
+    samples: int | None
+    timeout_s: float
+    memory_mb: int | None
+
+
+DEFAULT_TIMEOUT_S = 900.0
+
+
+def _pick(loaded: LoadedPolicy, index: int, section: str, key: str, default: T) -> Setting[T]:
+    """The model's value if written, else the defaults' value, else `default`."""
+    model = loaded.policy.models[index]
+    for scope, settings in ((("models", index), model), (("defaults",), loaded.policy.defaults)):
+        block = getattr(settings, section)
+        value = getattr(block, key) if block is not None else None
+        if value is not None:
+            return Setting(value, loaded.location((*scope, section, key)))
+    return Setting(default, None)
+
+
+def resolve_model(loaded: LoadedPolicy, index: int) -> ModelConfig:
+    """Apply `defaults` to model `index`, key by key."""
+    model = loaded.policy.models[index]
+    specs: dict[str, Setting[str]] = {}
+    for scope, settings in ((("defaults",), loaded.policy.defaults), (("models", index), model)):
+        for name, spec in (settings.versions or {}).items():
+            specs[name] = Setting(spec, loaded.location((*scope, "versions", name)))
+    target = specs.pop("target_runtime", None)
+    return ModelConfig(
+        index=index,
+        name=model.name,
+        source=model.source,
+        source_location=loaded.location(("models", index, "source")),
+        input_shapes=dict(model.input_shapes or {}),
+        signature=model.signature,
+        safe_mode=model.safe_mode,
+        variants=list(model.variants),
+        allow_ops=_pick(loaded, index, "ops", "allow", None),
+        deny_ops=_pick(loaded, index, "ops", "deny", []),
+        select_tf_ops=_pick(loaded, index, "ops", "select_tf_ops", False),
+        custom_ops=_pick(loaded, index, "ops", "custom", []),
+        version_specs=specs,
+        target_runtime=Setting(target.value, target.location) if target else Setting(None, None),
+        calibration=_pick(loaded, index, "data", "calibration", None),
+        samples=_pick(loaded, index, "data", "samples", None).value,
+        timeout_s=_pick(loaded, index, "limits", "timeout_s", DEFAULT_TIMEOUT_S).value,
+        memory_mb=_pick(loaded, index, "limits", "memory_mb", None).value,
+    )
+
+
+def mark_to_location(display_path: str, mark: Mark | None) -> Location:
+    return Location(
+        path=display_path, line=mark.line if mark else None, column=mark.column if mark else None
+    )

@@ -1,0 +1,1 @@
+"""The Report model and the reporters that read it."""

@@ -1,0 +1,178 @@
+"""The Report: the one truth every reporter reads and every check adds to.
+
+Its JSON Schema (generated from these models) ships in `tflite_gate/schemas/`
+so scripts can validate reports; bump `REPORT_SCHEMA_VERSION` on breaking change.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from tflite_gate.findings import Finding, Location, Severity
+
+REPORT_SCHEMA_VERSION = 1
+
+Verdict = Literal["pass", "fail", "error"]
+OpKind = Literal["builtin", "flex", "custom"]
+SourceKind = Literal["keras", "h5", "saved_model", "tflite", "factory"]
+VariantStatus = Literal["converted", "conversion-failed", "not-converted", "invalid"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Tool(_Model):
+    name: str = "tflite-gate"
+    version: str
+
+
+class EnvironmentInfo(_Model):
+    python: str
+    platform: str
+    packages: dict[str, str | None] = Field(
+        description="Installed versions of the packages the gate depends on; null if absent."
+    )
+
+
+class OpInfo(_Model):
+    name: str = Field(description="Builtin op name, Flex op name (FlexXxx) or custom op name.")
+    kind: OpKind
+    version: int
+    count: int
+    min_runtime: str | None = Field(
+        default=None, description="Oldest runtime that has this op version (TF's table)."
+    )
+
+
+class Quantization(_Model):
+    scale: list[float]
+    zero_point: list[int]
+
+
+class TensorInfo(_Model):
+    name: str
+    shape: list[int]
+    dtype: str
+    quantization: Quantization | None = None
+
+
+class ConversionMetadata(_Model):
+    converter_version: str | None = None
+    model_type: str | None = None
+    optimization_modes: list[str] = Field(default_factory=list)
+    allow_custom_ops: bool = False
+    enable_select_tf_ops: bool = False
+    force_select_tf_ops: bool = False
+
+
+class Inspection(_Model):
+    size_bytes: int
+    schema_version: int
+    subgraphs: int
+    ops: list[OpInfo]
+    inputs: list[TensorInfo]
+    outputs: list[TensorInfo]
+    signatures: list[str]
+    metadata_min_runtime: str | None = Field(
+        default=None, description="The `min_runtime_version` metadata the converter wrote."
+    )
+    required_runtime: str | None = Field(
+        default=None, description="Highest min runtime over the model's ops (TF's table)."
+    )
+    conversion: ConversionMetadata | None = None
+    metadata_names: list[str] = Field(default_factory=list)
+
+
+class ConverterError(_Model):
+    code: str | None = None
+    op: str | None = None
+    message: str
+    location: Location | None = Field(
+        default=None, description="First frame of the op's creation stack inside the workspace."
+    )
+
+
+class ConverterDiagnostics(_Model):
+    errors: list[ConverterError] = Field(default_factory=list)
+    log_lines: list[str] = Field(
+        default_factory=list, description="Converter log lines worth a look, noise removed."
+    )
+    flex_ops_needed: list[str] = Field(
+        default_factory=list,
+        description="When conversion failed for want of Select TF ops, which ones it needs.",
+    )
+
+
+class VariantReport(_Model):
+    name: str
+    quantization: str
+    io: str
+    status: VariantStatus
+    artifact: str | None = Field(
+        default=None, description="Path of the converted .tflite, relative to the workspace."
+    )
+    inspection: Inspection | None = None
+    converter: ConverterDiagnostics = Field(default_factory=ConverterDiagnostics)
+    timings: dict[str, float] = Field(default_factory=dict)
+
+
+class WrittenBy(_Model):
+    tensorflow: str | None = None
+    keras: str | None = None
+
+
+class ModelReport(_Model):
+    name: str
+    source: str
+    source_kind: SourceKind | None = None
+    loaded: bool = False
+    written_by: WrittenBy | None = None
+    inputs: list[TensorInfo] = Field(default_factory=list)
+    variants: list[VariantReport] = Field(default_factory=list)
+    timings: dict[str, float] = Field(default_factory=dict)
+
+
+class Summary(_Model):
+    errors: int = 0
+    warnings: int = 0
+    notices: int = 0
+
+
+class Report(_Model):
+    schema_version: Literal[1] = 1
+    tool: Tool
+    verdict: Verdict = "pass"
+    fail_on: Literal["error", "warning", "never"] = "error"
+    policy: str | None = None
+    started_at: str
+    duration_s: float = 0.0
+    environment: EnvironmentInfo
+    timings: dict[str, float] = Field(default_factory=dict)
+    models: list[ModelReport] = Field(default_factory=list)
+    findings: list[Finding] = Field(default_factory=list)
+    summary: Summary = Field(default_factory=Summary)
+    internal_error: str | None = Field(
+        default=None, description="Set when the gate itself failed; the report is still written."
+    )
+
+    def add(self, findings: list[Finding]) -> None:
+        """Checks add findings here; nothing else decides verdicts."""
+        self.findings.extend(findings)
+
+    def finalize(self, fail_on: Literal["error", "warning", "never"]) -> None:
+        """Count findings and set the verdict from `fail_on` (exit code follows it)."""
+        self.fail_on = fail_on
+        self.summary = Summary(
+            errors=sum(f.severity is Severity.ERROR for f in self.findings),
+            warnings=sum(f.severity is Severity.WARNING for f in self.findings),
+            notices=sum(f.severity is Severity.NOTICE for f in self.findings),
+        )
+        if self.internal_error is not None:
+            self.verdict = "error"
+            return
+        threshold = {"error": Severity.ERROR.rank, "warning": Severity.WARNING.rank}.get(fail_on)
+        failing = threshold is not None and any(f.severity.rank >= threshold for f in self.findings)
+        self.verdict = "fail" if failing else "pass"

@@ -1,0 +1,98 @@
+"""The human summary printed at the end of `tflite-gate check`."""
+
+from __future__ import annotations
+
+from tflite_gate.findings import RULES, Finding, sort_findings
+from tflite_gate.report.model import ModelReport, Report, VariantReport
+
+
+def _size(n: int) -> str:
+    if n < 1024:
+        return f"{n} B"
+    if n < 1024 * 1024:
+        return f"{n / 1024:.1f} KiB"
+    return f"{n / (1024 * 1024):.1f} MiB"
+
+
+def _ops(variant: VariantReport) -> str:
+    if variant.inspection is None:
+        return "-"
+    return ", ".join(
+        f"{op.name} v{op.version}" + (f" x{op.count}" if op.count > 1 else "")
+        for op in variant.inspection.ops
+    )
+
+
+def _timings(timings: dict[str, float]) -> str:
+    return " ".join(f"{phase} {seconds:.2f}s" for phase, seconds in timings.items())
+
+
+def _table(rows: list[list[str]]) -> list[str]:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return [
+        "  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
+
+
+def _model_lines(model: ModelReport) -> list[str]:
+    kind = model.source_kind or "?"
+    lines = [f"{model.name}  ({kind}: {model.source})  {_timings(model.timings)}"]
+    if model.inputs:
+        shown = ", ".join(f"{t.name} {t.dtype}{t.shape}" for t in model.inputs)
+        lines.append(f"  inputs: {shown}")
+    if not model.variants:
+        return lines
+    rows = [["variant", "quant", "status", "size", "min runtime", "time", "ops"]]
+    for v in model.variants:
+        inspection = v.inspection
+        rows.append(
+            [
+                v.name,
+                v.quantization,
+                v.status,
+                _size(inspection.size_bytes) if inspection else "-",
+                (inspection.required_runtime or "?") if inspection else "-",
+                _timings(v.timings),
+                _ops(v),
+            ]
+        )
+    return lines + _table(rows)
+
+
+def _finding_lines(finding: Finding) -> list[str]:
+    where = f"{finding.location}  " if finding.location else ""
+    lines = [f"  {finding.severity.value:<7} {finding.rule:<18} {where}{finding.message}"]
+    rule = RULES.get(finding.rule)
+    if rule is not None:
+        lines.append(f"  {'':<7} {'':<18} hint: {rule.hint}")
+    return lines
+
+
+def render(report: Report, report_path: str | None = None) -> str:
+    """Models, variants, ops, findings with hints, timings and the verdict."""
+    packages = report.environment.packages
+    lines = [
+        f"tflite-gate {report.tool.version} · policy {report.policy or '-'} · "
+        f"TensorFlow {packages.get('tensorflow') or 'missing'} · "
+        f"ai-edge-litert {packages.get('ai-edge-litert') or 'missing'} · "
+        f"Python {report.environment.python}",
+        "",
+    ]
+    for model in report.models:
+        lines += [*_model_lines(model), ""]
+    s = report.summary
+    if report.findings:
+        lines.append(f"Findings ({s.errors} errors, {s.warnings} warnings, {s.notices} notices):")
+        for finding in sort_findings(report.findings):
+            lines += _finding_lines(finding)
+        lines.append("")
+    if report.internal_error:
+        lines.append(f"Internal error: {report.internal_error}")
+    verdict = report.verdict.upper()
+    tail = f" · report: {report_path}" if report_path else ""
+    lines.append(
+        f"Verdict: {verdict} (fail_on: {report.fail_on}) · {s.errors} errors, "
+        f"{s.warnings} warnings, {s.notices} notices · {report.duration_s:.1f} s{tail}"
+    )
+    return "\n".join(lines)

@@ -1,0 +1,123 @@
+"""Run a worker in its own process group with a timeout and a memory limit.
+
+The converter and the interpreter are C++ that can segfault, abort, hang or eat
+all memory. Each runs in a child process; whatever happens to it comes back as a
+`WorkerOutcome` the caller turns into a finding, never as the gate's death.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+_POLL_S = 0.1
+
+
+@dataclass(frozen=True)
+class WorkerOutcome:
+    returncode: int | None
+    signal_name: str | None
+    timed_out: bool
+    memory_exceeded: bool
+    peak_rss_mb: float
+    duration_s: float
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0 and not self.timed_out and not self.memory_exceeded
+
+    def describe(self) -> str:
+        """One phrase for a finding: what happened to the worker."""
+        if self.timed_out:
+            return f"did not finish within the time limit ({self.duration_s:.0f} s)"
+        if self.memory_exceeded:
+            return f"exceeded the memory limit (peak {self.peak_rss_mb:.0f} MB)"
+        if self.signal_name == "SIGKILL":
+            return "was killed by SIGKILL (often the system's out-of-memory killer)"
+        if self.signal_name:
+            return f"crashed with {self.signal_name}"
+        return f"exited with code {self.returncode}"
+
+
+def _rss_mb(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except (OSError, ValueError):
+        pass
+    return 0.0
+
+
+def _kill_group(process: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+def run_worker(
+    argv: list[str],
+    *,
+    timeout_s: float,
+    memory_mb: int | None,
+    log_path: Path,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> WorkerOutcome:
+    """Run `argv` with stdout+stderr to `log_path`; enforce time and memory limits."""
+    started = time.monotonic()
+    peak = 0.0
+    over_memory = threading.Event()
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=cwd,
+            env=env,
+            start_new_session=True,
+        )
+        timed_out = False
+        while process.poll() is None:
+            rss = _rss_mb(process.pid)
+            peak = max(peak, rss)
+            if memory_mb is not None and rss > memory_mb:
+                over_memory.set()
+                _kill_group(process)
+            elif time.monotonic() - started > timeout_s:
+                timed_out = True
+                _kill_group(process)
+            time.sleep(_POLL_S)
+        process.wait()
+    code = process.returncode
+    signal_name = None
+    if code is not None and code < 0:
+        try:
+            signal_name = signal.Signals(-code).name
+        except ValueError:
+            signal_name = f"signal {-code}"
+    killed_by_us = timed_out or over_memory.is_set()
+    return WorkerOutcome(
+        returncode=code,
+        signal_name=None if killed_by_us else signal_name,
+        timed_out=timed_out,
+        memory_exceeded=over_memory.is_set(),
+        peak_rss_mb=peak,
+        duration_s=time.monotonic() - started,
+    )
+
+
+def log_tail(log_path: Path, lines: int = 15) -> list[str]:
+    """The last lines a dead worker printed: usually the reason it died."""
+    try:
+        text = log_path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return []
+    return [line for line in text.splitlines() if line.strip()][-lines:]
