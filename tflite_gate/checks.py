@@ -155,7 +155,7 @@ def check_conversion(
         flex = _flex_name(str(op)) if op else None
         code_location = _code_location(error)
         details = {"error_code": error.get("code"), "op": op, "converter": error.get("message")}
-        if flex and flex in result.flex_ops_needed:
+        if flex and error.get("code") == "ERROR_NEEDS_FLEX_OPS":
             findings.append(
                 make_finding(
                     "flex-op",
@@ -169,7 +169,7 @@ def check_conversion(
             )
             continue
         what = f"{op} is not supported" if op else str(error.get("message"))
-        if op and error.get("code") in {"ERROR_NEEDS_CUSTOM_OPS", "ERROR_NEEDS_FLEX_OPS"}:
+        if op and error.get("code") == "ERROR_NEEDS_CUSTOM_OPS":
             what = (
                 f"{op} is neither a TFLite builtin nor a Select TF op; implement it as a "
                 "custom op and list it in ops.custom, or replace it"

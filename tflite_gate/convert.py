@@ -25,8 +25,6 @@ from typing import Any, cast, get_args
 from tflite_gate.report.model import SourceKind
 from tflite_gate.workers import WorkerOutcome, log_tail, run_worker
 
-NEEDS_OPS_CODES = {"ERROR_NEEDS_FLEX_OPS", "ERROR_NEEDS_CUSTOM_OPS"}
-
 
 @dataclass
 class VariantRequest:
@@ -74,7 +72,6 @@ class VariantResult:
     tflite_path: str | None = None
     errors: list[dict[str, Any]] = field(default_factory=list)
     log_lines: list[str] = field(default_factory=list)
-    flex_ops_needed: list[str] = field(default_factory=list)
     data_error: str | None = None
     crash: str | None = None
     duration_s: float = 0.0
@@ -250,25 +247,6 @@ def _calibration(request: ConversionRequest, inputs: list[Any]) -> list[dict[str
     )
 
 
-def _flex_probe(
-    request: ConversionRequest,
-    saved: Path,
-    key: str,
-    variant: VariantRequest,
-    calibration: list[dict[str, Any]] | None,
-    log: Path,
-) -> list[str]:
-    """Convert again with Select TF ops allowed, to tell the user which Flex ops it needs."""
-    from tflite_gate.inspect import inspect_model
-
-    try:
-        with _fd2_to(log):
-            blob = _make_converter(request, saved, key, variant, calibration, True).convert()
-        return [op.name for op in inspect_model(blob).ops if op.kind == "flex"]
-    except Exception:
-        return []
-
-
 def _convert_variant(
     request: ConversionRequest,
     saved: Path,
@@ -299,12 +277,6 @@ def _convert_variant(
             blob = converter.convert()
     except Exception as exc:
         result.errors = _converter_errors(exc, workspace)
-        codes = {e["code"] for e in result.errors}
-        if not request.select_tf_ops and codes & NEEDS_OPS_CODES:
-            probe_log = scratch / f"variant-{variant.name}.probe.log"
-            result.flex_ops_needed = _flex_probe(
-                request, saved, key, variant, calibration, probe_log
-            )
     else:
         target = scratch / f"variant-{variant.name}.tflite"
         target.write_bytes(blob)

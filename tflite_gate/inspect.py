@@ -90,8 +90,7 @@ def _unpack(data: bytes) -> Any:
         return schema.ModelT.InitFromPackedBuf(data, 0)
     except Exception as exc:  # the generated reader raises whatever a bad offset triggers
         raise InvalidModelError(
-            "the model is not a valid flatbuffer (truncated or corrupted): "
-            f"{type(exc).__name__}: {exc}"
+            f"the model is not a valid flatbuffer (truncated or corrupted): {exc}"
         ) from None
 
 
@@ -136,6 +135,22 @@ def _verify_references(model: Any, size: int) -> None:
     for entry in model.metadata or []:
         if entry.buffer >= len(buffers):
             raise InvalidModelError(f"metadata {_text(entry.name)!r} points to a missing buffer")
+    subgraphs = model.subgraphs or []
+    for signature in model.signatureDefs or []:
+        key = _text(signature.signatureKey)
+        if signature.subgraphIndex >= len(subgraphs):
+            raise InvalidModelError(
+                f"signature {key!r} refers to subgraph {signature.subgraphIndex}, "
+                f"but the model has {len(subgraphs)}"
+            )
+        tensors = subgraphs[signature.subgraphIndex].tensors or []
+        for entry in [*(signature.inputs or []), *(signature.outputs or [])]:
+            if entry.tensorIndex >= len(tensors):
+                raise InvalidModelError(
+                    f"signature {key!r}: {_text(entry.name)!r} refers to tensor "
+                    f"{entry.tensorIndex}, but subgraph {signature.subgraphIndex} "
+                    f"has {len(tensors)}"
+                )
 
 
 def _op_identity(code: Any) -> tuple[str, OpKind]:
@@ -205,8 +220,12 @@ def _io(model: Any) -> tuple[list[TensorInfo], list[TensorInfo], list[str]]:
 
         return named(first.inputs), named(first.outputs), keys
     main = subgraphs[0]
-    inputs = [_tensor_info(main.tensors[i]) for i in main.inputs if main.inputs is not None]
-    outputs = [_tensor_info(main.tensors[i]) for i in main.outputs if main.outputs is not None]
+    inputs = [
+        _tensor_info(main.tensors[i]) for i in (main.inputs if main.inputs is not None else [])
+    ]
+    outputs = [
+        _tensor_info(main.tensors[i]) for i in (main.outputs if main.outputs is not None else [])
+    ]
     return inputs, outputs, keys
 
 

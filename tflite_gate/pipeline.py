@@ -301,7 +301,6 @@ def _run_conversion(
         variant.timings["convert"] = round(outcome.duration_s, 3)
         variant.converter.errors = [_converter_error(error) for error in outcome.errors]
         variant.converter.log_lines = outcome.log_lines
-        variant.converter.flex_ops_needed = outcome.flex_ops_needed
         model_report.variants.append(variant)
         report.add(checks.check_conversion(config, variant, outcome))
         report.add(checks.check_converter_warnings(config, variant, outcome))

@@ -35,6 +35,14 @@ _NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 _FACTORY_PATTERN = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*:[A-Za-z_][\w]*$")
 
 
+class _PathError(ValueError):
+    """A validator's error about one item below the validated value (a key, an index)."""
+
+    def __init__(self, message: str, subpath: PathKey) -> None:
+        super().__init__(message)
+        self.subpath = subpath
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -110,9 +118,10 @@ class Settings(_Strict):
         if isinstance(value, dict):
             for key, spec in value.items():
                 if isinstance(spec, int | float) and not isinstance(spec, bool):
-                    raise ValueError(
-                        f'{key}: write the version in quotes ({key}: "{spec}"); '
-                        "YAML reads 2.10 as the number 2.1"
+                    raise _PathError(
+                        f'write the version in quotes ({key}: "{spec}"); '
+                        "YAML reads 2.10 as the number 2.1",
+                        (key,),
                     )
         return value
 
@@ -121,14 +130,17 @@ class Settings(_Strict):
     def _versions_parse(cls, value: dict[str, str] | None) -> dict[str, str] | None:
         for key, spec in (value or {}).items():
             if key == "target_runtime":
-                parse_runtime_version(spec)
+                try:
+                    parse_runtime_version(spec)
+                except ValueError as exc:
+                    raise _PathError(str(exc), (key,)) from None
                 continue
             try:
                 SpecifierSet(spec)
             except InvalidSpecifier:
-                raise ValueError(
-                    f"{key}: {spec!r} is not a PEP 440 version specifier "
-                    '(for example ">=2.16,<2.22")'
+                raise _PathError(
+                    f'{spec!r} is not a PEP 440 version specifier (for example ">=2.16,<2.22")',
+                    (key,),
                 ) from None
         return value
 
@@ -143,9 +155,10 @@ class VariantSpec(_Strict):
     def _io_fits_quantization(self) -> VariantSpec:
         allowed = {"int8": {"float32", "int8", "uint8"}, "int16x8": {"float32", "int16"}}
         if self.io not in allowed.get(self.quantization, {"float32"}):
-            raise ValueError(
+            raise _PathError(
                 f"io {self.io!r} needs quantization "
-                f"{'int16x8' if self.io == 'int16' else 'int8'}, got {self.quantization!r}"
+                f"{'int16x8' if self.io == 'int16' else 'int8'}, got {self.quantization!r}",
+                ("io",),
             )
         return self
 
@@ -181,11 +194,14 @@ class Policy(_Strict):
 
 
 def _refuse_duplicates(names: list[str], kind: str) -> None:
-    seen: set[str] = set()
-    for name in names:
+    seen: dict[str, int] = {}
+    for index, name in enumerate(names):
         if name in seen:
-            raise ValueError(f"duplicate {kind} name {name!r}")
-        seen.add(name)
+            raise _PathError(
+                f"duplicate {kind} name {name!r} (first used at index {seen[name]})",
+                (index, "name"),
+            )
+        seen[name] = index
 
 
 # --------------------------------------------------------------------------- errors
@@ -251,6 +267,10 @@ def _model_class_at(path: PathKey) -> type[BaseModel] | None:
     return None
 
 
+# Errors of either branch of `calibration: DataSource` when the value fits neither.
+_CALIBRATION_TYPE_ERRORS = {"string_pattern_mismatch", "string_type", "model_type", "dict_type"}
+
+
 def _describe(error: Any, path: PathKey) -> str:
     kind = error["type"]
     given = error.get("input")
@@ -269,7 +289,7 @@ def _describe(error: Any, path: PathKey) -> str:
         return f"{_dotted(path)}: expected one of {expected}, got {given!r}"
     if kind == "value_error":
         return f"{_dotted(path) or 'policy'}: {error['ctx']['error']}"
-    if kind == "string_pattern_mismatch" and error["ctx"]["pattern"] == r"\.npz$":
+    if path[-1:] == ("calibration",) and kind in _CALIBRATION_TYPE_ERRORS:
         return (
             f"{_dotted(path)}: expected a path to a .npz file or a mapping "
             f"{{generate: {{seed, count, low, high}}}}, got {given!r}"
@@ -285,23 +305,29 @@ def _describe(error: Any, path: PathKey) -> str:
 
 
 def _looks_like_union_tag(part: Any) -> bool:
-    """Pydantic labels union branches in `loc` (`str`, `GenerateSource`, `function-after[...]`)."""
+    """Pydantic labels union branches in `loc` (`str`, `GenerateSource`, `constrained-str`)."""
     if not isinstance(part, str):
         return False
     builtin = part in {"str", "int", "float", "bool", "list", "dict"}
-    return builtin or part[:1].isupper() or "[" in part
+    return builtin or part[:1].isupper() or "[" in part or "-" in part
 
 
-def _data_path(loc: tuple[Any, ...], source_map: SourceMap) -> PathKey:
-    """Keep the parts of pydantic's `loc` that name real data, dropping union labels."""
+def _data_path(loc: tuple[Any, ...], source_map: SourceMap) -> tuple[PathKey, bool]:
+    """Keep the parts of pydantic's `loc` that name real data, dropping union labels.
+
+    Also says whether a union label was dropped (the error is one union branch's).
+    """
     path: list[str | int] = []
+    dropped = False
     for position, part in enumerate(loc):
         candidate = (*path, part)
         exists = candidate in source_map.values or candidate in source_map.keys
         last = position == len(loc) - 1
         if exists or (last and not _looks_like_union_tag(part)):
             path.append(part)
-    return tuple(path)
+        else:
+            dropped = True
+    return tuple(path), dropped
 
 
 def _issues_from_validation(
@@ -309,10 +335,19 @@ def _issues_from_validation(
 ) -> list[PolicyIssue]:
     issues: list[PolicyIssue] = []
     seen_paths: set[PathKey] = set()
+    errors: list[tuple[Any, PathKey, bool]] = []
     for error in exc.errors():
-        path = _data_path(error["loc"], source_map)
+        path, in_union = _data_path(error["loc"], source_map)
+        cause = error.get("ctx", {}).get("error")
+        if isinstance(cause, _PathError):
+            path = (*path, *cause.subpath)
+        errors.append((error, path, in_union))
+    branch_paths = [path for _, path, in_union in errors if in_union]
+    for error, path, in_union in errors:
         if path in seen_paths:  # a union reports once per branch; the first is enough
             continue
+        if in_union and any(len(p) > len(path) and p[: len(path)] == path for p in branch_paths):
+            continue  # another union branch got further into the value: its error says more
         seen_paths.add(path)
         key_like = error["type"] in {"extra_forbidden"}
         mark = source_map.nearest(path, prefer_key=key_like)

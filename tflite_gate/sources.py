@@ -156,11 +156,11 @@ class DynamicShapeError(SourceError):
     """Dimensions other than the batch are unknown and the policy gave no shape."""
 
     def __init__(self, spec: InputSpec) -> None:
-        shown = [d if d is not None else "None" for d in spec.shape]
+        shown = ", ".join(str(d) for d in spec.shape)
         example = [d if d is not None else 1 for d in spec.shape]
         super().__init__(
-            f"input {spec.name!r} has dynamic dimensions {shown}; declare them in the policy: "
-            f"input_shapes: {{{spec.name}: {example}}}"
+            f"input {spec.name!r} has dynamic dimensions [{shown}]; declare them in the "
+            f"policy: input_shapes: {{{spec.name}: {example}}}"
         )
 
 

@@ -100,10 +100,6 @@ class ConverterDiagnostics(_Model):
     log_lines: list[str] = Field(
         default_factory=list, description="Converter log lines worth a look, noise removed."
     )
-    flex_ops_needed: list[str] = Field(
-        default_factory=list,
-        description="When conversion failed for want of Select TF ops, which ones it needs.",
-    )
 
 
 class VariantReport(_Model):

@@ -1,0 +1,150 @@
+"""Checks turn facts into findings located at the policy line a reviewer would change."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from tflite_gate import checks
+from tflite_gate.convert import LoadResult, VariantResult
+from tflite_gate.policy import ModelConfig, load_policy, resolve_model
+from tflite_gate.report.model import Inspection, ModelReport, OpInfo, VariantReport, WrittenBy
+
+POLICY = textwrap.dedent(
+    """\
+    version: 1
+    defaults:
+      ops:
+        allow: [FULLY_CONNECTED, SOFTMAX]
+        deny: [SOFTMAX]
+        custom: [MyNms]
+      versions:
+        target_runtime: "2.14"
+        numpy: ">=1.0"
+        not-a-real-distribution: ">=1"
+    models:
+      - name: m
+        source: pkg.mod:build
+      - name: flexible
+        source: pkg.mod:build
+        ops: {select_tf_ops: true}
+    """
+)
+
+
+@pytest.fixture
+def configs(tmp_path: Path) -> list[ModelConfig]:
+    (tmp_path / "tflite-gate.yml").write_text(POLICY)
+    loaded = load_policy(tmp_path / "tflite-gate.yml", tmp_path)
+    return [resolve_model(loaded, i) for i in range(2)]
+
+
+def _variant(*ops: OpInfo, metadata_min_runtime: str | None = None) -> VariantReport:
+    return VariantReport(
+        name="v",
+        quantization="none",
+        io="float32",
+        status="converted",
+        inspection=Inspection(
+            size_bytes=10,
+            schema_version=3,
+            subgraphs=1,
+            ops=list(ops),
+            inputs=[],
+            outputs=[],
+            signatures=[],
+            metadata_min_runtime=metadata_min_runtime,
+        ),
+    )
+
+
+def _op(name: str, kind: str = "builtin", version: int = 1) -> OpInfo:
+    return OpInfo(name=name, kind=kind, version=version, count=2)  # type: ignore[arg-type]
+
+
+def _line(needle: str) -> int:
+    return next(i for i, line in enumerate(POLICY.splitlines(), 1) if needle in line)
+
+
+def test_allowed_ops_pass(configs: list[ModelConfig]) -> None:
+    assert checks.check_ops_allowed(configs[0], _variant(_op("FULLY_CONNECTED"))) == []
+
+
+def test_op_outside_allow_and_denied_op(configs: list[ModelConfig]) -> None:
+    findings = checks.check_ops_allowed(configs[0], _variant(_op("CONV_2D"), _op("SOFTMAX")))
+    assert [f.message for f in findings] == [
+        "m/v: CONV_2D (v1, used 2x) is not in ops.allow",
+        "m/v: SOFTMAX (v1, used 2x) is listed in ops.deny",
+    ]
+    assert [str(f.location) for f in findings] == [
+        f"tflite-gate.yml:{_line('allow:')}:12",
+        f"tflite-gate.yml:{_line('deny:')}:11",
+    ]
+
+
+def test_flex_ops_are_errors_unless_allowed(configs: list[ModelConfig]) -> None:
+    variant = _variant(_op("FlexMatrixDeterminant", "flex"))
+    [strict] = checks.check_flex_ops(configs[0], variant)
+    assert (strict.rule, strict.severity.value) == ("flex-op", "error")
+    assert strict.location is not None and strict.location.line == _line("source: pkg")
+    [relaxed] = checks.check_flex_ops(configs[1], variant)
+    assert relaxed.severity.value == "notice"
+    assert relaxed.location is not None and relaxed.location.line == _line("select_tf_ops")
+
+
+def test_custom_ops_must_be_listed(configs: list[ModelConfig]) -> None:
+    findings = checks.check_custom_ops(
+        configs[0], _variant(_op("MyNms", "custom"), _op("Other", "custom"))
+    )
+    assert [f.message for f in findings] == ["m/v: custom op Other is not listed in ops.custom"]
+    assert findings[0].location is not None and findings[0].location.line == _line("custom:")
+
+
+def test_runtime_too_old_names_the_ops(configs: list[ModelConfig]) -> None:
+    variant = _variant(_op("FULLY_CONNECTED", version=12), _op("SOFTMAX", version=1))
+    [finding] = checks.check_runtime(configs[0], variant)
+    assert finding.message == (
+        "m/v: needs runtime 2.17.0, target_runtime is 2.14: FULLY_CONNECTED v12 needs runtime 2.17.0"
+    )
+    assert finding.location is not None and finding.location.line == _line("target_runtime")
+    assert checks.check_runtime(configs[0], _variant(_op("FULLY_CONNECTED", version=9))) == []
+
+
+def test_runtime_metadata_alone_can_trip_the_check(configs: list[ModelConfig]) -> None:
+    variant = _variant(_op("SOME_FUTURE_OP", version=1), metadata_min_runtime="2.30.0")
+    [finding] = checks.check_runtime(configs[0], variant)
+    assert "min_runtime_version metadata says 2.30.0" in finding.message
+
+
+def test_version_specs(configs: list[ModelConfig]) -> None:
+    specs = configs[0].version_specs
+    assert checks.check_version_spec("numpy", specs["numpy"], None) == []
+    [missing] = checks.check_version_spec(
+        "not-a-real-distribution", specs["not-a-real-distribution"], None
+    )
+    assert missing.message.startswith("not-a-real-distribution is not installed")
+    assert missing.location is not None and missing.location.line == _line("not-a-real")
+
+
+def test_load_failure_message_names_versions(configs: list[ModelConfig]) -> None:
+    report = ModelReport(name="m", source="x.keras", written_by=WrittenBy(keras="9.9.9"))
+    [finding] = checks.check_load(configs[0], LoadResult(ok=False, error="boom"), report)
+    assert finding.rule == "model-load-failed"
+    assert "written by Keras 9.9.9; installed: TensorFlow" in finding.message
+
+
+def test_converter_crash_is_a_conversion_failure(configs: list[ModelConfig]) -> None:
+    result = VariantResult(name="v", ok=False, crash="the converter crashed with SIGSEGV")
+    [finding] = checks.check_conversion(configs[0], _variant(), result)
+    assert finding.rule == "conversion-failed"
+    assert finding.message == "m/v: the converter crashed with SIGSEGV"
+    assert checks.check_converter_warnings(configs[0], _variant(), result) == []
+
+
+def test_converter_warnings_of_a_successful_conversion(configs: list[ModelConfig]) -> None:
+    result = VariantResult(name="v", ok=True, log_lines=["x.cc:1: op falls back to float\nmore"])
+    [finding] = checks.check_converter_warnings(configs[0], _variant(), result)
+    assert (finding.rule, finding.severity.value) == ("converter-warning", "warning")
+    assert finding.message == "m/v: x.cc:1: op falls back to float"
