@@ -769,3 +769,17 @@ def test_invalid_policy_is_rejected_before_tensorflow_is_imported(tmp_path: Path
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "NO-TENSORFLOW exit=2"
     assert result.stderr.strip() == f"{POLICY}:6:33: {BAD_MESSAGE}"
+
+
+def test_artifacts_directory_that_cannot_be_created_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "tflite-gate.yml").write_text(
+        "version: 1\nmodels:\n  - {name: m, source: m.keras}\n"
+    )
+    (tmp_path / "blocker").write_text("a file, not a directory")
+    code = main(
+        ["check", "--workspace", str(tmp_path), "--artifacts", str(tmp_path / "blocker" / "a")]
+    )
+    assert code == 2
+    assert "cannot create artifacts directory" in capsys.readouterr().err

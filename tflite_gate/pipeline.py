@@ -99,7 +99,7 @@ def run_check(options: CheckOptions, progress: Progress) -> Report:
     report.timings["policy"] = round(time.monotonic() - started, 3)
 
     report.add(_version_findings(loaded, indices))
-    artifacts = options.artifacts or options.workspace / ".tflite-gate" / "artifacts"
+    artifacts = _artifacts_directory(options)
     with tempfile.TemporaryDirectory(prefix="tflite-gate-") as scratch_root:
         for index in indices:
             config = resolve_model(loaded, index)
@@ -121,6 +121,17 @@ def run_check(options: CheckOptions, progress: Progress) -> Report:
     report.timings["total"] = report.duration_s
     report.finalize(options.fail_on or loaded.policy.fail_on)
     return report
+
+
+def _artifacts_directory(options: CheckOptions) -> Path:
+    artifacts = options.artifacts or options.workspace / ".tflite-gate" / "artifacts"
+    try:
+        artifacts.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UsageError(
+            f"cannot create artifacts directory {artifacts}: {error.strerror or error}"
+        ) from None
+    return artifacts
 
 
 def _version_findings(loaded: LoadedPolicy, indices: list[int]) -> list[Finding]:

@@ -1,0 +1,17 @@
+"""The README documents every rule id the gate can emit."""
+
+from __future__ import annotations
+
+from conftest import REPO
+
+from tflite_gate.findings import RULES
+
+
+def test_every_rule_is_in_the_readme() -> None:
+    readme = (REPO / "README.md").read_text()
+    missing = [rule for rule in RULES if f"`{rule}`" not in readme]
+    assert missing == []
+
+
+def test_every_rule_has_a_hint() -> None:
+    assert all(rule.hint.strip() and rule.title.strip() for rule in RULES.values())
