@@ -14,7 +14,13 @@ import tempfile
 import time
 from pathlib import Path
 
-BAD_POLICY = "version: 1\nmodels:\n  - name: m\n    source: m.keras\n    variants: [{name: q, quantization: int4}]\n"
+BAD_POLICY = (
+    "version: 1\n"
+    "models:\n"
+    "  - name: m\n"
+    "    source: m.keras\n"
+    "    variants: [{name: q, quantization: int4}]\n"
+)
 
 
 def _median_seconds(argv: list[str], runs: int, expect: int) -> float:
