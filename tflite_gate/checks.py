@@ -25,6 +25,15 @@ def _where(setting: Setting[Any], config: ModelConfig) -> Location:
     return setting.location or config.source_location
 
 
+def _crash_location(cause: str | None, config: ModelConfig) -> Location:
+    """A worker killed at a limit points at that limit's setting, where one is written."""
+    if cause == "timeout":
+        return _where(config.timeout_s, config)
+    if cause == "memory":
+        return _where(config.memory_mb, config)
+    return config.source_location
+
+
 # --------------------------------------------------------------------------- versions
 
 
@@ -81,7 +90,11 @@ def check_load(config: ModelConfig, load: LoadResult, report: ModelReport) -> li
                 location=config.source_location,
             )
         ]
-    location = Location(path=load.location[0], line=load.location[1]) if load.location else None
+    location = (
+        Location(path=load.location[0], line=load.location[1])
+        if load.location
+        else _crash_location(load.crash_cause, config)
+    )
     message = f"{config.name}: cannot load {config.source}: {load.error}"
     written = report.written_by
     if written and (written.tensorflow or written.keras):
@@ -100,7 +113,7 @@ def check_load(config: ModelConfig, load: LoadResult, report: ModelReport) -> li
             "model-load-failed",
             message,
             model=config.name,
-            location=location or config.source_location,
+            location=location,
             details={
                 "error": load.error,
                 "written_by": written.model_dump() if written else None,
@@ -143,7 +156,7 @@ def check_conversion(
             make_finding(
                 "conversion-failed",
                 f"{config.name}/{variant.name}: {result.crash}",
-                location=config.source_location,
+                location=_crash_location(result.crash_cause, config),
                 details={"crash": result.crash, "log_tail": result.log_lines},
                 model=config.name,
                 variant=variant.name,

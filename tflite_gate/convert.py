@@ -60,6 +60,7 @@ class LoadResult:
     error: str | None = None
     location: tuple[str, int] | None = None
     dynamic_shape: bool = False
+    crash_cause: str | None = None
     written_by: dict[str, str | None] | None = None
     inputs: list[dict[str, Any]] = field(default_factory=list)
     log_lines: list[str] = field(default_factory=list)
@@ -74,6 +75,7 @@ class VariantResult:
     log_lines: list[str] = field(default_factory=list)
     data_error: str | None = None
     crash: str | None = None
+    crash_cause: str | None = None
     duration_s: float = 0.0
 
 
@@ -426,6 +428,7 @@ def _crash_result(name: str, outcome: WorkerOutcome, log: Path) -> VariantResult
         name=name,
         ok=False,
         crash=f"the converter {outcome.describe()}",
+        crash_cause=outcome.cause,
         log_lines=log_tail(log),
         duration_s=outcome.duration_s,
     )
@@ -447,6 +450,7 @@ def _collect(
             error=f"the conversion worker {outcome.describe()} while loading the model"
             + (f": {tail[-1]}" if tail else ""),
             log_lines=tail,
+            crash_cause=outcome.cause,
         )
         return ConversionResult(load, {}, duration, str(worker_log))
     raw_load["location"] = tuple(raw_load["location"]) if raw_load.get("location") else None
@@ -463,6 +467,7 @@ def _collect(
                 name=variant.name,
                 ok=False,
                 crash=f"not converted: the conversion worker {outcome.describe()}",
+                crash_cause=outcome.cause,
             )
     return ConversionResult(load, variants, duration, str(worker_log))
 

@@ -286,7 +286,9 @@ def _run_conversion(
 ) -> None:
     request = _conversion_request(config, kind, path, workspace, scratch)
     progress(f"[{config.name}] converting {len(config.variants)} variant(s) in a worker")
-    result = convert_model(request, timeout_s=config.timeout_s, memory_mb=config.memory_mb)
+    result = convert_model(
+        request, timeout_s=config.timeout_s.value, memory_mb=config.memory_mb.value
+    )
     model_report.timings["load+convert"] = round(result.duration_s, 3)
     load = result.load
     if load.written_by:

@@ -513,8 +513,8 @@ class ModelConfig:
     target_runtime: Setting[str | None]
     calibration: Setting[str | GenerateSource | None]
     samples: int | None
-    timeout_s: float
-    memory_mb: int | None
+    timeout_s: Setting[float]
+    memory_mb: Setting[int | None]
 
 
 DEFAULT_TIMEOUT_S = 900.0
@@ -556,8 +556,8 @@ def resolve_model(loaded: LoadedPolicy, index: int) -> ModelConfig:
         target_runtime=Setting(target.value, target.location) if target else Setting(None, None),
         calibration=_pick(loaded, index, "data", "calibration", None),
         samples=_pick(loaded, index, "data", "samples", None).value,
-        timeout_s=_pick(loaded, index, "limits", "timeout_s", DEFAULT_TIMEOUT_S).value,
-        memory_mb=_pick(loaded, index, "limits", "memory_mb", None).value,
+        timeout_s=_pick(loaded, index, "limits", "timeout_s", DEFAULT_TIMEOUT_S),
+        memory_mb=_pick(loaded, index, "limits", "memory_mb", None),
     )
 
 

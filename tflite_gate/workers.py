@@ -29,6 +29,15 @@ class WorkerOutcome:
     duration_s: float
 
     @property
+    def cause(self) -> str:
+        """`timeout`, `memory`, `signal` or `exit`: which limit or failure ended the worker."""
+        if self.timed_out:
+            return "timeout"
+        if self.memory_exceeded:
+            return "memory"
+        return "signal" if self.signal_name else "exit"
+
+    @property
     def ok(self) -> bool:
         return self.returncode == 0 and not self.timed_out and not self.memory_exceeded
 

@@ -1,0 +1,66 @@
+"""The Report model: verdicts from fail_on, the shipped schema, atomic writes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from tflite_gate.cli import main
+from tflite_gate.findings import Severity, make_finding
+from tflite_gate.pipeline import new_report
+from tflite_gate.report.json_report import SCHEMA_FILE, report_schema, write_json_report
+
+
+def test_shipped_schema_is_generated_from_the_model() -> None:
+    shipped = json.loads(SCHEMA_FILE.read_text())
+    assert shipped == report_schema(), "run: python -m tflite_gate.report.json_report"
+
+
+def test_schema_command_prints_it(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["schema"]) == 0
+    assert json.loads(capsys.readouterr().out) == report_schema()
+
+
+@pytest.mark.parametrize(
+    ("severities", "fail_on", "verdict"),
+    [
+        ([], "error", "pass"),
+        ([Severity.WARNING, Severity.NOTICE], "error", "pass"),
+        ([Severity.WARNING], "warning", "fail"),
+        ([Severity.ERROR], "error", "fail"),
+        ([Severity.ERROR], "never", "pass"),
+        ([Severity.NOTICE], "warning", "pass"),
+    ],
+)
+def test_verdict_follows_fail_on(severities: list[Severity], fail_on: str, verdict: str) -> None:
+    report = new_report()
+    report.add([make_finding("converter-warning", "m", severity=s) for s in severities])
+    report.finalize(fail_on)  # type: ignore[arg-type]
+    assert report.verdict == verdict
+    assert report.summary.errors == severities.count(Severity.ERROR)
+    assert report.summary.warnings == severities.count(Severity.WARNING)
+
+
+def test_internal_error_verdict() -> None:
+    report = new_report()
+    report.internal_error = "Traceback ..."
+    report.finalize("never")
+    assert report.verdict == "error"
+
+
+def test_unknown_rule_ids_are_refused() -> None:
+    with pytest.raises(KeyError):
+        make_finding("no-such-rule", "x")
+
+
+def test_written_report_validates_and_leaves_no_temporary_files(tmp_path: Path) -> None:
+    report = new_report()
+    report.add([make_finding("flex-op", "m/v: uses FlexFoo", model="m", variant="v")])
+    report.finalize("error")
+    target = tmp_path / "out" / "report.json"
+    write_json_report(report, target)
+    jsonschema.validate(json.loads(target.read_text()), json.loads(SCHEMA_FILE.read_text()))
+    assert [p.name for p in target.parent.iterdir()] == ["report.json"]
