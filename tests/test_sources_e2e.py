@@ -8,6 +8,7 @@ model) and each test reads its model's findings from the report.
 from __future__ import annotations
 
 import json
+import shutil
 import textwrap
 import zipfile
 from pathlib import Path
@@ -91,6 +92,9 @@ def _write_models(ws: Path) -> None:
 
     double = Double()
     tf.saved_model.save(double, str(models / "saved"), signatures=double.__call__)
+    shutil.copytree(models / "saved", models / "broken_saved")
+    for shard in (models / "broken_saved" / "variables").iterdir():
+        shard.write_bytes(b"not a checkpoint")
     (models / "empty_saved").mkdir()
     (models / "empty_saved" / "variables").mkdir()
 
@@ -134,6 +138,11 @@ POLICY = textwrap.dedent(
       - name: saved-model-shaped
         source: models/saved
         input_shapes: {x: [2, 3]}
+      - name: saved-model-tensor-name
+        source: models/saved
+        input_shapes: {"serving_default_x:0": [4, 3]}
+      - name: broken-saved-model
+        source: models/broken_saved
       - name: tflite-file
         source: models/good.tflite
       - name: module-factory
@@ -246,6 +255,20 @@ def test_saved_model_input_shapes_are_applied(run: GateRun) -> None:
     assert run.model("saved-model")["written_by"]["tensorflow"]
 
 
+def test_input_shapes_accept_the_tensor_name(run: GateRun) -> None:
+    assert run.findings(model="saved-model-tensor-name") == []
+    assert run.model("saved-model-tensor-name")["inputs"][0]["shape"] == [4, 3]
+
+
+def test_broken_saved_model_names_the_tensorflow_that_wrote_it(run: GateRun) -> None:
+    import tensorflow as tf
+
+    finding = _only(run, "broken-saved-model")
+    assert finding["rule"] == "model-load-failed"
+    assert f"(written by TensorFlow {tf.__version__}; installed: TensorFlow" in finding["message"]
+    assert finding["details"]["written_by"]["tensorflow"] == tf.__version__
+
+
 def test_missing_path(run: GateRun) -> None:
     finding = _only(run, "missing")
     assert finding["rule"] == "model-not-found"
@@ -313,6 +336,8 @@ def test_dynamic_dims_without_input_shapes(run: GateRun) -> None:
 
 def test_input_shapes_naming_an_unknown_input(run: GateRun) -> None:
     finding = _only(run, "wrong-input-name")
+    assert finding["rule"] == "policy-invalid"
+    assert finding["location"]["line"] == _policy_line("wrong-input-name", "input_shapes")
     assert "input_shapes names 'picture', but the model's inputs are: image" in finding["message"]
 
 

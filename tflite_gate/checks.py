@@ -81,13 +81,14 @@ def check_load(config: ModelConfig, load: LoadResult, report: ModelReport) -> li
     """A model that cannot be loaded, with the versions that wrote it and that read it."""
     if load.ok:
         return []
-    if load.dynamic_shape:
+    if load.policy_key:
         return [
             make_finding(
                 "policy-invalid",
                 f"{config.name}: {load.error}",
                 model=config.name,
-                location=config.source_location,
+                location=config.key_locations.get(load.policy_key, config.source_location),
+                details={"key": load.policy_key},
             )
         ]
     location = (

@@ -59,7 +59,7 @@ class LoadResult:
     ok: bool
     error: str | None = None
     location: tuple[str, int] | None = None
-    dynamic_shape: bool = False
+    policy_key: str | None = None
     crash_cause: str | None = None
     written_by: dict[str, str | None] | None = None
     inputs: list[dict[str, Any]] = field(default_factory=list)
@@ -296,15 +296,19 @@ def _source_kind(text: str) -> SourceKind:
 
 
 def _load(request: ConversionRequest, scratch: Path) -> tuple[LoadResult, Any]:
-    from tflite_gate.sources import DynamicShapeError, SourceError, load_as_saved_model
+    from tflite_gate.sources import SourceError, load_as_saved_model, written_by
 
     log = scratch / "load.log"
+    kind = _source_kind(request.source_kind)
+    path = Path(request.source_path) if request.source_path else None
+    recorded = written_by(kind, path) if path is not None else None
+    recorded_dump = recorded.model_dump() if recorded else None
     try:
         with _fd2_to(log):
             prepared = load_as_saved_model(
-                kind=_source_kind(request.source_kind),
+                kind=kind,
                 source=request.source,
-                path=Path(request.source_path) if request.source_path else None,
+                path=path,
                 workspace=Path(request.workspace),
                 scratch=scratch,
                 input_shapes=request.input_shapes,
@@ -316,14 +320,16 @@ def _load(request: ConversionRequest, scratch: Path) -> tuple[LoadResult, Any]:
             ok=False,
             error=exc.message,
             location=exc.location,
-            dynamic_shape=isinstance(exc, DynamicShapeError),
+            policy_key=exc.policy_key,
+            written_by=recorded_dump,
         ), None
     except Exception as exc:
         text = str(exc).strip().splitlines()
-        return LoadResult(ok=False, error=f"{type(exc).__name__}: {text[0] if text else ''}"), None
+        error = f"{type(exc).__name__}: {text[0] if text else ''}"
+        return LoadResult(ok=False, error=error, written_by=recorded_dump), None
     return LoadResult(
         ok=True,
-        written_by=prepared.written_by.model_dump() if prepared.written_by else None,
+        written_by=recorded_dump,
         inputs=[asdict(spec) for spec in prepared.inputs],
         log_lines=interesting_log_lines(log.read_text(errors="replace")),
     ), prepared

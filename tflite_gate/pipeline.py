@@ -40,7 +40,7 @@ from tflite_gate.report.model import (
     VariantReport,
     WrittenBy,
 )
-from tflite_gate.sources import classify, written_by
+from tflite_gate.sources import classify
 
 Progress = Callable[[str], None]
 FailOn = Literal["error", "warning", "never"]
@@ -194,8 +194,6 @@ def _run_model(
     if kind == "tflite" and path is not None:
         _run_tflite(config, path, model_report, report, workspace)
         return
-    if path is not None:
-        model_report.written_by = written_by(kind, path) if kind != "saved_model" else None
     _run_conversion(
         config,
         kind,

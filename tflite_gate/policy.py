@@ -501,6 +501,7 @@ class ModelConfig:
     name: str
     source: str
     source_location: Location
+    key_locations: dict[str, Location]  # where each key written in the model's entry sits
     input_shapes: dict[str, list[int]]
     signature: str | None
     safe_mode: bool
@@ -544,6 +545,9 @@ def resolve_model(loaded: LoadedPolicy, index: int) -> ModelConfig:
         name=model.name,
         source=model.source,
         source_location=loaded.location(("models", index, "source")),
+        key_locations={
+            key: loaded.location(("models", index, key)) for key in model.model_fields_set
+        },
         input_shapes=dict(model.input_shapes or {}),
         signature=model.signature,
         safe_mode=model.safe_mode,

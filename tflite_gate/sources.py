@@ -14,7 +14,7 @@ import json
 import sys
 import traceback
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,12 +30,24 @@ _KIND_BY_SUFFIX: dict[str, SourceKind] = {
 
 
 class SourceError(Exception):
-    """A source that cannot be loaded; `location` is a workspace file:line if known."""
+    """A source that cannot be loaded.
 
-    def __init__(self, message: str, location: tuple[str, int] | None = None) -> None:
+    `location` is a workspace file:line when user code raised; `policy_key` names the
+    model's policy key at fault (e.g. `input_shapes`) when the policy, not the model,
+    must change.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        location: tuple[str, int] | None = None,
+        *,
+        policy_key: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.location = location
+        self.policy_key = policy_key
 
 
 def classify(source: str, resolved: Path | None) -> SourceKind | None:
@@ -96,8 +108,6 @@ class PreparedModel:
     saved_model_dir: Path
     signature_key: str
     inputs: list[InputSpec]
-    written_by: WrittenBy | None = None
-    notes: list[str] = field(default_factory=list)
 
 
 def workspace_frame(frames: list[tuple[str, int]], workspace: Path) -> tuple[str, int] | None:
@@ -131,19 +141,34 @@ def _describe_exception(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
 
 
+def _signature_name(given: str, names: set[str]) -> str:
+    """Accept the converted model's tensor name too: `serving_default_x:0` means `x`."""
+    if given in names:
+        return given
+    bare = given.split(":")[0]
+    for name in names:
+        if bare in (name, f"{SERVING_KEY}_{name}"):
+            return name
+    return given
+
+
 def _apply_shapes(specs: list[InputSpec], input_shapes: dict[str, list[int]]) -> list[InputSpec]:
     """Override declared shapes; refuse names the model does not have."""
     by_name = {spec.name: spec for spec in specs}
     for given, shape in input_shapes.items():
-        name = given
+        name = _signature_name(given, set(by_name))
         if name not in by_name:
             known = ", ".join(sorted(by_name))
-            raise SourceError(f"input_shapes names {given!r}, but the model's inputs are: {known}")
+            raise SourceError(
+                f"input_shapes names {given!r}, but the model's inputs are: {known}",
+                policy_key="input_shapes",
+            )
         spec = by_name[name]
         if len(shape) != len(spec.shape):
             raise SourceError(
                 f"input_shapes[{given!r}] has rank {len(shape)}, the model's input has rank "
-                f"{len(spec.shape)} (shape {spec.shape})"
+                f"{len(spec.shape)} (shape {spec.shape})",
+                policy_key="input_shapes",
             )
         spec.shape = list(shape)
     for spec in specs:
@@ -160,7 +185,8 @@ class DynamicShapeError(SourceError):
         example = [d if d is not None else 1 for d in spec.shape]
         super().__init__(
             f"input {spec.name!r} has dynamic dimensions [{shown}]; declare them in the "
-            f"policy: input_shapes: {{{spec.name}: {example}}}"
+            f"policy: input_shapes: {{{spec.name}: {example}}}",
+            policy_key="input_shapes",
         )
 
 
@@ -308,7 +334,9 @@ def _signature_of_saved_model(path: Path, key: str) -> tuple[Any, Any]:
     signatures = dict(loaded.signatures)
     if key not in signatures:
         known = ", ".join(sorted(signatures)) or "none"
-        raise SourceError(f"the SavedModel has no signature {key!r}; it has: {known}")
+        raise SourceError(
+            f"the SavedModel has no signature {key!r}; it has: {known}", policy_key="signature"
+        )
     return signatures[key], loaded
 
 
@@ -328,16 +356,15 @@ def load_as_saved_model(
 
     target = scratch / "saved_model"
     key = signature or SERVING_KEY
-    recorded = written_by(kind, path) if path is not None else None
     if kind == "saved_model" and path is not None:
         function, owner = _signature_of_saved_model(path, key)
         specs = _function_specs(function)
         if input_shapes:
             specs = _apply_shapes(specs, input_shapes)
             _save_function(function, owner, specs, target)
-            return PreparedModel(target, SERVING_KEY, specs, recorded)
+            return PreparedModel(target, SERVING_KEY, specs)
         _apply_shapes(specs, {})
-        return PreparedModel(path, key, specs, recorded)
+        return PreparedModel(path, key, specs)
 
     if kind == "factory":
         candidate = _call_factory(source, workspace)
@@ -349,7 +376,7 @@ def load_as_saved_model(
         specs = _keras_specs(candidate)
         specs = _apply_shapes(specs, input_shapes)
         _save_keras(candidate, specs, target)
-        return PreparedModel(target, SERVING_KEY, specs, recorded)
+        return PreparedModel(target, SERVING_KEY, specs)
     found = _concrete_of(candidate)
     if found is None:
         raise SourceError(
@@ -360,4 +387,4 @@ def load_as_saved_model(
     function, owner = found
     specs = _apply_shapes(_function_specs(function), input_shapes)
     _save_function(function, owner, specs, target)
-    return PreparedModel(target, SERVING_KEY, specs, recorded)
+    return PreparedModel(target, SERVING_KEY, specs)
