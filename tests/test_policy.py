@@ -32,7 +32,10 @@ Issue = tuple[int | None, int | None, str]
 OUTSIDE = (
     "is outside the workspace; paths are relative to the workspace root and must stay inside it"
 )
-NPZ_OR_GENERATE = "expected a path to a .npz file or a mapping {generate: {seed, count, low, high}}"
+NPZ_OR_GENERATE = (
+    "expected a .npz file, a directory of .npy/.npz files, a package.module:function "
+    "generator, or a mapping {generate: {seed, count, low, high}}"
+)
 
 
 def write_policy(workspace: Path, text: str) -> Path:
@@ -345,7 +348,7 @@ def test_calibration_file_outside_the_workspace(tmp_path: Path) -> None:
             source: a.keras
         """
     assert issues(tmp_path, text) == [
-        (4, 18, f"defaults.data.calibration: data file '../calib.npz' {OUTSIDE}")
+        (4, 18, f"defaults.data.calibration: data source '../calib.npz' {OUTSIDE}")
     ]
 
 
@@ -646,7 +649,7 @@ def test_resolve_model_applies_defaults_key_by_key(tmp_path: Path) -> None:
     assert a.target_runtime.location == at(16, 23)
     assert a.source_location == at(12, 13)
     assert (a.calibration.value, a.calibration.location) == (None, None)
-    assert a.timeout_s == 900.0
+    assert a.timeout_s.value == 900.0
 
     b = resolve_model(loaded, 1)
     assert b.allow_ops.value == ["ADD", "MUL"]

@@ -14,10 +14,11 @@ from typing import Any
 from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
 
-from tflite_gate.convert import LoadResult, VariantResult
+from tflite_gate.compare import MAX_METRICS, violations
+from tflite_gate.convert import EvaluationResult, LoadResult, VariantResult
 from tflite_gate.findings import Finding, Location, Severity, make_finding
 from tflite_gate.policy import ModelConfig, Setting
-from tflite_gate.report.model import ModelReport, VariantReport
+from tflite_gate.report.model import ModelReport, RuntimeRun, VariantReport
 from tflite_gate.runtime_versions import ops_newer_than, runtime_version_less
 
 
@@ -126,6 +127,15 @@ def check_load(config: ModelConfig, load: LoadResult, report: ModelReport) -> li
 # --------------------------------------------------------------------------- conversion
 
 
+def data_location(config: ModelConfig, role: str, code: Any) -> Location:
+    """A generator's own line if it raised, else the policy's data setting for `role`."""
+    if isinstance(code, list | tuple) and len(code) == 2:
+        return Location(path=str(code[0]), line=int(code[1]))
+    own = config.calibration if role == "calibration" else config.evaluation
+    other = config.evaluation if role == "calibration" else config.calibration
+    return own.location or other.location or config.source_location
+
+
 def _code_location(error: dict[str, object]) -> Location | None:
     where = error.get("location")
     if isinstance(where, list | tuple) and len(where) == 2:
@@ -146,7 +156,7 @@ def check_conversion(
             make_finding(
                 "data-invalid",
                 f"{config.name}/{variant.name}: calibration data: {result.data_error}",
-                location=_where(config.calibration, config),
+                location=data_location(config, "calibration", result.data_location),
                 details={"error": result.data_error},
                 model=config.name,
                 variant=variant.name,
@@ -348,3 +358,167 @@ def _safe_less(a: str, b: str) -> bool:
 
 
 VARIANT_CHECKS = (check_ops_allowed, check_flex_ops, check_custom_ops, check_runtime)
+
+
+# --------------------------------------------------------------------------- execution
+
+
+def _runtime_location(config: ModelConfig) -> Location:
+    return _where(config.runtimes, config)
+
+
+def check_run(config: ModelConfig, variant: VariantReport, run: RuntimeRun) -> list[Finding]:
+    """A variant that could not be executed on a runtime: crash, hang, error, or Flex."""
+    where = f"{config.name}/{variant.name} on {run.runtime}"
+    at = f" in {run.phase}" + (f" (sample {run.sample})" if run.sample is not None else "")
+    repro = f"; reproducer: {run.reproducer}" if run.reproducer else ""
+    details = {
+        "phase": run.phase,
+        "sample": run.sample,
+        "signal": run.signal,
+        "runtime_version": run.runtime_version,
+        "reproducer": run.reproducer,
+        "message": run.message,
+    }
+    common: dict[str, Any] = {"model": config.name, "variant": variant.name, "runtime": run.runtime}
+    if run.status == "crash":
+        cause = run.signal or "a non-zero exit"
+        return [
+            make_finding(
+                "interpreter-crash",
+                f"{where}: the interpreter crashed with {cause}{at}{repro}",
+                location=_runtime_location(config),
+                details=details,
+                **common,
+            )
+        ]
+    if run.status == "timeout":
+        return [
+            make_finding(
+                "interpreter-timeout",
+                f"{where}: no result within {config.interpreter_timeout_s.value:g} s{at}{repro}",
+                location=_where(config.interpreter_timeout_s, config),
+                details=details,
+                **common,
+            )
+        ]
+    if run.status == "error":
+        return [
+            make_finding(
+                "interpreter-error",
+                f"{where}: {run.message}{at}{repro}",
+                location=_runtime_location(config),
+                details=details,
+                **common,
+            )
+        ]
+    if run.status == "unverifiable":
+        return [
+            make_finding(
+                "flex-op",
+                f"{where}: not executable here (the interpreter has no Flex delegate); "
+                "numerics not verified",
+                severity=Severity.NOTICE,
+                location=_where(config.select_tf_ops, config),
+                details=details,
+                **common,
+            )
+        ]
+    if run.status == "mismatch":
+        return [
+            make_finding(
+                "output-mismatch",
+                f"{where}: {run.message}",
+                location=config.source_location,
+                details=details,
+                **common,
+            )
+        ]
+    return []
+
+
+def check_unavailable_runtime(config: ModelConfig, runtime: str, error: str) -> list[Finding]:
+    return [
+        make_finding(
+            "runtime-unavailable",
+            f"{config.name}: runtime {runtime} is unavailable: {error}",
+            model=config.name,
+            runtime=runtime,
+            location=_runtime_location(config),
+            details={"error": error},
+        )
+    ]
+
+
+def check_divergence(config: ModelConfig, variant: VariantReport, run: RuntimeRun) -> list[Finding]:
+    """Each broken threshold, at the policy line that set it, with the worst sample."""
+    plan = config.thresholds.get(variant.name)
+    findings: list[Finding] = []
+    for metrics in run.metrics:
+        common: dict[str, Any] = {
+            "model": config.name,
+            "variant": variant.name,
+            "runtime": run.runtime,
+        }
+        if metrics.non_finite:
+            findings.append(
+                make_finding(
+                    "non-finite",
+                    f"{config.name}/{variant.name} on {run.runtime}: output {metrics.output!r} "
+                    f"has {metrics.non_finite} NaN/Inf value(s) where the source model has none",
+                    location=config.source_location,
+                    details={"output": metrics.output, "count": metrics.non_finite},
+                    **common,
+                )
+            )
+        settings = plan.for_output(metrics.output) if plan else {}
+        thresholds = {key: setting.value for key, setting in settings.items()}
+        for violation in violations(metrics, thresholds):
+            comparison = "above" if violation.threshold_key in MAX_METRICS else "below"
+            sample = (
+                f", worst sample {violation.worst_sample}"
+                if violation.worst_sample is not None
+                else ""
+            )
+            findings.append(
+                make_finding(
+                    "divergence",
+                    f"{config.name}/{variant.name} on {run.runtime}: output {metrics.output!r} "
+                    f"{violation.metric} {violation.value:.6g} is {comparison} "
+                    f"{violation.threshold_key} {violation.threshold:g}{sample} "
+                    f"(tightest passing: {violation.threshold_key}: "
+                    f"{run.tightest.get(metrics.output, {}).get(violation.threshold_key)})",
+                    location=settings[violation.threshold_key].location or config.source_location,
+                    details={
+                        "output": metrics.output,
+                        "metric": violation.metric,
+                        "value": violation.value,
+                        "threshold_key": violation.threshold_key,
+                        "threshold": violation.threshold,
+                        "worst_sample": violation.worst_sample,
+                        "tightest": run.tightest.get(metrics.output, {}),
+                    },
+                    **common,
+                )
+            )
+    return findings
+
+
+def check_evaluation(config: ModelConfig, evaluation: EvaluationResult | None) -> list[Finding]:
+    """Evaluation data or reference outputs that could not be produced: nothing to compare."""
+    if evaluation is None or evaluation.ok:
+        return []
+    location = (
+        _crash_location(evaluation.crash_cause, config)
+        if evaluation.crash_cause
+        else data_location(config, "evaluation", evaluation.location)
+    )
+    return [
+        make_finding(
+            "data-invalid",
+            f"{config.name}: evaluation data: {evaluation.error}; outputs not compared",
+            model=config.name,
+            location=location,
+            details={"error": evaluation.error},
+        )
+    ]

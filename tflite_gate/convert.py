@@ -48,9 +48,10 @@ class ConversionRequest:
     select_tf_ops: bool
     allow_custom_ops: bool
     variants: list[VariantRequest]
-    calibration_npz: str | None = None
-    calibration_generate: dict[str, Any] | None = None
-    samples: int | None = None
+    calibration: dict[str, Any] | None = None  # a data.SourceSpec as a dict
+    evaluation: dict[str, Any] | None = None
+    samples: int = 16
+    reference: bool = True
     skip: list[str] = field(default_factory=list)
 
 
@@ -74,15 +75,32 @@ class VariantResult:
     errors: list[dict[str, Any]] = field(default_factory=list)
     log_lines: list[str] = field(default_factory=list)
     data_error: str | None = None
+    data_location: tuple[str, int] | None = None
     crash: str | None = None
     crash_cause: str | None = None
     duration_s: float = 0.0
 
 
 @dataclass
+class EvaluationResult:
+    """Evaluation inputs and the source model's outputs on them (sample-major .npz)."""
+
+    ok: bool
+    error: str | None = None
+    location: tuple[str, int] | None = None
+    inputs_path: str | None = None
+    reference_path: str | None = None
+    samples: int = 0
+    outputs: list[str] = field(default_factory=list)
+    duration_s: float = 0.0
+    crash_cause: str | None = None
+
+
+@dataclass
 class ConversionResult:
     load: LoadResult
     variants: dict[str, VariantResult]
+    evaluation: EvaluationResult | None
     duration_s: float
     worker_log: str
 
@@ -229,23 +247,26 @@ def _make_converter(
     return converter
 
 
-def _calibration(request: ConversionRequest, inputs: list[Any]) -> list[dict[str, Any]]:
-    from tflite_gate import data
+def _input_signature(inputs: list[Any]) -> list[tuple[str, list[int], str]]:
+    return [(s.name, [d if d is not None else -1 for d in s.shape], s.dtype) for s in inputs]
 
-    signature = [
-        (spec.name, [d if d is not None else 1 for d in spec.shape], spec.dtype) for spec in inputs
-    ]
-    if request.calibration_npz:
-        return data.load_npz(Path(request.calibration_npz), signature, limit=request.samples)
-    options = dict(request.calibration_generate or {})
-    if request.samples is not None:
-        options["count"] = request.samples
-    return data.generate(
-        signature,
-        seed=int(options.get("seed", 0)),
-        count=int(options.get("count", 8)),
-        low=float(options.get("low", -1.0)),
-        high=float(options.get("high", 1.0)),
+
+def _source_spec(raw: dict[str, Any] | None) -> Any:
+    from tflite_gate.data import SourceSpec
+
+    return SourceSpec(**raw) if raw else None
+
+
+def _samples(request: ConversionRequest, inputs: list[Any], role: str) -> list[dict[str, Any]]:
+    from tflite_gate.data import representative_samples
+
+    return representative_samples(
+        role,
+        _source_spec(request.calibration),
+        _source_spec(request.evaluation),
+        _input_signature(inputs),
+        samples=request.samples,
+        workspace=Path(request.workspace),
     )
 
 
@@ -265,9 +286,10 @@ def _convert_variant(
         from tflite_gate.data import DataError
 
         try:
-            calibration = _calibration(request, inputs)
+            calibration = _samples(request, inputs, "calibration")
         except DataError as exc:
-            result.data_error = str(exc)
+            result.data_error = exc.message
+            result.data_location = exc.location
             result.duration_s = time.monotonic() - started
             return result
     workspace = Path(request.workspace)
@@ -287,6 +309,65 @@ def _convert_variant(
     result.log_lines = interesting_log_lines(log.read_text(errors="replace"))
     result.duration_s = time.monotonic() - started
     return result
+
+
+def _reference_outputs(prepared: Any, feeds: list[dict[str, Any]]) -> dict[str, Any]:
+    """The source model's outputs, batched: one signature call per chunk, never per sample.
+
+    Samples are concatenated on the batch axis when every input's batch is dynamic;
+    a model with a fixed batch is called once per sample (still a traced graph).
+    """
+    import numpy as np
+    import tensorflow as tf
+
+    function = tf.saved_model.load(str(prepared.saved_model_dir)).signatures[prepared.signature_key]
+    batchable = all(spec.shape and spec.shape[0] is None for spec in prepared.inputs)
+    size = 64 if batchable else 1
+    pieces: dict[str, list[Any]] = {}
+    for start in range(0, len(feeds), size):
+        chunk = feeds[start : start + size]
+        arguments = {
+            name: tf.constant(np.concatenate([feed[name] for feed in chunk])) for name in chunk[0]
+        }
+        for name, value in function(**arguments).items():
+            array = value.numpy()
+            split = [array[i : i + 1] for i in range(len(chunk))] if batchable else [array]
+            pieces.setdefault(name, []).extend(split)
+    return {name: np.stack(values) for name, values in pieces.items()}
+
+
+def _evaluate(request: ConversionRequest, prepared: Any, scratch: Path) -> EvaluationResult:
+    """Evaluation samples and reference outputs, written for the interpreter workers."""
+
+    from tflite_gate.data import DataError, save_npz, stack
+
+    started = time.monotonic()
+    try:
+        feeds = _samples(request, prepared.inputs, "evaluation")
+    except DataError as exc:
+        return EvaluationResult(ok=False, error=exc.message, location=exc.location)
+    inputs_path = scratch / "evaluation-inputs.npz"
+    save_npz(inputs_path, stack(feeds))
+    try:
+        with _fd2_to(scratch / "reference.log"):
+            reference = _reference_outputs(prepared, feeds)
+    except Exception as exc:
+        text = str(exc).strip().splitlines()
+        return EvaluationResult(
+            ok=False,
+            error=f"the source model failed on the evaluation data: {type(exc).__name__}: "
+            f"{text[0] if text else ''}",
+        )
+    reference_path = scratch / "reference-outputs.npz"
+    save_npz(reference_path, reference)
+    return EvaluationResult(
+        ok=True,
+        inputs_path=str(inputs_path),
+        reference_path=str(reference_path),
+        samples=len(feeds),
+        outputs=sorted(reference),
+        duration_s=time.monotonic() - started,
+    )
 
 
 def _source_kind(text: str) -> SourceKind:
@@ -358,6 +439,9 @@ def worker_main(request_path: str) -> int:
             scratch,
         )
         _write_json(scratch / f"variant-{variant.name}.json", asdict(result))
+    if request.reference and not (scratch / "evaluation.json").exists():
+        (scratch / "evaluation.started").touch()
+        _write_json(scratch / "evaluation.json", asdict(_evaluate(request, prepared, scratch)))
     return 0
 
 
@@ -409,12 +493,26 @@ def convert_model(
             break
         crashed = _crashed_variant(request, scratch)
         if crashed is None:
+            _record_evaluation_crash(scratch, outcome, worker_log)
             break
         crashes[crashed] = _crash_result(crashed, outcome, worker_log)
         attempt += 1
         if outcome.timed_out or len(crashes) == len(request.variants):
             break
     return _collect(request, scratch, outcome, crashes, worker_log, time.monotonic() - started)
+
+
+def _record_evaluation_crash(scratch: Path, outcome: WorkerOutcome, log: Path) -> None:
+    """The worker died while preparing evaluation data or reference outputs."""
+    if (scratch / "evaluation.started").exists() and not (scratch / "evaluation.json").exists():
+        tail = log_tail(log, 3)
+        failure = EvaluationResult(
+            ok=False,
+            error=f"the conversion worker {outcome.describe()} while preparing evaluation "
+            "data and reference outputs" + (f": {tail[-1]}" if tail else ""),
+        )
+        failure.crash_cause = outcome.cause
+        _write_json(scratch / "evaluation.json", asdict(failure))
 
 
 def _finished(request: ConversionRequest, scratch: Path) -> list[str]:
@@ -458,7 +556,7 @@ def _collect(
             log_lines=tail,
             crash_cause=outcome.cause,
         )
-        return ConversionResult(load, {}, duration, str(worker_log))
+        return ConversionResult(load, {}, None, duration, str(worker_log))
     raw_load["location"] = tuple(raw_load["location"]) if raw_load.get("location") else None
     load = LoadResult(**raw_load)
     variants: dict[str, VariantResult] = {}
@@ -475,7 +573,13 @@ def _collect(
                 crash=f"not converted: the conversion worker {outcome.describe()}",
                 crash_cause=outcome.cause,
             )
-    return ConversionResult(load, variants, duration, str(worker_log))
+    raw_evaluation = _read_json(scratch / "evaluation.json")
+    evaluation = None
+    if raw_evaluation is not None:
+        if raw_evaluation.get("location"):
+            raw_evaluation["location"] = tuple(raw_evaluation["location"])
+        evaluation = EvaluationResult(**raw_evaluation)
+    return ConversionResult(load, variants, evaluation, duration, str(worker_log))
 
 
 if __name__ == "__main__":

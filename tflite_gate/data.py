@@ -1,22 +1,57 @@
-"""Representative data: seeded generation from the input signature, or a `.npz`.
+"""Representative data for calibration and evaluation, checked against the inputs.
 
-Used for int8/int16x8 calibration. Every array is checked against the model's
-inputs before the converter sees it, because the converter's own message for a
-wrong shape is a C++ assertion far from the cause. `np.load` never unpickles.
+Sources: a `.npz` (keys = input names, first axis = samples), a directory of
+`.npy`/`.npz` files (read in name order and concatenated), `{generate: ...}`
+(seeded, dtype-aware), or a `package.module:function` generator in the workspace
+yielding feed dicts. Every sample is checked against the model's inputs before
+the converter or interpreter sees it, because their own messages for a wrong
+shape are C++ assertions far from the cause. `np.load` never unpickles.
+
+A sample is a feed dict `{input name: array}` whose arrays have the input's full
+shape (batch dimension included, usually 1).
 """
 
 from __future__ import annotations
 
+import importlib
+import sys
+import traceback
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 Feed = dict[str, np.ndarray]
+InputSignature = list[tuple[str, list[int], str]]  # (name, shape with -1/None = dynamic, dtype)
+
+DEFAULT_LOW, DEFAULT_HIGH = -1.0, 1.0
 
 
 class DataError(Exception):
-    """Representative data that does not fit the model."""
+    """Representative data that does not fit the model.
+
+    `location` is a workspace (file, line) when a generator raised.
+    """
+
+    def __init__(self, message: str, location: tuple[str, int] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.location = location
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """Plain description of a data source, as the worker receives it."""
+
+    kind: str  # "npz" | "dir" | "generate" | "generator"
+    path: str | None = None
+    factory: str | None = None
+    seed: int = 0
+    count: int | None = None
+    low: float = DEFAULT_LOW
+    high: float = DEFAULT_HIGH
 
 
 def _numpy_dtype(name: str) -> np.dtype[Any]:
@@ -26,33 +61,35 @@ def _numpy_dtype(name: str) -> np.dtype[Any]:
         raise DataError(f"cannot generate data for dtype {name!r}") from None
 
 
+def sample_shape(shape: list[int]) -> list[int]:
+    """The shape of one sample: dynamic dimensions (batch) become 1."""
+    return [d if d is not None and d > 0 else 1 for d in shape]
+
+
 def generate(
-    inputs: list[tuple[str, list[int], str]], *, seed: int, count: int, low: float, high: float
+    inputs: InputSignature, *, seed: int, count: int, low: float, high: float
 ) -> list[Feed]:
-    """`count` samples, batch 1, uniform in [low, high) (integers: clipped to the dtype)."""
+    """`count` samples uniform in [low, high) (integers: clipped to the dtype)."""
     rng = np.random.default_rng(seed)
     samples: list[Feed] = []
     for _ in range(count):
         feed: Feed = {}
         for name, shape, dtype_name in inputs:
             dtype = _numpy_dtype(dtype_name)
-            concrete = [1, *shape[1:]]
-            if np.issubdtype(dtype, np.integer):
+            concrete = sample_shape(shape)
+            if dtype == np.bool_:
+                feed[name] = rng.integers(0, 2, size=concrete).astype(np.bool_)
+            elif np.issubdtype(dtype, np.integer):
                 info = np.iinfo(dtype)
                 lo, hi = max(int(np.floor(low)), info.min), min(int(np.ceil(high)), info.max)
                 feed[name] = rng.integers(lo, hi, size=concrete, endpoint=True).astype(dtype)
-            elif dtype == np.bool_:
-                feed[name] = rng.integers(0, 2, size=concrete).astype(np.bool_)
             else:
                 feed[name] = rng.uniform(low, high, size=concrete).astype(dtype)
         samples.append(feed)
     return samples
 
 
-def load_npz(
-    path: Path, inputs: list[tuple[str, list[int], str]], *, limit: int | None = None
-) -> list[Feed]:
-    """Samples from a `.npz` keyed by input name, first axis = samples."""
+def _open_npz(path: Path) -> dict[str, np.ndarray]:
     try:
         archive = np.load(path, allow_pickle=False)
     except FileNotFoundError:
@@ -61,38 +98,239 @@ def load_npz(
         raise DataError(f"{path.name}: cannot read without unpickling ({exc})") from None
     except Exception as exc:
         raise DataError(f"{path.name}: not a readable .npz ({exc})") from None
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise DataError(f"{path.name}: expected a .npz archive of named arrays")
     with archive:
-        missing = [name for name, _, _ in inputs if name not in archive.files]
-        if missing:
-            raise DataError(
-                f"{path.name} has no array for input(s) {', '.join(missing)}; "
-                f"it has: {', '.join(archive.files) or 'nothing'}"
-            )
         try:
-            arrays = {name: archive[name] for name, _, _ in inputs}
+            return {name: archive[name] for name in archive.files}
         except ValueError as exc:
             raise DataError(f"{path.name}: cannot read without unpickling ({exc})") from None
-    counts = {name: len(array) for name, array in arrays.items()}
-    if len(set(counts.values())) > 1:
-        raise DataError(f"{path.name}: inputs have different sample counts {counts}")
-    for name, shape, dtype_name in inputs:
-        _check_array(path.name, name, arrays[name], shape, dtype_name)
-    total = next(iter(counts.values()), 0)
-    if total == 0:
-        raise DataError(f"{path.name}: no samples")
-    count = total if limit is None else min(limit, total)
-    return [{name: arrays[name][i : i + 1] for name in arrays} for i in range(count)]
 
 
-def _check_array(file: str, name: str, array: np.ndarray, shape: list[int], dtype: str) -> None:
-    expected = list(shape[1:])
-    got = list(array.shape[1:])
-    if got != expected:
+def _open_npy(path: Path) -> np.ndarray:
+    try:
+        array = np.load(path, allow_pickle=False)
+    except ValueError as exc:
+        raise DataError(f"{path.name}: cannot read without unpickling ({exc})") from None
+    except Exception as exc:
+        raise DataError(f"{path.name}: not a readable .npy ({exc})") from None
+    if not isinstance(array, np.ndarray):
+        raise DataError(f"{path.name}: expected a single array")
+    return array
+
+
+def _samples_from_arrays(
+    where: str, arrays: dict[str, np.ndarray], inputs: InputSignature
+) -> list[Feed]:
+    """Split sample-major arrays (first axis = samples) into checked feeds."""
+    missing = [name for name, _, _ in inputs if name not in arrays]
+    if missing:
         raise DataError(
-            f"{file}[{name!r}] has sample shape {got}, the model expects {expected} "
-            f"(array shape {list(array.shape)}: first axis = samples)"
+            f"{where} has no array for input(s) {', '.join(missing)}; "
+            f"it has: {', '.join(arrays) or 'nothing'}"
         )
-    if array.dtype != _numpy_dtype(dtype):
-        raise DataError(f"{file}[{name!r}] has dtype {array.dtype}, the model expects {dtype}")
+    counts = {name: len(arrays[name]) for name, _, _ in inputs}
+    if len(set(counts.values())) > 1:
+        raise DataError(f"{where}: inputs have different sample counts {counts}")
+    total = next(iter(counts.values()), 0)
+    feeds = [{name: arrays[name][i : i + 1] for name, _, _ in inputs} for i in range(total)]
+    for feed in feeds[:1]:
+        check_feed(where, feed, inputs, sample_axis=True)
+    for name, _, _ in inputs:
+        _check_finite(where, name, arrays[name])
+    return feeds
+
+
+def load_npz(path: Path, inputs: InputSignature, *, limit: int | None = None) -> list[Feed]:
+    """Samples from a `.npz` keyed by input name, first axis = samples."""
+    feeds = _samples_from_arrays(path.name, _open_npz(path), inputs)
+    if not feeds:
+        raise DataError(f"{path.name}: no samples")
+    return feeds if limit is None else feeds[:limit]
+
+
+def load_directory(path: Path, inputs: InputSignature, *, limit: int | None = None) -> list[Feed]:
+    """Every `.npz` (and, for single-input models, `.npy`) file in name order."""
+    if not path.is_dir():
+        raise DataError(f"{path.name}: not a directory (expected .npy/.npz files in it)")
+    files = sorted(p for p in path.iterdir() if p.suffix in {".npz", ".npy"})
+    if not files:
+        raise DataError(f"{path.name}/ holds no .npy or .npz files")
+    feeds: list[Feed] = []
+    for file in files:
+        where = f"{path.name}/{file.name}"
+        if file.suffix == ".npz":
+            feeds += _samples_from_arrays(where, _open_npz(file), inputs)
+        elif len(inputs) != 1:
+            raise DataError(
+                f"{where}: a .npy file holds one array, but the model has {len(inputs)} inputs; "
+                "use .npz files keyed by input name"
+            )
+        else:
+            feeds += _samples_from_arrays(where, {inputs[0][0]: _open_npy(file)}, inputs)
+        if limit is not None and len(feeds) >= limit:
+            return feeds[:limit]
+    return feeds
+
+
+def _workspace_frame(exc: BaseException, workspace: Path) -> tuple[str, int] | None:
+    root = workspace.resolve()
+    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+        path = Path(frame.filename)
+        if path.is_absolute() and "site-packages" not in frame.filename:
+            resolved = path.resolve()
+            if resolved.is_relative_to(root):
+                return resolved.relative_to(root).as_posix(), frame.lineno or 0
+    return None
+
+
+def load_generator(
+    factory: str, inputs: InputSignature, *, workspace: Path, limit: int
+) -> list[Feed]:
+    """Feed dicts from a `package.module:function` generator in the workspace."""
+    module_name, _, function_name = factory.partition(":")
+    root = str(workspace.resolve())
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    feeds: list[Feed] = []
+    try:
+        function = getattr(importlib.import_module(module_name), function_name)
+        produced: Iterable[Any] = function()
+        for index, item in enumerate(produced):
+            if len(feeds) >= limit:
+                break
+            feeds.append(_generator_feed(factory, index, item, inputs))
+    except DataError:
+        raise
+    except Exception as exc:
+        text = str(exc).strip().splitlines()
+        raise DataError(
+            f"the generator {factory} raised {type(exc).__name__}: {text[0] if text else ''}",
+            _workspace_frame(exc, workspace),
+        ) from None
+    if not feeds:
+        raise DataError(f"the generator {factory} yielded no samples")
+    return feeds
+
+
+def _generator_feed(factory: str, index: int, item: Any, inputs: InputSignature) -> Feed:
+    where = f"{factory} sample {index}"
+    if not isinstance(item, dict):
+        raise DataError(
+            f"{where}: expected a dict of input name → array, got {type(item).__name__}"
+        )
+    feed: Feed = {}
+    for name, shape, _ in inputs:
+        if name not in item:
+            raise DataError(f"{where} has no value for input {name!r}; it has: {', '.join(item)}")
+        array = np.asarray(item[name])
+        if array.ndim == len(shape) - 1:  # a sample without its batch axis
+            array = array[np.newaxis]
+        feed[name] = array
+    check_feed(where, feed, inputs, sample_axis=False)
+    for name, array in feed.items():
+        _check_finite(where, name, array)
+    return feed
+
+
+def check_feed(where: str, feed: Feed, inputs: InputSignature, *, sample_axis: bool) -> None:
+    """Shapes and dtypes against the model's inputs; dynamic dimensions match anything."""
+    for name, shape, dtype in inputs:
+        array = feed[name]
+        expected = [d if d is not None and d > 0 else None for d in shape]
+        got = list(array.shape)
+        fits = len(got) == len(expected) and all(
+            e is None or e == g for e, g in zip(expected, got, strict=True)
+        )
+        if not fits:
+            shown = [e if e is not None else "?" for e in expected]
+            got_shown = got[1:] if sample_axis else got
+            exp_shown = shown[1:] if sample_axis else shown
+            raise DataError(
+                f"{where}[{name!r}] has sample shape {got_shown}, the model expects "
+                f"{exp_shown}".replace("'?'", "?")
+                + (" (first axis = samples)" if sample_axis else "")
+            )
+        if array.dtype != _numpy_dtype(dtype):
+            raise DataError(f"{where}[{name!r}] has dtype {array.dtype}, the model expects {dtype}")
+
+
+def _check_finite(where: str, name: str, array: np.ndarray) -> None:
     if np.issubdtype(array.dtype, np.floating) and not np.all(np.isfinite(array)):
-        raise DataError(f"{file}[{name!r}] contains NaN or Inf; calibration needs finite values")
+        raise DataError(
+            f"{where}[{name!r}] contains NaN or Inf; representative data must be finite"
+        )
+
+
+def load_source(
+    spec: SourceSpec, inputs: InputSignature, *, workspace: Path, limit: int, seed_offset: int = 0
+) -> list[Feed]:
+    """Up to `limit` checked samples from one source (`generate.count`, if set, wins)."""
+    if spec.kind == "generate":
+        count = spec.count if spec.count is not None else limit
+        return generate(
+            inputs, seed=spec.seed + seed_offset, count=count, low=spec.low, high=spec.high
+        )
+    if spec.kind == "npz" and spec.path:
+        return load_npz(Path(spec.path), inputs, limit=limit)
+    if spec.kind == "dir" and spec.path:
+        return load_directory(Path(spec.path), inputs, limit=limit)
+    if spec.kind == "generator" and spec.factory:
+        return load_generator(spec.factory, inputs, workspace=workspace, limit=limit)
+    raise DataError(f"unknown data source {spec}")
+
+
+def _shared_source(
+    calibration: SourceSpec | None, evaluation: SourceSpec | None
+) -> tuple[SourceSpec, bool]:
+    """The source to read and whether it serves both calibration and evaluation."""
+    if calibration is None and evaluation is None:
+        return SourceSpec(kind="generate"), True
+    if calibration is not None and evaluation is not None:
+        return calibration, False
+    shared = calibration or evaluation
+    assert shared is not None
+    return shared, True
+
+
+def representative_samples(
+    role: str,
+    calibration: SourceSpec | None,
+    evaluation: SourceSpec | None,
+    inputs: InputSignature,
+    *,
+    samples: int,
+    workspace: Path,
+) -> list[Feed]:
+    """Samples for `role` ("calibration" or "evaluation") that differ from the other role's.
+
+    One source serves both when only one is given: generated data uses the next seed
+    for evaluation; files and generators are read for twice the samples and
+    interleaved, so a sorted dataset still gives both roles the same spread.
+    """
+    source, shared = _shared_source(calibration, evaluation)
+    if not shared:
+        own = calibration if role == "calibration" else evaluation
+        assert own is not None
+        return load_source(own, inputs, workspace=workspace, limit=samples)
+    if source.kind == "generate":
+        offset = 0 if role == "calibration" else 1
+        return load_source(source, inputs, workspace=workspace, limit=samples, seed_offset=offset)
+    loaded = load_source(source, inputs, workspace=workspace, limit=2 * samples)
+    if len(loaded) < 2:
+        raise DataError(
+            f"{len(loaded)} sample(s); one source serving calibration and evaluation needs "
+            "at least 2 (give `data.evaluation` its own source, or more samples)"
+        )
+    return loaded[(0 if role == "calibration" else 1) :: 2][:samples]
+
+
+def save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Write named arrays (never pickled objects) for another process to read."""
+    writer: Any = np.savez
+    writer(path, **arrays)
+
+
+def stack(feeds: list[Feed]) -> dict[str, np.ndarray]:
+    """Sample-major arrays (sample i is `array[i]`) for the interpreter worker."""
+    return {name: np.stack([feed[name] for feed in feeds]) for name in feeds[0]}

@@ -12,13 +12,14 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
 from tflite_gate import __version__, checks
 from tflite_gate.convert import ConversionRequest, VariantRequest, convert_model
+from tflite_gate.data import SourceSpec
 from tflite_gate.findings import Finding, Location, make_finding
 from tflite_gate.inspect import InvalidModelError, inspect_model
 from tflite_gate.policy import (
@@ -242,17 +243,31 @@ def _run_tflite(
         report.add(check(config, variant))
 
 
+def source_spec(value: str | GenerateSource | None, workspace: Path) -> SourceSpec | None:
+    """The policy's data source as plain data for a worker."""
+    if value is None:
+        return None
+    if isinstance(value, GenerateSource):
+        options = value.generate
+        return SourceSpec(
+            kind="generate",
+            seed=options.seed,
+            count=options.count,
+            low=options.low,
+            high=options.high,
+        )
+    if is_factory(value):
+        return SourceSpec(kind="generator", factory=value)
+    resolved = resolve_inside(value, workspace)
+    kind = "npz" if value.endswith(".npz") else "dir"
+    return SourceSpec(kind=kind, path=str(resolved) if resolved else value)
+
+
 def _conversion_request(
     config: ModelConfig, kind: str, path: Path | None, workspace: Path, scratch: Path
 ) -> ConversionRequest:
-    calibration = config.calibration.value
-    npz = None
-    generate = None
-    if isinstance(calibration, str):
-        resolved = resolve_inside(calibration, workspace)
-        npz = str(resolved) if resolved else None
-    elif isinstance(calibration, GenerateSource):
-        generate = calibration.generate.model_dump()
+    calibration = source_spec(config.calibration.value, workspace)
+    evaluation = source_spec(config.evaluation.value, workspace)
     return ConversionRequest(
         workspace=str(workspace.resolve()),
         scratch=str(scratch),
@@ -265,9 +280,9 @@ def _conversion_request(
         select_tf_ops=config.select_tf_ops.value,
         allow_custom_ops=bool(config.custom_ops.value),
         variants=[VariantRequest(v.name, v.quantization, v.io) for v in config.variants],
-        calibration_npz=npz,
-        calibration_generate=generate,
-        samples=config.samples,
+        calibration=asdict(calibration) if calibration else None,
+        evaluation=asdict(evaluation) if evaluation else None,
+        samples=config.samples.value,
     )
 
 

@@ -18,7 +18,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from tflite_gate.findings import Location
 from tflite_gate.policy_yaml import Mark, PathKey, SourceMap, YamlError, load_yaml_with_marks
@@ -75,7 +83,7 @@ class Divergence(Thresholds):
 
 class GenerateSpec(_Strict):
     seed: int = 0
-    count: Annotated[int, Field(ge=1)] = 8
+    count: Annotated[int, Field(ge=1)] | None = None  # default: `data.samples`
     low: float = -1.0
     high: float = 1.0
 
@@ -90,17 +98,44 @@ class GenerateSource(_Strict):
     generate: GenerateSpec
 
 
-DataSource = Annotated[str, Field(pattern=r"\.npz$")] | GenerateSource
+DATA_SOURCE_EXPECTED = (
+    "expected a .npz file, a directory of .npy/.npz files, a package.module:function "
+    "generator, or a mapping {generate: {seed, count, low, high}}"
+)
+
+
+def _data_source_text(value: str) -> str:
+    """A .npz file, a generator `module:function`, or a directory (no file suffix)."""
+    if value.endswith((".npz", "/")) or is_factory(value) or not Path(value).suffix:
+        return value
+    raise ValueError(DATA_SOURCE_EXPECTED)
+
+
+DataSource = Annotated[str, AfterValidator(_data_source_text)] | GenerateSource
 
 
 class DataPolicy(_Strict):
     calibration: DataSource | None = None
+    evaluation: DataSource | None = None
     samples: Annotated[int, Field(ge=1)] | None = None
 
 
 class Limits(_Strict):
     timeout_s: Annotated[float, Field(gt=0)] | None = None
+    interpreter_timeout_s: Annotated[float, Field(gt=0)] | None = None
     memory_mb: Annotated[int, Field(ge=256)] | None = None
+    num_threads: Annotated[int, Field(ge=1)] | None = None
+
+
+class RuntimeEntry(_Strict):
+    requirement: Annotated[str, Field(min_length=1)]
+    with_: list[str] = Field(default_factory=list, alias="with")
+    module: str | None = None
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+RuntimeItem = Annotated[str, Field(min_length=1)] | RuntimeEntry
 
 
 class Settings(_Strict):
@@ -111,6 +146,7 @@ class Settings(_Strict):
     max_divergence: Divergence | None = None
     data: DataPolicy | None = None
     limits: Limits | None = None
+    runtimes: Annotated[list[RuntimeItem], Field(min_length=1)] | None = None
 
     @field_validator("versions", mode="before")
     @classmethod
@@ -267,8 +303,8 @@ def _model_class_at(path: PathKey) -> type[BaseModel] | None:
     return None
 
 
-# Errors of either branch of `calibration: DataSource` when the value fits neither.
-_CALIBRATION_TYPE_ERRORS = {"string_pattern_mismatch", "string_type", "model_type", "dict_type"}
+# Errors of either branch of a `DataSource` when the value fits neither.
+_DATA_SOURCE_ERRORS = {"value_error", "string_type", "model_type", "dict_type"}
 
 
 def _describe(error: Any, path: PathKey) -> str:
@@ -287,13 +323,10 @@ def _describe(error: Any, path: PathKey) -> str:
     if kind == "literal_error":
         expected = error["ctx"]["expected"].replace("'", "").replace(" or ", ", ")
         return f"{_dotted(path)}: expected one of {expected}, got {given!r}"
+    if path[-1:] in (("calibration",), ("evaluation",)) and kind in _DATA_SOURCE_ERRORS:
+        return f"{_dotted(path)}: {DATA_SOURCE_EXPECTED}, got {given!r}"
     if kind == "value_error":
         return f"{_dotted(path) or 'policy'}: {error['ctx']['error']}"
-    if path[-1:] == ("calibration",) and kind in _CALIBRATION_TYPE_ERRORS:
-        return (
-            f"{_dotted(path)}: expected a path to a .npz file or a mapping "
-            f"{{generate: {{seed, count, low, high}}}}, got {given!r}"
-        )
     if kind == "string_pattern_mismatch" and path and path[-1] == "name":
         return (
             f"{_dotted(path)}: {given!r} is not a valid name "
@@ -468,8 +501,10 @@ def _check_paths_inside(loaded: LoadedPolicy, workspace: Path) -> None:
         if not is_factory(model.source):
             check(model.source, ("models", index, "source"), "source")
     for scope, settings in _scopes(loaded.policy):
-        if settings.data and isinstance(settings.data.calibration, str):
-            check(settings.data.calibration, (*scope, "data", "calibration"), "data file")
+        for key in ("calibration", "evaluation"):
+            value = getattr(settings.data, key) if settings.data else None
+            if isinstance(value, str) and not is_factory(value):
+                check(value, (*scope, "data", key), "data source")
     if issues:
         raise PolicyError(issues)
 
@@ -513,12 +548,64 @@ class ModelConfig:
     version_specs: dict[str, Setting[str]]
     target_runtime: Setting[str | None]
     calibration: Setting[str | GenerateSource | None]
-    samples: int | None
+    evaluation: Setting[str | GenerateSource | None]
+    samples: Setting[int]
     timeout_s: Setting[float]
+    interpreter_timeout_s: Setting[float]
     memory_mb: Setting[int | None]
+    num_threads: int
+    runtimes: Setting[list[str | RuntimeEntry]]
+    thresholds: dict[str, ThresholdPlan]  # by variant name
+
+
+@dataclass(frozen=True)
+class ThresholdPlan:
+    """A variant's divergence thresholds, each with the line it was written on."""
+
+    base: dict[str, Setting[float]]
+    per_output: dict[str, dict[str, Setting[float]]]
+
+    def for_output(self, output: str) -> dict[str, Setting[float]]:
+        return {**self.base, **self.per_output.get(output, {})}
 
 
 DEFAULT_TIMEOUT_S = 900.0
+DEFAULT_INTERPRETER_TIMEOUT_S = 300.0
+DEFAULT_SAMPLES = 16
+DEFAULT_RUNTIME = "ai-edge-litert"
+
+
+def _threshold_plan(loaded: LoadedPolicy, index: int, variant_index: int) -> ThresholdPlan:
+    """Defaults, then the model, then the variant; per_output on top, key by key."""
+    model = loaded.policy.models[index]
+    layers: list[tuple[PathKey, Divergence | None]] = [
+        (("defaults", "max_divergence"), loaded.policy.defaults.max_divergence),
+        (("models", index, "max_divergence"), model.max_divergence),
+        (
+            ("models", index, "variants", variant_index, "max_divergence"),
+            model.variants[variant_index].max_divergence,
+        ),
+    ]
+    base: dict[str, Setting[float]] = {}
+    per_output: dict[str, dict[str, Setting[float]]] = {}
+    for path, divergence in layers:
+        if divergence is None:
+            continue
+        for key, value in _written_thresholds(divergence).items():
+            base[key] = Setting(value, loaded.location((*path, key)))
+        for output, thresholds in (divergence.per_output or {}).items():
+            target = per_output.setdefault(output, {})
+            for key, value in _written_thresholds(thresholds).items():
+                target[key] = Setting(value, loaded.location((*path, "per_output", output, key)))
+    return ThresholdPlan(base, per_output)
+
+
+def _written_thresholds(thresholds: Thresholds) -> dict[str, float]:
+    return {
+        key: value
+        for key in Thresholds.model_fields
+        if (value := getattr(thresholds, key)) is not None
+    }
 
 
 def _pick(loaded: LoadedPolicy, index: int, section: str, key: str, default: T) -> Setting[T]:
@@ -559,10 +646,28 @@ def resolve_model(loaded: LoadedPolicy, index: int) -> ModelConfig:
         version_specs=specs,
         target_runtime=Setting(target.value, target.location) if target else Setting(None, None),
         calibration=_pick(loaded, index, "data", "calibration", None),
-        samples=_pick(loaded, index, "data", "samples", None).value,
+        evaluation=_pick(loaded, index, "data", "evaluation", None),
+        samples=_pick(loaded, index, "data", "samples", DEFAULT_SAMPLES),
         timeout_s=_pick(loaded, index, "limits", "timeout_s", DEFAULT_TIMEOUT_S),
+        interpreter_timeout_s=_pick(
+            loaded, index, "limits", "interpreter_timeout_s", DEFAULT_INTERPRETER_TIMEOUT_S
+        ),
         memory_mb=_pick(loaded, index, "limits", "memory_mb", None),
+        num_threads=_pick(loaded, index, "limits", "num_threads", 2).value,
+        runtimes=_pick_runtimes(loaded, index),
+        thresholds={
+            variant.name: _threshold_plan(loaded, index, i)
+            for i, variant in enumerate(model.variants)
+        },
     )
+
+
+def _pick_runtimes(loaded: LoadedPolicy, index: int) -> Setting[list[str | RuntimeEntry]]:
+    model = loaded.policy.models[index]
+    for scope, settings in ((("models", index), model), (("defaults",), loaded.policy.defaults)):
+        if settings.runtimes is not None:
+            return Setting(list(settings.runtimes), loaded.location((*scope, "runtimes")))
+    return Setting([DEFAULT_RUNTIME], None)
 
 
 def mark_to_location(display_path: str, mark: Mark | None) -> Location:

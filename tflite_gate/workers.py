@@ -103,7 +103,8 @@ def run_worker(
             elif time.monotonic() - started > timeout_s:
                 timed_out = True
                 _kill_group(process)
-            time.sleep(_POLL_S)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=_POLL_S)
         process.wait()
     code = process.returncode
     signal_name = None

@@ -102,6 +102,56 @@ class ConverterDiagnostics(_Model):
     )
 
 
+class OutputMetrics(_Model):
+    """Divergence of one output from the reference, worst sample for each metric."""
+
+    output: str
+    samples: int
+    max_abs: float
+    mean_abs: float
+    rmse: float
+    rel_rmse: float = Field(description="rmse / rms of the reference")
+    cosine: float
+    snr_db: float
+    top1: float | None = Field(
+        default=None, description="Share of samples whose argmax agrees (classifier-like outputs)."
+    )
+    non_finite: int = Field(default=0, description="NaN/Inf values where the reference is finite.")
+    worst_sample: dict[str, int] = Field(
+        default_factory=dict, description="Per metric, the index of the sample that set its value."
+    )
+
+
+RunStatus = Literal[
+    "passed", "diverged", "error", "crash", "timeout", "unverifiable", "unavailable", "mismatch"
+]
+
+
+class RuntimeRun(_Model):
+    """One variant executed on one runtime."""
+
+    runtime: str
+    runtime_version: str | None = None
+    status: RunStatus
+    phase: str | None = Field(
+        default=None, description="start, import, load, allocate, invoke or read"
+    )
+    sample: int | None = None
+    signal: str | None = None
+    message: str | None = None
+    samples: int = 0
+    metrics: list[OutputMetrics] = Field(default_factory=list)
+    tightest: dict[str, dict[str, float]] = Field(
+        default_factory=dict,
+        description="Per output, the tightest thresholds that would have passed.",
+    )
+    reproducer: str | None = Field(
+        default=None,
+        description="Directory with model, inputs and a script, relative to the workspace.",
+    )
+    timings: dict[str, float] = Field(default_factory=dict)
+
+
 class VariantReport(_Model):
     name: str
     quantization: str
@@ -112,6 +162,7 @@ class VariantReport(_Model):
     )
     inspection: Inspection | None = None
     converter: ConverterDiagnostics = Field(default_factory=ConverterDiagnostics)
+    runs: list[RuntimeRun] = Field(default_factory=list)
     timings: dict[str, float] = Field(default_factory=dict)
 
 

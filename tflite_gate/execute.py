@@ -1,0 +1,275 @@
+"""Run a .tflite model on samples in an isolated interpreter worker; parent side.
+
+The worker (`interpreter_worker.py`) is a self-contained script run by file path
+under any environment's Python, so the same code drives `ai_edge_litert` here
+and e.g. `tflite-runtime` 2.14 in a cached virtual environment. It reports a
+Python-level failure as a result; a segfault, abort, hang or memory blow-up
+kills it, and then the last line of its status file names the phase and sample
+it died in. Every failure except "needs the Flex delegate" leaves a reproducer
+directory (model, the failing sample, a plain script) a user can attach to a
+bug report.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from tflite_gate.workers import WorkerOutcome, log_tail, run_worker
+
+WORKER_SCRIPT = Path(__file__).resolve().with_name("interpreter_worker.py")
+
+ExecutionStatus = Literal["ok", "error", "unsupported-flex", "crash", "timeout", "import"]
+
+# Lines the runtime prints on every start; they say nothing about a crash.
+_LOG_NOISE = ("INFO: Created TensorFlow Lite XNNPACK delegate",)
+
+
+@dataclass
+class ExecutionResult:
+    status: ExecutionStatus
+    phase: str | None
+    sample: int | None
+    signal: str | None
+    message: str | None
+    outputs: dict[str, np.ndarray[Any, Any]] = field(default_factory=dict)
+    runtime_version: str | None = None
+    reproducer: Path | None = None
+    duration_s: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+def run_interpreter(
+    model: Path,
+    inputs: dict[str, np.ndarray[Any, Any]],
+    *,
+    python: str,
+    module: str,
+    scratch: Path,
+    reproducer_dir: Path,
+    timeout_s: float,
+    memory_mb: int | None,
+    num_threads: int = 2,
+    env: dict[str, str] | None = None,
+) -> ExecutionResult:
+    """Run every sample of `inputs` (name → [N, *sample_shape]) through `model` in a worker.
+
+    `python` is the interpreter of the environment that has `module` (whose
+    `Interpreter` class is used); `env` replaces the worker's environment.
+    """
+    started = time.monotonic()
+    model, scratch = model.resolve(), scratch.resolve()  # the worker runs in `scratch`
+    scratch.mkdir(parents=True, exist_ok=True)
+    paths = {
+        "inputs": scratch / "inputs.npz",
+        "outputs": scratch / "outputs.npz",
+        "result": scratch / "result.json",
+        "status": scratch / "status.jsonl",
+    }
+    for stale in (paths["outputs"], paths["result"], paths["status"]):
+        stale.unlink(missing_ok=True)
+    np.savez(paths["inputs"], **inputs)  # type: ignore[arg-type]
+    request = {
+        "model": str(model),
+        "module": module,
+        "num_threads": num_threads,
+        **{key: str(path) for key, path in paths.items()},
+    }
+    request_path = scratch / "request.json"
+    request_path.write_text(json.dumps(request, indent=1))
+    log = scratch / "worker.log"
+    try:
+        outcome = run_worker(
+            [python, str(WORKER_SCRIPT), str(request_path)],
+            timeout_s=timeout_s,
+            memory_mb=memory_mb,
+            log_path=log,
+            cwd=scratch,
+            env=_worker_env(env),
+        )
+    except OSError as exc:
+        return ExecutionResult(
+            status="import",
+            phase="start",
+            sample=None,
+            signal=None,
+            message=f"cannot start {python}: {exc}",
+            duration_s=time.monotonic() - started,
+        )
+    result = _from_worker(outcome, paths, log)
+    if result.status not in {"ok", "unsupported-flex", "import"}:
+        result.reproducer = write_reproducer(
+            reproducer_dir, model, inputs, module, result, num_threads=num_threads
+        )
+    result.duration_s = time.monotonic() - started
+    return result
+
+
+def _worker_env(env: dict[str, str] | None) -> dict[str, str]:
+    merged = dict(os.environ if env is None else env)
+    merged["PYTHONUNBUFFERED"] = "1"
+    merged.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
+    return merged
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        loaded = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return loaded if isinstance(loaded, dict) else None
+
+
+def last_status(path: Path) -> tuple[str | None, int | None]:
+    """Phase and sample of the last status line the worker flushed before it died."""
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return None, None
+    for line in reversed(lines):
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue  # a line cut short by the kill
+        sample = entry.get("sample")
+        return entry.get("phase"), sample if isinstance(sample, int) else None
+    return None, None
+
+
+def _from_worker(outcome: WorkerOutcome, paths: dict[str, Path], log: Path) -> ExecutionResult:
+    raw = _read_json(paths["result"]) if outcome.ok else None
+    if raw is None:
+        return _died(outcome, paths["status"], log)
+    if not raw.get("ok"):
+        kind = raw.get("kind", "error")
+        status: ExecutionStatus = kind if kind in {"unsupported-flex", "import"} else "error"
+        return ExecutionResult(
+            status=status,
+            phase=raw.get("phase"),
+            sample=raw.get("sample"),
+            signal=None,
+            message=raw.get("error"),
+        )
+    with np.load(paths["outputs"]) as archive:
+        stored = {key: archive[key] for key in archive.files}
+    outputs: dict[str, np.ndarray[Any, Any]] = {}
+    ragged: dict[str, list[str]] = raw.get("ragged") or {}
+    for name in raw.get("outputs", []):
+        if name in ragged:  # shape varies by sample: an object array, arr[i] is still sample i
+            per_sample = np.empty(len(ragged[name]), dtype=object)
+            per_sample[:] = [stored[key] for key in ragged[name]]
+            outputs[name] = per_sample
+        else:
+            outputs[name] = stored[name]
+    return ExecutionResult(
+        status="ok",
+        phase=None,
+        sample=None,
+        signal=None,
+        message=None,
+        outputs=outputs,
+        runtime_version=raw.get("runtime_version"),
+    )
+
+
+def _died(outcome: WorkerOutcome, status_path: Path, log: Path) -> ExecutionResult:
+    phase, sample = last_status(status_path)
+    where = f" during {phase or 'start-up'}" + (
+        f" of sample {sample}" if sample is not None else ""
+    )
+    what = "exited without writing a result" if outcome.ok else outcome.describe()
+    tail = [line for line in log_tail(log, 8) if not line.startswith(_LOG_NOISE)]
+    message = f"the interpreter {what}{where}"
+    if tail:
+        message += "; last output:\n" + "\n".join(tail)
+    return ExecutionResult(
+        status="timeout" if outcome.timed_out else "crash",
+        phase=phase,
+        sample=sample,
+        signal=outcome.signal_name,
+        message=message,
+    )
+
+
+# --------------------------------------------------------------------------- reproducer
+
+_SCRIPT = '''\
+"""Reproduce what tflite-gate saw: {summary}
+
+Run `python reproduce.py [MODULE]` next to {model!r} and inputs.npz; MODULE defaults to
+{module!r} (any module with an `Interpreter` class, e.g. tflite_runtime.interpreter).
+Needs numpy and the runtime only, not tflite-gate.
+"""
+
+import importlib
+import sys
+from pathlib import Path
+
+import numpy as np
+
+here = Path(__file__).resolve().parent
+module = importlib.import_module(sys.argv[1] if len(sys.argv) > 1 else {module!r})
+interpreter = module.Interpreter(model_path=str(here / {model!r}), num_threads={threads})
+signatures = interpreter._get_full_signature_list()  # the gate feeds by signature names
+key = "serving_default" if "serving_default" in signatures else next(iter(signatures), None)
+details = {{d["index"]: d for d in interpreter.get_input_details()}}
+names = signatures[key]["inputs"] if key else {{d["name"]: i for i, d in details.items()}}
+interpreter.allocate_tensors()
+feeds = np.load(here / "inputs.npz")
+for sample in range(len(feeds[feeds.files[0]])):
+    for name, index in names.items():
+        value, detail = feeds[name][sample], details[index]
+        scale, zero_point = detail["quantization"]
+        if scale and value.dtype.kind == "f" and np.dtype(detail["dtype"]).kind in "iu":
+            info = np.iinfo(detail["dtype"])  # the gate quantizes float data for int I/O
+            value = np.clip(np.round(value / scale + zero_point), info.min, info.max)
+        value = value.astype(detail["dtype"])
+        if list(value.shape) != list(detail["shape"]):
+            interpreter.resize_tensor_input(index, list(value.shape), strict=False)
+            interpreter.allocate_tensors()
+            details = {{d["index"]: d for d in interpreter.get_input_details()}}
+        interpreter.set_tensor(index, value)
+    interpreter.invoke()
+    print(f"sample {{sample}}: invoke returned", flush=True)
+'''
+
+
+def write_reproducer(
+    directory: Path,
+    model: Path,
+    inputs: dict[str, np.ndarray[Any, Any]],
+    module: str,
+    result: ExecutionResult,
+    *,
+    num_threads: int = 2,
+) -> Path:
+    """Model copy, the failing sample (all samples if unknown) and a plain script."""
+    directory.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(model, directory / model.name)
+    count = min((len(v) for v in inputs.values()), default=0)
+    sample = result.sample
+    if sample is not None and 0 <= sample < count:
+        inputs = {name: value[sample : sample + 1] for name, value in inputs.items()}
+    np.savez(directory / "inputs.npz", **inputs)  # type: ignore[arg-type]
+    what = result.signal or result.status
+    where = f" in {result.phase}" if result.phase else ""
+    at = f" of sample {sample}" if sample is not None else ""
+    (directory / "reproduce.py").write_text(
+        _SCRIPT.format(
+            summary=f"{what}{where}{at}.",
+            model=model.name,
+            module=module,
+            threads=num_threads,
+        )
+    )
+    return directory

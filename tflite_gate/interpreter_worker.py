@@ -1,0 +1,271 @@
+"""Run a .tflite model on samples in a worker process: `python interpreter_worker.py REQUEST`.
+
+Self-contained on purpose: the gate runs this file by path under other
+environments' Pythons (e.g. one with `tflite-runtime==2.14.0` and numpy 1.x)
+where tflite_gate is not installed, so it imports only the standard library,
+numpy and the runtime module named in the request, and keeps to Python 3.8 /
+numpy 1.x syntax and APIs at runtime.
+
+Before each phase it appends a line to the status file and flushes it, so when
+the runtime segfaults, aborts, hangs or is killed for memory, the parent still
+knows the phase and sample it died in. Python exceptions are caught and written
+to the result file; the exit code is 0 whenever a result was written.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+# Run by path, Python puts this file's directory first on sys.path, where the
+# package's own modules (`inspect.py`, `data.py`, ...) would shadow the standard
+# library and site-packages. Drop it before importing anything else.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or os.curdir).resolve() != _HERE]
+
+import importlib  # noqa: E402
+import json  # noqa: E402
+from typing import IO, Any  # noqa: E402
+
+try:
+    import numpy as np
+except Exception as _exc:  # reported as an import failure, like a missing runtime
+    _NUMPY_ERROR: Exception | None = _exc
+else:
+    _NUMPY_ERROR = None
+
+ERROR_LINES = 20
+FLEX_MARKERS = ("Select TensorFlow op", "Flex")
+QUANTIZED_KINDS = ("int8", "uint8", "int16")
+SIGNATURE_KEY = "serving_default"
+
+
+class PhaseError(Exception):
+    """A failure the worker reports as a result (not a crash): phase, sample and message."""
+
+    def __init__(self, phase: str, sample: int | None, message: str, kind: str = "error"):
+        super().__init__(message)
+        self.phase, self.sample, self.message, self.kind = phase, sample, message, kind
+
+
+def _message(exc: BaseException) -> str:
+    """The runtime's own words, cut to `ERROR_LINES` lines (some messages run long)."""
+    text = str(exc).strip()
+    half = len(text) // 2
+    if text and text[:half] == text[half:]:  # tflite-runtime 2.14 repeats some messages
+        text = text[:half]
+    lines = [line.rstrip() for line in text.splitlines() if line.strip()]
+    return "\n".join(lines[:ERROR_LINES]) or type(exc).__name__
+
+
+def _kind(message: str) -> str:
+    """Select TF ops need the Flex delegate no Python interpreter links: not a model bug."""
+    return "unsupported-flex" if any(m in message for m in FLEX_MARKERS) else "error"
+
+
+def _runtime_version(module_name: str, module: Any) -> str | None:
+    """The runtime package's version: its `__version__`, else its distribution's metadata."""
+    top_name = module_name.split(".")[0]
+    top = sys.modules.get(top_name)
+    for candidate in (module, top):
+        version = getattr(candidate, "__version__", None)
+        if isinstance(version, str):
+            return version
+    try:
+        from importlib import metadata
+
+        # packages_distributions is Python 3.10+; older Pythons guess dist = package.
+        mapping: dict[str, list[str]] = getattr(metadata, "packages_distributions", dict)()
+        for dist in mapping.get(top_name, [top_name]):
+            return str(metadata.version(dist))
+    except Exception:
+        return None
+    return None
+
+
+def _io_maps(interpreter: Any) -> tuple[dict[str, int], dict[str, int]]:
+    """Input and output name → tensor index, by signature names when the model has any."""
+    get_signatures = getattr(interpreter, "_get_full_signature_list", None)
+    signatures = get_signatures() if get_signatures is not None else {}
+    if signatures:
+        key = SIGNATURE_KEY if SIGNATURE_KEY in signatures else next(iter(signatures))
+        chosen = signatures[key]
+        return dict(chosen["inputs"]), dict(chosen["outputs"])
+    inputs = {d["name"]: int(d["index"]) for d in interpreter.get_input_details()}
+    outputs = {d["name"]: int(d["index"]) for d in interpreter.get_output_details()}
+    return inputs, outputs
+
+
+def _quantization(detail: dict[str, Any]) -> tuple[Any, Any] | None:
+    """(scale, zero_point) broadcastable to the tensor, or None if not quantized I/O."""
+    if np.dtype(detail["dtype"]).name not in QUANTIZED_KINDS:
+        return None
+    params = detail.get("quantization_parameters") or {}
+    scales = np.asarray(params.get("scales", []), dtype=np.float32)
+    zeros = np.asarray(params.get("zero_points", []), dtype=np.float32)
+    if scales.size == 0:
+        scale, zero = detail.get("quantization", (0.0, 0))
+        scales, zeros = np.asarray([scale], np.float32), np.asarray([zero], np.float32)
+    if not np.any(scales):
+        return None
+    if scales.size == 1:
+        return scales[0], (zeros[0] if zeros.size else np.float32(0))
+    shape = [1] * len(detail["shape"])
+    shape[int(params.get("quantized_dimension", 0))] = -1
+    return scales.reshape(shape), zeros.reshape(shape)
+
+
+def prepare_feed(value: Any, detail: dict[str, Any]) -> Any:
+    """The array set_tensor gets: float feeds to quantized inputs are quantized, else cast."""
+    dtype = np.dtype(detail["dtype"])
+    value = np.asarray(value)
+    if value.dtype == dtype:
+        return value
+    quant = _quantization(detail)
+    if quant is not None and value.dtype.kind == "f":
+        info = np.iinfo(dtype)
+        scaled = np.round(value.astype(np.float32) / quant[0] + quant[1])
+        return np.clip(scaled, info.min, info.max).astype(dtype)
+    return value.astype(dtype)
+
+
+def read_output(value: Any, detail: dict[str, Any]) -> Any:
+    """Quantized outputs come back as real float32 values so comparisons are in real units."""
+    quant = _quantization(detail)
+    if quant is None:
+        return np.array(value)
+    return ((np.asarray(value, np.float32) - quant[1]) * quant[0]).astype(np.float32)
+
+
+class _Status:
+    """JSON lines, flushed before each phase: the last line survives a crash."""
+
+    def __init__(self, handle: IO[str]) -> None:
+        self.handle = handle
+        self.phase = "start"
+        self.sample: int | None = None
+
+    def mark(self, phase: str, sample: int | None = None) -> None:
+        self.phase, self.sample = phase, sample
+        entry: dict[str, Any] = {"phase": phase}
+        if sample is not None:
+            entry["sample"] = sample
+        self.handle.write(json.dumps(entry) + "\n")
+        self.handle.flush()
+
+
+def _load_feeds(path: str, names: dict[str, int]) -> tuple[dict[str, Any], int]:
+    with np.load(path) as archive:
+        feeds = {key: archive[key] for key in archive.files}
+    missing = [name for name in names if name not in feeds]
+    if missing:
+        raise PhaseError(
+            "load",
+            None,
+            f"no data for model input(s) {missing}; model inputs: {list(names)}, "
+            f"data has: {list(feeds)}",
+        )
+    counts = {name: int(feeds[name].shape[0]) for name in names}
+    if len(set(counts.values())) > 1:
+        raise PhaseError("load", None, f"inputs have different sample counts: {counts}")
+    return {name: feeds[name] for name in names}, next(iter(counts.values()), 0)
+
+
+def _run_sample(
+    interpreter: Any, status: _Status, sample: int, feed: dict[str, Any], inputs: dict[str, int]
+) -> None:
+    """Resize and re-allocate if this sample's shapes differ, then set the inputs and invoke."""
+    details = {int(d["index"]): d for d in interpreter.get_input_details()}
+    values = {inputs[name]: prepare_feed(feed[name], details[i]) for name, i in inputs.items()}
+    resize = [i for i, v in values.items() if list(v.shape) != list(details[i]["shape"])]
+    if resize:
+        status.mark("allocate", sample)
+        for index in resize:
+            interpreter.resize_tensor_input(index, list(values[index].shape), strict=False)
+        interpreter.allocate_tensors()
+    status.mark("invoke", sample)
+    for index, value in values.items():
+        interpreter.set_tensor(index, value)
+    interpreter.invoke()
+
+
+def run(request: dict[str, Any], status: _Status) -> dict[str, Any]:
+    """Import, load, allocate, then per sample (resize+allocate), invoke, read."""
+    status.mark("import")
+    if _NUMPY_ERROR is not None:
+        raise PhaseError("import", None, f"numpy: {_message(_NUMPY_ERROR)}", "import")
+    try:
+        module = importlib.import_module(request["module"])
+        interpreter_class = module.Interpreter
+    except Exception as exc:
+        raise PhaseError("import", None, _message(exc), "import") from exc
+    status.mark("load")
+    threads = int(request.get("num_threads", 1))
+    interpreter = interpreter_class(model_path=request["model"], num_threads=threads)
+    inputs, outputs = _io_maps(interpreter)
+    feeds, count = _load_feeds(request["inputs"], inputs)
+    status.mark("allocate")
+    interpreter.allocate_tensors()
+    results: dict[str, list[Any]] = {name: [] for name in outputs}
+    for sample in range(count):
+        _run_sample(interpreter, status, sample, {n: f[sample] for n, f in feeds.items()}, inputs)
+        status.mark("read", sample)
+        details = {int(d["index"]): d for d in interpreter.get_output_details()}
+        for name, index in outputs.items():
+            value = interpreter.get_tensor(index)
+            results[name].append(read_output(value, details.get(index, {"dtype": value.dtype})))
+    arrays, ragged = _stack(results)
+    np.savez(request["outputs"], **arrays)
+    return {
+        "ok": True,
+        "samples": count,
+        "runtime_version": _runtime_version(request["module"], module),
+        "outputs": list(outputs),
+        "input_names": list(inputs),
+        "ragged": ragged,
+    }
+
+
+def _stack(results: dict[str, list[Any]]) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """One [N, *shape] array per output; outputs whose shape varies by sample get one key each."""
+    arrays: dict[str, Any] = {}
+    ragged: dict[str, list[str]] = {}
+    for position, (name, values) in enumerate(results.items()):
+        if len({v.shape for v in values}) <= 1:
+            arrays[name] = np.stack(values) if values else np.zeros((0,), np.float32)
+            continue
+        ragged[name] = [f"__ragged_{position}_{i}" for i in range(len(values))]
+        arrays.update({key: value for key, value in zip(ragged[name], values)})  # noqa: B905
+    return arrays, ragged
+
+
+def _write_json(path: str, payload: dict[str, Any]) -> None:
+    temporary = Path(path + ".tmp")
+    temporary.write_text(json.dumps(payload, indent=1), encoding="utf-8")
+    temporary.replace(path)
+
+
+def _failure(phase: str, sample: int | None, message: str, kind: str) -> dict[str, Any]:
+    return {"ok": False, "phase": phase, "sample": sample, "error": message, "kind": kind}
+
+
+def main(argv: list[str]) -> int:
+    """Entry point; returns 0 whenever a result (ok or not) was written."""
+    with open(argv[1], encoding="utf-8") as handle:
+        request: dict[str, Any] = json.load(handle)
+    with open(request["status"], "a", encoding="utf-8") as status_file:
+        status = _Status(status_file)
+        try:
+            result = run(request, status)
+        except PhaseError as exc:
+            result = _failure(exc.phase, exc.sample, exc.message, exc.kind)
+        except Exception as exc:  # the runtime's error in whatever phase was marked last
+            message = _message(exc)
+            result = _failure(status.phase, status.sample, message, _kind(message))
+    _write_json(request["result"], result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
