@@ -317,7 +317,7 @@ def test_tightest_passing_four_significant_digits() -> None:
     m = metrics(max_abs=0.012345, cosine=0.99987654, snr_db=41.23456, top1=None)
     tight = tightest_passing(m)
     assert tight["max_abs"] == 0.01235
-    assert tight["min_cosine"] == 0.9998
+    assert tight["min_cosine"] == 0.9998765  # 4 digits of the distance from 1
     assert tight["min_snr_db"] == 41.23
     assert "min_top1" not in tight
 
@@ -405,4 +405,5 @@ def test_rounding_passes_across_the_whole_float_range(
     tight = tightest_passing(m)
     assert violations(m, tight) == []
     for key, value in tight.items():
-        assert float(f"{value:.4g}") == value, (key, value)  # 4 significant digits, pasteable
+        digits = 17 if key == "min_cosine" else 4  # cosine: 4 digits of 1 - cosine, any length
+        assert float(f"{value:.{digits}g}") == value, (key, value)  # pasteable

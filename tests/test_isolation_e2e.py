@@ -60,8 +60,7 @@ def test_gate_survives(run: GateRun) -> None:
 
 
 def test_memory_blowup_fails_only_its_variant(run: GateRun) -> None:
-    [finding] = run.findings(model="huge-calibration")
-    assert finding["rule"] == "conversion-failed"
+    [finding] = run.findings(model="huge-calibration", rule="conversion-failed")
     assert finding["variant"] == "int8"
     assert finding["message"].startswith(
         "huge-calibration/int8: the converter exceeded the memory limit"
@@ -69,6 +68,14 @@ def test_memory_blowup_fails_only_its_variant(run: GateRun) -> None:
     assert finding["location"] == {"path": "tflite-gate.yml", "line": 5, "column": 25}
     statuses = [v["status"] for v in run.model("huge-calibration")["variants"]]
     assert statuses == ["conversion-failed", "converted"]
+
+
+def test_memory_blowup_while_preparing_evaluation_data(run: GateRun) -> None:
+    [finding] = run.findings(model="huge-calibration", rule="data-invalid")
+    assert "exceeded the memory limit" in finding["message"]
+    assert "while preparing evaluation data and reference outputs" in finding["message"]
+    assert finding["location"] == {"path": "tflite-gate.yml", "line": 5, "column": 25}
+    assert len(run.findings(model="huge-calibration")) == 2
 
 
 def test_hang_is_stopped_at_the_timeout(run: GateRun) -> None:

@@ -221,6 +221,7 @@ def check_converter_warnings(
     """
     if not result.ok:
         return []
+    accepted_flex = config.select_tf_ops.value
     return [
         make_finding(
             "converter-warning",
@@ -231,6 +232,7 @@ def check_converter_warnings(
             details={"log": line},
         )
         for line in result.log_lines
+        if not (accepted_flex and "Flex" in line)  # the flex-op notice says it already
     ]
 
 
@@ -363,7 +365,10 @@ VARIANT_CHECKS = (check_ops_allowed, check_flex_ops, check_custom_ops, check_run
 # --------------------------------------------------------------------------- execution
 
 
-def _runtime_location(config: ModelConfig) -> Location:
+def _runtime_location(config: ModelConfig, runtime: str | None = None) -> Location:
+    """The runtime's own entry in `runtimes`, else the list, else the model's source."""
+    if runtime is not None and runtime in config.runtime_locations:
+        return config.runtime_locations[runtime]
     return _where(config.runtimes, config)
 
 
@@ -387,7 +392,7 @@ def check_run(config: ModelConfig, variant: VariantReport, run: RuntimeRun) -> l
             make_finding(
                 "interpreter-crash",
                 f"{where}: the interpreter crashed with {cause}{at}{repro}",
-                location=_runtime_location(config),
+                location=_runtime_location(config, run.runtime),
                 details=details,
                 **common,
             )
@@ -403,12 +408,14 @@ def check_run(config: ModelConfig, variant: VariantReport, run: RuntimeRun) -> l
             )
         ]
     if run.status == "error":
+        static = _static_runtime_verdict(variant, run.runtime_version)
+        agreement = f" (the static check agrees: {static})" if static else ""
         return [
             make_finding(
                 "interpreter-error",
-                f"{where}: {run.message}{at}{repro}",
-                location=_runtime_location(config),
-                details=details,
+                f"{where}: {_one_line(run.message)}{at}{agreement}{repro}",
+                location=_runtime_location(config, run.runtime),
+                details={**details, "static_check": static},
                 **common,
             )
         ]
@@ -437,14 +444,32 @@ def check_run(config: ModelConfig, variant: VariantReport, run: RuntimeRun) -> l
     return []
 
 
+def _one_line(text: str | None, limit: int = 400) -> str:
+    """Runtime messages span lines; a finding's message is one (details keep the rest)."""
+    flat = " ".join((text or "").split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def _static_runtime_verdict(variant: VariantReport, runtime_version: str | None) -> str | None:
+    """What TF's op-version table says about this runtime version, if it predicts failure."""
+    if variant.inspection is None or runtime_version is None:
+        return None
+    builtin = [(op.name, op.version) for op in variant.inspection.ops if op.kind == "builtin"]
+    try:
+        newer = ops_newer_than(builtin, runtime_version)
+    except ValueError:
+        return None
+    return ", ".join(str(requirement) for requirement in newer) or None
+
+
 def check_unavailable_runtime(config: ModelConfig, runtime: str, error: str) -> list[Finding]:
     return [
         make_finding(
             "runtime-unavailable",
-            f"{config.name}: runtime {runtime} is unavailable: {error}",
+            f"{config.name}: runtime {runtime} is unavailable: {_one_line(error)}",
             model=config.name,
             runtime=runtime,
-            location=_runtime_location(config),
+            location=_runtime_location(config, runtime),
             details={"error": error},
         )
     ]

@@ -56,6 +56,12 @@ def _parser() -> argparse.ArgumentParser:
         type=Path,
         help="where converted models go (default: WORKSPACE/.tflite-gate/artifacts)",
     )
+    check.add_argument(
+        "--cache-dir",
+        type=Path,
+        help="where runtime environments are cached (default: $TFLITE_GATE_CACHE or "
+        "~/.cache/tflite-gate)",
+    )
     check.add_argument("--quiet", action="store_true", help="no progress lines")
     commands.add_parser("schema", help="print the JSON Schema of the report")
     return parser
@@ -102,6 +108,7 @@ def _check(args: argparse.Namespace) -> int:
         workspace=workspace,
         only=only,
         artifacts=args.artifacts,
+        cache_dir=args.cache_dir,
         fail_on=fail_on,
     )
     try:

@@ -315,8 +315,29 @@ def tightest_passing(metrics: OutputMetrics) -> dict[str, float]:
     for key, metric in MIN_METRICS.items():
         found: float | None = getattr(metrics, metric)
         if found is not None and not math.isnan(found):
-            tightest[key] = _round_significant(found, ROUND_FLOOR)
+            tightest[key] = (
+                _cosine_floor(found)
+                if key == "min_cosine"
+                else _round_significant(found, ROUND_FLOOR)
+            )
     return tightest
+
+
+def _cosine_floor(cosine: float) -> float:
+    """Round the distance from 1 instead: 0.99922637 → 0.9992264, not 0.9992.
+
+    Cosines of good conversions crowd just below 1, where 4 significant digits of the
+    cosine itself would hide everything; 4 digits of `1 - cosine` keep the signal.
+    """
+    if cosine >= 1.0 or cosine <= 0.0:
+        return _round_significant(cosine, ROUND_FLOOR)
+    floor = 1.0 - _round_significant(1.0 - cosine, ROUND_CEILING)
+    tidy = float(f"{floor:.12g}")  # 1 - 0.9 is 0.09999999999999998; write 0.1 if it passes
+    if tidy <= cosine:
+        return tidy
+    while floor > cosine:  # float subtraction may land a hair above
+        floor = math.nextafter(floor, -math.inf)
+    return floor
 
 
 def _round_significant(value: float, rounding: str) -> float:
@@ -336,3 +357,35 @@ def _round_significant(value: float, rounding: str) -> float:
     if (nearest >= value) if rounding == ROUND_CEILING else (nearest <= value):
         return nearest
     return float(exact.quantize(quantum, rounding=rounding))
+
+
+class OutputMismatch(Exception):  # noqa: N818 -- names the finding `output-mismatch`
+    """The converted model's outputs cannot be paired with the source model's."""
+
+
+def match_outputs(
+    reference: dict[str, npt.NDArray[Any]],
+    actual: dict[str, npt.NDArray[Any]],
+    *,
+    by_order: bool,
+) -> list[tuple[str, npt.NDArray[Any], npt.NDArray[Any]]]:
+    """Pair outputs by signature name; by order only when the model has no signature.
+
+    Order-based pairing is a guess (converters may reorder outputs), so it is used only
+    when names cannot be: a model without signatures has only tensor names.
+    """
+    if len(reference) != len(actual):
+        raise OutputMismatch(
+            f"the source model has {len(reference)} output(s) ({', '.join(sorted(reference))}), "
+            f"the converted model {len(actual)} ({', '.join(actual)})"
+        )
+    if by_order:
+        pairs = zip(sorted(reference), actual, strict=True)
+        return [(name, reference[name], actual[other]) for name, other in pairs]
+    missing = sorted(set(reference) - set(actual))
+    if missing:
+        raise OutputMismatch(
+            f"output(s) {', '.join(missing)} of the source model are missing from the converted "
+            f"model, which has {', '.join(sorted(actual))}"
+        )
+    return [(name, reference[name], actual[name]) for name in sorted(reference)]

@@ -128,14 +128,22 @@ _SIGNAL = re.compile(
 )
 
 
+_STANDALONE = re.compile(r"^(\S+\.py:\d+: \w*Warning|WARNING:|Traceback|Saved artifact)")
+
+
 def _records(text: str) -> list[tuple[str, str]]:
-    """Group the log into (level, message) records; continuation lines join their record."""
+    """Group the log into (level, message) records.
+
+    A C++ log message may span lines ("...Select TFop(s):\nFlex ops: FlexFoo\nDetails:");
+    lines after an absl-prefixed line belong to it unless they start something else
+    (a Python warning, a traceback).
+    """
     records: list[tuple[str, str]] = []
     for line in text.splitlines():
         match = _ABSL_PREFIX.match(line)
         if match:
             records.append((line[0], f"{match['where']}: {line[match.end() :]}"))
-        elif (records and line.startswith(("\t", " "))) or (records and not line.strip()):
+        elif records and records[-1][0] and not _STANDALONE.match(line):
             level, message = records[-1]
             records[-1] = (level, f"{message}\n{line}")
         else:
@@ -456,8 +464,13 @@ def _read_json(path: Path) -> dict[str, Any] | None:
         return None
 
 
-def _crashed_variant(request: ConversionRequest, scratch: Path) -> str | None:
+def _crashed_variant(
+    request: ConversionRequest, scratch: Path, known: dict[str, VariantResult]
+) -> str | None:
+    """The variant the worker was converting when it died (one not already known)."""
     for variant in request.variants:
+        if variant.name in known:
+            continue
         started = (scratch / f"variant-{variant.name}.started").exists()
         done = (scratch / f"variant-{variant.name}.json").exists()
         if started and not done:
@@ -491,13 +504,13 @@ def convert_model(
         )
         if outcome.ok or not (scratch / "load.json").exists():
             break
-        crashed = _crashed_variant(request, scratch)
+        crashed = _crashed_variant(request, scratch, crashes)
         if crashed is None:
             _record_evaluation_crash(scratch, outcome, worker_log)
             break
         crashes[crashed] = _crash_result(crashed, outcome, worker_log)
         attempt += 1
-        if outcome.timed_out or len(crashes) == len(request.variants):
+        if outcome.timed_out or attempt > len(request.variants):
             break
     return _collect(request, scratch, outcome, crashes, worker_log, time.monotonic() - started)
 

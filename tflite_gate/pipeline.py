@@ -1,13 +1,15 @@
 """Run the stages in order; the only module that knows the order.
 
-policy → versions → for each model: source → conversion worker → inspection →
-checks → Report. Every stage's failure for one model becomes findings for that
-model; the others still run.
+policy → versions → for each model: source → conversion worker (variants,
+evaluation data, reference outputs) → inspection → interpreter workers per
+runtime → comparison → checks → Report. Every stage's failure for one model
+becomes findings for that model; the others still run.
 """
 
 from __future__ import annotations
 
 import platform
+import re
 import shutil
 import tempfile
 import time
@@ -17,34 +19,56 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
+
 from tflite_gate import __version__, checks
-from tflite_gate.convert import ConversionRequest, VariantRequest, convert_model
-from tflite_gate.data import SourceSpec
+from tflite_gate.compare import OutputMismatch, compare_output, match_outputs, tightest_passing
+from tflite_gate.convert import (
+    ConversionRequest,
+    EvaluationResult,
+    VariantRequest,
+    convert_model,
+)
+from tflite_gate.data import DataError, SourceSpec, representative_samples, stack
+from tflite_gate.execute import ExecutionResult, run_interpreter
 from tflite_gate.findings import Finding, Location, make_finding
 from tflite_gate.inspect import InvalidModelError, inspect_model
 from tflite_gate.policy import (
     GenerateSource,
     LoadedPolicy,
     ModelConfig,
+    RuntimeEntry,
     is_factory,
     load_policy,
     resolve_inside,
     resolve_model,
+    runtime_name,
 )
 from tflite_gate.report.model import (
     ConverterError,
     EnvironmentInfo,
     ModelReport,
     Report,
+    RuntimeRun,
     TensorInfo,
     Tool,
     VariantReport,
     WrittenBy,
 )
+from tflite_gate.runtimes import (
+    DEFAULT_RUNTIME,
+    RuntimeEnvironment,
+    RuntimeSpec,
+    RuntimeUnavailable,
+    default_cache_dir,
+    looks_like_path,
+    prepare_runtime,
+)
 from tflite_gate.sources import classify
 
 Progress = Callable[[str], None]
 FailOn = Literal["error", "warning", "never"]
+Arrays = dict[str, np.ndarray]
 
 ENVIRONMENT_PACKAGES = ("tensorflow", "ai-edge-litert", "keras", "numpy", "tflite-gate")
 
@@ -60,6 +84,27 @@ class CheckOptions:
     only: list[str] = field(default_factory=list)
     artifacts: Path | None = None
     fail_on: FailOn | None = None
+    cache_dir: Path | None = None
+
+
+@dataclass
+class RunContext:
+    """What every model's run shares: where things go, and runtimes prepared once."""
+
+    workspace: Path
+    artifacts: Path
+    scratch: Path
+    cache_dir: Path
+    progress: Progress
+    runtimes: dict[RuntimeSpec, RuntimeEnvironment | RuntimeUnavailable] = field(
+        default_factory=dict
+    )
+
+    def relative(self, path: Path) -> str:
+        try:
+            return path.resolve().relative_to(self.workspace.resolve()).as_posix()
+        except ValueError:
+            return str(path)
 
 
 def environment() -> EnvironmentInfo:
@@ -101,22 +146,21 @@ def run_check(options: CheckOptions, progress: Progress) -> Report:
 
     report.add(_version_findings(loaded, indices))
     artifacts = _artifacts_directory(options)
-    with tempfile.TemporaryDirectory(prefix="tflite-gate-") as scratch_root:
+    with tempfile.TemporaryDirectory(prefix="tflite-gate-") as scratch:
+        context = RunContext(
+            workspace=options.workspace,
+            artifacts=artifacts,
+            scratch=Path(scratch),
+            cache_dir=options.cache_dir or default_cache_dir(),
+            progress=progress,
+        )
         for index in indices:
             config = resolve_model(loaded, index)
             model_started = time.monotonic()
             progress(f"[{config.name}] {config.source}")
             model_report = ModelReport(name=config.name, source=config.source)
             report.models.append(model_report)
-            _run_model(
-                config,
-                model_report,
-                report,
-                options.workspace,
-                Path(scratch_root),
-                artifacts,
-                progress,
-            )
+            _run_model(config, model_report, report, context)
             model_report.timings["total"] = round(time.monotonic() - model_started, 3)
     report.duration_s = round(time.monotonic() - started, 3)
     report.timings["total"] = report.duration_s
@@ -141,30 +185,23 @@ def _version_findings(loaded: LoadedPolicy, indices: list[int]) -> list[Finding]
     seen: set[str] = set()
     for index in indices:
         config = resolve_model(loaded, index)
+        own = loaded.policy.models[index].versions or {}
         for name, spec in config.version_specs.items():
             where = str(spec.location)
             if where in seen:
                 continue
             seen.add(where)
-            written_in_model = loaded.policy.models[index].versions is not None and name in (
-                loaded.policy.models[index].versions or {}
-            )
-            findings += checks.check_version_spec(
-                name, spec, config.name if written_in_model else None
-            )
+            findings += checks.check_version_spec(name, spec, config.name if name in own else None)
     return findings
 
 
+# --------------------------------------------------------------------------- one model
+
+
 def _run_model(
-    config: ModelConfig,
-    model_report: ModelReport,
-    report: Report,
-    workspace: Path,
-    scratch_root: Path,
-    artifacts: Path,
-    progress: Progress,
+    config: ModelConfig, model_report: ModelReport, report: Report, context: RunContext
 ) -> None:
-    path = None if is_factory(config.source) else resolve_inside(config.source, workspace)
+    path = None if is_factory(config.source) else resolve_inside(config.source, context.workspace)
     if path is not None and not path.exists():
         report.add(
             [
@@ -193,30 +230,25 @@ def _run_model(
         return
     model_report.source_kind = kind
     if kind == "tflite" and path is not None:
-        _run_tflite(config, path, model_report, report, workspace)
-        return
-    _run_conversion(
-        config,
-        kind,
-        path,
-        model_report,
-        report,
-        workspace,
-        scratch_root / f"m{config.index}",
-        artifacts,
-        progress,
-    )
+        _run_tflite(config, path, model_report, report, context)
+    else:
+        _run_conversion(config, kind, path, model_report, report, context)
 
 
 def _run_tflite(
-    config: ModelConfig, path: Path, model_report: ModelReport, report: Report, workspace: Path
+    config: ModelConfig,
+    path: Path,
+    model_report: ModelReport,
+    report: Report,
+    context: RunContext,
 ) -> None:
+    """An already-converted model: inspect, check, and run it (no reference to compare)."""
     variant = VariantReport(
         name="tflite",
         quantization="as-is",
         io="as-is",
         status="not-converted",
-        artifact=path.relative_to(workspace.resolve()).as_posix(),
+        artifact=context.relative(path),
     )
     model_report.variants.append(variant)
     started = time.monotonic()
@@ -241,6 +273,34 @@ def _run_tflite(
     variant.timings["inspect"] = round(time.monotonic() - started, 3)
     for check in checks.VARIANT_CHECKS:
         report.add(check(config, variant))
+    inputs = _tflite_evaluation_inputs(config, variant, report, context)
+    if inputs is not None:
+        _execute_variant(config, variant, path, inputs, None, report, context)
+
+
+def _tflite_evaluation_inputs(
+    config: ModelConfig, variant: VariantReport, report: Report, context: RunContext
+) -> Arrays | None:
+    """Evaluation data read in this process: a .tflite source needs no TensorFlow."""
+    assert variant.inspection is not None
+    signature = [(t.name, t.shape, t.dtype) for t in variant.inspection.inputs]
+    try:
+        feeds = representative_samples(
+            "evaluation",
+            source_spec(config.calibration.value, context.workspace),
+            source_spec(config.evaluation.value, context.workspace),
+            signature,
+            samples=config.samples.value,
+            workspace=context.workspace,
+        )
+    except DataError as error:
+        report.add(
+            checks.check_evaluation(
+                config, EvaluationResult(ok=False, error=error.message, location=error.location)
+            )
+        )
+        return None
+    return stack(feeds)
 
 
 def source_spec(value: str | GenerateSource | None, workspace: Path) -> SourceSpec | None:
@@ -264,13 +324,13 @@ def source_spec(value: str | GenerateSource | None, workspace: Path) -> SourceSp
 
 
 def _conversion_request(
-    config: ModelConfig, kind: str, path: Path | None, workspace: Path, scratch: Path
+    config: ModelConfig, kind: str, path: Path | None, context: RunContext
 ) -> ConversionRequest:
-    calibration = source_spec(config.calibration.value, workspace)
-    evaluation = source_spec(config.evaluation.value, workspace)
+    calibration = source_spec(config.calibration.value, context.workspace)
+    evaluation = source_spec(config.evaluation.value, context.workspace)
     return ConversionRequest(
-        workspace=str(workspace.resolve()),
-        scratch=str(scratch),
+        workspace=str(context.workspace.resolve()),
+        scratch=str(context.scratch / f"model-{config.index}"),
         source_kind=kind,
         source=config.source,
         source_path=str(path) if path else None,
@@ -292,13 +352,10 @@ def _run_conversion(
     path: Path | None,
     model_report: ModelReport,
     report: Report,
-    workspace: Path,
-    scratch: Path,
-    artifacts: Path,
-    progress: Progress,
+    context: RunContext,
 ) -> None:
-    request = _conversion_request(config, kind, path, workspace, scratch)
-    progress(f"[{config.name}] converting {len(config.variants)} variant(s) in a worker")
+    request = _conversion_request(config, kind, path, context)
+    context.progress(f"[{config.name}] converting {len(config.variants)} variant(s) in a worker")
     result = convert_model(
         request, timeout_s=config.timeout_s.value, memory_mb=config.memory_mb.value
     )
@@ -316,6 +373,11 @@ def _run_conversion(
         )
         for i in load.inputs
     ]
+    evaluation = result.evaluation
+    report.add(checks.check_evaluation(config, evaluation))
+    inputs, reference = _load_evaluation(evaluation)
+    if evaluation is not None and evaluation.ok:
+        model_report.timings["reference"] = round(evaluation.duration_s, 3)
     for spec in config.variants:
         outcome = result.variants[spec.name]
         variant = VariantReport(
@@ -330,11 +392,23 @@ def _run_conversion(
         model_report.variants.append(variant)
         report.add(checks.check_conversion(config, variant, outcome))
         report.add(checks.check_converter_warnings(config, variant, outcome))
-        if outcome.ok and outcome.tflite_path:
-            _inspect_variant(
-                config, variant, Path(outcome.tflite_path), report, workspace, artifacts
-            )
-        progress(f"[{config.name}/{spec.name}] {variant.status}")
+        context.progress(f"[{config.name}/{spec.name}] {variant.status}")
+        if not (outcome.ok and outcome.tflite_path):
+            continue
+        saved = _inspect_variant(config, variant, Path(outcome.tflite_path), report, context)
+        if saved is not None and inputs is not None:
+            _execute_variant(config, variant, saved, inputs, reference, report, context)
+
+
+def _load_evaluation(evaluation: EvaluationResult | None) -> tuple[Arrays | None, Arrays | None]:
+    if evaluation is None or not evaluation.ok:
+        return None, None
+    assert evaluation.inputs_path and evaluation.reference_path
+    with np.load(evaluation.inputs_path, allow_pickle=False) as inputs:
+        feeds = {name: inputs[name] for name in inputs.files}
+    with np.load(evaluation.reference_path, allow_pickle=False) as outputs:
+        reference = {name: outputs[name] for name in outputs.files}
+    return feeds, reference
 
 
 def _converter_error(error: dict[str, Any]) -> ConverterError:
@@ -352,16 +426,13 @@ def _inspect_variant(
     variant: VariantReport,
     converted: Path,
     report: Report,
-    workspace: Path,
-    artifacts: Path,
-) -> None:
-    target = artifacts / config.name / f"{variant.name}.tflite"
+    context: RunContext,
+) -> Path | None:
+    """Save the artifact, inspect it, run the static checks; the saved path if valid."""
+    target = context.artifacts / config.name / f"{variant.name}.tflite"
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(converted, target)
-    try:
-        variant.artifact = target.resolve().relative_to(workspace.resolve()).as_posix()
-    except ValueError:
-        variant.artifact = str(target)
+    variant.artifact = context.relative(target)
     started = time.monotonic()
     try:
         variant.inspection = inspect_model(converted.read_bytes())
@@ -378,7 +449,147 @@ def _inspect_variant(
                 )
             ]
         )
-        return
+        return None
     variant.timings["inspect"] = round(time.monotonic() - started, 3)
     for check in checks.VARIANT_CHECKS:
         report.add(check(config, variant))
+    return target
+
+
+# --------------------------------------------------------------------------- execution
+
+
+def runtime_spec(item: str | RuntimeEntry, workspace: Path) -> RuntimeSpec:
+    """A policy `runtimes` entry as a runtime to prepare; `ai-edge-litert` is the gate's own.
+
+    Local paths are relative to the workspace, like every path in the policy.
+    """
+    requirement = item.requirement if isinstance(item, RuntimeEntry) else item.strip()
+    if requirement == DEFAULT_RUNTIME and not isinstance(item, RuntimeEntry):
+        return RuntimeSpec(name=DEFAULT_RUNTIME, requirement=None)
+    if looks_like_path(requirement):
+        requirement = str(resolve_inside(requirement, workspace) or requirement)
+    if isinstance(item, RuntimeEntry):
+        return RuntimeSpec(
+            name=runtime_name(item),
+            requirement=requirement,
+            extra=tuple(item.with_),
+            module=item.module,
+        )
+    return RuntimeSpec(name=runtime_name(item), requirement=requirement)
+
+
+def _runtime(
+    spec: RuntimeSpec, config: ModelConfig, report: Report, context: RunContext
+) -> RuntimeEnvironment | None:
+    """Prepare each runtime once per gate run; report an unavailable one once per model."""
+    if spec not in context.runtimes:
+        context.progress(f"[runtime] preparing {spec.name}")
+        try:
+            context.runtimes[spec] = prepare_runtime(spec, cache_dir=context.cache_dir)
+        except RuntimeUnavailable as error:
+            context.runtimes[spec] = error
+    prepared = context.runtimes[spec]
+    if isinstance(prepared, RuntimeUnavailable):
+        report.add(checks.check_unavailable_runtime(config, spec.name, str(prepared)))
+        return None
+    return prepared
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._-") or "runtime"
+
+
+def _execute_variant(
+    config: ModelConfig,
+    variant: VariantReport,
+    model: Path,
+    inputs: Arrays,
+    reference: Arrays | None,
+    report: Report,
+    context: RunContext,
+) -> None:
+    """Run the variant on every runtime of the policy and compare with the reference."""
+    for item in config.runtimes.value:
+        spec = runtime_spec(item, context.workspace)
+        prepared = _runtime(spec, config, report, context)
+        if prepared is None:
+            variant.runs.append(RuntimeRun(runtime=spec.name, status="unavailable"))
+            continue
+        slug = _slug(spec.name)
+        result = run_interpreter(
+            model,
+            inputs,
+            python=prepared.python,
+            module=prepared.module,
+            scratch=context.scratch / f"model-{config.index}" / variant.name / slug,
+            reproducer_dir=context.artifacts / config.name / variant.name / slug / "reproducer",
+            timeout_s=config.interpreter_timeout_s.value,
+            memory_mb=config.memory_mb.value,
+            num_threads=config.num_threads,
+        )
+        run = _runtime_run(spec.name, prepared, result, variant, reference, context)
+        variant.runs.append(run)
+        findings = checks.check_run(config, variant, run) + checks.check_divergence(
+            config, variant, run
+        )
+        if run.status == "passed" and any(f.rule == "divergence" for f in findings):
+            run.status = "diverged"
+        report.add(findings)
+        context.progress(f"[{config.name}/{variant.name}] {spec.name}: {_summary(run)}")
+
+
+def _runtime_run(
+    name: str,
+    prepared: RuntimeEnvironment,
+    result: ExecutionResult,
+    variant: VariantReport,
+    reference: Arrays | None,
+    context: RunContext,
+) -> RuntimeRun:
+    status = {
+        "ok": "passed",
+        "error": "error",
+        "unsupported-flex": "unverifiable",
+        "crash": "crash",
+        "timeout": "timeout",
+        "import": "unavailable",
+    }[result.status]
+    run = RuntimeRun(
+        runtime=name,
+        runtime_version=result.runtime_version or prepared.version,
+        status=status,
+        phase=result.phase,
+        sample=result.sample,
+        signal=result.signal,
+        message=result.message,
+        samples=len(next(iter(result.outputs.values()), [])),
+        reproducer=context.relative(result.reproducer) if result.reproducer else None,
+        timings={"execute": round(result.duration_s, 3)},
+    )
+    if result.ok and reference is not None:
+        _compare(run, result.outputs, reference, variant)
+    return run
+
+
+def _compare(run: RuntimeRun, outputs: Arrays, reference: Arrays, variant: VariantReport) -> None:
+    by_order = variant.inspection is not None and not variant.inspection.signatures
+    try:
+        pairs = match_outputs(reference, outputs, by_order=by_order)
+        run.metrics = [compare_output(name, ref, act) for name, ref, act in pairs]
+    except (OutputMismatch, ValueError) as error:
+        run.status = "mismatch"
+        run.message = str(error)
+        run.metrics = []
+        return
+    run.tightest = {metrics.output: tightest_passing(metrics) for metrics in run.metrics}
+
+
+def _summary(run: RuntimeRun) -> str:
+    if not run.metrics:
+        return run.status + (f" ({run.message.splitlines()[0]})" if run.message else "")
+    worst = max(run.metrics, key=lambda m: m.max_abs)
+    return (
+        f"{run.status}, {run.samples} samples, worst output {worst.output!r}: "
+        f"max_abs {worst.max_abs:.3g}, cosine {worst.cosine:.6f}"
+    )

@@ -31,6 +31,7 @@ from pydantic import (
 from tflite_gate.findings import Location
 from tflite_gate.policy_yaml import Mark, PathKey, SourceMap, YamlError, load_yaml_with_marks
 from tflite_gate.runtime_versions import parse_runtime_version
+from tflite_gate.runtimes import looks_like_path
 
 DEFAULT_POLICY_FILE = "tflite-gate.yml"
 SCHEMA_VERSION = 1
@@ -501,6 +502,15 @@ def _check_paths_inside(loaded: LoadedPolicy, workspace: Path) -> None:
         if not is_factory(model.source):
             check(model.source, ("models", index, "source"), "source")
     for scope, settings in _scopes(loaded.policy):
+        for position, item in enumerate(settings.runtimes or []):
+            requirement = item.requirement if isinstance(item, RuntimeEntry) else item
+            if looks_like_path(requirement):
+                where = (*scope, "runtimes", position)
+                check(
+                    requirement,
+                    (*where, "requirement") if isinstance(item, RuntimeEntry) else where,
+                    "runtime path",
+                )
         for key in ("calibration", "evaluation"):
             value = getattr(settings.data, key) if settings.data else None
             if isinstance(value, str) and not is_factory(value):
@@ -555,6 +565,7 @@ class ModelConfig:
     memory_mb: Setting[int | None]
     num_threads: int
     runtimes: Setting[list[str | RuntimeEntry]]
+    runtime_locations: dict[str, Location]  # by runtime name: the entry's own line
     thresholds: dict[str, ThresholdPlan]  # by variant name
 
 
@@ -627,6 +638,7 @@ def resolve_model(loaded: LoadedPolicy, index: int) -> ModelConfig:
         for name, spec in (settings.versions or {}).items():
             specs[name] = Setting(spec, loaded.location((*scope, "versions", name)))
     target = specs.pop("target_runtime", None)
+    runtimes, runtimes_path = _pick_runtimes(loaded, index)
     return ModelConfig(
         index=index,
         name=model.name,
@@ -654,7 +666,13 @@ def resolve_model(loaded: LoadedPolicy, index: int) -> ModelConfig:
         ),
         memory_mb=_pick(loaded, index, "limits", "memory_mb", None),
         num_threads=_pick(loaded, index, "limits", "num_threads", 2).value,
-        runtimes=_pick_runtimes(loaded, index),
+        runtimes=runtimes,
+        runtime_locations={
+            runtime_name(item): loaded.location((*runtimes_path, position))
+            for position, item in enumerate(runtimes.value)
+        }
+        if runtimes_path
+        else {},
         thresholds={
             variant.name: _threshold_plan(loaded, index, i)
             for i, variant in enumerate(model.variants)
@@ -662,12 +680,20 @@ def resolve_model(loaded: LoadedPolicy, index: int) -> ModelConfig:
     )
 
 
-def _pick_runtimes(loaded: LoadedPolicy, index: int) -> Setting[list[str | RuntimeEntry]]:
+def runtime_name(item: str | RuntimeEntry) -> str:
+    """How a runtime is named in findings and the report: its requirement as written."""
+    return item.requirement if isinstance(item, RuntimeEntry) else item.strip()
+
+
+def _pick_runtimes(
+    loaded: LoadedPolicy, index: int
+) -> tuple[Setting[list[str | RuntimeEntry]], PathKey | None]:
     model = loaded.policy.models[index]
     for scope, settings in ((("models", index), model), (("defaults",), loaded.policy.defaults)):
         if settings.runtimes is not None:
-            return Setting(list(settings.runtimes), loaded.location((*scope, "runtimes")))
-    return Setting([DEFAULT_RUNTIME], None)
+            path = (*scope, "runtimes")
+            return Setting(list(settings.runtimes), loaded.location(path)), path
+    return Setting([DEFAULT_RUNTIME], None), None
 
 
 def mark_to_location(display_path: str, mark: Mark | None) -> Location:

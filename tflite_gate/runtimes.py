@@ -137,7 +137,7 @@ class RuntimeUnavailable(Exception):  # noqa: N818 -- names the finding `runtime
 # --- naming ----------------------------------------------------------------
 
 
-def _looks_like_path(requirement: str) -> bool:
+def looks_like_path(requirement: str) -> bool:
     """Like pip: a path has a separator or starts with a dot; archives count too."""
     if "://" in requirement or requirement.startswith("file:"):
         return False
@@ -148,7 +148,7 @@ def _looks_like_path(requirement: str) -> bool:
 
 def _distribution_name(requirement: str) -> str | None:
     """The distribution a requirement names, or None for a path or a bare URL."""
-    if _looks_like_path(requirement):
+    if looks_like_path(requirement):
         return None
     try:
         return Requirement(requirement).name
@@ -226,7 +226,7 @@ def _check_arguments(spec: RuntimeSpec) -> None:
 
 def _resolve_requirement(requirement: str) -> str:
     """An absolute path for a local requirement, so the cache key and pip agree."""
-    if not _looks_like_path(requirement):
+    if not looks_like_path(requirement):
         return requirement
     path = Path(requirement).expanduser().resolve()
     if not path.exists():
@@ -236,7 +236,7 @@ def _resolve_requirement(requirement: str) -> str:
 
 def _source_fingerprint(requirement: str) -> str | None:
     """For a local path: a digest of its files, so an edited package is reinstalled."""
-    if not _looks_like_path(requirement):
+    if not looks_like_path(requirement):
         return None
     root = Path(requirement)
     digest = hashlib.sha256()

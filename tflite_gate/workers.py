@@ -11,7 +11,6 @@ import contextlib
 import os
 import signal
 import subprocess
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,7 +81,7 @@ def run_worker(
     """Run `argv` with stdout+stderr to `log_path`; enforce time and memory limits."""
     started = time.monotonic()
     peak = 0.0
-    over_memory = threading.Event()
+    over_memory = False
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             argv,
@@ -94,17 +93,21 @@ def run_worker(
             start_new_session=True,
         )
         timed_out = False
-        while process.poll() is None:
-            rss = _rss_mb(process.pid)
-            peak = max(peak, rss)
-            if memory_mb is not None and rss > memory_mb:
-                over_memory.set()
-                _kill_group(process)
-            elif time.monotonic() - started > timeout_s:
-                timed_out = True
-                _kill_group(process)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(timeout=_POLL_S)
+        try:
+            while process.poll() is None:
+                rss = _rss_mb(process.pid)
+                peak = max(peak, rss)
+                if memory_mb is not None and rss > memory_mb:
+                    over_memory = True
+                    _kill_group(process)
+                elif time.monotonic() - started > timeout_s:
+                    timed_out = True
+                    _kill_group(process)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    process.wait(timeout=_POLL_S)
+        except BaseException:  # cancelled (Ctrl-C, SIGTERM): the worker must not outlive us
+            _kill_group(process)
+            raise
         process.wait()
     code = process.returncode
     signal_name = None
@@ -113,12 +116,12 @@ def run_worker(
             signal_name = signal.Signals(-code).name
         except ValueError:
             signal_name = f"signal {-code}"
-    killed_by_us = timed_out or over_memory.is_set()
+    killed_by_us = timed_out or over_memory
     return WorkerOutcome(
         returncode=code,
         signal_name=None if killed_by_us else signal_name,
         timed_out=timed_out,
-        memory_exceeded=over_memory.is_set(),
+        memory_exceeded=over_memory,
         peak_rss_mb=peak,
         duration_s=time.monotonic() - started,
     )

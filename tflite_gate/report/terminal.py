@@ -57,7 +57,31 @@ def _model_lines(model: ModelReport) -> list[str]:
                 _ops(v),
             ]
         )
-    return lines + _table(rows)
+    return lines + _table(rows) + _run_lines(model)
+
+
+def _run_lines(model: ModelReport) -> list[str]:
+    """One line per variant x runtime: how it ran and its worst divergence."""
+    lines = []
+    for variant in model.variants:
+        for run in variant.runs:
+            head = f"  {variant.name} on {run.runtime}"
+            if run.runtime_version:
+                head += f" {run.runtime_version}"
+            text = f"{head}: {run.status}"
+            if run.samples:
+                text += f" · {run.samples} samples"
+            for metrics in run.metrics:
+                top1 = f" top1 {metrics.top1:.3f}" if metrics.top1 is not None else ""
+                text += (
+                    f" · {metrics.output}: max_abs {metrics.max_abs:.3g} "
+                    f"rel_rmse {metrics.rel_rmse:.3g} cosine {metrics.cosine:.6f}{top1}"
+                )
+            if run.phase and run.status not in {"passed", "diverged"}:
+                sample = f" sample {run.sample}" if run.sample is not None else ""
+                text += f" · in {run.phase}{sample}" + (f" ({run.signal})" if run.signal else "")
+            lines.append(text)
+    return lines
 
 
 def _finding_lines(finding: Finding) -> list[str]:

@@ -1,0 +1,1 @@
+"""A stand-in for a buggy on-device runtime build (for the tflite-gate examples)."""
