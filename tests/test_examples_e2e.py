@@ -107,6 +107,41 @@ def test_tensorflow_outside_specifier_points_at_the_specifier(
     )
 
 
+def test_int8_held_too_tight_diverges_at_its_threshold(showcase: GateRun, examples: Path) -> None:
+    [finding] = showcase.findings(rule="divergence", model="classifier-strict")
+    assert finding["variant"] == "int8"
+    line = _line_of(examples / "tflite-gate.yml", "min_cosine: 0.99999")
+    assert _location(finding) == ("tflite-gate.yml", line)
+    assert finding["details"]["tightest"]["min_cosine"] < 0.99999
+
+
+def test_every_converted_variant_ran_on_the_interpreter(showcase: GateRun) -> None:
+    statuses = {
+        (model["name"], variant["name"]): [run["status"] for run in variant["runs"]]
+        for model in showcase.report["models"]  # type: ignore[index]
+        for variant in model["variants"]
+        if variant["status"] == "converted"
+    }
+    assert statuses[("classifier", "int8")] == ["passed"]
+    assert statuses[("classifier-strict", "int8")] == ["diverged"]
+    assert all(len(runs) == 1 for runs in statuses.values())
+
+
+def test_runtime_matrix_example(examples: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+    cache = tmp_path_factory.getbasetemp() / "runtime-cache"
+    run = run_gate(examples, "--policy", str(examples / "runtimes.yml"), "--cache-dir", str(cache))
+    assert run.returncode == 1
+    rules = sorted((f["rule"], f["model"]) for f in run.findings() if f["severity"] != "notice")
+    assert rules == [
+        ("interpreter-crash", "classifier-on-buggy-runtime"),
+        ("interpreter-error", "classifier-dynamic"),
+    ]
+    [crash] = run.findings(rule="interpreter-crash")
+    assert (crash["details"]["phase"], crash["details"]["signal"]) == ("invoke", "SIGSEGV")
+    assert (examples / crash["details"]["reproducer"] / "reproduce.py").is_file()
+    assert [f["rule"] for f in run.findings(model="gram-with-flex")] == ["flex-op", "flex-op"]
+
+
 def test_report_validates_against_the_shipped_schema(showcase: GateRun) -> None:
     schema = json.loads((REPO / "tflite_gate" / "schemas" / "report.schema.json").read_text())
     jsonschema.validate(showcase.report, schema)
