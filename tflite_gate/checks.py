@@ -419,6 +419,8 @@ def check_run(config: ModelConfig, variant: VariantReport, run: RuntimeRun) -> l
                 **common,
             )
         ]
+    if run.status == "unavailable":  # installed, but the worker could not import it
+        return check_unavailable_runtime(config, run.runtime, run.message or "import failed")
     if run.status == "unverifiable":
         return [
             make_finding(

@@ -8,20 +8,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
-import traceback
 from collections.abc import Callable
 from pathlib import Path
 
 from tflite_gate import __version__
-from tflite_gate.findings import Location, make_finding
-from tflite_gate.pipeline import CheckOptions, FailOn, UsageError, new_report, run_check
-from tflite_gate.policy import DEFAULT_POLICY_FILE, PolicyError, PolicyIssue, display_path_for
-from tflite_gate.report.json_report import report_schema, write_json_report
-from tflite_gate.report.model import Report
+from tflite_gate.gate import EXIT_FAIL, EXIT_PASS, EXIT_USAGE, run_gate, write_reports
+from tflite_gate.pipeline import CheckOptions, FailOn
+from tflite_gate.policy import DEFAULT_POLICY_FILE
+from tflite_gate.report.github import report_to_github, stop_commands
+from tflite_gate.report.json_report import report_schema
 from tflite_gate.report.terminal import render
 
-EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 DEFAULT_REPORT = "tflite-gate-report.json"
 
 
@@ -32,7 +31,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"tflite-gate {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
-    check = commands.add_parser("check", help="convert, inspect and check the policy's models")
+    check = commands.add_parser("check", help="convert, inspect, run and check the models")
     check.add_argument("--policy", type=Path, help=f"default: WORKSPACE/{DEFAULT_POLICY_FILE}")
     check.add_argument("--workspace", type=Path, default=Path(), help="default: .")
     check.add_argument(
@@ -40,6 +39,15 @@ def _parser() -> argparse.ArgumentParser:
         type=Path,
         default=Path(DEFAULT_REPORT),
         help=f"JSON report path (default: {DEFAULT_REPORT})",
+    )
+    check.add_argument("--sarif", type=Path, help="also write a SARIF 2.1.0 report here")
+    check.add_argument("--junit", type=Path, help="also write a JUnit XML report here")
+    check.add_argument(
+        "--format",
+        choices=["text", "github"],
+        default="text",
+        help="github: also print workflow-command annotations and write the job summary "
+        "and outputs when GITHUB_STEP_SUMMARY / GITHUB_OUTPUT are set",
     )
     check.add_argument(
         "--only",
@@ -75,68 +83,45 @@ def _progress(quiet: bool) -> Callable[[str], None]:
     return emit
 
 
-def _policy_error_report(error: PolicyError) -> Report:
-    report = new_report()
-    report.add(
-        [
-            make_finding(
-                "policy-invalid",
-                issue.message,
-                location=None if issue.line is None else _issue_location(issue),
-            )
-            for issue in error.issues
-        ]
-    )
-    report.finalize("error")
-    return report
-
-
-def _issue_location(issue: PolicyIssue) -> Location:
-    return Location(path=issue.path, line=issue.line, column=issue.column)
+def split_names(values: list[str]) -> list[str]:
+    """`--only a,b --only c` (or newline-separated, as Action inputs come) → [a, b, c]."""
+    return [
+        name.strip()
+        for value in values
+        for name in value.replace("\n", ",").split(",")
+        if name.strip()
+    ]
 
 
 def _check(args: argparse.Namespace) -> int:
     workspace: Path = args.workspace
-    if not workspace.is_dir():
-        print(f"tflite-gate: error: workspace {workspace} is not a directory", file=sys.stderr)
-        return EXIT_USAGE
-    policy = args.policy if args.policy is not None else workspace / DEFAULT_POLICY_FILE
-    only = [name.strip() for value in args.only for name in value.split(",") if name.strip()]
     fail_on: FailOn | None = args.fail_on
     options = CheckOptions(
-        policy=policy,
+        policy=args.policy if args.policy is not None else workspace / DEFAULT_POLICY_FILE,
         workspace=workspace,
-        only=only,
+        only=split_names(args.only),
         artifacts=args.artifacts,
         cache_dir=args.cache_dir,
         fail_on=fail_on,
     )
-    try:
-        report = run_check(options, _progress(args.quiet))
-    except PolicyError as error:
-        for issue in error.issues:
-            print(f"{issue}", file=sys.stderr)
-        write_json_report(_policy_error_report(error), args.report)
-        return EXIT_USAGE
-    except UsageError as error:
-        print(f"tflite-gate: error: {error}", file=sys.stderr)
-        return EXIT_USAGE
-    except Exception as error:  # a bug: still leave a report behind
-        report = new_report()
-        report.policy = display_path_for(policy, workspace)
-        report.internal_error = "".join(traceback.format_exception(error))
-        report.add([make_finding("internal-error", f"{type(error).__name__}: {error}")])
-        report.finalize(args.fail_on or "error")
-        write_json_report(report, args.report)
-        print(
-            f"tflite-gate: internal error: {type(error).__name__}: {error}\n"
-            f"This is a bug; the traceback is in {args.report}.",
-            file=sys.stderr,
-        )
-        return EXIT_INTERNAL
-    write_json_report(report, args.report)
-    print(render(report, str(args.report)))
-    return EXIT_FAIL if report.verdict == "fail" else EXIT_PASS
+    outcome = run_gate(options, _progress(args.quiet))
+    policy_error = outcome.report is not None and outcome.exit_code == EXIT_USAGE
+    for message in outcome.messages:
+        print(message if policy_error else f"tflite-gate: error: {message}", file=sys.stderr)
+    report = outcome.report
+    if report is None:
+        return outcome.exit_code
+    write_reports(report, json_path=args.report, sarif_path=args.sarif, junit_path=args.junit)
+    summary = (
+        render(report, str(args.report)) if outcome.exit_code in (EXIT_PASS, EXIT_FAIL) else ""
+    )
+    if args.format == "github":
+        if summary:  # untrusted text (messages, op names): never read as workflow commands
+            stop_commands(summary.splitlines(), sys.stdout)
+        report_to_github(report, report_path=str(args.report), stream=sys.stdout, env=os.environ)
+    elif summary:
+        print(summary)
+    return outcome.exit_code
 
 
 def main(argv: list[str] | None = None) -> int:

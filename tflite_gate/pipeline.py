@@ -251,28 +251,13 @@ def _run_tflite(
         artifact=context.relative(path),
     )
     model_report.variants.append(variant)
-    started = time.monotonic()
-    try:
-        variant.inspection = inspect_model(path.read_bytes())
-    except InvalidModelError as exc:
-        variant.status = "invalid"
-        report.add(
-            [
-                make_finding(
-                    "model-load-failed",
-                    f"{config.name}: {config.source}: {exc}",
-                    model=config.name,
-                    variant=variant.name,
-                    location=config.source_location,
-                )
-            ]
-        )
+    if not _inspect_and_check(
+        config, variant, path.read_bytes(), report, "model-load-failed", config.source
+    ):
         return
+    assert variant.inspection is not None
     model_report.loaded = True
     model_report.inputs = list(variant.inspection.inputs)
-    variant.timings["inspect"] = round(time.monotonic() - started, 3)
-    for check in checks.VARIANT_CHECKS:
-        report.add(check(config, variant))
     inputs = _tflite_evaluation_inputs(config, variant, report, context)
     if inputs is not None:
         _execute_variant(config, variant, path, inputs, None, report, context)
@@ -433,27 +418,47 @@ def _inspect_variant(
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(converted, target)
     variant.artifact = context.relative(target)
+    valid = _inspect_and_check(
+        config,
+        variant,
+        converted.read_bytes(),
+        report,
+        "conversion-failed",
+        f"{variant.name}: the converter wrote an invalid model",
+    )
+    return target if valid else None
+
+
+def _inspect_and_check(
+    config: ModelConfig,
+    variant: VariantReport,
+    data: bytes,
+    report: Report,
+    invalid_rule: str,
+    what: str,
+) -> bool:
+    """Inspect a flatbuffer and run the static checks; an invalid one is `invalid_rule`."""
     started = time.monotonic()
     try:
-        variant.inspection = inspect_model(converted.read_bytes())
+        variant.inspection = inspect_model(data)
     except InvalidModelError as exc:
         variant.status = "invalid"
         report.add(
             [
                 make_finding(
-                    "conversion-failed",
-                    f"{config.name}/{variant.name}: the converter wrote an invalid model: {exc}",
+                    invalid_rule,
+                    f"{config.name}: {what}: {exc}",
                     model=config.name,
                     variant=variant.name,
                     location=config.source_location,
                 )
             ]
         )
-        return None
+        return False
     variant.timings["inspect"] = round(time.monotonic() - started, 3)
     for check in checks.VARIANT_CHECKS:
         report.add(check(config, variant))
-    return target
+    return True
 
 
 # --------------------------------------------------------------------------- execution

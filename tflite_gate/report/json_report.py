@@ -29,6 +29,7 @@ def write_json_report(report: Report, path: Path) -> None:
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as stream:
             stream.write(payload)
+        Path(temporary).chmod(0o644)  # mkstemp makes 0600; later steps may run as another user
         Path(temporary).replace(path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

