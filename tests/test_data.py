@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tflite_gate.data import DataError, generate, load_npz
+from tflite_gate.data import (
+    DataError,
+    SourceSpec,
+    generate,
+    load_directory,
+    load_generator,
+    load_npz,
+    representative_samples,
+)
 
 INPUTS = [("image", [-1, 4, 4, 3], "float32"), ("ids", [-1, 5], "int32")]
 
@@ -84,3 +93,137 @@ def test_missing_and_corrupt_npz(tmp_path: Path) -> None:
     bad.write_bytes(b"not a zip")
     with pytest.raises(DataError, match=r"bad\.npz"):
         load_npz(bad, INPUTS)
+
+
+SINGLE = [("x", [-1, 3], "float32")]
+
+
+def test_directory_of_npy_and_npz_files_in_name_order(tmp_path: Path) -> None:
+    folder = tmp_path / "samples"
+    folder.mkdir()
+    np.save(folder / "b.npy", np.full((2, 3), 2.0, np.float32))
+    np.savez(folder / "a.npz", x=np.full((1, 3), 1.0, np.float32))
+    (folder / "notes.txt").write_text("ignored")
+    feeds = load_directory(folder, SINGLE)
+    assert [float(f["x"][0, 0]) for f in feeds] == [1.0, 2.0, 2.0]
+    assert feeds[0]["x"].shape == (1, 3)
+    assert len(load_directory(folder, SINGLE, limit=2)) == 2
+
+
+def test_directory_errors(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match=r"empty/ holds no \.npy or \.npz files"):
+        (tmp_path / "empty").mkdir()
+        load_directory(tmp_path / "empty", SINGLE)
+    with pytest.raises(DataError, match="not a directory"):
+        load_directory(tmp_path / "missing", SINGLE)
+    folder = tmp_path / "two"
+    folder.mkdir()
+    np.save(folder / "a.npy", np.zeros((1, 4, 4, 3), np.float32))
+    with pytest.raises(DataError, match=r"a \.npy file holds one array, but the model has 2 inputs"):
+        load_directory(folder, INPUTS)
+
+
+def test_pickled_npy_is_refused(tmp_path: Path) -> None:
+    folder = tmp_path / "p"
+    folder.mkdir()
+    np.save(folder / "evil.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(DataError, match="cannot read without unpickling"):
+        load_directory(folder, SINGLE)
+
+
+GENERATORS = """\
+import numpy as np
+
+
+def good():
+    for i in range(10):
+        yield {"x": np.full((3,), float(i), np.float32)}
+
+
+def raises():
+    yield {"x": np.zeros((1, 3), np.float32)}
+    raise RuntimeError("camera feed lost")
+
+
+def wrong_item():
+    yield [1, 2, 3]
+
+
+def wrong_dtype():
+    yield {"x": np.zeros((1, 3), np.float64)}
+"""
+
+
+@pytest.fixture(scope="module")
+def generators(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One workspace for the module: Python caches the imported `feeds` module by name."""
+    workspace = tmp_path_factory.mktemp("generators")
+    (workspace / "feeds.py").write_text(GENERATORS)
+    return workspace
+
+
+def test_generator_feeds_get_a_batch_axis_and_a_limit(generators: Path) -> None:
+    feeds = load_generator("feeds:good", SINGLE, workspace=generators, limit=4)
+    assert len(feeds) == 4 and feeds[3]["x"].shape == (1, 3) and feeds[3]["x"][0, 0] == 3.0
+
+
+def test_generator_that_raises_points_at_its_line(generators: Path) -> None:
+    with pytest.raises(DataError) as error:
+        load_generator("feeds:raises", SINGLE, workspace=generators, limit=4)
+    assert error.value.message == "the generator feeds:raises raised RuntimeError: camera feed lost"
+    line = GENERATORS.splitlines().index('    raise RuntimeError("camera feed lost")') + 1
+    assert error.value.location == ("feeds.py", line)
+
+
+@pytest.mark.parametrize(
+    ("factory", "message"),
+    [
+        (
+            "feeds:wrong_item",
+            "feeds:wrong_item sample 0: expected a dict of input name → array, got list",
+        ),
+        (
+            "feeds:wrong_dtype",
+            "feeds:wrong_dtype sample 0['x'] has dtype float64, the model expects float32",
+        ),
+        ("feeds:missing", "the generator feeds:missing raised AttributeError"),
+    ],
+)
+def test_generator_errors(generators: Path, factory: str, message: str) -> None:
+    with pytest.raises(DataError, match=re.escape(message)):
+        load_generator(factory, SINGLE, workspace=generators, limit=4)
+
+
+def test_one_source_serves_both_roles_with_different_samples(generators: Path) -> None:
+    spec = SourceSpec(kind="generator", factory="feeds:good")
+    calibration = representative_samples(
+        "calibration", spec, None, SINGLE, samples=3, workspace=generators
+    )
+    evaluation = representative_samples(
+        "evaluation", spec, None, SINGLE, samples=3, workspace=generators
+    )
+    assert [f["x"][0, 0] for f in calibration] == [0.0, 2.0, 4.0]
+    assert [f["x"][0, 0] for f in evaluation] == [1.0, 3.0, 5.0]
+
+
+def test_generated_data_uses_the_next_seed_for_evaluation(tmp_path: Path) -> None:
+    spec = SourceSpec(kind="generate", seed=5)
+    calibration = representative_samples(
+        "calibration", None, spec, SINGLE, samples=2, workspace=tmp_path
+    )
+    evaluation = representative_samples(
+        "evaluation", None, spec, SINGLE, samples=2, workspace=tmp_path
+    )
+    assert not np.array_equal(calibration[0]["x"], evaluation[0]["x"])
+    again = representative_samples("calibration", None, spec, SINGLE, samples=2, workspace=tmp_path)
+    assert np.array_equal(calibration[0]["x"], again[0]["x"])
+
+
+def test_a_shared_source_with_one_sample_is_too_few(tmp_path: Path) -> None:
+    np.savez(tmp_path / "one.npz", x=np.zeros((1, 3), np.float32))
+    spec = SourceSpec(kind="npz", path=str(tmp_path / "one.npz"))
+    with pytest.raises(
+        DataError,
+        match=r"1 sample\(s\); one source serving calibration and evaluation needs at least 2",
+    ):
+        representative_samples("evaluation", spec, None, SINGLE, samples=4, workspace=tmp_path)
