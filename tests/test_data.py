@@ -119,7 +119,9 @@ def test_directory_errors(tmp_path: Path) -> None:
     folder = tmp_path / "two"
     folder.mkdir()
     np.save(folder / "a.npy", np.zeros((1, 4, 4, 3), np.float32))
-    with pytest.raises(DataError, match=r"a \.npy file holds one array, but the model has 2 inputs"):
+    with pytest.raises(
+        DataError, match=r"a \.npy file holds one array, but the model has 2 inputs"
+    ):
         load_directory(folder, INPUTS)
 
 

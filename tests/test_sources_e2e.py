@@ -99,7 +99,7 @@ def _write_models(ws: Path) -> None:
     (models / "empty_saved" / "variables").mkdir()
 
     _future_keras(models / "dense.keras", models / "future.keras")
-    good = build_model([OpSpec("FULLY_CONNECTED", version=1)])
+    good = build_model([OpSpec("RELU", version=1)])
     (models / "good.tflite").write_bytes(good)
     (models / "truncated.tflite").write_bytes(good[: len(good) // 2])
     (models / "notes.tflite").write_bytes(b"these are not the weights you are looking for")
