@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from tflite_gate.report.files import write_text_atomic
 from tflite_gate.report.model import Report
 
 SCHEMA_FILE = Path(__file__).resolve().parent.parent / "schemas" / "report.schema.json"
@@ -23,17 +22,7 @@ def report_schema() -> dict[str, Any]:
 
 def write_json_report(report: Report, path: Path) -> None:
     """Write atomically: a reader (or a cancelled job) never sees half a report."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    payload = report.model_dump_json(indent=2) + "\n"
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(payload)
-        Path(temporary).chmod(0o644)  # mkstemp makes 0600; later steps may run as another user
-        Path(temporary).replace(path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    write_text_atomic(path, report.model_dump_json(indent=2) + "\n")
 
 
 def main() -> None:

@@ -26,15 +26,14 @@ lone surrogates, U+FFFE/U+FFFF) are written as visible `\\xNN` / `\\uNNNN` escap
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 from tflite_gate.findings import RULES, Finding, Severity
+from tflite_gate.report.files import write_text_atomic
 from tflite_gate.report.model import ModelReport, Report, RuntimeRun, VariantReport
 
 GATE_SUITE = "tflite-gate"
@@ -288,16 +287,4 @@ def to_junit_xml(report: Report) -> str:
 
 def write_junit(report: Report, path: Path) -> None:
     """Write atomically, UTF-8."""
-    payload = to_junit_xml(report)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(payload)
-        # mkstemp makes the file 0600: a later step (upload-sarif, a test reporter) may run
-        # as another user than the gate's container, so make it world-readable like `open`.
-        Path(temporary).chmod(0o644)
-        Path(temporary).replace(path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    write_text_atomic(path, to_junit_xml(report))

@@ -26,15 +26,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from tflite_gate.findings import RULES, Finding, Location, Rule, Severity
+from tflite_gate.report.files import write_text_atomic
 from tflite_gate.report.model import Report
 
 SARIF_VERSION = "2.1.0"
@@ -242,16 +241,5 @@ def to_sarif(report: Report) -> dict[str, Any]:
 
 def write_sarif(report: Report, path: Path) -> None:
     """Write atomically, as strict JSON (no NaN), UTF-8."""
-    payload = json.dumps(to_sarif(report), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(payload)
-        # mkstemp makes the file 0600: a later step (upload-sarif, a test reporter) may run
-        # as another user than the gate's container, so make it world-readable like `open`.
-        Path(temporary).chmod(0o644)
-        Path(temporary).replace(path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    payload = json.dumps(to_sarif(report), indent=2, ensure_ascii=False, allow_nan=False)
+    write_text_atomic(path, payload + "\n")
