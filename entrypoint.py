@@ -74,9 +74,15 @@ def read_inputs(env: Mapping[str, str]) -> ActionInputs:
     workspace = _inside(repository, workdir, "working-directory")
     if not workspace.is_dir():
         raise InputError(f"working-directory {workdir!r} is not a directory in the repository")
-    fail_on = _input(env, "fail-on")
-    if fail_on not in {"", "error", "warning", "never"}:
-        raise InputError(f"fail-on must be error, warning or never, got {fail_on!r}")
+    fail_on_text = _input(env, "fail-on")
+    choices: dict[str, FailOn | None] = {
+        "": None,
+        "error": "error",
+        "warning": "warning",
+        "never": "never",
+    }
+    if fail_on_text not in choices:
+        raise InputError(f"fail-on must be error, warning or never, got {fail_on_text!r}")
     comment = _input(env, "comment", "update") or "update"
     if comment not in {"update", "off"}:
         raise InputError(f"comment must be update or off, got {comment!r}")
@@ -93,7 +99,7 @@ def read_inputs(env: Mapping[str, str]) -> ActionInputs:
         report=_inside(workspace, _input(env, "report") or "tflite-gate-report.json", "report"),
         sarif=optional("sarif"),
         junit=optional("junit"),
-        fail_on=fail_on or None,  # type: ignore[arg-type]
+        fail_on=choices[fail_on_text],
         comment=comment == "update",
         token=_input(env, "github-token"),
         only=split_names([_input(env, "only")]),

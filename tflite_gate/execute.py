@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from tflite_gate.data import save_npz
 from tflite_gate.workers import WorkerOutcome, log_tail, run_worker
 
 WORKER_SCRIPT = Path(__file__).resolve().with_name("interpreter_worker.py")
@@ -78,7 +79,7 @@ def run_interpreter(
     }
     for stale in (paths["outputs"], paths["result"], paths["status"]):
         stale.unlink(missing_ok=True)
-    np.savez(paths["inputs"], **inputs)  # type: ignore[arg-type]
+    save_npz(paths["inputs"], inputs)
     request = {
         "model": str(model),
         "module": module,
@@ -260,7 +261,7 @@ def write_reproducer(
     sample = result.sample
     if sample is not None and 0 <= sample < count:
         inputs = {name: value[sample : sample + 1] for name, value in inputs.items()}
-    np.savez(directory / "inputs.npz", **inputs)  # type: ignore[arg-type]
+    save_npz(directory / "inputs.npz", inputs)
     what = result.signal or result.status
     where = f" in {result.phase}" if result.phase else ""
     at = f" of sample {sample}" if sample is not None else ""
