@@ -119,6 +119,12 @@ POLICY = textwrap.dedent(
       - name: flex
         source: models:gram
         ops: {select_tf_ops: true}
+      - name: missing-runtime
+        source: models:classifier
+        variants:
+          - {name: float, quantization: none}
+          - {name: f16, quantization: float16}
+        runtimes: [{requirement: ./no-such-runtime, module: nort.interpreter}]
     """
 )
 
@@ -254,3 +260,15 @@ def test_flex_model_is_unverifiable_not_a_crash(run: GateRun) -> None:
     rules = {(f["rule"], f["severity"]) for f in run.findings(model="flex")}
     assert rules == {("flex-op", "notice")}
     assert not run.findings(rule="interpreter-crash", model="flex")
+
+
+def test_unavailable_runtime_is_reported_once_per_model(run: GateRun) -> None:
+    [finding] = run.findings(rule="runtime-unavailable", model="missing-runtime")
+    assert "runtime ./no-such-runtime is unavailable" in finding["message"]
+    assert "no such file or directory" in finding["message"]
+    assert finding["location"]["line"] == _line("./no-such-runtime")
+    statuses = [
+        _runs(run, "missing-runtime", variant)["./no-such-runtime"]["status"]
+        for variant in ("float", "f16")
+    ]
+    assert statuses == ["unavailable", "unavailable"]

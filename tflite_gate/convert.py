@@ -188,7 +188,7 @@ def _write_json(path: Path, payload: Any) -> None:
 
 
 def _converter_errors(exc: BaseException, workspace: Path) -> list[dict[str, Any]]:
-    from tflite_gate.sources import workspace_frame
+    from tflite_gate.workspace_code import workspace_frame
 
     found: list[dict[str, Any]] = []
     for error in getattr(exc, "errors", None) or []:

@@ -13,15 +13,14 @@ shape (batch dimension included, usually 1).
 
 from __future__ import annotations
 
-import importlib
-import sys
-import traceback
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from tflite_gate.workspace_code import describe_exception, exception_location, import_function
 
 Feed = dict[str, np.ndarray]
 InputSignature = list[tuple[str, list[int], str]]  # (name, shape with -1/None = dynamic, dtype)
@@ -173,29 +172,13 @@ def load_directory(path: Path, inputs: InputSignature, *, limit: int | None = No
     return feeds
 
 
-def _workspace_frame(exc: BaseException, workspace: Path) -> tuple[str, int] | None:
-    root = workspace.resolve()
-    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
-        path = Path(frame.filename)
-        if path.is_absolute() and "site-packages" not in frame.filename:
-            resolved = path.resolve()
-            if resolved.is_relative_to(root):
-                return resolved.relative_to(root).as_posix(), frame.lineno or 0
-    return None
-
-
 def load_generator(
     factory: str, inputs: InputSignature, *, workspace: Path, limit: int
 ) -> list[Feed]:
     """Feed dicts from a `package.module:function` generator in the workspace."""
-    module_name, _, function_name = factory.partition(":")
-    root = str(workspace.resolve())
-    if root not in sys.path:
-        sys.path.insert(0, root)
     feeds: list[Feed] = []
     try:
-        function = getattr(importlib.import_module(module_name), function_name)
-        produced: Iterable[Any] = function()
+        produced: Iterable[Any] = import_function(factory, workspace)()
         for index, item in enumerate(produced):
             if len(feeds) >= limit:
                 break
@@ -203,10 +186,9 @@ def load_generator(
     except DataError:
         raise
     except Exception as exc:
-        text = str(exc).strip().splitlines()
         raise DataError(
-            f"the generator {factory} raised {type(exc).__name__}: {text[0] if text else ''}",
-            _workspace_frame(exc, workspace),
+            f"the generator {factory} raised {describe_exception(exc)}",
+            exception_location(exc, workspace),
         ) from None
     if not feeds:
         raise DataError(f"the generator {factory} yielded no samples")

@@ -99,6 +99,7 @@ class RunContext:
     runtimes: dict[RuntimeSpec, RuntimeEnvironment | RuntimeUnavailable] = field(
         default_factory=dict
     )
+    unavailable_reported: set[tuple[str, RuntimeSpec]] = field(default_factory=set)
 
     def relative(self, path: Path) -> str:
         try:
@@ -507,7 +508,9 @@ def _runtime(
             context.runtimes[spec] = error
     prepared = context.runtimes[spec]
     if isinstance(prepared, RuntimeUnavailable):
-        report.add(checks.check_unavailable_runtime(config, spec.name, str(prepared)))
+        if (config.name, spec) not in context.unavailable_reported:
+            context.unavailable_reported.add((config.name, spec))
+            report.add(checks.check_unavailable_runtime(config, spec.name, str(prepared)))
         return None
     return prepared
 

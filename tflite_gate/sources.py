@@ -9,16 +9,14 @@ saved with debug info so converter errors keep the Python call stack of the op
 
 from __future__ import annotations
 
-import importlib
 import json
-import sys
-import traceback
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tflite_gate.report.model import SourceKind, WrittenBy
+from tflite_gate.workspace_code import describe_exception, exception_location, import_function
 
 SERVING_KEY = "serving_default"
 _KIND_BY_SUFFIX: dict[str, SourceKind] = {
@@ -108,37 +106,6 @@ class PreparedModel:
     saved_model_dir: Path
     signature_key: str
     inputs: list[InputSpec]
-
-
-def workspace_frame(frames: list[tuple[str, int]], workspace: Path) -> tuple[str, int] | None:
-    """The innermost frame in the user's code: inside the workspace, not a package.
-
-    `frames` run from the outermost call to the innermost, as TF records op
-    creation stacks; the innermost workspace frame is the line that made the op.
-    """
-    root = workspace.resolve()
-    own_package = Path(__file__).resolve().parent
-    for filename, line in reversed(frames):
-        if not filename or line <= 0 or not Path(filename).is_absolute():
-            continue
-        if "site-packages" in filename or "dist-packages" in filename:
-            continue
-        resolved = Path(filename).resolve()
-        if resolved.is_relative_to(own_package):
-            continue
-        if resolved.is_relative_to(root):
-            return resolved.relative_to(root).as_posix(), line
-    return None
-
-
-def _exception_location(exc: BaseException, workspace: Path) -> tuple[str, int] | None:
-    frames = [(f.filename, f.lineno or 0) for f in traceback.extract_tb(exc.__traceback__)]
-    return workspace_frame(frames, workspace)
-
-
-def _describe_exception(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
 
 
 def _signature_name(given: str, names: set[str]) -> str:
@@ -291,26 +258,22 @@ def _concrete_of(candidate: Any) -> tuple[Any, Any] | None:
 
 
 def _call_factory(source: str, workspace: Path) -> Any:
-    module_name, _, function_name = source.partition(":")
-    root = str(workspace.resolve())
-    if root not in sys.path:
-        sys.path.insert(0, root)
+    module_name, _, _ = source.partition(":")
     try:
-        module = importlib.import_module(module_name)
+        factory = import_function(source, workspace)
+    except AttributeError as exc:
+        raise SourceError(str(exc)) from None
     except Exception as exc:
         raise SourceError(
-            f"cannot import {module_name!r}: {_describe_exception(exc)}",
-            _exception_location(exc, workspace),
+            f"cannot import {module_name!r}: {describe_exception(exc)}",
+            exception_location(exc, workspace),
         ) from None
-    factory = getattr(module, function_name, None)
-    if not callable(factory):
-        raise SourceError(f"module {module_name!r} has no function {function_name!r}")
     try:
         return factory()
     except Exception as exc:
         raise SourceError(
-            f"the factory {source} raised {_describe_exception(exc)}",
-            _exception_location(exc, workspace),
+            f"the factory {source} raised {describe_exception(exc)}",
+            exception_location(exc, workspace),
         ) from None
 
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from tflite_gate.findings import RULES, Finding, Severity, sort_findings
 from tflite_gate.report.model import ModelReport, Report, RuntimeRun, VariantReport
+from tflite_gate.report.terminal import format_size
 
 # Characters with a meaning in Markdown inline syntax (CommonMark lets any ASCII
 # punctuation be backslash-escaped; these are the ones that can change rendering
@@ -99,14 +100,6 @@ def _summary_html(text: str) -> str:
 
 
 # --------------------------------------------------------------------------- numbers
-
-
-def _size(n: int) -> str:
-    if n < 1024:
-        return f"{n} B"
-    if n < 1024 * 1024:
-        return f"{n / 1024:.1f} KiB"
-    return f"{n / (1024 * 1024):.1f} MiB"
 
 
 def _num(value: float, digits: int = 3) -> str:
@@ -258,7 +251,7 @@ def _model_section(model: ModelReport, divergences: dict[_RunKey, list[Finding]]
             escape_cell(variant.name),
             escape_cell(variant.quantization),
             status,
-            _size(inspection.size_bytes) if inspection else "-",
+            format_size(inspection.size_bytes) if inspection else "-",
             _ops_cell(variant),
             escape_cell(inspection.required_runtime or "?") if inspection else "-",
         ]
@@ -306,7 +299,7 @@ def _variant_details(variant: VariantReport) -> list[str]:
         lines[0] += f", {code_span(variant.artifact)}"
     if inspection is not None:
         lines[0] += (
-            f", {_size(inspection.size_bytes)}, min runtime "
+            f", {format_size(inspection.size_bytes)}, min runtime "
             f"{escape_text(inspection.required_runtime or '?')} (metadata "
             f"{escape_text(inspection.metadata_min_runtime or '-')})"
         )

@@ -6,7 +6,8 @@ from tflite_gate.findings import RULES, Finding, sort_findings
 from tflite_gate.report.model import ModelReport, Report, VariantReport
 
 
-def _size(n: int) -> str:
+def format_size(n: int) -> str:
+    """Bytes as people read them (the terminal and Markdown reporters share it)."""
     if n < 1024:
         return f"{n} B"
     if n < 1024 * 1024:
@@ -51,7 +52,7 @@ def _model_lines(model: ModelReport) -> list[str]:
                 v.name,
                 v.quantization,
                 v.status,
-                _size(inspection.size_bytes) if inspection else "-",
+                format_size(inspection.size_bytes) if inspection else "-",
                 (inspection.required_runtime or "?") if inspection else "-",
                 _timings(v.timings),
                 _ops(v),
