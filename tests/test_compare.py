@@ -13,17 +13,16 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from tflite_gate.compare import (
-    JSON_INF,
     MAX_METRICS,
     MIN_METRICS,
-    Violation,
+    OutputPlan,
     compare_output,
-    finite_for_json,
+    compare_run,
     tightest_passing,
     violations,
 )
 from tflite_gate.policy import Thresholds
-from tflite_gate.report.model import OutputMetrics
+from tflite_gate.report.model import OutputMetrics, ThresholdViolation
 
 NAN, INF = math.nan, math.inf
 
@@ -41,6 +40,7 @@ def metrics(**overrides: Any) -> OutputMetrics:
     values: dict[str, Any] = {
         "output": "y",
         "samples": 4,
+        "compared": 40,
         "max_abs": 0.1,
         "mean_abs": 0.01,
         "rmse": 0.02,
@@ -61,7 +61,7 @@ ACTUAL = np.array([[3.0, 4.0], [3.0, 2.0], [0.0, 1.0]], dtype=np.float32)
 
 
 def test_every_metric_is_the_worst_sample_with_its_index() -> None:
-    m = compare_output("probs", REFERENCE, ACTUAL)
+    m = compare_output("probs", REFERENCE, ACTUAL, top1=True)
 
     assert m.output == "probs"
     assert m.samples == 3
@@ -82,6 +82,8 @@ def test_every_metric_is_the_worst_sample_with_its_index() -> None:
         "top1": 1,  # first sample whose argmax differs
     }
     assert m.non_finite == 0
+    assert m.compared == 6
+    assert m.infinite == {}
 
 
 def test_middle_sample_values_by_hand() -> None:
@@ -95,8 +97,15 @@ def test_middle_sample_values_by_hand() -> None:
 
 
 def test_top1_is_the_share_of_samples_whose_argmax_agrees() -> None:
-    m = compare_output("probs", REFERENCE, ACTUAL)
+    m = compare_output("probs", REFERENCE, ACTUAL, top1=True)
     assert m.top1 == pytest.approx(1 / 3)  # only sample 0 keeps its class
+
+
+def test_top1_only_when_the_caller_gates_a_classification() -> None:
+    """A landmarks head has the same shape as a classifier: top1 is not computed unasked."""
+    m = compare_output("landmarks", REFERENCE, ACTUAL)
+    assert m.top1 is None
+    assert "top1" not in m.worst_sample
 
 
 @pytest.mark.parametrize(
@@ -113,40 +122,44 @@ def test_top1_is_the_share_of_samples_whose_argmax_agrees() -> None:
 )
 def test_top1_only_for_classifier_like_outputs(shape: tuple[int, ...], classifier: bool) -> None:
     data = np.random.default_rng(0).normal(size=shape)
-    m = compare_output("y", data, data)
+    m = compare_output("y", data, data, top1=True)
     assert (m.top1 == 1.0) if classifier else (m.top1 is None)
 
 
 def test_top1_agreement_is_not_scaled_by_the_values() -> None:
     reference = np.array([[0.1, 0.7, 0.2], [0.5, 0.3, 0.2]])
     actual = np.array([[0.0, 9.0, 1.0], [0.4, 0.3, 0.3]])
-    m = compare_output("y", reference, actual)
+    m = compare_output("y", reference, actual, top1=True)
     assert m.top1 == 1.0
     assert "top1" not in m.worst_sample
 
 
 def test_identical_outputs_match_perfectly() -> None:
     data = np.array([[1.0, -2.0, 3.0], [0.5, 0.25, -4.0]])
-    m = compare_output("y", data, data.copy())
+    m = compare_output("y", data, data.copy(), top1=True)
 
     assert (m.max_abs, m.mean_abs, m.rmse, m.rel_rmse) == (0.0, 0.0, 0.0, 0.0)
     assert m.cosine == 1.0
-    assert m.snr_db == JSON_INF  # +inf, clamped so JSON can hold it
+    assert m.snr_db is None  # +inf: JSON has no infinity, and no stand-in number is written
+    assert m.infinite == {"snr_db": "inf"}
+    assert m.value("snr_db") == INF
     assert m.top1 == 1.0
 
 
 def test_both_zero_vectors_agree_fully() -> None:
     zeros = np.zeros((2, 3))
     m = compare_output("y", zeros, zeros)
-    assert (m.cosine, m.rel_rmse, m.snr_db) == (1.0, 0.0, JSON_INF)
+    assert (m.cosine, m.rel_rmse, m.value("snr_db")) == (1.0, 0.0, INF)
 
 
 def test_zero_reference_against_nonzero_actual() -> None:
     m = compare_output("y", np.zeros((1, 2)), np.array([[0.0, 3.0]]))
 
     assert m.cosine == 0.0
-    assert m.rel_rmse == JSON_INF  # rmse > 0 over an rms of 0
-    assert m.snr_db == -JSON_INF  # Σref² = 0 < Σerr²
+    assert m.value("rel_rmse") == INF  # rmse > 0 over an rms of 0
+    assert m.value("snr_db") == -INF  # Σref² = 0 < Σerr²
+    assert m.infinite == {"rel_rmse": "inf", "snr_db": "-inf"}
+    assert (m.rel_rmse, m.snr_db) == (None, None)
     assert m.max_abs == 3.0
     assert m.rmse == pytest.approx(3 / math.sqrt(2))
 
@@ -202,10 +215,43 @@ def test_one_nan_does_not_hide_the_other_samples() -> None:
     assert m.worst_sample["max_abs"] == 1
 
 
-def test_a_sample_with_nothing_finite_counts_only_as_non_finite() -> None:
+def test_nothing_compared_gives_no_metrics_not_perfect_ones() -> None:
     m = compare_output("y", np.array([[NAN, 1.0]]), np.array([[NAN, INF]]))
     assert m.non_finite == 1
-    assert (m.max_abs, m.cosine, m.snr_db) == (0.0, 1.0, JSON_INF)
+    assert m.compared == 0
+    assert (m.max_abs, m.mean_abs, m.rmse, m.rel_rmse, m.cosine, m.snr_db) == (None,) * 6
+    assert m.infinite == {}
+    assert tightest_passing(m) == {}
+
+
+def test_all_nan_output_against_a_finite_reference() -> None:
+    """The case a broken interpreter produces: every value NaN, nothing measured."""
+    reference = np.arange(12, dtype=np.float32).reshape(3, 4)
+    m = compare_output("y", reference, np.full((3, 4), NAN, dtype=np.float32))
+    assert (m.non_finite, m.compared, m.cosine, m.max_abs) == (12, 0, None, None)
+    assert m.worst_sample == {}
+
+
+def test_a_sample_without_finite_values_does_not_count_as_a_perfect_sample() -> None:
+    reference = np.array([[1.0, 2.0], [1.0, 2.0]])
+    actual = np.array([[NAN, NAN], [1.0, 0.0]])
+    m = compare_output("y", reference, actual)
+    assert (m.non_finite, m.compared) == (2, 2)
+    assert m.max_abs == 2.0
+    assert m.worst_sample["cosine"] == 1  # sample 0 had nothing to compare
+
+
+def test_a_collapsed_output_is_flagged_with_its_value() -> None:
+    reference = np.array([[0.2, 0.8], [0.9, 0.1], [0.5, 0.5]])
+    m = compare_output("y", reference, np.zeros((3, 2)))
+    assert (m.collapsed, m.collapsed_to) == (True, 0.0)
+    same_per_sample = np.array([[0.3, 0.7]] * 3)
+    m = compare_output("y", reference, same_per_sample)
+    assert (m.collapsed, m.collapsed_to) == (True, None)
+    assert compare_output("y", reference, reference.copy()).collapsed is False
+    constant = np.ones((3, 2))
+    assert compare_output("y", constant, constant).collapsed is False  # the source agrees
+    assert compare_output("y", reference[:1], np.zeros((1, 2))).collapsed is False
 
 
 def test_different_shapes_raise_with_both_shapes() -> None:
@@ -218,38 +264,33 @@ def test_scalar_arrays_have_no_sample_axis() -> None:
         compare_output("y", np.array(1.0), np.array(1.0))
 
 
-def test_no_samples_is_a_perfect_empty_match() -> None:
-    m = compare_output("y", np.zeros((0, 3)), np.zeros((0, 3)))
-    assert m.samples == 0
+def test_no_samples_measure_nothing() -> None:
+    m = compare_output("y", np.zeros((0, 3)), np.zeros((0, 3)), top1=True)
+    assert (m.samples, m.compared) == (0, 0)
     assert m.worst_sample == {}
     assert m.top1 is None
-    assert (m.max_abs, m.cosine, m.snr_db) == (0.0, 1.0, JSON_INF)
+    assert (m.max_abs, m.cosine, m.snr_db) == (None, None, None)
 
 
 # --------------------------------------------------------------------------- JSON
 
 
 @pytest.mark.parametrize(
-    ("value", "expected"),
-    [(INF, 1e300), (-INF, -1e300), (1e305, 1e300), (-1e305, -1e300), (3.5, 3.5), (0.0, 0.0)],
+    ("reference", "actual"),
+    [
+        (np.ones((1, 2)), np.ones((1, 2))),  # snr +inf
+        (np.zeros((1, 2)), np.ones((1, 2))),  # rel_rmse +inf, snr -inf
+        (np.array([[1e308, -1e308]]), np.array([[-1e308, 1e308]])),  # error overflows
+        (np.ones((2, 2)), np.full((2, 2), NAN)),  # nothing compared
+    ],
 )
-def test_finite_for_json_clamps_infinities(value: float, expected: float) -> None:
-    assert finite_for_json(value) == expected
-
-
-def test_finite_for_json_leaves_nan_alone() -> None:
-    assert math.isnan(finite_for_json(NAN))
-
-
-def test_sentinels_survive_json_and_reload() -> None:
-    perfect = compare_output("y", np.ones((1, 2)), np.ones((1, 2)))
-    broken = compare_output("y", np.zeros((1, 2)), np.ones((1, 2)))
-    for m in (perfect, broken):
-        text = m.model_dump_json()
-        data = strict_json(text)
-        assert data["snr_db"] in (1e300, -1e300)
-        assert OutputMetrics.model_validate_json(text) == m
-    assert strict_json(broken.model_dump_json())["rel_rmse"] == 1e300
+def test_reports_hold_no_stand_in_numbers(reference: Any, actual: Any) -> None:
+    m = compare_output("y", reference, actual)
+    text = m.model_dump_json()
+    data = strict_json(text)
+    numbers = [v for v in data.values() if isinstance(v, float)]
+    assert all(abs(v) < 1e300 for v in numbers), data
+    assert OutputMetrics.model_validate_json(text) == m
 
 
 # --------------------------------------------------------------------------- violations
@@ -261,7 +302,14 @@ def test_a_maximum_is_broken_only_above_it(key: str) -> None:
     assert violations(metrics(), {key: value}) == []
     assert violations(metrics(), {key: value * 2}) == []
     [violation] = violations(metrics(), {key: value / 2})
-    assert violation == Violation(key, key, value, value / 2, 2 if key == "max_abs" else None)
+    assert violation == ThresholdViolation(
+        output="y",
+        threshold_key=key,
+        metric=key,
+        value=value,
+        threshold=value / 2,
+        worst_sample=2 if key == "max_abs" else None,
+    )
 
 
 @pytest.mark.parametrize(("key", "metric"), MIN_METRICS.items())
@@ -271,7 +319,25 @@ def test_a_minimum_is_broken_only_below_it(key: str, metric: str) -> None:
     assert violations(metrics(), {key: value - 0.5}) == []
     [violation] = violations(metrics(), {key: value + 0.001})
     expected_sample = {"cosine": 3, "top1": 1}.get(metric)
-    assert violation == Violation(key, metric, value, value + 0.001, expected_sample)
+    assert violation == ThresholdViolation(
+        output="y",
+        threshold_key=key,
+        metric=metric,
+        value=value,
+        threshold=value + 0.001,
+        worst_sample=expected_sample,
+    )
+
+
+def test_an_infinite_error_breaks_a_maximum_and_says_so() -> None:
+    m = compare_output("y", np.zeros((1, 2)), np.ones((1, 2)))
+    [violation] = violations(m, {"rel_rmse": 1e6})
+    assert (violation.value, violation.infinite) == (None, "inf")
+
+
+def test_unmeasured_metrics_break_nothing() -> None:
+    m = compare_output("y", np.ones((1, 2)), np.full((1, 2), NAN))
+    assert violations(m, {"max_abs": 0.0, "min_cosine": 1.0}) == []
 
 
 @pytest.mark.parametrize("key", [*MAX_METRICS, "min_cosine", "min_snr_db", "min_top1"])
@@ -301,7 +367,7 @@ def test_unknown_threshold_key_is_an_error() -> None:
 
 
 def test_tightest_passing_rounds_in_the_passing_direction() -> None:
-    m = compare_output("probs", REFERENCE, ACTUAL)
+    m = compare_output("probs", REFERENCE, ACTUAL, top1=True)
     assert tightest_passing(m) == {
         "max_abs": 2.0,
         "mean_abs": 1.0,
@@ -336,12 +402,12 @@ def test_tightest_passing_skips_nan() -> None:
     assert "rmse" not in tightest_passing(metrics(rmse=NAN))
 
 
-def test_tightest_passing_of_sentinels_pass() -> None:
+def test_tightest_passing_leaves_out_infinite_metrics() -> None:
     m = compare_output("y", np.zeros((1, 2)), np.ones((1, 2)))
     tight = tightest_passing(m)
-    assert tight["rel_rmse"] == 1e300
-    assert tight["min_snr_db"] == -1e300
-    assert violations(m, tight) == []
+    assert "rel_rmse" not in tight  # no maximum passes an infinite error
+    assert "min_snr_db" not in tight
+    assert tight["max_abs"] == 1.0
 
 
 values = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False, width=32) | st.sampled_from(
@@ -369,7 +435,8 @@ def test_tightest_passing_always_passes(
     tight = tightest_passing(m)
 
     assert violations(m, tight) == []
-    assert set(tight) >= set(MAX_METRICS) | {"min_cosine", "min_snr_db"}
+    finite = {k for k in MAX_METRICS if (v := m.value(k)) is not None and math.isfinite(v)}  # type: ignore[arg-type]
+    assert set(tight) >= finite
     Thresholds.model_validate(tight)  # pastes into the policy as it is
     strict_json(m.model_dump_json())
 
@@ -381,10 +448,12 @@ def test_comparing_with_itself_is_perfect(
 ) -> None:
     reference, _ = pair
     m = compare_output("y", reference, reference.copy())
-    assert (m.max_abs, m.rel_rmse, m.cosine, m.snr_db, m.non_finite) == (0.0, 0.0, 1.0, JSON_INF, 0)
+    assert m.non_finite == 0
+    if m.compared:
+        assert (m.max_abs, m.rel_rmse, m.cosine, m.value("snr_db")) == (0.0, 0.0, 1.0, INF)
 
 
-any_metric = st.floats(min_value=-JSON_INF, max_value=JSON_INF, allow_nan=False)
+any_metric = st.floats(min_value=-1e300, max_value=1e300, allow_nan=False)
 
 
 @settings(max_examples=500, deadline=None)
@@ -407,3 +476,45 @@ def test_rounding_passes_across_the_whole_float_range(
     for key, value in tight.items():
         digits = 17 if key == "min_cosine" else 4  # cosine: 4 digits of 1 - cosine, any length
         assert float(f"{value:.{digits}g}") == value, (key, value)  # pasteable
+
+
+# --------------------------------------------------------------------------- a run
+
+
+def test_a_run_is_decided_where_it_is_measured() -> None:
+    reference = {"y": REFERENCE}
+    plan = OutputPlan({"max_abs": 1.0})
+    judged = compare_run(reference, {"y": ACTUAL}, by_order=False, plan_for=lambda *_: plan)
+    assert judged.status == "diverged"
+    assert [v.threshold_key for v in judged.violations] == ["max_abs"]
+    passing = OutputPlan({"max_abs": 2.0})
+    judged = compare_run(reference, {"y": ACTUAL}, by_order=False, plan_for=lambda *_: passing)
+    assert (judged.status, judged.violations) == ("passed", [])
+
+
+def test_a_run_with_nan_outputs_fails_and_measures_nothing() -> None:
+    reference = {"y": REFERENCE}
+    actual = {"y": np.full(REFERENCE.shape, NAN, dtype=np.float32)}
+    judged = compare_run(reference, actual, by_order=False, plan_for=lambda *_: OutputPlan())
+    assert judged.status == "non-finite"
+    [m] = judged.metrics
+    assert (m.cosine, m.max_abs, m.compared, m.non_finite) == (None, None, 0, 6)
+
+
+def test_a_run_whose_outputs_cannot_be_paired_is_a_mismatch() -> None:
+    judged = compare_run(
+        {"y": REFERENCE}, {"z": ACTUAL}, by_order=False, plan_for=lambda *_: OutputPlan()
+    )
+    assert judged.status == "mismatch"
+    assert judged.metrics == [] and "missing" in (judged.message or "")
+
+
+def test_the_plan_sees_both_names_when_pairing_by_order() -> None:
+    seen: list[tuple[str, str]] = []
+
+    def plan_for(name: str, converted: str) -> OutputPlan:
+        seen.append((name, converted))
+        return OutputPlan()
+
+    compare_run({"probs": REFERENCE}, {"Identity:0": REFERENCE}, by_order=True, plan_for=plan_for)
+    assert seen == [("probs", "Identity:0")]

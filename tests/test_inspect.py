@@ -188,7 +188,9 @@ def test_io_is_named_by_the_signature() -> None:
 
     assert result.signatures == [SIGNATURE_KEY]
     assert result.inputs == [TensorInfo(name=SIGNATURE_INPUT_NAME, shape=[1, 4], dtype="float32")]
-    assert result.outputs == [TensorInfo(name=SIGNATURE_OUTPUT_NAME, shape=[1, 4], dtype="float32")]
+    assert result.outputs == [
+        TensorInfo(name=SIGNATURE_OUTPUT_NAME, shape=[1, 4], dtype="float32", producer="TANH")
+    ]
 
 
 def test_io_without_a_signature_is_named_by_tensor_names() -> None:
@@ -356,3 +358,21 @@ def test_corrupted_bytes_never_escape_as_other_exceptions() -> None:
             pass
         except Exception as exc:
             pytest.fail(f"byte {index} inverted: {type(exc).__name__}: {exc}")
+
+
+@pytest.mark.parametrize("signature", [True, False])
+def test_an_output_producer_looks_through_dequantize_and_reshape(signature: bool) -> None:
+    """int8 classifiers end SOFTMAX → DEQUANTIZE: the softmax is what marks a classification."""
+    chain = [
+        builtin("FULLY_CONNECTED"),
+        builtin("SOFTMAX"),
+        builtin("DEQUANTIZE"),
+        builtin("RESHAPE"),
+    ]
+    [output] = inspect_model(build_model(chain, signature=signature)).outputs
+    assert output.producer == "SOFTMAX"
+
+
+def test_an_output_with_only_pass_through_ops_has_no_producer() -> None:
+    [output] = inspect_model(build_model([builtin("DEQUANTIZE")], signature=True)).outputs
+    assert output.producer is None

@@ -22,6 +22,8 @@ from tflite_gate.report.model import (
     Report,
     RunStatus,
     RuntimeRun,
+    ThresholdKey,
+    ThresholdViolation,
     Tool,
     VariantReport,
 )
@@ -51,6 +53,7 @@ def _metrics(output: str = "probs", cosine: float = 0.9992263684369765) -> Outpu
     return OutputMetrics(
         output=output,
         samples=16,
+        compared=160,
         max_abs=0.011648952960968018,
         mean_abs=0.003111039474606514,
         rmse=0.004344787436366905,
@@ -62,6 +65,22 @@ def _metrics(output: str = "probs", cosine: float = 0.9992263684369765) -> Outpu
     )
 
 
+def _violation(
+    value: float = 0.9992263684369765,
+    threshold: float = 0.99999,
+    key: ThresholdKey = "min_cosine",
+) -> ThresholdViolation:
+    metric = "cosine" if key == "min_cosine" else key
+    return ThresholdViolation(
+        output="probs",
+        threshold_key=key,
+        metric=metric,  # type: ignore[arg-type]
+        value=value,
+        threshold=threshold,
+        worst_sample=6,
+    )
+
+
 def _run(status: RunStatus = "passed") -> RuntimeRun:
     return RuntimeRun(
         runtime="ai-edge-litert",
@@ -69,6 +88,7 @@ def _run(status: RunStatus = "passed") -> RuntimeRun:
         status=status,
         samples=16,
         metrics=[_metrics()],
+        violations=[_violation()] if status == "diverged" else [],
         tightest={"probs": {"max_abs": 0.01165, "min_cosine": 0.9992263}},
     )
 
@@ -241,12 +261,53 @@ def test_verdict_models_and_divergence_vs_threshold() -> None:
 
 def test_close_values_get_enough_digits_to_differ() -> None:
     report = example_report()
-    report.findings[0] = _divergence(value=0.999989, threshold=0.99999)
+    diverged = report.models[1].variants[1].runs[0]
+    diverged.violations = [_violation(value=0.999989, threshold=0.99999)]
     assert "cosine 0.999989 &lt; 0.99999" in render_markdown(report, max_chars=COMMENT_LIMIT)
-    max_abs = _divergence()
-    max_abs.details.update(metric="max_abs", threshold_key="max_abs", value=0.0116, threshold=0.01)
-    report.findings[0] = max_abs
+    diverged.violations = [_violation(value=0.0116, threshold=0.01, key="max_abs")]
     assert "max\\_abs 0.0116 &gt; 0.01" in render_markdown(report, max_chars=COMMENT_LIMIT)
+
+
+def test_the_table_reads_the_run_not_the_findings() -> None:
+    """The divergence cell comes from the run's violations, whatever the findings say."""
+    report = example_report()
+    report.findings = [f for f in report.findings if f.rule != "divergence"]
+    [row] = [
+        r
+        for r in render_markdown(report, max_chars=COMMENT_LIMIT).splitlines()
+        if "**diverged**" in r
+    ]
+    assert "cosine 0.99923 &lt; 0.99999" in row
+
+
+def test_unmeasured_and_infinite_metrics_are_not_numbers() -> None:
+    report = example_report()
+    run = report.models[0].variants[0].runs[0]
+    run.status = "non-finite"
+    run.metrics = [
+        OutputMetrics(
+            output="probs",
+            samples=16,
+            compared=0,
+            max_abs=None,
+            mean_abs=None,
+            rmse=None,
+            rel_rmse=None,
+            cosine=None,
+            snr_db=None,
+            non_finite=160,
+        ),
+        _metrics(output="logits").model_copy(
+            update={"snr_db": None, "infinite": {"snr_db": "inf"}}
+        ),
+    ]
+    text = render_markdown(report, max_chars=COMMENT_LIMIT)
+    [row] = [r for r in text.splitlines() if "**non-finite**" in r]
+    assert "160 NaN/Inf" in row
+    [nan_row] = [r for r in text.splitlines() if "<code>probs</code> | 16 | n/a" in r]
+    assert "e+300" not in text and "1e300" not in text
+    assert nan_row.count("n/a") == 6
+    assert any("<code>logits</code>" in r and "| inf |" in r for r in text.splitlines())
 
 
 def test_findings_most_severe_first_with_locations() -> None:

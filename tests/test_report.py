@@ -64,3 +64,17 @@ def test_written_report_validates_and_leaves_no_temporary_files(tmp_path: Path) 
     write_json_report(report, target)
     jsonschema.validate(json.loads(target.read_text()), json.loads(SCHEMA_FILE.read_text()))
     assert [p.name for p in target.parent.iterdir()] == ["report.json"]
+
+
+def test_shipped_report_schema_matches_the_report_model() -> None:
+    """The schema in the package is what scripts validate against: it must not drift."""
+    import json
+    from pathlib import Path
+
+    from tflite_gate.report.json_report import report_schema
+
+    shipped = Path(__file__).resolve().parent.parent / "tflite_gate" / "schemas"
+    written = json.loads((shipped / "report.schema.json").read_text())
+    assert written == report_schema(), (
+        "regenerate it: tflite-gate schema > tflite_gate/schemas/report.schema.json"
+    )

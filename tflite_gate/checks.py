@@ -14,11 +14,18 @@ from typing import Any
 from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
 
-from tflite_gate.compare import MAX_METRICS, violations
+from tflite_gate.compare import MAX_METRICS
 from tflite_gate.convert import EvaluationResult, LoadResult, VariantResult
 from tflite_gate.findings import Finding, Location, Severity, make_finding
 from tflite_gate.policy import ModelConfig, Setting
-from tflite_gate.report.model import ModelReport, RuntimeRun, VariantReport
+from tflite_gate.report.model import (
+    ModelReport,
+    OutputMetrics,
+    RuntimeRun,
+    SkippedThreshold,
+    ThresholdViolation,
+    VariantReport,
+)
 from tflite_gate.runtime_versions import ops_newer_than, runtime_version_less
 
 
@@ -477,58 +484,169 @@ def check_unavailable_runtime(config: ModelConfig, runtime: str, error: str) -> 
     ]
 
 
+RESOURCE_VARIABLE_OPS = ("VAR_HANDLE", "READ_VARIABLE", "ASSIGN_VARIABLE")
+
+
+def _unfrozen_variables_cause(variant: VariantReport) -> str:
+    """A likely cause of garbage outputs the flatbuffer shows: variables never frozen."""
+    if variant.inspection is None:
+        return ""
+    found = [op.name for op in variant.inspection.ops if op.name in RESOURCE_VARIABLE_OPS]
+    if not found:
+        return ""
+    return (
+        f"; cause: the model keeps resource variables ({', '.join(found)}) that were not "
+        "frozen into constants, so the interpreter reads uninitialised memory. Convert from "
+        "a function that does not assign to its variables so the converter freezes them"
+    )
+
+
+def _collapse_note(metrics: OutputMetrics) -> str:
+    if not metrics.collapsed:
+        return ""
+    value = f" ({metrics.collapsed_to:g} everywhere)" if metrics.collapsed_to is not None else ""
+    return (
+        f"; the converted output is the same for every sample{value} while the source "
+        "model's varies: quantization collapsed it (check that the calibration data covers "
+        "the inputs' real range)"
+    )
+
+
+def _violation_text(violation: ThresholdViolation) -> str:
+    comparison = "above" if violation.threshold_key in MAX_METRICS else "below"
+    shown = violation.infinite or f"{violation.value:.6g}"
+    sample = (
+        f", worst sample {violation.worst_sample}" if violation.worst_sample is not None else ""
+    )
+    return (
+        f"{violation.metric} {shown} is {comparison} {violation.threshold_key} "
+        f"{violation.threshold:g}{sample}"
+    )
+
+
 def check_divergence(config: ModelConfig, variant: VariantReport, run: RuntimeRun) -> list[Finding]:
-    """Each broken threshold, at the policy line that set it, with the worst sample."""
+    """Non-finite outputs, and each broken threshold at the policy line that set it.
+
+    Reads what the comparison decided (`run.metrics`, `run.violations`): nothing here
+    re-derives a verdict from numbers.
+    """
     plan = config.thresholds.get(variant.name)
+    common: dict[str, Any] = {"model": config.name, "variant": variant.name, "runtime": run.runtime}
+    where = f"{config.name}/{variant.name} on {run.runtime}"
+    by_output = {metrics.output: metrics for metrics in run.metrics}
     findings: list[Finding] = []
     for metrics in run.metrics:
-        common: dict[str, Any] = {
-            "model": config.name,
-            "variant": variant.name,
-            "runtime": run.runtime,
-        }
-        if metrics.non_finite:
-            findings.append(
-                make_finding(
-                    "non-finite",
-                    f"{config.name}/{variant.name} on {run.runtime}: output {metrics.output!r} "
-                    f"has {metrics.non_finite} NaN/Inf value(s) where the source model has none",
-                    location=config.source_location,
-                    details={"output": metrics.output, "count": metrics.non_finite},
-                    **common,
-                )
+        if not metrics.non_finite:
+            continue
+        compared = (
+            "nothing else was compared"
+            if metrics.compared == 0
+            else f"metrics cover the {metrics.compared} finite value(s) only"
+        )
+        findings.append(
+            make_finding(
+                "non-finite",
+                f"{where}: output {metrics.output!r} has {metrics.non_finite} NaN/Inf value(s) "
+                f"where the source model has numbers; {compared}"
+                f"{_unfrozen_variables_cause(variant)}",
+                location=config.source_location,
+                details={
+                    "output": metrics.output,
+                    "count": metrics.non_finite,
+                    "compared": metrics.compared,
+                },
+                **common,
             )
-        settings = plan.for_output(metrics.output) if plan else {}
-        thresholds = {key: setting.value for key, setting in settings.items()}
-        for violation in violations(metrics, thresholds):
-            comparison = "above" if violation.threshold_key in MAX_METRICS else "below"
-            sample = (
-                f", worst sample {violation.worst_sample}"
-                if violation.worst_sample is not None
-                else ""
+        )
+    for violation in run.violations:
+        settings = plan.for_output(violation.output) if plan else {}
+        setting = settings.get(violation.threshold_key)
+        tightest = run.tightest.get(violation.output, {})
+        suggestion = tightest.get(violation.threshold_key)
+        passing = (
+            f" (tightest passing: {violation.threshold_key}: {suggestion})"
+            if suggestion is not None
+            else " (no threshold of this kind would pass)"
+        )
+        measured = by_output.get(violation.output)
+        note = _collapse_note(measured) if measured is not None else ""
+        findings.append(
+            make_finding(
+                "divergence",
+                f"{where}: output {violation.output!r} {_violation_text(violation)}{passing}"
+                f"{note}{_unfrozen_variables_cause(variant)}",
+                location=(setting.location if setting else None) or config.source_location,
+                details={**violation.model_dump(), "tightest": tightest},
+                **common,
             )
-            findings.append(
-                make_finding(
-                    "divergence",
-                    f"{config.name}/{variant.name} on {run.runtime}: output {metrics.output!r} "
-                    f"{violation.metric} {violation.value:.6g} is {comparison} "
-                    f"{violation.threshold_key} {violation.threshold:g}{sample} "
-                    f"(tightest passing: {violation.threshold_key}: "
-                    f"{run.tightest.get(metrics.output, {}).get(violation.threshold_key)})",
-                    location=settings[violation.threshold_key].location or config.source_location,
-                    details={
-                        "output": metrics.output,
-                        "metric": violation.metric,
-                        "value": violation.value,
-                        "threshold_key": violation.threshold_key,
-                        "threshold": violation.threshold,
-                        "worst_sample": violation.worst_sample,
-                        "tightest": run.tightest.get(metrics.output, {}),
-                    },
-                    **common,
-                )
-            )
+        )
     return findings
+
+
+def check_skipped_thresholds(config: ModelConfig, model: ModelReport) -> list[Finding]:
+    """Once per model and output: a threshold that was not applied, and why.
+
+    A model-wide min_top1 that does not fit an output is a notice (the policy meant the
+    classification outputs); one written for that very output is a policy error.
+    """
+    findings: list[Finding] = []
+    seen: set[tuple[str, str]] = set()
+    for variant in model.variants:
+        plan = config.thresholds.get(variant.name)
+        for run in variant.runs:
+            for skipped in run.skipped_thresholds:
+                key = (skipped.output, skipped.threshold_key)
+                if key in seen:
+                    continue
+                seen.add(key)
+                setting = plan.for_output(skipped.output).get(key[1]) if plan else None
+                location = (setting.location if setting else None) or config.source_location
+                findings.append(_skipped_threshold_finding(config, skipped, location))
+    return findings
+
+
+def _skipped_threshold_finding(
+    config: ModelConfig, skipped: SkippedThreshold, location: Location
+) -> Finding:
+    rule, what = (
+        ("policy-invalid", "cannot apply to")
+        if skipped.explicit
+        else ("threshold-not-applied", "was not applied to")
+    )
+    return make_finding(
+        rule,
+        f"{config.name}: {skipped.threshold_key} {what} output {skipped.output!r}: "
+        f"{skipped.reason}",
+        model=config.name,
+        location=location,
+        details=skipped.model_dump(),
+    )
+
+
+def check_classification_names(config: ModelConfig, model: ModelReport) -> list[Finding]:
+    """`classification:` names that are not outputs of the model: a typo, not a choice."""
+    declared = config.classification.value
+    outputs = {
+        metrics.output
+        for variant in model.variants
+        for run in variant.runs
+        for metrics in run.metrics
+    }
+    if declared is None or not outputs:
+        return []
+    unknown = [name for name in declared if name not in outputs]
+    if not unknown:
+        return []
+    return [
+        make_finding(
+            "policy-invalid",
+            f"{config.name}: classification names {', '.join(map(repr, unknown))}, which the "
+            f"model does not output; its outputs are {', '.join(sorted(outputs))}",
+            model=config.name,
+            location=config.classification.location or config.source_location,
+            details={"unknown": unknown, "outputs": sorted(outputs)},
+        )
+    ]
 
 
 def check_evaluation(config: ModelConfig, evaluation: EvaluationResult | None) -> list[Finding]:

@@ -5,56 +5,48 @@ TensorFlow or the policy. Metrics are computed per sample and the *worst* sample
 reported, because a gate cares about the one input the model gets badly wrong, not the
 average input; `worst_sample` says which one so a user can reproduce it.
 
-JSON and infinities: a perfect match has SNR +inf, and a zero reference gives an
-infinite relative error. JSON has no Infinity. pydantic 2 writes inf/NaN as `null` by
-default, which is valid JSON but no longer a number: the report then fails its own JSON
-Schema and `OutputMetrics.model_validate_json` rejects it. So every metric this module
-returns is passed through `finite_for_json`, which clamps ±inf (and anything beyond
-±1e300) to ±`JSON_INF` = ±1e300. Comparisons against thresholds keep their meaning
-(1e300 dB passes any `min_snr_db`; a relative error of 1e300 fails any `rel_rmse`), and
-a reader can treat |value| >= 1e300 as "infinite".
+Honest numbers: metrics cover only the values that were compared (finite in both
+outputs), and say how many that was. Nothing compared gives null metrics, never a
+perfect score. An infinite metric (snr_db of identical outputs, rel_rmse against an
+all-zero reference) is null in the report with its direction in `infinite`: JSON has no
+Infinity, and a stand-in number would read as a measurement. Threshold decisions use
+the real values, infinities included, here where the metrics are computed: a run's
+status and its violations are decided once, and findings and reporters only read them.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from tflite_gate.report.model import OutputMetrics
-
-JSON_INF = 1e300
-"""Stands for infinity in reports: finite, so JSON and the report schema can hold it."""
+from tflite_gate.report.model import (
+    Infinity,
+    MetricName,
+    OutputMetrics,
+    RunStatus,
+    ThresholdViolation,
+)
 
 MAX_METRICS = ("max_abs", "mean_abs", "rmse", "rel_rmse")
 """Error metrics: higher is worse; the policy key is the metric name, a maximum."""
 
-MIN_METRICS = {"min_cosine": "cosine", "min_snr_db": "snr_db", "min_top1": "top1"}
+MIN_METRICS: dict[str, MetricName] = {
+    "min_cosine": "cosine",
+    "min_snr_db": "snr_db",
+    "min_top1": "top1",
+}
 """Agreement metrics: lower is worse; policy key (a minimum) → metric name."""
 
 SIGNIFICANT_DIGITS = 4
 """Digits kept by `tightest_passing`: enough to be tight, few enough to paste."""
 
 FloatArray = npt.NDArray[np.float64]
-
-
-# --------------------------------------------------------------------------- JSON
-
-
-def finite_for_json(x: float) -> float:
-    """Clamp ±inf (and |x| beyond 1e300) to ±`JSON_INF` so the report stays valid JSON.
-
-    NaN is returned unchanged: it has no direction to clamp to. `compare_output` never
-    produces NaN (non-finite positions are counted, not averaged), so a NaN reaching a
-    report is a caller's bug and will show up as `null` in the JSON.
-    """
-    if math.isnan(x):
-        return x
-    return max(-JSON_INF, min(JSON_INF, x))
 
 
 # --------------------------------------------------------------------------- metrics
@@ -70,16 +62,6 @@ class _SampleStats:
     rel_rmse: float
     cosine: float
     snr_db: float
-
-
-_EMPTY_SAMPLE = _SampleStats(
-    max_abs=0.0, mean_abs=0.0, rmse=0.0, rel_rmse=0.0, cosine=1.0, snr_db=math.inf
-)
-"""A sample with no comparable position: like two zero vectors, nothing diverges.
-
-Its positions are all non-finite, so `non_finite` (and the gate's non-finite rule)
-already reports the problem; the divergence metrics stay about the finite values.
-"""
 
 
 def _norm(x: FloatArray) -> float:
@@ -124,10 +106,10 @@ def _rel_rmse(ref_norm: float, err_norm: float) -> float:
     return err_norm / ref_norm
 
 
-def _sample_stats(reference: FloatArray, actual: FloatArray) -> _SampleStats:
-    """All metrics of one flattened sample; both arrays hold finite values only."""
+def _sample_stats(reference: FloatArray, actual: FloatArray) -> _SampleStats | None:
+    """All metrics of one flattened sample (finite values only); None if it has none."""
     if reference.size == 0:
-        return _EMPTY_SAMPLE
+        return None
     with np.errstate(over="ignore"):
         error = actual - reference
         abs_error = np.abs(error)
@@ -151,8 +133,8 @@ def _non_finite_mask(reference: FloatArray, actual: FloatArray) -> npt.NDArray[n
     return np.not_equal(ref_finite, act_finite) | (both_non_finite & ~same_way)
 
 
-def _is_classifier(sample_shape: tuple[int, ...]) -> bool:
-    """Per-sample shape (C,) or (1, C) with C > 1: argmax means "the predicted class"."""
+def has_classes(sample_shape: tuple[int, ...]) -> bool:
+    """Per-sample shape (C,) or (1, C) with C > 1: argmax can mean "the predicted class"."""
     if len(sample_shape) == 1:
         return sample_shape[0] > 1
     return len(sample_shape) == 2 and sample_shape[0] == 1 and sample_shape[1] > 1
@@ -161,10 +143,11 @@ def _is_classifier(sample_shape: tuple[int, ...]) -> bool:
 def _top1(reference: FloatArray, actual: FloatArray) -> tuple[float, int | None]:
     """Share of samples whose argmax agrees, and the first sample where it does not.
 
-    np.argmax picks the first NaN if there is one, so a NaN score in the actual output
-    (where the reference has none) counts as a wrong answer.
+    A sample with a NaN/Inf score has no predicted class: it counts as a wrong answer
+    (np.argmax would pick the first NaN and could agree by chance).
     """
-    agree = np.argmax(reference, axis=1) == np.argmax(actual, axis=1)
+    defined = np.all(np.isfinite(actual), axis=1)
+    agree = (np.argmax(reference, axis=1) == np.argmax(actual, axis=1)) & defined
     disagreeing = np.flatnonzero(~agree)
     first = int(disagreeing[0]) if disagreeing.size else None
     return float(np.mean(agree)), first
@@ -176,8 +159,42 @@ def _as_samples(array: npt.NDArray[Any]) -> FloatArray:
     return np.asarray(array, dtype=np.float64).reshape(array.shape[0], per_sample)
 
 
+def _collapse(reference: FloatArray, actual: FloatArray) -> tuple[bool, float | None]:
+    """Is the actual output the same for every sample while the reference's varies?
+
+    The typical int8 failure: an output whose range the calibration missed is stuck at
+    one quantization step (often 0) whatever the input. Only meaningful with two or more
+    samples; the value is returned when every position holds the same one.
+    """
+    if len(actual) < 2 or not np.all(np.isfinite(actual)):
+        return False, None
+    same_actual = bool(np.all(actual == actual[0]))
+    same_reference = bool(np.all(reference == reference[0]))
+    if not same_actual or same_reference:
+        return False, None
+    values = np.unique(actual)
+    return True, float(values[0]) if values.size == 1 else None
+
+
+def _reportable(values: dict[str, float]) -> tuple[dict[str, float | None], dict[str, Infinity]]:
+    """Metric values as the report holds them: infinities become null plus a direction."""
+    shown: dict[str, float | None] = {}
+    infinite: dict[str, Infinity] = {}
+    for metric, value in values.items():
+        if math.isinf(value):
+            infinite[metric] = "inf" if value > 0 else "-inf"
+            shown[metric] = None
+        else:
+            shown[metric] = value
+    return shown, infinite
+
+
 def compare_output(
-    name: str, reference: npt.NDArray[Any], actual: npt.NDArray[Any]
+    name: str,
+    reference: npt.NDArray[Any],
+    actual: npt.NDArray[Any],
+    *,
+    top1: bool = False,
 ) -> OutputMetrics:
     """Divergence of `actual` from `reference` for one output, reported at the worst sample.
 
@@ -190,19 +207,20 @@ def compare_output(
     - snr_db = 10·log10(Σref² / Σerr²); +inf if the error is 0, -inf if only ref is 0.
 
     The reported value is the worst sample's (max for errors, min for cosine and SNR),
-    and `worst_sample[metric]` is its index (the first one on ties). `top1` is set only
-    for classifier-like outputs (per-sample shape (C,) or (1, C), C > 1): the share of
-    samples whose argmax agrees; `worst_sample["top1"]` is the first disagreeing sample.
+    and `worst_sample[metric]` is its index (the first one on ties). Samples without
+    a comparable position do not take part; when no sample has one, every metric is
+    None (nothing was measured, so nothing can look perfect). Infinite values are None
+    in the report with their direction in `infinite`.
+
+    `top1` (asked for by the caller, who knows which outputs are classifications, and
+    computed only for per-sample shapes (C,) or (1, C)) is the share of samples whose
+    argmax agrees; `worst_sample["top1"]` is the first disagreeing sample.
 
     `non_finite` counts positions where actual is NaN/Inf and the reference is finite,
     and also positions where the reference is NaN/Inf and actual is finite, or both are
     non-finite in different ways (NaN vs Inf, +Inf vs -Inf). All these, and positions
     where both are non-finite the same way, are left out of the other metrics, so one NaN
-    does not hide how far the remaining values are off. A sample with no finite position
-    left counts as a perfect match in the metrics; `non_finite` carries the failure.
-
-    Infinite results are clamped by `finite_for_json` (±1e300), see the module docstring.
-    With N == 0 the metrics are those of a perfect match and `worst_sample` is empty.
+    does not hide how far the remaining values are off.
 
     Raises ValueError if the shapes differ (the caller reports `output-mismatch`) or if
     the arrays have no sample axis.
@@ -219,80 +237,86 @@ def compare_output(
     comparable = np.isfinite(ref) & np.isfinite(act)
     stats = [_sample_stats(ref[i][comparable[i]], act[i][comparable[i]]) for i in range(len(ref))]
     values, worst = _worst(stats)
-    top1: float | None = None
-    if len(ref) and _is_classifier(tuple(reference.shape[1:])):
-        top1, first_wrong = _top1(ref, act)
+    measured = bool(np.any(comparable))
+    if top1 and measured and has_classes(tuple(reference.shape[1:])):
+        values["top1"], first_wrong = _top1(ref, act)
         if first_wrong is not None:
             worst["top1"] = first_wrong
+    shown, infinite = _reportable(values)
+    collapsed, collapsed_to = _collapse(ref, act)
     return OutputMetrics(
         output=name,
         samples=len(ref),
-        max_abs=finite_for_json(values["max_abs"]),
-        mean_abs=finite_for_json(values["mean_abs"]),
-        rmse=finite_for_json(values["rmse"]),
-        rel_rmse=finite_for_json(values["rel_rmse"]),
-        cosine=values["cosine"],  # always within [-1, 1]
-        snr_db=finite_for_json(values["snr_db"]),
-        top1=top1,
+        compared=int(np.count_nonzero(comparable)),
+        max_abs=shown.get("max_abs"),
+        mean_abs=shown.get("mean_abs"),
+        rmse=shown.get("rmse"),
+        rel_rmse=shown.get("rel_rmse"),
+        cosine=shown.get("cosine"),
+        snr_db=shown.get("snr_db"),
+        top1=shown.get("top1"),
+        infinite=infinite,
         non_finite=int(np.count_nonzero(non_finite)),
+        collapsed=collapsed,
+        collapsed_to=collapsed_to,
         worst_sample=worst,
     )
 
 
-def _worst(stats: list[_SampleStats]) -> tuple[dict[str, float], dict[str, int]]:
-    """Per metric, the worst value over samples and the index of the (first) worst sample."""
+def _worst(stats: list[_SampleStats | None]) -> tuple[dict[str, float], dict[str, int]]:
+    """Per metric, the worst value over measured samples and its (first) sample index."""
+    measured = [(i, s) for i, s in enumerate(stats) if s is not None]
     values: dict[str, float] = {}
     worst: dict[str, int] = {}
+    if not measured:
+        return values, worst
     lower_is_worse = set(MIN_METRICS.values())
     for metric in (*MAX_METRICS, "cosine", "snr_db"):
-        if not stats:
-            values[metric] = getattr(_EMPTY_SAMPLE, metric)
-            continue
-        column = np.array([getattr(s, metric) for s in stats], dtype=np.float64)
+        column = np.array([getattr(s, metric) for _, s in measured], dtype=np.float64)
         index = int(np.argmin(column) if metric in lower_is_worse else np.argmax(column))
         values[metric] = float(column[index])
-        worst[metric] = index
+        worst[metric] = measured[index][0]
     return values, worst
 
 
 # --------------------------------------------------------------------------- thresholds
 
 
-@dataclass(frozen=True)
-class Violation:
-    """One threshold the metrics break: what, by how much, and on which sample."""
-
-    threshold_key: str
-    metric: str
-    value: float
-    threshold: float
-    worst_sample: int | None
-
-
-def violations(metrics: OutputMetrics, thresholds: dict[str, float]) -> list[Violation]:
+def violations(metrics: OutputMetrics, thresholds: dict[str, float]) -> list[ThresholdViolation]:
     """The thresholds `metrics` break, in the order the thresholds are given.
 
     Keys are the policy's (`max_abs`, ..., `min_cosine`, `min_snr_db`, `min_top1`). A
-    maximum is broken when value > threshold, a minimum when value < threshold; a NaN
-    value breaks either (written as "not within" so NaN never passes). `min_top1` is
-    skipped for outputs without top1. An unknown key raises ValueError: a typo must not
+    maximum is broken when value > threshold, a minimum when value < threshold; infinite
+    values count as such (+inf error breaks any maximum). Metrics that were not measured
+    (nothing compared, or no top1 for this output) break nothing: the run's status says
+    why there is nothing to judge. An unknown key raises ValueError: a typo must not
     silently switch a check off.
     """
-    found: list[Violation] = []
+    found: list[ThresholdViolation] = []
     for key, threshold in thresholds.items():
         metric = _metric_for(key)
-        value: float | None = getattr(metrics, metric)
+        value = metrics.value(metric)
         if value is None:
             continue
         within = value <= threshold if key in MAX_METRICS else value >= threshold
         if not within:
-            found.append(Violation(key, metric, value, threshold, metrics.worst_sample.get(metric)))
+            found.append(
+                ThresholdViolation(
+                    output=metrics.output,
+                    threshold_key=key,
+                    metric=metric,
+                    value=None if math.isinf(value) else value,
+                    infinite=metrics.infinite.get(metric),
+                    threshold=threshold,
+                    worst_sample=metrics.worst_sample.get(metric),
+                )
+            )
     return found
 
 
-def _metric_for(key: str) -> str:
+def _metric_for(key: str) -> MetricName:
     if key in MAX_METRICS:
-        return key
+        return key  # type: ignore[return-value]  # MAX_METRICS are metric names
     if key in MIN_METRICS:
         return MIN_METRICS[key]
     known = ", ".join([*MAX_METRICS, *MIN_METRICS])
@@ -304,17 +328,18 @@ def tightest_passing(metrics: OutputMetrics) -> dict[str, float]:
 
     Like Polygraphy's "minimum tolerance that would have passed", but rounded to 4
     significant digits in the passing direction (maxima up, minima down), so the value
-    a user copies passes: `violations(m, tightest_passing(m)) == []`. NaN metrics and a
-    missing top1 get no entry, since no threshold would pass them.
+    a user copies passes: `violations(m, tightest_passing(m)) == []`. Unmeasured and
+    infinite metrics get no entry: no threshold would pass +inf error, and any passes
+    an infinite SNR.
     """
     tightest: dict[str, float] = {}
     for key in MAX_METRICS:
-        value: float = getattr(metrics, key)
-        if not math.isnan(value):
+        value = metrics.value(key)  # type: ignore[arg-type]  # MAX_METRICS are metric names
+        if value is not None and math.isfinite(value):
             tightest[key] = _round_significant(value, ROUND_CEILING)
     for key, metric in MIN_METRICS.items():
-        found: float | None = getattr(metrics, metric)
-        if found is not None and not math.isnan(found):
+        found = metrics.value(metric)
+        if found is not None and math.isfinite(found):
             tightest[key] = (
                 _cosine_floor(found)
                 if key == "min_cosine"
@@ -368,8 +393,10 @@ def match_outputs(
     actual: dict[str, npt.NDArray[Any]],
     *,
     by_order: bool,
-) -> list[tuple[str, npt.NDArray[Any], npt.NDArray[Any]]]:
-    """Pair outputs by signature name; by order only when the model has no signature.
+) -> list[tuple[str, str, npt.NDArray[Any], npt.NDArray[Any]]]:
+    """(reference name, converted name, reference, actual), paired by signature name.
+
+    Pairs by order only when the model has no signature.
 
     Order-based pairing is a guess (converters may reorder outputs), so it is used only
     when names cannot be: a model without signatures has only tensor names.
@@ -381,11 +408,69 @@ def match_outputs(
         )
     if by_order:
         pairs = zip(sorted(reference), actual, strict=True)
-        return [(name, reference[name], actual[other]) for name, other in pairs]
+        return [(name, other, reference[name], actual[other]) for name, other in pairs]
     missing = sorted(set(reference) - set(actual))
     if missing:
         raise OutputMismatch(
             f"output(s) {', '.join(missing)} of the source model are missing from the converted "
             f"model, which has {', '.join(sorted(actual))}"
         )
-    return [(name, reference[name], actual[name]) for name in sorted(reference)]
+    return [(name, name, reference[name], actual[name]) for name in sorted(reference)]
+
+
+# --------------------------------------------------------------------------- a run
+
+
+@dataclass(frozen=True)
+class OutputPlan:
+    """What to judge on one output: its thresholds, and whether top1 means anything there."""
+
+    thresholds: dict[str, float] = field(default_factory=dict)
+    top1: bool = False
+
+
+PlanFor = Callable[[str, str], OutputPlan]
+"""(reference output name, converted output name) → what to judge on that output."""
+
+
+@dataclass(frozen=True)
+class RunComparison:
+    """A run judged against the reference: the one place its status is decided."""
+
+    status: RunStatus
+    metrics: list[OutputMetrics]
+    violations: list[ThresholdViolation]
+    tightest: dict[str, dict[str, float]]
+    message: str | None = None
+
+
+def compare_run(
+    reference: dict[str, npt.NDArray[Any]],
+    actual: dict[str, npt.NDArray[Any]],
+    *,
+    by_order: bool,
+    plan_for: PlanFor,
+) -> RunComparison:
+    """Pair outputs, measure each, check its thresholds, and decide the run's status.
+
+    The status is the worst of: `mismatch` (outputs cannot be paired or shapes differ:
+    nothing is measured), `non-finite` (NaN/Inf where the reference has a number, or
+    the other way round: values were left out, so the metrics alone would flatter the
+    run), `diverged` (a threshold is broken), else `passed`.
+    """
+    try:
+        pairs = match_outputs(reference, actual, by_order=by_order)
+        plans = {name: plan_for(name, other) for name, other, _, _ in pairs}
+        metrics = [
+            compare_output(name, ref, act, top1=plans[name].top1) for name, _, ref, act in pairs
+        ]
+    except (OutputMismatch, ValueError) as error:
+        return RunComparison("mismatch", [], [], {}, str(error))
+    broken = [v for m in metrics for v in violations(m, plans[m.output].thresholds)]
+    status: RunStatus = "passed"
+    if any(m.non_finite for m in metrics):
+        status = "non-finite"
+    elif broken:
+        status = "diverged"
+    tightest = {m.output: tightest_passing(m) for m in metrics}
+    return RunComparison(status, metrics, broken, tightest)

@@ -190,6 +190,14 @@ RULES: dict[str, Rule] = {
             "Look for overflow after quantization or a division that the float model avoided.",
         ),
         Rule(
+            "threshold-not-applied",
+            Severity.NOTICE,
+            "A model-wide threshold does not fit an output and was not applied",
+            "A model-wide `min_top1` gates classification outputs only: list the outputs in "
+            "the model's `classification:`, or write `min_top1` under `per_output` for the "
+            "output it is meant for.",
+        ),
+        Rule(
             "size-budget",
             Severity.ERROR,
             "The model is larger than its budget",

@@ -200,6 +200,30 @@ def _tensor_info(tensor: Any) -> TensorInfo:
     )
 
 
+_PASS_THROUGH_OPS = frozenset({"DEQUANTIZE", "QUANTIZE", "RESHAPE", "SQUEEZE", "CAST"})
+"""Ops that carry a value along unchanged in meaning; `producer` looks through them."""
+
+
+def _producer(model: Any, subgraph: Any, tensor_index: int) -> str | None:
+    """The op computing a tensor, looking through (de)quantize/reshape/cast ops."""
+    made_by = {
+        output: op
+        for op in subgraph.operators or []
+        for output in (op.outputs if op.outputs is not None else [])
+    }
+    codes = model.operatorCodes or []
+    seen: set[int] = set()
+    while tensor_index in made_by and tensor_index not in seen:
+        seen.add(tensor_index)
+        op = made_by[tensor_index]
+        name, _ = _op_identity(codes[op.opcodeIndex])
+        inputs = [i for i in (op.inputs if op.inputs is not None else []) if i >= 0]
+        if name not in _PASS_THROUGH_OPS or not inputs:
+            return name
+        tensor_index = inputs[0]
+    return None
+
+
 def _io(model: Any) -> tuple[list[TensorInfo], list[TensorInfo], list[str]]:
     """Inputs/outputs named by the first signature when there is one, as users call them."""
     signatures = model.signatureDefs or []
@@ -209,22 +233,26 @@ def _io(model: Any) -> tuple[list[TensorInfo], list[TensorInfo], list[str]]:
     keys = [_text(s.signatureKey) for s in signatures]
     if signatures:
         first = signatures[0]
-        tensors = subgraphs[first.subgraphIndex].tensors
+        subgraph = subgraphs[first.subgraphIndex]
 
-        def named(maps: Any) -> list[TensorInfo]:
+        def named(maps: Any, *, outputs: bool) -> list[TensorInfo]:
             infos = []
             for entry in sorted(maps or [], key=lambda m: _text(m.name)):
-                info = _tensor_info(tensors[entry.tensorIndex])
-                infos.append(info.model_copy(update={"name": _text(entry.name)}))
+                info = _tensor_info(subgraph.tensors[entry.tensorIndex])
+                update: dict[str, Any] = {"name": _text(entry.name)}
+                if outputs:
+                    update["producer"] = _producer(model, subgraph, entry.tensorIndex)
+                infos.append(info.model_copy(update=update))
             return infos
 
-        return named(first.inputs), named(first.outputs), keys
+        return named(first.inputs, outputs=False), named(first.outputs, outputs=True), keys
     main = subgraphs[0]
     inputs = [
         _tensor_info(main.tensors[i]) for i in (main.inputs if main.inputs is not None else [])
     ]
     outputs = [
-        _tensor_info(main.tensors[i]) for i in (main.outputs if main.outputs is not None else [])
+        _tensor_info(main.tensors[i]).model_copy(update={"producer": _producer(model, main, i)})
+        for i in (main.outputs if main.outputs is not None else [])
     ]
     return inputs, outputs, keys
 

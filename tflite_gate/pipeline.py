@@ -22,7 +22,7 @@ from typing import Any, Literal
 import numpy as np
 
 from tflite_gate import __version__, checks
-from tflite_gate.compare import OutputMismatch, compare_output, match_outputs, tightest_passing
+from tflite_gate.compare import OutputPlan, compare_run
 from tflite_gate.convert import (
     ConversionRequest,
     EvaluationResult,
@@ -30,7 +30,7 @@ from tflite_gate.convert import (
     convert_model,
 )
 from tflite_gate.data import DataError, SourceSpec, representative_samples, stack
-from tflite_gate.execute import ExecutionResult, run_interpreter
+from tflite_gate.execute import ExecutionResult, ExecutionStatus, run_interpreter
 from tflite_gate.findings import Finding, Location, make_finding
 from tflite_gate.inspect import InvalidModelError, inspect_model
 from tflite_gate.policy import (
@@ -49,12 +49,15 @@ from tflite_gate.report.model import (
     EnvironmentInfo,
     ModelReport,
     Report,
+    RunStatus,
     RuntimeRun,
+    SkippedThreshold,
     TensorInfo,
     Tool,
     VariantReport,
     WrittenBy,
 )
+from tflite_gate.report.text import format_metric
 from tflite_gate.runtimes import (
     DEFAULT_RUNTIME,
     RuntimeEnvironment,
@@ -65,6 +68,7 @@ from tflite_gate.runtimes import (
     prepare_runtime,
 )
 from tflite_gate.sources import classify
+from tflite_gate.thresholds import plan_output
 
 Progress = Callable[[str], None]
 FailOn = Literal["error", "warning", "never"]
@@ -234,6 +238,8 @@ def _run_model(
         _run_tflite(config, path, model_report, report, context)
     else:
         _run_conversion(config, kind, path, model_report, report, context)
+    report.add(checks.check_classification_names(config, model_report))
+    report.add(checks.check_skipped_thresholds(config, model_report))
 
 
 def _run_tflite(
@@ -547,37 +553,36 @@ def _execute_variant(
             memory_mb=config.memory_mb.value,
             num_threads=config.num_threads,
         )
-        run = _runtime_run(spec.name, prepared, result, variant, reference, context)
+        run = _runtime_run(spec.name, prepared, result, context)
+        if result.ok and reference is not None:
+            _judge(run, result.outputs, reference, variant, config)
         variant.runs.append(run)
-        findings = checks.check_run(config, variant, run) + checks.check_divergence(
-            config, variant, run
-        )
-        if run.status == "passed" and any(f.rule == "divergence" for f in findings):
-            run.status = "diverged"
-        report.add(findings)
+        report.add(checks.check_run(config, variant, run))
+        report.add(checks.check_divergence(config, variant, run))
         context.progress(f"[{config.name}/{variant.name}] {spec.name}: {_summary(run)}")
+
+
+_RUN_STATUS: dict[ExecutionStatus, RunStatus] = {
+    "ok": "ran",
+    "error": "error",
+    "unsupported-flex": "unverifiable",
+    "crash": "crash",
+    "timeout": "timeout",
+    "import": "unavailable",
+}
 
 
 def _runtime_run(
     name: str,
     prepared: RuntimeEnvironment,
     result: ExecutionResult,
-    variant: VariantReport,
-    reference: Arrays | None,
     context: RunContext,
 ) -> RuntimeRun:
-    status = {
-        "ok": "passed",
-        "error": "error",
-        "unsupported-flex": "unverifiable",
-        "crash": "crash",
-        "timeout": "timeout",
-        "import": "unavailable",
-    }[result.status]
-    run = RuntimeRun(
+    """How the execution went; a run that executed is `ran` until it is compared."""
+    return RuntimeRun(
         runtime=name,
         runtime_version=result.runtime_version or prepared.version,
-        status=status,
+        status=_RUN_STATUS[result.status],
         phase=result.phase,
         sample=result.sample,
         signal=result.signal,
@@ -586,29 +591,45 @@ def _runtime_run(
         reproducer=context.relative(result.reproducer) if result.reproducer else None,
         timings={"execute": round(result.duration_s, 3)},
     )
-    if result.ok and reference is not None:
-        _compare(run, result.outputs, reference, variant)
-    return run
 
 
-def _compare(run: RuntimeRun, outputs: Arrays, reference: Arrays, variant: VariantReport) -> None:
-    by_order = variant.inspection is not None and not variant.inspection.signatures
-    try:
-        pairs = match_outputs(reference, outputs, by_order=by_order)
-        run.metrics = [compare_output(name, ref, act) for name, ref, act in pairs]
-    except (OutputMismatch, ValueError) as error:
-        run.status = "mismatch"
-        run.message = str(error)
-        run.metrics = []
-        return
-    run.tightest = {metrics.output: tightest_passing(metrics) for metrics in run.metrics}
+def _judge(
+    run: RuntimeRun,
+    outputs: Arrays,
+    reference: Arrays,
+    variant: VariantReport,
+    config: ModelConfig,
+) -> None:
+    """Compare with the reference; the comparison decides the run's status and violations."""
+    started = time.monotonic()
+    inspection = variant.inspection
+    tensors = {t.name: t for t in inspection.outputs} if inspection else {}
+    plan = config.thresholds.get(variant.name)
+    skipped: list[SkippedThreshold] = []
+
+    def plan_for(name: str, converted_name: str) -> OutputPlan:
+        output_plan, skip = plan_output(
+            plan, name, tensors.get(converted_name), config.classification.value
+        )
+        skipped.extend([skip] if skip else [])
+        return output_plan
+
+    by_order = inspection is not None and not inspection.signatures
+    judged = compare_run(reference, outputs, by_order=by_order, plan_for=plan_for)
+    run.status = judged.status
+    run.metrics = judged.metrics
+    run.violations = judged.violations
+    run.tightest = judged.tightest
+    run.skipped_thresholds = skipped
+    if judged.message is not None:
+        run.message = judged.message
+    run.timings["compare"] = round(time.monotonic() - started, 3)
 
 
 def _summary(run: RuntimeRun) -> str:
     if not run.metrics:
         return run.status + (f" ({run.message.splitlines()[0]})" if run.message else "")
-    worst = max(run.metrics, key=lambda m: m.max_abs)
-    return (
-        f"{run.status}, {run.samples} samples, worst output {worst.output!r}: "
-        f"max_abs {worst.max_abs:.3g}, cosine {worst.cosine:.6f}"
+    worst = max(run.metrics, key=lambda m: m.value("max_abs") or 0.0)
+    return f"{run.status}, {run.samples} samples, worst output {worst.output!r}: " + ", ".join(
+        f"{metric} {format_metric(worst, metric)}" for metric in ("max_abs", "cosine")
     )

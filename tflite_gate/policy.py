@@ -206,6 +206,7 @@ class ModelSpec(Settings):
     input_shapes: dict[str, list[Annotated[int, Field(ge=1)]]] | None = None
     signature: str | None = None
     safe_mode: bool = True
+    classification: list[Annotated[str, Field(min_length=1)]] | None = None
     variants: Annotated[list[VariantSpec], Field(min_length=1)] = Field(
         default_factory=lambda: [VariantSpec(name="float", quantization="none")]
     )
@@ -550,6 +551,7 @@ class ModelConfig:
     input_shapes: dict[str, list[int]]
     signature: str | None
     safe_mode: bool
+    classification: Setting[list[str] | None]  # outputs gated by a model-wide min_top1
     variants: list[VariantSpec]
     allow_ops: Setting[list[str] | None]
     deny_ops: Setting[list[str]]
@@ -650,6 +652,11 @@ def resolve_model(loaded: LoadedPolicy, index: int) -> ModelConfig:
         input_shapes=dict(model.input_shapes or {}),
         signature=model.signature,
         safe_mode=model.safe_mode,
+        classification=Setting(
+            model.classification, loaded.location(("models", index, "classification"))
+        )
+        if model.classification is not None
+        else Setting(None, None),
         variants=list(model.variants),
         allow_ops=_pick(loaded, index, "ops", "allow", None),
         deny_ops=_pick(loaded, index, "ops", "deny", []),

@@ -35,6 +35,7 @@ from pathlib import Path
 from tflite_gate.findings import RULES, Finding, Severity
 from tflite_gate.report.files import write_text_atomic
 from tflite_gate.report.model import ModelReport, Report, RuntimeRun, VariantReport
+from tflite_gate.report.text import metrics_line
 
 GATE_SUITE = "tflite-gate"
 SEPARATOR = " · "
@@ -114,14 +115,7 @@ def _check(finding: Finding, variants: dict[str, VariantReport]) -> str:
 
 
 def _metrics_lines(run: RuntimeRun) -> list[str]:
-    lines = []
-    for m in run.metrics:
-        top1 = f" top1 {m.top1:.3f}" if m.top1 is not None else ""
-        lines.append(
-            f"{m.output}: max_abs {m.max_abs:.3g} rel_rmse {m.rel_rmse:.3g} "
-            f"cosine {m.cosine:.6f} snr_db {m.snr_db:.1f}{top1} ({m.samples} samples)"
-        )
-    return lines
+    return [f"{metrics_line(m)} ({m.samples} samples)" for m in run.metrics]
 
 
 def _run_skip(run: RuntimeRun, unavailable: dict[tuple[str, str], str], model: str) -> str | None:
@@ -159,6 +153,8 @@ def _model_suite(model: ModelReport, unavailable: dict[tuple[str, str], str]) ->
             compared.output.extend(_metrics_lines(run))
             if run.status in NO_OUTPUTS:
                 compared.skipped = f"no outputs to compare: the run ended {run.status}"
+            elif run.status == "ran":
+                compared.skipped = "no reference to compare with"
     return suite
 
 

@@ -15,14 +15,21 @@ table, inject HTML, open a code span, nor @-mention anyone.
 from __future__ import annotations
 
 import html
-import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from tflite_gate.findings import RULES, Finding, Severity, sort_findings
-from tflite_gate.report.model import ModelReport, Report, RuntimeRun, VariantReport
+from tflite_gate.report.model import (
+    FAILING_RUN_STATUSES,
+    ModelReport,
+    Report,
+    RuntimeRun,
+    ThresholdViolation,
+    VariantReport,
+)
 from tflite_gate.report.terminal import format_size
+from tflite_gate.report.text import format_metric, format_number
 
 # Characters with a meaning in Markdown inline syntax (CommonMark lets any ASCII
 # punctuation be backslash-escaped; these are the ones that can change rendering
@@ -33,7 +40,6 @@ _ZERO_WIDTH_SPACE = "\u200b"
 
 _LOG_LINES = 40
 _LOG_LINE_CHARS = 600
-_FAILING_RUNS = {"diverged", "error", "crash", "timeout", "mismatch", "unavailable"}
 
 
 # --------------------------------------------------------------------------- escaping
@@ -102,18 +108,9 @@ def _summary_html(text: str) -> str:
 # --------------------------------------------------------------------------- numbers
 
 
-def _num(value: float, digits: int = 3) -> str:
-    """Compact general format: `0.0116`, `7.45e-9`, `153`, `nan`."""
-    if math.isnan(value):
-        return "nan"
-    if math.isinf(value):
-        return "inf" if value > 0 else "-inf"
-    text = f"{value:.{digits}g}"
-    mantissa, sep, exponent = text.partition("e")
-    if sep:
-        sign = "-" if exponent.startswith("-") else ""
-        text = f"{mantissa}e{sign}{exponent.lstrip('+-').lstrip('0') or '0'}"
-    return text
+def _num(value: float | None, digits: int = 3) -> str:
+    """Compact general format: `0.0116`, `7.45e-9`, `153`, `inf`; `n/a` when not measured."""
+    return format_number(value, digits)
 
 
 def _versus(value: float, threshold: float) -> tuple[str, str]:
@@ -147,57 +144,37 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-_RunKey = tuple[str | None, str | None, str | None]
-
-
-def _divergences(report: Report) -> dict[_RunKey, list[Finding]]:
-    """Divergence findings by (model, variant, runtime), in the order the checks made them."""
-    found: dict[_RunKey, list[Finding]] = {}
-    for finding in report.findings:
-        if finding.rule == "divergence":
-            found.setdefault((finding.model, finding.variant, finding.runtime), []).append(finding)
-    return found
-
-
-def _violation(finding: Finding) -> str | None:
-    """`cosine 0.99923 < 0.99999` from a divergence finding's details, if they are there."""
-    details = finding.details
-    metric, value, threshold = (
-        details.get("metric"),
-        details.get("value"),
-        details.get("threshold"),
+def _violation(violation: ThresholdViolation) -> str:
+    """`probs cosine 0.99923 < 0.99999`, with enough digits that the two visibly differ."""
+    limit = _num(violation.threshold, 12)
+    shown = (
+        violation.infinite
+        if violation.infinite is not None or violation.value is None
+        else _versus(violation.value, violation.threshold)[0]
     )
-    key = str(details.get("threshold_key") or metric or "")
-    if not isinstance(metric, str) or not isinstance(threshold, int | float):
-        return None
-    if not isinstance(value, int | float):
-        return f"{escape_cell(metric)} not within {_num(float(threshold), 12)}"
-    shown, limit = _versus(float(value), float(threshold))
-    if math.isnan(value):
-        return f"{escape_cell(metric)} nan (threshold {limit})"
-    comparison = "&lt;" if key.startswith("min_") else "&gt;"
-    output = details.get("output")
-    prefix = f"{code_span(output, in_table=True)} " if isinstance(output, str) else ""
-    return f"{prefix}{escape_cell(metric)} {shown} {comparison} {limit}"
+    comparison = "&lt;" if violation.threshold_key.startswith("min_") else "&gt;"
+    output = code_span(violation.output, in_table=True)
+    return f"{output} {escape_cell(violation.metric)} {shown or 'n/a'} {comparison} {limit}"
 
 
-def _divergence_cell(run: RuntimeRun, findings: list[Finding]) -> str:
-    if findings:
-        shown = _violation(findings[0]) or escape_cell(findings[0].message)
-        more = f" (+{len(findings) - 1} more)" if len(findings) > 1 else ""
-        return shown + more
+def _divergence_cell(run: RuntimeRun) -> str:
+    """The run's first broken threshold, else its non-finite count, else its worst max_abs."""
+    if run.violations:
+        more = f" (+{len(run.violations) - 1} more)" if len(run.violations) > 1 else ""
+        return _violation(run.violations[0]) + more
     non_finite = sum(m.non_finite for m in run.metrics)
     if non_finite:
         return f"{_int(non_finite)} NaN/Inf"
-    if not run.metrics:
-        return "-"
-    worst = max(run.metrics, key=lambda m: (not math.isnan(m.max_abs), m.max_abs))
-    return f"max_abs {_num(worst.max_abs)}"
+    measured = [m for m in run.metrics if m.value("max_abs") is not None]
+    if not measured:
+        return "-" if not run.metrics else "nothing compared"
+    worst = max(measured, key=lambda m: m.value("max_abs") or 0.0)
+    return f"max_abs {format_metric(worst, 'max_abs')}"
 
 
 def _run_status(run: RuntimeRun) -> str:
-    status = f"**{run.status}**" if run.status in _FAILING_RUNS else run.status
-    if run.status not in {"passed", "diverged"} and run.phase:
+    status = f"**{run.status}**" if run.status in FAILING_RUN_STATUSES else run.status
+    if run.status not in {"passed", "ran", "diverged", "non-finite"} and run.phase:
         status += f" in {escape_cell(run.phase)}"
         if run.signal:
             status += f" ({escape_cell(run.signal)})"
@@ -214,7 +191,7 @@ def _ops_cell(variant: VariantReport) -> str:
     return str(len(ops)) + (f" ({', '.join(extra)})" if extra else "")
 
 
-def _model_section(model: ModelReport, divergences: dict[_RunKey, list[Finding]]) -> str:
+def _model_section(model: ModelReport) -> str:
     lines = [f"### {escape_text(model.name)}", ""]
     kind = f" ({model.source_kind})" if model.source_kind else ""
     written = ""
@@ -261,10 +238,7 @@ def _model_section(model: ModelReport, divergences: dict[_RunKey, list[Finding]]
         for index, run in enumerate(variant.runs):
             cells = static if index == 0 else [escape_cell(variant.name), "", "", "", "", ""]
             runtime = run.runtime + (f" {run.runtime_version}" if run.runtime_version else "")
-            found = divergences.get((model.name, variant.name, run.runtime), [])
-            rows.append(
-                [*cells, escape_cell(runtime), _run_status(run), _divergence_cell(run, found)]
-            )
+            rows.append([*cells, escape_cell(runtime), _run_status(run), _divergence_cell(run)])
     lines += ["", _table(header, rows)]
     return "\n".join(lines)
 
@@ -332,12 +306,12 @@ def _variant_details(variant: VariantReport) -> list[str]:
                         escape_cell(runtime),
                         code_span(m.output, in_table=True),
                         str(m.samples),
-                        _num(m.max_abs),
-                        _num(m.mean_abs),
-                        _num(m.rmse),
-                        _num(m.rel_rmse),
-                        _num(m.cosine, 8),
-                        _num(m.snr_db, 4),
+                        format_metric(m, "max_abs"),
+                        format_metric(m, "mean_abs"),
+                        format_metric(m, "rmse"),
+                        format_metric(m, "rel_rmse"),
+                        format_metric(m, "cosine", 8),
+                        format_metric(m, "snr_db", 4),
                         _num(m.top1, 4) if m.top1 is not None else "-",
                         str(m.non_finite),
                     ]
@@ -427,7 +401,6 @@ def _parts(report: Report, heading: str, report_path: str | None) -> _Parts:
     head = [f"## {heading}: {report.verdict.upper()}", "", _verdict_line(report)]
     if report.internal_error:
         head += ["", f"> **Internal error:** {escape_text(report.internal_error)}"]
-    divergences = _divergences(report)
     findings = sort_findings(report.findings)
     findings_head = ""
     if findings:
@@ -447,7 +420,7 @@ def _parts(report: Report, heading: str, report_path: str | None) -> _Parts:
     )
     return _Parts(
         head="\n".join(head),
-        models=[_model_section(m, divergences) for m in report.models],
+        models=[_model_section(m) for m in report.models],
         findings_head=findings_head,
         finding_rows=[_finding_row(f) for f in findings],
         details=[*([hints] if hints else []), *model_details],

@@ -6,6 +6,7 @@ so scripts can validate reports; bump `REPORT_SCHEMA_VERSION` on breaking change
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -57,6 +58,11 @@ class TensorInfo(_Model):
     shape: list[int]
     dtype: str
     quantization: Quantization | None = None
+    producer: str | None = Field(
+        default=None,
+        description="For a converted model's output: the op that computes it, looking "
+        "through (de)quantize and reshape ops (SOFTMAX marks a classification).",
+    )
 
 
 class ConversionMetadata(_Model):
@@ -102,29 +108,113 @@ class ConverterDiagnostics(_Model):
     )
 
 
+MetricName = Literal["max_abs", "mean_abs", "rmse", "rel_rmse", "cosine", "snr_db", "top1"]
+ThresholdKey = Literal[
+    "max_abs", "mean_abs", "rmse", "rel_rmse", "min_cosine", "min_snr_db", "min_top1"
+]
+Infinity = Literal["inf", "-inf"]
+
+
 class OutputMetrics(_Model):
-    """Divergence of one output from the reference, worst sample for each metric."""
+    """Divergence of one output from the reference, worst sample for each metric.
+
+    Metrics cover only the values that were compared (finite in both outputs). A metric
+    is null when nothing was compared, or when it is infinite; `infinite` then says which
+    way (JSON has no infinity, and a stand-in number would read as a measurement).
+    """
 
     output: str
     samples: int
-    max_abs: float
-    mean_abs: float
-    rmse: float
-    rel_rmse: float = Field(description="rmse / rms of the reference")
-    cosine: float
-    snr_db: float
-    top1: float | None = Field(
-        default=None, description="Share of samples whose argmax agrees (classifier-like outputs)."
+    compared: int = Field(
+        description="Values compared: positions finite in both outputs, over all samples."
     )
-    non_finite: int = Field(default=0, description="NaN/Inf values where the reference is finite.")
+    max_abs: float | None
+    mean_abs: float | None
+    rmse: float | None
+    rel_rmse: float | None = Field(description="rmse / rms of the reference")
+    cosine: float | None
+    snr_db: float | None
+    top1: float | None = Field(
+        default=None,
+        description="Share of samples whose argmax agrees; only for outputs gated as "
+        "classifications.",
+    )
+    infinite: dict[MetricName, Infinity] = Field(
+        default_factory=dict,
+        description="Metrics whose value is infinite (e.g. snr_db of identical outputs, "
+        "rel_rmse against an all-zero reference); their value above is null.",
+    )
+    non_finite: int = Field(
+        default=0,
+        description="NaN/Inf values where the reference is finite, or finite values where "
+        "it is not.",
+    )
+    collapsed: bool = Field(
+        default=False,
+        description="The converted output is the same for every sample while the source "
+        "model's varies (e.g. a quantized output stuck at one value).",
+    )
+    collapsed_to: float | None = Field(
+        default=None, description="The one value every position holds, when it collapsed so."
+    )
     worst_sample: dict[str, int] = Field(
         default_factory=dict, description="Per metric, the index of the sample that set its value."
     )
 
+    def value(self, metric: MetricName) -> float | None:
+        """The metric as a number, ±inf included; None when it was not measured."""
+        direction = self.infinite.get(metric)
+        if direction is not None:
+            return math.inf if direction == "inf" else -math.inf
+        found: float | None = getattr(self, metric)
+        return found
+
+
+class ThresholdViolation(_Model):
+    """One policy threshold a run broke, decided where the metrics were computed."""
+
+    output: str
+    threshold_key: ThresholdKey
+    metric: MetricName
+    value: float | None = Field(description="The measured value; null when infinite.")
+    infinite: Infinity | None = None
+    threshold: float
+    worst_sample: int | None = None
+
+
+class SkippedThreshold(_Model):
+    """A model-wide threshold that was not applied to one output, and why."""
+
+    output: str
+    threshold_key: ThresholdKey
+    reason: str
+    explicit: bool = Field(
+        default=False,
+        description="Written for this very output (per_output or the classification list): "
+        "a policy error, not a default that does not fit.",
+    )
+
 
 RunStatus = Literal[
-    "passed", "diverged", "error", "crash", "timeout", "unverifiable", "unavailable", "mismatch"
+    "passed",
+    "ran",
+    "diverged",
+    "non-finite",
+    "error",
+    "crash",
+    "timeout",
+    "unverifiable",
+    "unavailable",
+    "mismatch",
 ]
+FAILING_RUN_STATUSES = frozenset(
+    {"diverged", "non-finite", "error", "crash", "timeout", "unavailable", "mismatch"}
+)
+"""Run statuses that mean the variant did not pass on that runtime.
+
+`ran`: executed without error, with no reference to compare against (a .tflite source
+without `reference:`); `passed`: executed and compared within every threshold.
+"""
 
 
 class RuntimeRun(_Model):
@@ -141,6 +231,10 @@ class RuntimeRun(_Model):
     message: str | None = None
     samples: int = 0
     metrics: list[OutputMetrics] = Field(default_factory=list)
+    violations: list[ThresholdViolation] = Field(
+        default_factory=list, description="Thresholds broken, in policy order per output."
+    )
+    skipped_thresholds: list[SkippedThreshold] = Field(default_factory=list)
     tightest: dict[str, dict[str, float]] = Field(
         default_factory=dict,
         description="Per output, the tightest thresholds that would have passed.",

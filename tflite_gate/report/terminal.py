@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from tflite_gate.findings import RULES, Finding, sort_findings
 from tflite_gate.report.model import ModelReport, Report, VariantReport
+from tflite_gate.report.text import metrics_line
 
 
 def format_size(n: int) -> str:
@@ -73,12 +74,8 @@ def _run_lines(model: ModelReport) -> list[str]:
             if run.samples:
                 text += f" · {run.samples} samples"
             for metrics in run.metrics:
-                top1 = f" top1 {metrics.top1:.3f}" if metrics.top1 is not None else ""
-                text += (
-                    f" · {metrics.output}: max_abs {metrics.max_abs:.3g} "
-                    f"rel_rmse {metrics.rel_rmse:.3g} cosine {metrics.cosine:.6f}{top1}"
-                )
-            if run.phase and run.status not in {"passed", "diverged"}:
+                text += f" · {metrics_line(metrics)}"
+            if run.phase and run.status not in {"passed", "ran", "diverged", "non-finite"}:
                 sample = f" sample {run.sample}" if run.sample is not None else ""
                 text += f" · in {run.phase}{sample}" + (f" ({run.signal})" if run.signal else "")
             lines.append(text)
