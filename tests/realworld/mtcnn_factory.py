@@ -51,3 +51,13 @@ def onet() -> Any:
     from mtcnn.network.onet import ONet
 
     return _loaded(ONet(), "onet.lz4")
+
+
+def onet_functional() -> Any:
+    """ONet wrapped in a functional model with named outputs: bbox (4 values, regression),
+    landmarks (10 values, regression) and face (2-class softmax)."""
+    import keras
+
+    image = keras.Input((48, 48, 3), batch_size=1, name="image")
+    bbox, landmarks, face = onet()(image)
+    return keras.Model(image, {"bbox": bbox, "landmarks": landmarks, "face": face})
