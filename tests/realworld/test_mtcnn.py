@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from conftest import GateRun, run_gate
 
-from .conftest import Extract, copy_helper
+from .conftest import Extract, copy_helper, policy_line
 from .packages import MTCNN
 
 pytestmark = [pytest.mark.realworld, pytest.mark.slow]
@@ -86,6 +86,21 @@ def run(tmp_path_factory: pytest.TempPathFactory, wheel_members: Extract) -> Gat
     return run_gate(_workspace(tmp_path_factory, wheel_members, "mtcnn", POLICY))
 
 
+UNSHAPED_POLICY = textwrap.dedent(
+    """\
+    version: 1
+    models:
+      - name: pnet-any-size
+        source: mtcnn_factory:pnet
+    """
+)
+
+
+@pytest.fixture(scope="module")
+def unshaped_run(tmp_path_factory: pytest.TempPathFactory, wheel_members: Extract) -> GateRun:
+    return run_gate(_workspace(tmp_path_factory, wheel_members, "mtcnn-unshaped", UNSHAPED_POLICY))
+
+
 @pytest.fixture(scope="module")
 def top1_run(tmp_path_factory: pytest.TempPathFactory, wheel_members: Extract) -> GateRun:
     return run_gate(_workspace(tmp_path_factory, wheel_members, "mtcnn-top1", TOP1_POLICY))
@@ -112,6 +127,20 @@ def test_subclassed_net_converts_from_its_shape(run: GateRun, model: str) -> Non
     assert runtime_run["status"] == "passed"
     assert len(runtime_run["metrics"]) == outputs
     assert all(m["max_abs"] < 1e-4 for m in runtime_run["metrics"])
+
+
+def test_dynamic_build_shape_without_input_shapes_is_policy_invalid(unshaped_run: GateRun) -> None:
+    """PNet is built for (None, None, None, 3): the user must declare a size, and the
+    suggestion must not be a 1x1 image that converts a useless model."""
+    assert unshaped_run.returncode == 1, unshaped_run.stdout + unshaped_run.stderr
+    findings = unshaped_run.findings(model="pnet-any-size")
+    assert [f["rule"] for f in findings] == ["policy-invalid"], findings
+    [finding] = findings
+    assert finding["location"]["path"] == "tflite-gate.yml"
+    assert finding["location"]["line"] == policy_line(UNSHAPED_POLICY, "pnet-any-size")
+    assert "input_shapes" in finding["message"]
+    assert "'inputs'" in finding["message"]
+    assert "[1, 1, 1, 3]" not in finding["message"]
 
 
 def test_model_wide_min_top1_does_not_fail_regression_outputs(top1_run: GateRun) -> None:
