@@ -17,8 +17,18 @@ from tflite_gate.execute import run_interpreter
 from tflite_gate.findings import Finding, Location, group_across_variants, make_finding
 from tflite_gate.pipeline import new_report
 from tflite_gate.policy import ModelConfig, load_policy, resolve_model
+from tflite_gate.report.github import annotation_commands
 from tflite_gate.report.junit import to_junit_xml
-from tflite_gate.report.model import ModelReport, TensorInfo, VariantReport
+from tflite_gate.report.markdown import render_markdown
+from tflite_gate.report.model import (
+    ConverterDiagnostics,
+    ConverterError,
+    ModelReport,
+    Report,
+    TensorInfo,
+    VariantReport,
+)
+from tflite_gate.report.sarif import to_sarif
 from tflite_gate.runtimes import RuntimeSpec, RuntimeUnavailable, prepare_runtime
 
 ALLOW = Location(path="tflite-gate.yml", line=5, column=12)
@@ -88,24 +98,59 @@ def test_fixed_batch_hint_names_the_inputs_and_keeps_unknown_sizes_open() -> Non
     assert checks.fixed_batch_hint([TensorInfo(name="x", shape=[1, 5], dtype="float32")]) is None
 
 
-def test_grouped_finding_fails_the_case_of_each_of_its_variants() -> None:
+ADVICE = "Please consider using Select TF ops and disabling `_experimental_lower_tensor_list_ops`"
+
+
+def _grouped_report() -> Report:
+    """Two variants failed alike: one grouped finding, converter advice in the diagnostics."""
+    error = ConverterError(op="tf.Const", message="Lowering tensor list ops is failed.")
+    error.advice = [ADVICE]
     report = new_report()
     report.models.append(
         ModelReport(
             name="m",
             source="pkg.mod:build",
             variants=[
-                VariantReport(name=v, quantization="none", io="float32", status="conversion-failed")
+                VariantReport(
+                    name=v,
+                    quantization="none",
+                    io="float32",
+                    status="conversion-failed",
+                    converter=ConverterDiagnostics(errors=[error]),
+                )
                 for v in ("float", "int8")
             ],
         )
     )
     conversion = [
-        make_finding("conversion-failed", f"m/{v}: set a fixed batch", model="m", variant=v)
+        make_finding(
+            "conversion-failed",
+            f"m/{v}: set a fixed batch",
+            model="m",
+            variant=v,
+            location=Location(path="tflite-gate.yml", line=4, column=13),
+        )
         for v in ("float", "int8")
     ]
     report.add(group_across_variants(conversion))
     report.finalize("error")
+    return report
+
+
+def test_reporters_show_a_grouped_finding_and_the_converter_advice() -> None:
+    report = _grouped_report()
+    grouped = "m: set a fixed batch (in variants float, int8)"
+    markdown = render_markdown(report, max_chars=60000)
+    assert grouped in markdown
+    assert "The converter suggests: Please consider using Select TF ops" in markdown
+    [result] = to_sarif(report)["runs"][0]["results"]
+    assert result["message"]["text"].startswith(grouped)
+    [command] = [c for c in annotation_commands(report) if c.startswith("::error")]
+    assert grouped in command
+
+
+def test_grouped_finding_fails_the_case_of_each_of_its_variants() -> None:
+    report = _grouped_report()
     root = ET.fromstring(to_junit_xml(report))
     failed = {
         case.get("name")
