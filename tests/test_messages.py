@@ -203,3 +203,15 @@ def test_worker_without_numpy_leads_with_the_exception_line(
     assert finding.message == (
         "m: runtime bare is unavailable: ModuleNotFoundError: No module named 'numpy'"
     )
+
+
+@pytest.mark.slow
+def test_pips_context_line_does_not_hide_its_error(tmp_path: Path) -> None:
+    """pip first says which versions need another Python; the error is the line after."""
+    spec = RuntimeSpec("scipy==1.7.0", "scipy==1.7.0", module="scipy")
+    with pytest.raises(RuntimeUnavailable) as caught:
+        prepare_runtime(spec, cache_dir=tmp_path / "cache")
+    assert "ERROR: Ignored the following versions" in str(caught.value)
+    assert str(caught.value).startswith(
+        "ERROR: Could not find a version that satisfies the requirement scipy==1.7.0"
+    )

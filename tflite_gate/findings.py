@@ -94,8 +94,9 @@ RULES: dict[str, Rule] = {
             "conversion-failed",
             Severity.ERROR,
             "The TFLite converter failed",
-            "Replace or re-implement the op named at the annotated line, or allow Select TF "
-            "ops (`ops.select_tf_ops: true`) if the target app links the Flex delegate.",
+            "Follow the message: it leads with the fix. Otherwise replace or re-implement the "
+            "op named at the annotated line, or allow Select TF ops (`ops.select_tf_ops: "
+            "true`) if the target app links the Flex delegate.",
         ),
         Rule(
             "converter-warning",
@@ -109,7 +110,8 @@ RULES: dict[str, Rule] = {
             Severity.ERROR,
             "An op outside the policy's op list",
             "Change the model so it avoids the op, or add the op to `ops.allow` if the target "
-            "runtime supports it.",
+            "runtime supports it. SHAPE, PACK, STRIDED_SLICE usually come from a dynamic "
+            "batch: set a fixed one in `input_shapes`.",
         ),
         Rule(
             "flex-op",

@@ -352,7 +352,9 @@ def failure_headline(lines: list[str]) -> str | None:
     user can act on; its exception line does.
     """
     stripped = [line.strip() for line in lines if line.strip()]
-    pip_error = next((line for line in stripped if line.startswith("ERROR:")), None)
+    # "ERROR: Ignored the following versions ..." is context for the error after it.
+    errors = [line for line in stripped if line.startswith("ERROR:")]
+    pip_error = next((line for line in errors if not line.startswith("ERROR: Ignored")), None)
     if pip_error is not None:
         return pip_error
     exception = next((line for line in reversed(stripped) if _EXCEPTION_LINE.match(line)), None)
