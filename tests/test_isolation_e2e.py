@@ -63,7 +63,8 @@ def test_memory_blowup_fails_only_its_variant(run: GateRun) -> None:
     [finding] = run.findings(model="huge-calibration", rule="conversion-failed")
     assert finding["variant"] == "int8"
     assert finding["message"].startswith(
-        "huge-calibration/int8: the converter exceeded the memory limit"
+        "huge-calibration/int8: raise memory_mb if the machine has the memory: "
+        "the converter exceeded the memory limit"
     )
     assert finding["location"] == {"path": "tflite-gate.yml", "line": 5, "column": 25}
     statuses = [v["status"] for v in run.model("huge-calibration")["variants"]]

@@ -20,9 +20,11 @@ from tflite_gate.findings import Finding, Location, Severity, make_finding
 from tflite_gate.policy import ModelConfig, Setting
 from tflite_gate.report.model import (
     ModelReport,
+    OpInfo,
     OutputMetrics,
     RuntimeRun,
     SkippedThreshold,
+    TensorInfo,
     ThresholdViolation,
     VariantReport,
 )
@@ -154,10 +156,160 @@ def _flex_name(tf_op: str | None) -> str | None:
     return f"Flex{tf_op.removeprefix('tf.')}" if tf_op else None
 
 
+# Ops the converter emits to compute shapes at run time when the batch is dynamic.
+DYNAMIC_SHAPE_OPS = frozenset(
+    {"SHAPE", "PACK", "STRIDED_SLICE", "FILL", "BROADCAST_TO", "BROADCAST_ARGS", "SLICE"}
+)
+RESOURCE_VARIABLE_OPS = frozenset({"VAR_HANDLE", "READ_VARIABLE", "ASSIGN_VARIABLE"})
+UNFROZEN_FIX = (
+    "convert from the Keras model or a SavedModel that holds the variables "
+    "(model.export / tf.saved_model.save), so the converter freezes them into constants "
+    "or initialises them once (CALL_ONCE)"
+)
+
+
+def _dimension(size: int) -> str:
+    return str(size) if size >= 0 else "<size>"
+
+
+def fixed_batch_hint(inputs: list[TensorInfo]) -> str | None:
+    """`set a fixed batch: input_shapes: {x: [1, 5, 3]}` when some input's batch is dynamic.
+
+    Other unknown dimensions stay placeholders: a guessed size would convert a model
+    that is useless on real data.
+    """
+    if not any(tensor.shape and tensor.shape[0] < 0 for tensor in inputs):
+        return None
+    shapes = ", ".join(
+        f"{tensor.name}: [{', '.join(['1', *(_dimension(d) for d in tensor.shape[1:])])}]"
+        for tensor in inputs
+        if tensor.shape
+    )
+    return f"set a fixed batch: input_shapes: {{{shapes}}}"
+
+
+def _is_tensor_list(error: dict[str, object]) -> bool:
+    text = " ".join([str(error.get("op") or ""), str(error.get("message") or "")])
+    text += " " + " ".join(str(line) for line in _advice(error))
+    return "TensorList" in text or "tensor list" in text or "element_shape" in text
+
+
+def _advice(error: dict[str, object]) -> list[str]:
+    advice = error.get("advice")
+    return [str(line) for line in advice] if isinstance(advice, list) else []
+
+
+def _at(location: Location | None) -> str:
+    return f" at {location}" if location is not None else ""
+
+
+def _ops_named(errors: list[dict[str, Any]]) -> str:
+    return ", ".join(dict.fromkeys(str(e["op"]) for e in errors if e.get("op"))) or "ops"
+
+
+def _tensor_list_finding(
+    config: ModelConfig,
+    variant: VariantReport,
+    errors: list[dict[str, Any]],
+    inputs: list[TensorInfo],
+) -> Finding:
+    """An RNN's TensorList ops that cannot be lowered: usually a dynamic batch."""
+    static = next(
+        (str(e["message"]) for e in errors if "element_shape" in str(e.get("message"))),
+        str(errors[0].get("message")),
+    )
+    ops = _ops_named([e for e in errors if "TensorList" in str(e.get("op"))] or errors)
+    flex = "or set ops.select_tf_ops: true if the app links the Flex delegate"
+    hint = fixed_batch_hint(inputs)
+    if hint is not None:
+        action = f"{hint}, {flex}"
+        cause = f"the batch is dynamic, so the TensorList ops {ops} have no static element shape"
+        location = config.key_locations.get("input_shapes", config.source_location)
+    else:
+        action = (
+            "set ops.select_tf_ops: true if the app links the Flex delegate (the TensorList "
+            "ops then run as Flex ops; the converter's `_experimental_lower_tensor_list_ops"
+            "=False` is not needed), or give every element of the tensor list one static shape"
+        )
+        cause = f"the TensorList ops {ops} have no static element shape"
+        location = next(
+            (loc for e in errors if (loc := _code_location(e)) is not None),
+            config.key_locations.get("input_shapes", config.source_location),
+        )
+    return make_finding(
+        "conversion-failed",
+        f"{config.name}/{variant.name}: {action}: {cause} (converter: {static})",
+        location=location,
+        details={
+            "cause": "dynamic-batch" if hint else "tensor-list",
+            "hint": hint,
+            "errors": errors,
+        },
+        model=config.name,
+        variant=variant.name,
+    )
+
+
+def _error_finding(config: ModelConfig, variant: VariantReport, error: dict[str, Any]) -> Finding:
+    """One converter error, led by what to do about it."""
+    op, code = error.get("op"), error.get("code")
+    code_location = _code_location(error)
+    message, advice = str(error.get("message")), _advice(error)
+    details = {
+        "error_code": code,
+        "op": op,
+        "converter": message,
+        "advice": advice,
+    }
+    common: dict[str, Any] = {"model": config.name, "variant": variant.name}
+    flex = _flex_name(str(op)) if op else None
+    if flex and code == "ERROR_NEEDS_FLEX_OPS":
+        return make_finding(
+            "flex-op",
+            f"{config.name}/{variant.name}: set ops.select_tf_ops: true if the app links the "
+            f"Flex delegate, or replace {op}{_at(code_location)}: it has no TFLite builtin, "
+            f"only a Select TF op ({flex}); conversion failed",
+            location=code_location or _where(config.select_tf_ops, config),
+            details={**details, "flex_op": flex},
+            **common,
+        )
+    if op and code == "ERROR_NEEDS_CUSTOM_OPS":
+        what = (
+            f"implement {op} as a custom op and list it in ops.custom, or replace it"
+            f"{_at(code_location)}: it is neither a TFLite builtin nor a Select TF op"
+        )
+    elif op:
+        what = f"replace {op}{_at(code_location)}: {message}"
+    else:
+        what = message
+    suggestion = f" (converter: {' '.join(advice)})" if advice else ""
+    return make_finding(
+        "conversion-failed",
+        f"{config.name}/{variant.name}: {what}{suggestion}",
+        location=code_location or config.source_location,
+        details=details,
+        **common,
+    )
+
+
+_CRASH_ACTIONS = {
+    "timeout": "raise timeout_s if the model is just slow to convert",
+    "memory": "raise memory_mb if the machine has the memory",
+}
+
+
 def check_conversion(
-    config: ModelConfig, variant: VariantReport, result: VariantResult
+    config: ModelConfig,
+    variant: VariantReport,
+    result: VariantResult,
+    inputs: list[TensorInfo] | None = None,
 ) -> list[Finding]:
-    """Converter failures, at the user's line of model code when the converter knows it."""
+    """Converter failures, each led by what to do, at the user's line of model code.
+
+    Errors with one known cause (an RNN's TensorList ops) become one finding with
+    that cause's fix; `inputs` (the model's, batch -1 if dynamic)
+    tell whether a fixed batch is that fix.
+    """
     if result.data_error:
         return [
             make_finding(
@@ -170,51 +322,27 @@ def check_conversion(
             )
         ]
     if result.crash:
+        action = _CRASH_ACTIONS.get(result.crash_cause or "")
         return [
             make_finding(
                 "conversion-failed",
-                f"{config.name}/{variant.name}: {result.crash}",
+                f"{config.name}/{variant.name}: "
+                + (f"{action}: {result.crash}" if action else result.crash),
                 location=_crash_location(result.crash_cause, config),
                 details={"crash": result.crash, "log_tail": result.log_lines},
                 model=config.name,
                 variant=variant.name,
             )
         ]
+    tensor_list = [e for e in result.errors if _is_tensor_list(e)]
     findings = []
-    for error in result.errors:
-        op = error.get("op")
-        flex = _flex_name(str(op)) if op else None
-        code_location = _code_location(error)
-        details = {"error_code": error.get("code"), "op": op, "converter": error.get("message")}
-        if flex and error.get("code") == "ERROR_NEEDS_FLEX_OPS":
-            findings.append(
-                make_finding(
-                    "flex-op",
-                    f"{config.name}/{variant.name}: {op} needs Select TF ops ({flex}), which "
-                    f"the policy does not allow (ops.select_tf_ops: false); conversion failed",
-                    location=code_location or _where(config.select_tf_ops, config),
-                    details={**details, "flex_op": flex},
-                    model=config.name,
-                    variant=variant.name,
-                )
-            )
-            continue
-        what = f"{op} is not supported" if op else str(error.get("message"))
-        if op and error.get("code") == "ERROR_NEEDS_CUSTOM_OPS":
-            what = (
-                f"{op} is neither a TFLite builtin nor a Select TF op; implement it as a "
-                "custom op and list it in ops.custom, or replace it"
-            )
-        findings.append(
-            make_finding(
-                "conversion-failed",
-                f"{config.name}/{variant.name}: {what} ({error.get('code') or 'converter error'})",
-                location=code_location or config.source_location,
-                details=details,
-                model=config.name,
-                variant=variant.name,
-            )
-        )
+    if tensor_list:
+        findings.append(_tensor_list_finding(config, variant, tensor_list, inputs or []))
+    findings += [
+        _error_finding(config, variant, error)
+        for error in result.errors
+        if error not in tensor_list
+    ]
     return findings
 
 
@@ -251,6 +379,8 @@ def check_ops_allowed(config: ModelConfig, variant: VariantReport) -> list[Findi
     if variant.inspection is None:
         return []
     allow, deny = config.allow_ops.value, config.deny_ops.value
+    # Converted here with a dynamic batch: a fixed one removes the shape-computing ops.
+    hint = fixed_batch_hint(variant.inspection.inputs) if variant.status == "converted" else None
     findings = []
     for op in variant.inspection.ops:
         if op.kind != "builtin":
@@ -262,17 +392,55 @@ def check_ops_allowed(config: ModelConfig, variant: VariantReport) -> list[Findi
             setting, why = config.allow_ops, "is not in ops.allow"
         else:
             continue
+        message = f"{op.name} (v{op.version}, used {op.count}x) {why}"
+        details: dict[str, Any] = {"op": op.name, "version": op.version, "count": op.count}
+        if hint is not None and op.name in DYNAMIC_SHAPE_OPS:
+            message = f"{hint}: {message}; it computes shapes for the dynamic batch"
+            details["hint"] = hint
         findings.append(
             make_finding(
                 "op-not-allowed",
-                f"{config.name}/{variant.name}: {op.name} (v{op.version}, used {op.count}x) {why}",
+                f"{config.name}/{variant.name}: {message}",
                 model=config.name,
                 variant=variant.name,
                 location=_where(setting, config),
-                details={"op": op.name, "version": op.version, "count": op.count},
+                details=details,
             )
         )
     return findings
+
+
+def uninitialised_variable_ops(variant: VariantReport) -> list[OpInfo]:
+    """Resource-variable ops in a model without the CALL_ONCE subgraph that initialises them."""
+    if variant.inspection is None:
+        return []
+    ops = variant.inspection.ops
+    if any(op.name == "CALL_ONCE" and op.kind == "builtin" for op in ops):
+        return []
+    return [op for op in ops if op.name in RESOURCE_VARIABLE_OPS]
+
+
+def check_unfrozen_variables(config: ModelConfig, variant: VariantReport) -> list[Finding]:
+    """Resource-variable ops that nothing initialises: the model reads uninitialised memory.
+
+    A converted stateful model initialises its variables once through a CALL_ONCE
+    subgraph; without one, VAR_HANDLE/READ_VARIABLE return whatever memory holds.
+    """
+    found = uninitialised_variable_ops(variant)
+    if not found:
+        return []
+    listed = ", ".join(f"{op.name} x{op.count}" for op in found)
+    return [
+        make_finding(
+            "unfrozen-variables",
+            f"{config.name}/{variant.name}: {UNFROZEN_FIX}: the variables were not frozen: "
+            f"outputs come from uninitialised memory ({listed}, no CALL_ONCE initializer)",
+            model=config.name,
+            variant=variant.name,
+            location=config.source_location,
+            details={"ops": [op.name for op in found]},
+        )
+    ]
 
 
 def check_flex_ops(config: ModelConfig, variant: VariantReport) -> list[Finding]:
@@ -366,7 +534,13 @@ def _safe_less(a: str, b: str) -> bool:
         return False
 
 
-VARIANT_CHECKS = (check_ops_allowed, check_flex_ops, check_custom_ops, check_runtime)
+VARIANT_CHECKS = (
+    check_ops_allowed,
+    check_flex_ops,
+    check_custom_ops,
+    check_runtime,
+    check_unfrozen_variables,
+)
 
 
 # --------------------------------------------------------------------------- execution
@@ -472,10 +646,12 @@ def _static_runtime_verdict(variant: VariantReport, runtime_version: str | None)
 
 
 def check_unavailable_runtime(config: ModelConfig, runtime: str, error: str) -> list[Finding]:
+    """Led by the error's own first line (pip's `ERROR:`, the exception); details keep all."""
+    headline = next((line for line in error.splitlines() if line.strip()), error)
     return [
         make_finding(
             "runtime-unavailable",
-            f"{config.name}: runtime {runtime} is unavailable: {_one_line(error)}",
+            f"{config.name}: runtime {runtime} is unavailable: {_one_line(headline)}",
             model=config.name,
             runtime=runtime,
             location=_runtime_location(config, runtime),
@@ -484,21 +660,13 @@ def check_unavailable_runtime(config: ModelConfig, runtime: str, error: str) -> 
     ]
 
 
-RESOURCE_VARIABLE_OPS = ("VAR_HANDLE", "READ_VARIABLE", "ASSIGN_VARIABLE")
-
-
 def _unfrozen_variables_cause(variant: VariantReport) -> str:
-    """A likely cause of garbage outputs the flatbuffer shows: variables never frozen."""
-    if variant.inspection is None:
-        return ""
-    found = [op.name for op in variant.inspection.ops if op.name in RESOURCE_VARIABLE_OPS]
+    """A likely cause of garbage outputs the flatbuffer shows: variables never initialised."""
+    found = uninitialised_variable_ops(variant)
     if not found:
         return ""
-    return (
-        f"; cause: the model keeps resource variables ({', '.join(found)}) that were not "
-        "frozen into constants, so the interpreter reads uninitialised memory. Convert from "
-        "a function that does not assign to its variables so the converter freezes them"
-    )
+    names = ", ".join(op.name for op in found)
+    return f"; likely cause: resource variables ({names}) were not frozen: {UNFROZEN_FIX}"
 
 
 def _collapse_note(metrics: OutputMetrics) -> str:

@@ -187,6 +187,33 @@ def _write_json(path: Path, payload: Any) -> None:
     temporary.replace(path)
 
 
+# Where a converter message turns from what failed to what to try.
+_ADVICE_START = re.compile(
+    r"\b(?:please consider|consider|try|you (?:can|may|should|need)|see instructions"
+    r"|for example)\b",
+    re.IGNORECASE,
+)
+_MAX_ADVICE_LINES = 8
+
+
+def split_converter_message(text: str) -> tuple[str, list[str]]:
+    """A converter error message as (what failed, the converter's advice lines).
+
+    The converter packs its advice behind the first sentence ("Lowering tensor list
+    ops is failed. Please consider using Select TF ops ...") and separates lines with
+    real or escaped newlines; keeping only the first line loses what to do.
+    """
+    lines = [line.strip() for line in text.replace("\\n", "\n").splitlines() if line.strip()]
+    if not lines:
+        return "", []
+    first, rest = lines[0], lines[1:]
+    start = _ADVICE_START.search(first)
+    if start is not None and start.start() > 0:
+        rest = [first[start.start() :].strip(), *rest]
+        first = first[: start.start()].strip()
+    return first, rest[:_MAX_ADVICE_LINES]
+
+
 def _converter_errors(exc: BaseException, workspace: Path) -> list[dict[str, Any]]:
     from tflite_gate.workspace_code import workspace_frame
 
@@ -195,11 +222,14 @@ def _converter_errors(exc: BaseException, workspace: Path) -> list[dict[str, Any
         code = type(error).ErrorCode.Name(error.error_code) if error.error_code else None
         frames = [(c.source.filename, c.source.line) for c in error.location.call]
         frame = workspace_frame(frames, workspace)
-        first_line = (error.error_message or "").strip().splitlines()
+        message, advice = split_converter_message(error.error_message or "")
+        if not message:
+            message, advice = split_converter_message(str(exc))
         entry = {
             "code": code,
             "op": error.operator.name or None,
-            "message": first_line[0] if first_line else str(exc).strip().splitlines()[0],
+            "message": message,
+            "advice": advice,
             "location": list(frame) if frame else None,
         }
         if entry not in found:
@@ -211,6 +241,7 @@ def _converter_errors(exc: BaseException, workspace: Path) -> list[dict[str, Any
                 "code": None,
                 "op": None,
                 "message": lines[-1] if lines else type(exc).__name__,
+                "advice": [],
                 "location": None,
             }
         )

@@ -94,8 +94,9 @@ RULES: dict[str, Rule] = {
             "conversion-failed",
             Severity.ERROR,
             "The TFLite converter failed",
-            "Replace or re-implement the op named at the annotated line, or allow Select TF "
-            "ops (`ops.select_tf_ops: true`) if the target app links the Flex delegate.",
+            "Follow the message: it leads with the fix. Otherwise replace or re-implement the "
+            "op named at the annotated line, or allow Select TF ops (`ops.select_tf_ops: "
+            "true`) if the target app links the Flex delegate.",
         ),
         Rule(
             "converter-warning",
@@ -109,7 +110,8 @@ RULES: dict[str, Rule] = {
             Severity.ERROR,
             "An op outside the policy's op list",
             "Change the model so it avoids the op, or add the op to `ops.allow` if the target "
-            "runtime supports it.",
+            "runtime supports it. SHAPE, PACK, STRIDED_SLICE usually come from a dynamic "
+            "batch: set a fixed one in `input_shapes`.",
         ),
         Rule(
             "flex-op",
@@ -150,6 +152,13 @@ RULES: dict[str, Rule] = {
             Severity.ERROR,
             "A runtime could not be installed or imported",
             "Check the runtime's requirement string and its extra requirements.",
+        ),
+        Rule(
+            "unfrozen-variables",
+            Severity.ERROR,
+            "The model reads variables nothing initialises",
+            "Convert from the Keras model or a SavedModel holding the variables, so the "
+            "converter freezes them into constants or initialises them (CALL_ONCE).",
         ),
         Rule(
             "interpreter-error",
@@ -249,6 +258,68 @@ def make_finding(
         location=location,
         details=details or {},
     )
+
+
+# Per-run metrics findings are read per (variant, runtime) by the summary table.
+_UNGROUPED_RULES = frozenset({"divergence"})
+
+
+def _variant_free_key(finding: Finding) -> tuple[object, ...] | None:
+    """What a finding says with its variant's name taken out; None if it has no variant."""
+    if finding.variant is None or finding.rule in _UNGROUPED_RULES:
+        return None
+    prefix = f"{finding.model}/{finding.variant}" if finding.model else finding.variant
+    message = finding.message.replace(prefix, finding.model or "", 1)
+    return (
+        finding.rule,
+        finding.severity,
+        finding.model,
+        finding.runtime,
+        finding.location,
+        message,
+    )
+
+
+def group_across_variants(findings: list[Finding]) -> list[Finding]:
+    """One finding per problem: the same finding for several variants becomes one.
+
+    Findings equal but for the variant name (rule, severity, model, runtime, location
+    and message) merge into the first one's place, with `variant` None, the variants
+    listed in `details["variants"]`, and a message naming them. A finding that only
+    one variant has is kept as it is.
+    """
+    groups: dict[tuple[object, ...], list[Finding]] = {}
+    order: list[tuple[object, ...] | Finding] = []
+    for finding in findings:
+        key = _variant_free_key(finding)
+        if key is None:
+            order.append(finding)
+            continue
+        if key not in groups:
+            groups[key] = []
+            order.append(key)
+        groups[key].append(finding)
+    result: list[Finding] = []
+    for item in order:
+        if isinstance(item, Finding):
+            result.append(item)
+            continue
+        group = groups[item]
+        if len(group) == 1:
+            result.append(group[0])
+            continue
+        variants = [str(f.variant) for f in group]
+        first = group[0]
+        result.append(
+            first.model_copy(
+                update={
+                    "variant": None,
+                    "message": f"{item[-1]} (in variants {', '.join(variants)})",
+                    "details": {**first.details, "variants": variants},
+                }
+            )
+        )
+    return result
 
 
 def sort_findings(findings: list[Finding]) -> list[Finding]:

@@ -59,6 +59,12 @@ def _message(exc: BaseException) -> str:
     return "\n".join(lines[:ERROR_LINES]) or type(exc).__name__
 
 
+def _exception_line(exc: BaseException) -> str:
+    """`ModuleNotFoundError: No module named 'numpy'`: the type and the last line say it."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return type(exc).__name__ + (": " + lines[-1] if lines else "")
+
+
 def _kind(message: str) -> str:
     """Select TF ops need the Flex delegate no Python interpreter links: not a model bug."""
     return "unsupported-flex" if any(m in message for m in FLEX_MARKERS) else "error"
@@ -194,12 +200,12 @@ def run(request: dict[str, Any], status: _Status) -> dict[str, Any]:
     """Import, load, allocate, then per sample (resize+allocate), invoke, read."""
     status.mark("import")
     if _NUMPY_ERROR is not None:
-        raise PhaseError("import", None, f"numpy: {_message(_NUMPY_ERROR)}", "import")
+        raise PhaseError("import", None, _exception_line(_NUMPY_ERROR), "import")
     try:
         module = importlib.import_module(request["module"])
         interpreter_class = module.Interpreter
     except Exception as exc:
-        raise PhaseError("import", None, _message(exc), "import") from exc
+        raise PhaseError("import", None, _exception_line(exc), "import") from exc
     status.mark("load")
     threads = int(request.get("num_threads", 1))
     interpreter = interpreter_class(model_path=request["model"], num_threads=threads)

@@ -31,7 +31,7 @@ from tflite_gate.convert import (
 )
 from tflite_gate.data import DataError, SourceSpec, representative_samples, stack
 from tflite_gate.execute import ExecutionResult, ExecutionStatus, run_interpreter
-from tflite_gate.findings import Finding, Location, make_finding
+from tflite_gate.findings import Finding, Location, group_across_variants, make_finding
 from tflite_gate.inspect import InvalidModelError, inspect_model
 from tflite_gate.policy import (
     GenerateSource,
@@ -234,12 +234,14 @@ def _run_model(
         )
         return
     model_report.source_kind = kind
+    first = len(report.findings)
     if kind == "tflite" and path is not None:
         _run_tflite(config, path, model_report, report, context)
     else:
         _run_conversion(config, kind, path, model_report, report, context)
     report.add(checks.check_classification_names(config, model_report))
     report.add(checks.check_skipped_thresholds(config, model_report))
+    report.findings[first:] = group_across_variants(report.findings[first:])
 
 
 def _run_tflite(
@@ -382,7 +384,8 @@ def _run_conversion(
         variant.converter.errors = [_converter_error(error) for error in outcome.errors]
         variant.converter.log_lines = outcome.log_lines
         model_report.variants.append(variant)
-        report.add(_unless_reported(checks.check_conversion(config, variant, outcome), evaluation))
+        conversion = checks.check_conversion(config, variant, outcome, model_report.inputs)
+        report.add(_unless_reported(conversion, evaluation))
         report.add(checks.check_converter_warnings(config, variant, outcome))
         context.progress(f"[{config.name}/{spec.name}] {variant.status}")
         if not (outcome.ok and outcome.tflite_path):
@@ -420,6 +423,7 @@ def _converter_error(error: dict[str, Any]) -> ConverterError:
         code=error.get("code"),
         op=error.get("op"),
         message=str(error.get("message")),
+        advice=[str(line) for line in error.get("advice") or []],
         location=Location(path=where[0], line=where[1]) if where else None,
     )
 

@@ -24,6 +24,7 @@ import importlib.util
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -341,13 +342,34 @@ def _meaningful_tail(log_path: Path) -> list[str]:
     return lines[-_TAIL_LINES:]
 
 
+_EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt)\b")
+
+
+def failure_headline(lines: list[str]) -> str | None:
+    """The line that says what went wrong: pip's first `ERROR:`, else a traceback's last line.
+
+    A traceback's head ("Traceback (most recent call last):", frames) says nothing a
+    user can act on; its exception line does.
+    """
+    stripped = [line.strip() for line in lines if line.strip()]
+    # "ERROR: Ignored the following versions ..." is context for the error after it.
+    errors = [line for line in stripped if line.startswith("ERROR:")]
+    pip_error = next((line for line in errors if not line.startswith("ERROR: Ignored")), None)
+    if pip_error is not None:
+        return pip_error
+    exception = next((line for line in reversed(stripped) if _EXCEPTION_LINE.match(line)), None)
+    return exception or (stripped[-1] if stripped else None)
+
+
 def _failure(
     spec: RuntimeSpec, step: str, outcome: WorkerOutcome, log_path: Path, advice: str
 ) -> RuntimeUnavailable:
+    lines = log_tail(log_path, 200)
+    headline = failure_headline(lines) or f"{step} {outcome.describe()}"
     tail = "\n".join(f"  {line}" for line in _meaningful_tail(log_path))
     message = (
-        f"runtime {spec.name!r}: {step} {outcome.describe()}:\n{tail}\n"
-        f"{advice} (full log: {log_path})"
+        f"{headline}: {advice}\n"
+        f"runtime {spec.name!r}: {step} {outcome.describe()}:\n{tail}\n(full log: {log_path})"
     )
     return RuntimeUnavailable(message, log_path=log_path)
 

@@ -9,7 +9,8 @@ itself: `policy`, and `internal` when the gate hit a bug). In a model's suite:
   custom-op), `· runtime-version`, and per run `· run[<runtime>]` and
   `· divergence[<runtime>]`.
 
-A finding maps to exactly one case (by its model, variant, runtime and rule; a
+A finding maps to exactly one case (by its model, variant, runtime and rule; one
+grouped across variants, `details.variants`, maps to that case of each variant; a
 flex-op or custom-op finding of a variant that did not convert explains the
 failed conversion, so it maps to `conversion`). A case fails when a finding at
 or above the report's `fail_on` maps to it: `<error>` if one of those is an
@@ -210,8 +211,17 @@ def _suites(report: Report) -> list[_Suite]:
             suite = gate
         else:  # a finding about a model the report has no entry for still gets a suite
             suite = models.setdefault(finding.model, _Suite(finding.model))
-        suite.case(_check(finding, variants.get(finding.model or "", {}))).findings.append(finding)
+        for one in _per_variant(finding):
+            suite.case(_check(one, variants.get(finding.model or "", {}))).findings.append(one)
     return [gate, *models.values()]
+
+
+def _per_variant(finding: Finding) -> list[Finding]:
+    """A finding grouped across variants fails each of its variants' cases."""
+    listed = finding.details.get("variants")
+    if finding.variant is not None or not isinstance(listed, list):
+        return [finding]
+    return [finding.model_copy(update={"variant": str(name)}) for name in listed]
 
 
 def _testcase(classname: str, case: _Case, threshold: int | None) -> tuple[ET.Element, str]:

@@ -293,7 +293,12 @@ def _variant_details(variant: VariantReport) -> list[str]:
         where = f" at {code_span(str(error.location))}" if error.location else ""
         op = f" {code_span(error.op)}" if error.op else ""
         code = f" ({escape_text(error.code)})" if error.code else ""
-        lines += ["", f"Converter error{op}{code}{where}: {escape_text(error.message)}"]
+        advice = (
+            f" The converter suggests: {escape_text(' '.join(error.advice))}"
+            if error.advice
+            else ""
+        )
+        lines += ["", f"Converter error{op}{code}{where}: {escape_text(error.message)}{advice}"]
     if variant.converter.log_lines:
         lines += ["", "Converter log:", "", _fenced_block(_clip_log(variant.converter.log_lines))]
     if variant.runs:

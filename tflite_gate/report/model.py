@@ -96,6 +96,10 @@ class ConverterError(_Model):
     code: str | None = None
     op: str | None = None
     message: str
+    advice: list[str] = Field(
+        default_factory=list,
+        description="The converter's own suggestions and further lines of its message.",
+    )
     location: Location | None = Field(
         default=None, description="First frame of the op's creation stack inside the workspace."
     )
