@@ -8,6 +8,7 @@ setting; one caused by model code points at the code.
 
 from __future__ import annotations
 
+import re
 from importlib import metadata
 from typing import Any
 
@@ -120,6 +121,95 @@ def check_load(config: ModelConfig, load: LoadResult, report: ModelReport) -> li
                 "error": load.error,
                 "written_by": written.model_dump() if written else None,
             },
+        )
+    ]
+
+
+_NOT_CONVERTED = "a .tflite source runs as-is (it is not converted)"
+
+
+def _tflite_key_problem(key: str, has_reference: bool, converted_reference: bool) -> str | None:
+    """Why a key written on a .tflite source's entry cannot apply, or None if it does."""
+    if re.fullmatch(r"variants\[[1-9]\d*\]", key) or re.fullmatch(
+        r"variants\[\d+\]\.(quantization|io)", key
+    ):
+        return (
+            f"{_NOT_CONVERTED}: give at most one variant, with a name and max_divergence "
+            "only, or remove `variants`"
+        )
+    if key == "signature":
+        return (
+            f"{_NOT_CONVERTED} on its serving_default signature (else its first); "
+            "choosing another signature is not supported: remove `signature`"
+        )
+    if key == "safe_mode":
+        return "safe_mode applies to loading .keras files; remove it"
+    if key == "data.calibration":
+        return f"{_NOT_CONVERTED}, so nothing is calibrated: use data.evaluation"
+    if not has_reference and re.fullmatch(r"(variants\[0\]\.)?max_divergence", key):
+        return (
+            "there is nothing to compare with: add `reference:` (the model this .tflite "
+            "was made from: a .tflite, .keras, .h5, SavedModel or module:function)"
+        )
+    if key == "limits.timeout_s" and not converted_reference:
+        return (
+            "limits.timeout_s bounds the TensorFlow worker, which a .tflite source without "
+            "a Keras/SavedModel/factory reference does not use: use limits.interpreter_timeout_s"
+        )
+    return None
+
+
+def _converted_key_problem(key: str, kind: str) -> str | None:
+    """Why a key written on a converted source's entry cannot apply, or None if it does."""
+    if key == "reference":
+        return (
+            "reference gives a .tflite source something to compare with; a converted "
+            "model is compared with its own source: remove it"
+        )
+    if key == "signature" and kind != "saved_model":
+        return f"signature selects a SavedModel signature; a {kind} source has none to choose"
+    if key == "safe_mode" and kind != "keras":
+        return f"safe_mode applies to loading .keras files, not to a {kind} source; remove it"
+    return None
+
+
+def check_source_keys(config: ModelConfig, kind: str, reference_kind: str | None) -> list[Finding]:
+    """Keys written for a model that cannot apply to its kind of source.
+
+    A key that is accepted and then ignored is a check silently switched off, so each
+    one is refused at its own line.
+    """
+    findings = []
+    for key, location in config.key_locations.items():
+        if kind == "tflite":
+            converted = reference_kind is not None and reference_kind != "tflite"
+            problem = _tflite_key_problem(key, reference_kind is not None, converted)
+        else:
+            problem = _converted_key_problem(key, kind)
+        if problem is not None:
+            findings.append(
+                make_finding(
+                    "policy-invalid",
+                    f"{config.name}: {key}: {problem}",
+                    model=config.name,
+                    location=location,
+                    details={"key": key, "source_kind": kind},
+                )
+            )
+    return findings
+
+
+def check_reference(
+    config: ModelConfig, error: str, *, rule: str = "model-load-failed"
+) -> list[Finding]:
+    """A reference model that cannot give reference outputs: the outputs are not compared."""
+    return [
+        make_finding(
+            rule,
+            f"{config.name}: reference {config.reference.value}: {error}; outputs not compared",
+            model=config.name,
+            location=_where(config.reference, config),
+            details={"reference": config.reference.value, "error": error},
         )
     ]
 
