@@ -61,6 +61,12 @@ FAILING = textwrap.dedent(
       - name: reference-missing
         source: models/int8.tflite
         reference: models/nothing.tflite
+      - name: reference-other-inputs
+        source: models/int8.tflite
+        reference: models/other.keras
+      - name: reference-fails
+        source: models/int8.tflite
+        reference: models/dynamic.tflite
     """
 )
 
@@ -75,6 +81,8 @@ def _write_models(models: Path) -> None:
     hidden = keras.layers.Dense(16, activation="relu")(x)
     model = keras.Model(x, keras.layers.Dense(4, name="y")(hidden))
     model.save(models / "float.keras")
+    z = keras.Input((8,), name="z")
+    keras.Model(z, keras.layers.Dense(4)(z)).save(models / "other.keras")
     (models / "float.tflite").write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
 
     rng = np.random.default_rng(0)
@@ -205,3 +213,24 @@ def test_missing_reference_points_at_it(failing: GateRun) -> None:
         "workspace; outputs not compared"
     )
     assert finding["location"]["line"] == _line(FAILING, "reference-missing", "reference")
+
+
+def test_reference_with_other_inputs_is_refused(failing: GateRun) -> None:
+    (finding,) = failing.findings(model="reference-other-inputs")
+    assert finding["rule"] == "policy-invalid"
+    assert finding["message"].startswith(
+        "reference-other-inputs: reference models/other.keras: it does not take the "
+        ".tflite's inputs: input_shapes names 'x', but the model's inputs are: z"
+    )
+    assert finding["location"]["line"] == _line(FAILING, "reference-other-inputs", "reference")
+
+
+def test_reference_that_fails_to_run_points_at_it(failing: GateRun) -> None:
+    (finding,) = failing.findings(model="reference-fails")
+    assert finding["rule"] == "model-load-failed"
+    assert finding["message"].startswith(
+        "reference-fails: reference models/dynamic.tflite: the reference run failed in allocate"
+    )
+    assert finding["message"].endswith("; outputs not compared")
+    assert finding["location"]["line"] == _line(FAILING, "reference-fails", "reference")
+    assert failing.model("reference-fails")["variants"][0]["runs"] == []

@@ -180,7 +180,8 @@ def check_source_keys(config: ModelConfig, kind: str, reference_kind: str | None
     one is refused at its own line.
     """
     findings = []
-    for key, location in config.key_locations.items():
+    by_line = sorted(config.key_locations.items(), key=lambda item: _line_order(item[1]))
+    for key, location in by_line:
         if kind == "tflite":
             converted = reference_kind is not None and reference_kind != "tflite"
             problem = _tflite_key_problem(key, reference_kind is not None, converted)
@@ -197,6 +198,10 @@ def check_source_keys(config: ModelConfig, kind: str, reference_kind: str | None
                 )
             )
     return findings
+
+
+def _line_order(location: Location) -> tuple[int, int]:
+    return location.line or 0, location.column or 0
 
 
 def check_reference(
