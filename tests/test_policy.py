@@ -796,6 +796,13 @@ def test_keys_that_cannot_apply_to_the_source_kind_point_at_their_line(tmp_path:
     # Inherited defaults (calibration, thresholds, a variant list) are not errors.
     assert _misplaced(loaded, 1, "tflite", None) == []
     assert _misplaced(loaded, 2, "tflite", "keras") == []
+    # safe_mode is for loading .keras files: a .keras reference takes it.
+    assert _misplaced(loaded, 0, "tflite", "keras") == [
+        (9, 16, "signature"),
+        (12, 37, "variants[0].quantization"),
+        (13, 9, "variants[1]"),
+        (15, 25, "data.calibration"),
+    ]
     assert _misplaced(loaded, 3, "tflite", "tflite") == [(32, 25, "limits.timeout_s")]
     assert _misplaced(loaded, 4, "keras", None) == [
         (35, 16, "reference"),

@@ -128,8 +128,11 @@ def check_load(config: ModelConfig, load: LoadResult, report: ModelReport) -> li
 _NOT_CONVERTED = "a .tflite source runs as-is (it is not converted)"
 
 
-def _tflite_key_problem(key: str, has_reference: bool, converted_reference: bool) -> str | None:
-    """Why a key written on a .tflite source's entry cannot apply, or None if it does."""
+def _tflite_key_problem(key: str, reference_kind: str | None) -> str | None:
+    """Why a key written on a .tflite source's entry cannot apply, or None if it does.
+
+    `reference_kind` is the kind of the model's `reference` (None: it has none).
+    """
     if re.fullmatch(r"variants\[[1-9]\d*\]", key) or re.fullmatch(
         r"variants\[\d+\]\.(quantization|io)", key
     ):
@@ -142,16 +145,16 @@ def _tflite_key_problem(key: str, has_reference: bool, converted_reference: bool
             f"{_NOT_CONVERTED} on its serving_default signature (else its first); "
             "choosing another signature is not supported: remove `signature`"
         )
-    if key == "safe_mode":
-        return "safe_mode applies to loading .keras files; remove it"
+    if key == "safe_mode" and reference_kind != "keras":
+        return "safe_mode applies to loading .keras files (here: a .keras reference); remove it"
     if key == "data.calibration":
         return f"{_NOT_CONVERTED}, so nothing is calibrated: use data.evaluation"
-    if not has_reference and re.fullmatch(r"(variants\[0\]\.)?max_divergence", key):
+    if reference_kind is None and re.fullmatch(r"(variants\[0\]\.)?max_divergence", key):
         return (
             "there is nothing to compare with: add `reference:` (the model this .tflite "
             "was made from: a .tflite, .keras, .h5, SavedModel or module:function)"
         )
-    if key == "limits.timeout_s" and not converted_reference:
+    if key == "limits.timeout_s" and reference_kind in {None, "tflite"}:
         return (
             "limits.timeout_s bounds the TensorFlow worker, which a .tflite source without "
             "a Keras/SavedModel/factory reference does not use: use limits.interpreter_timeout_s"
@@ -183,8 +186,7 @@ def check_source_keys(config: ModelConfig, kind: str, reference_kind: str | None
     by_line = sorted(config.key_locations.items(), key=lambda item: _line_order(item[1]))
     for key, location in by_line:
         if kind == "tflite":
-            converted = reference_kind is not None and reference_kind != "tflite"
-            problem = _tflite_key_problem(key, reference_kind is not None, converted)
+            problem = _tflite_key_problem(key, reference_kind)
         else:
             problem = _converted_key_problem(key, kind)
         if problem is not None:

@@ -459,7 +459,7 @@ def _converted_reference(
         source_path=str(path) if path else None,
         input_shapes={name: sample_shape(shape) for name, shape, _ in signature},
         signature=None,
-        safe_mode=True,
+        safe_mode=config.safe_mode,  # written on a .tflite entry only for a .keras reference
         select_tf_ops=config.select_tf_ops.value,
         allow_custom_ops=bool(config.custom_ops.value),
         variants=[],
