@@ -817,13 +817,13 @@ def test_misplaced_key_message_says_what_to_do(tmp_path: Path) -> None:
         f.details["key"]: f.message for f in checks.check_source_keys(config, "tflite", None)
     }
     assert messages["max_divergence"] == (
-        "tflite-typos: max_divergence: there is nothing to compare with: add `reference:` "
-        "(the model this .tflite was made from: a .tflite, .keras, .h5, SavedModel or "
-        "module:function)"
+        "tflite-typos: max_divergence: add `reference:` (the model this .tflite was made "
+        "from: a .tflite, .keras, .h5, SavedModel or module:function), or remove it: there "
+        "is nothing to compare with"
     )
-    assert messages["variants[1]"].startswith(
-        "tflite-typos: variants[1]: a .tflite source runs as-is (it is not converted): "
-        "give at most one variant"
+    assert messages["variants[1]"] == (
+        "tflite-typos: variants[1]: keep at most one variant, with only a name and "
+        "max_divergence, or remove `variants`: a .tflite source runs as-is (it is not converted)"
     )
 
 

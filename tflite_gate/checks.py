@@ -129,7 +129,7 @@ _NOT_CONVERTED = "a .tflite source runs as-is (it is not converted)"
 
 
 def _tflite_key_problem(key: str, reference_kind: str | None) -> str | None:
-    """Why a key written on a .tflite source's entry cannot apply, or None if it does.
+    """What to do about a key written on a .tflite source's entry, or None if it applies.
 
     `reference_kind` is the kind of the model's `reference` (None: it has none).
     """
@@ -137,42 +137,44 @@ def _tflite_key_problem(key: str, reference_kind: str | None) -> str | None:
         r"variants\[\d+\]\.(quantization|io)", key
     ):
         return (
-            f"{_NOT_CONVERTED}: give at most one variant, with a name and max_divergence "
-            "only, or remove `variants`"
+            "keep at most one variant, with only a name and max_divergence, or remove "
+            f"`variants`: {_NOT_CONVERTED}"
         )
     if key == "signature":
         return (
-            f"{_NOT_CONVERTED} on its serving_default signature (else its first); "
-            "choosing another signature is not supported: remove `signature`"
+            f"remove `signature`: {_NOT_CONVERTED} on its serving_default signature "
+            "(else its first); choosing another one is not supported"
         )
     if key == "safe_mode" and reference_kind != "keras":
-        return "safe_mode applies to loading .keras files (here: a .keras reference); remove it"
+        return (
+            "remove `safe_mode`: it applies to loading .keras files, here only a .keras reference"
+        )
     if key == "data.calibration":
-        return f"{_NOT_CONVERTED}, so nothing is calibrated: use data.evaluation"
+        return f"use data.evaluation: {_NOT_CONVERTED}, so nothing is calibrated"
     if reference_kind is None and re.fullmatch(r"(variants\[0\]\.)?max_divergence", key):
         return (
-            "there is nothing to compare with: add `reference:` (the model this .tflite "
-            "was made from: a .tflite, .keras, .h5, SavedModel or module:function)"
+            "add `reference:` (the model this .tflite was made from: a .tflite, .keras, "
+            ".h5, SavedModel or module:function), or remove it: there is nothing to compare with"
         )
     if key == "limits.timeout_s" and reference_kind in {None, "tflite"}:
         return (
-            "limits.timeout_s bounds the TensorFlow worker, which a .tflite source without "
-            "a Keras/SavedModel/factory reference does not use: use limits.interpreter_timeout_s"
+            "use limits.interpreter_timeout_s: limits.timeout_s bounds the TensorFlow worker, "
+            "which a .tflite source without a Keras/SavedModel/factory reference does not use"
         )
     return None
 
 
 def _converted_key_problem(key: str, kind: str) -> str | None:
-    """Why a key written on a converted source's entry cannot apply, or None if it does."""
+    """What to do about a key written on a converted source's entry, or None if it applies."""
     if key == "reference":
         return (
-            "reference gives a .tflite source something to compare with; a converted "
-            "model is compared with its own source: remove it"
+            "remove `reference`: it gives a .tflite source something to compare with; a "
+            "converted model is compared with its own source"
         )
     if key == "signature" and kind != "saved_model":
-        return f"signature selects a SavedModel signature; a {kind} source has none to choose"
+        return f"remove `signature`: it selects a SavedModel signature; a {kind} source has none"
     if key == "safe_mode" and kind != "keras":
-        return f"safe_mode applies to loading .keras files, not to a {kind} source; remove it"
+        return f"remove `safe_mode`: it applies to loading .keras files, not a {kind} source"
     return None
 
 
