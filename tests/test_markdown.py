@@ -388,6 +388,22 @@ def test_passing_report() -> None:
     assert "### Findings" not in text
 
 
+def test_a_tflite_source_run_as_is_is_shown_plainly() -> None:
+    report = example_report()
+    report.models[0].variants[0] = VariantReport(
+        name="tflite",
+        quantization="as-is",
+        io="as-is",
+        status="not-converted",
+        inspection=_inspection([]),
+    )
+    text = render_markdown(report, max_chars=COMMENT_LIMIT)
+    [row] = [row for row in text.splitlines() if row.startswith("| tflite |")]
+    assert _cells(row)[2].strip() == "as-is (not converted)"
+    assert "not-converted" not in text
+    assert "**tflite** (as-is): as-is (not converted)" in text
+
+
 def test_internal_error_is_shown() -> None:
     report = example_report()
     report.internal_error = "Traceback <boom>"

@@ -15,12 +15,14 @@ from pathlib import Path
 
 import pytest
 
+from tflite_gate import checks
 from tflite_gate.cli import main
 from tflite_gate.findings import Location
 from tflite_gate.policy import (
     LoadedPolicy,
     PolicyError,
     PolicyIssue,
+    VariantSpec,
     is_factory,
     load_policy,
     resolve_model,
@@ -613,7 +615,8 @@ def test_valid_policy_loads(tmp_path: Path) -> None:
     assert policy.version == 1
     assert policy.fail_on == "warning"
     assert [m.name for m in policy.models] == ["a", "b"]
-    assert [v.name for v in policy.models[0].variants] == ["float"]
+    assert policy.models[0].variants is None
+    assert [v.name for v in resolve_model(loaded, 0).variants] == ["float"]
     max_divergence = policy.models[0].max_divergence
     assert max_divergence is not None
     assert isinstance(max_divergence.max_abs, float)
@@ -660,6 +663,168 @@ def test_resolve_model_applies_defaults_key_by_key(tmp_path: Path) -> None:
     assert list(b.version_specs) == ["tensorflow"]
     assert b.calibration.location == at(21, 25)
     assert b.source_location == at(20, 13)
+
+
+DEFAULT_VARIANTS = """\
+    version: 1
+    defaults:
+      max_divergence: {max_abs: 0.5}
+      variants:
+        - {name: float}
+        - {name: int8, quantization: int8, max_divergence: {min_cosine: 0.99}}
+    models:
+      - name: inherits
+        source: a.keras
+      - name: own
+        source: b.keras
+        variants:
+          - {name: f16, quantization: float16, max_divergence: {max_abs: 0.01}}
+    """
+
+
+def test_variants_in_defaults_are_inherited_and_replaced_as_a_whole(tmp_path: Path) -> None:
+    loaded = load(tmp_path, DEFAULT_VARIANTS)
+    inherits, own = resolve_model(loaded, 0), resolve_model(loaded, 1)
+    assert inherits.variants == [
+        VariantSpec(name="float"),
+        VariantSpec(name="int8", quantization="int8", max_divergence={"min_cosine": 0.99}),
+    ]
+    assert [v.name for v in own.variants] == ["f16"]
+    # Each threshold points where it was written: the default variant's own line.
+    int8 = inherits.thresholds["int8"].base
+    assert (int8["min_cosine"].value, int8["min_cosine"].location) == (0.99, at(6, 69))
+    assert int8["max_abs"].location == at(3, 29)
+    assert inherits.thresholds["float"].base["max_abs"].location == at(3, 29)
+    f16 = own.thresholds["f16"].base["max_abs"]
+    assert (f16.value, f16.location) == (0.01, at(13, 70))
+    # A .tflite source's as-is run gets the model's and the defaults' thresholds.
+    assert own.thresholds["tflite"].base["max_abs"].location == at(3, 29)
+
+
+def test_duplicate_variant_names_in_defaults(tmp_path: Path) -> None:
+    assert issues(
+        tmp_path,
+        """\
+        version: 1
+        defaults:
+          variants: [{name: f}, {name: f}]
+        models: [{name: a, source: a.keras}]
+        """,
+    ) == [(3, 32, "defaults.variants[1].name: duplicate variant name 'f' (first used at index 0)")]
+
+
+def test_reference_outside_the_workspace(tmp_path: Path) -> None:
+    assert issues(
+        tmp_path,
+        """\
+        version: 1
+        models:
+          - name: a
+            source: a.tflite
+            reference: ../float.tflite
+        """,
+    ) == [(5, 16, f"models[0].reference: reference '../float.tflite' {OUTSIDE}")]
+
+
+KEYS_BY_KIND = """\
+    version: 1
+    defaults:
+      data: {calibration: calib.npz}
+      max_divergence: {max_abs: 0.1}
+      variants: [{name: float}, {name: int8, quantization: int8}]
+    models:
+      - name: tflite-typos
+        source: m.tflite
+        signature: serving_default
+        safe_mode: false
+        variants:
+          - {name: as-is, quantization: int8, max_divergence: {max_abs: 0.1}}
+          - {name: second}
+        max_divergence: {min_cosine: 0.99}
+        data: {calibration: calib.npz, evaluation: eval.npz}
+        limits: {timeout_s: 60, interpreter_timeout_s: 60}
+      - name: tflite-fine
+        source: m.tflite
+        input_shapes: {x: [1, 4]}
+        variants: [{name: quantized}]
+        ops: {allow: [ADD]}
+        data: {evaluation: eval.npz, samples: 4}
+        limits: {interpreter_timeout_s: 60, memory_mb: 1024}
+      - name: tflite-compared
+        source: m.tflite
+        reference: float.keras
+        max_divergence: {min_cosine: 0.99}
+        limits: {timeout_s: 60}
+      - name: tflite-compared-tflite
+        source: m.tflite
+        reference: float.tflite
+        limits: {timeout_s: 60}
+      - name: keras
+        source: m.keras
+        reference: float.tflite
+        signature: serving_default
+        safe_mode: false
+      - name: saved
+        source: saved_model
+        signature: serving_default
+        safe_mode: true
+    """
+
+
+def _misplaced(loaded: LoadedPolicy, index: int, kind: str, reference: str | None) -> list[Issue]:
+    findings = checks.check_source_keys(resolve_model(loaded, index), kind, reference)
+    assert {f.rule for f in findings} <= {"policy-invalid"}
+    return sorted(
+        (f.location.line, f.location.column, f.details["key"])
+        for f in findings
+        if f.location is not None and f.location.line is not None
+    )
+
+
+def test_keys_that_cannot_apply_to_the_source_kind_point_at_their_line(tmp_path: Path) -> None:
+    loaded = load(tmp_path, KEYS_BY_KIND)
+    assert _misplaced(loaded, 0, "tflite", None) == [
+        (9, 16, "signature"),
+        (10, 16, "safe_mode"),
+        (12, 37, "variants[0].quantization"),
+        (12, 59, "variants[0].max_divergence"),
+        (13, 9, "variants[1]"),
+        (14, 21, "max_divergence"),
+        (15, 25, "data.calibration"),
+        (16, 25, "limits.timeout_s"),
+    ]
+    # Inherited defaults (calibration, thresholds, a variant list) are not errors.
+    assert _misplaced(loaded, 1, "tflite", None) == []
+    assert _misplaced(loaded, 2, "tflite", "keras") == []
+    # safe_mode is for loading .keras files: a .keras reference takes it.
+    assert _misplaced(loaded, 0, "tflite", "keras") == [
+        (9, 16, "signature"),
+        (12, 37, "variants[0].quantization"),
+        (13, 9, "variants[1]"),
+        (15, 25, "data.calibration"),
+    ]
+    assert _misplaced(loaded, 3, "tflite", "tflite") == [(32, 25, "limits.timeout_s")]
+    assert _misplaced(loaded, 4, "keras", None) == [
+        (35, 16, "reference"),
+        (36, 16, "signature"),
+    ]
+    assert _misplaced(loaded, 5, "saved_model", None) == [(41, 16, "safe_mode")]
+
+
+def test_misplaced_key_message_says_what_to_do(tmp_path: Path) -> None:
+    config = resolve_model(load(tmp_path, KEYS_BY_KIND), 0)
+    messages = {
+        f.details["key"]: f.message for f in checks.check_source_keys(config, "tflite", None)
+    }
+    assert messages["max_divergence"] == (
+        "tflite-typos: max_divergence: add `reference:` (the model this .tflite was made "
+        "from: a .tflite, .keras, .h5, SavedModel or module:function), or remove it: there "
+        "is nothing to compare with"
+    )
+    assert messages["variants[1]"] == (
+        "tflite-typos: variants[1]: keep at most one variant, with only a name and "
+        "max_divergence, or remove `variants`: a .tflite source runs as-is (it is not converted)"
+    )
 
 
 # --------------------------------------------------------------------------- CLI

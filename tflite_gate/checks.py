@@ -8,6 +8,7 @@ setting; one caused by model code points at the code.
 
 from __future__ import annotations
 
+import re
 from importlib import metadata
 from typing import Any
 
@@ -129,6 +130,104 @@ def check_load(config: ModelConfig, load: LoadResult, report: ModelReport) -> li
                 "error": load.error,
                 "written_by": written.model_dump() if written else None,
             },
+        )
+    ]
+
+
+_NOT_CONVERTED = "a .tflite source runs as-is (it is not converted)"
+
+
+def _tflite_key_problem(key: str, reference_kind: str | None) -> str | None:
+    """What to do about a key written on a .tflite source's entry, or None if it applies.
+
+    `reference_kind` is the kind of the model's `reference` (None: it has none).
+    """
+    if re.fullmatch(r"variants\[[1-9]\d*\]", key) or re.fullmatch(
+        r"variants\[\d+\]\.(quantization|io)", key
+    ):
+        return (
+            "keep at most one variant, with only a name and max_divergence, or remove "
+            f"`variants`: {_NOT_CONVERTED}"
+        )
+    if key == "signature":
+        return (
+            f"remove `signature`: {_NOT_CONVERTED} on its serving_default signature "
+            "(else its first); choosing another one is not supported"
+        )
+    if key == "safe_mode" and reference_kind != "keras":
+        return (
+            "remove `safe_mode`: it applies to loading .keras files, here only a .keras reference"
+        )
+    if key == "data.calibration":
+        return f"use data.evaluation: {_NOT_CONVERTED}, so nothing is calibrated"
+    if reference_kind is None and re.fullmatch(r"(variants\[0\]\.)?max_divergence", key):
+        return (
+            "add `reference:` (the model this .tflite was made from: a .tflite, .keras, "
+            ".h5, SavedModel or module:function), or remove it: there is nothing to compare with"
+        )
+    if key == "limits.timeout_s" and reference_kind in {None, "tflite"}:
+        return (
+            "use limits.interpreter_timeout_s: limits.timeout_s bounds the TensorFlow worker, "
+            "which a .tflite source without a Keras/SavedModel/factory reference does not use"
+        )
+    return None
+
+
+def _converted_key_problem(key: str, kind: str) -> str | None:
+    """What to do about a key written on a converted source's entry, or None if it applies."""
+    if key == "reference":
+        return (
+            "remove `reference`: it gives a .tflite source something to compare with; a "
+            "converted model is compared with its own source"
+        )
+    if key == "signature" and kind != "saved_model":
+        return f"remove `signature`: it selects a SavedModel signature; a {kind} source has none"
+    if key == "safe_mode" and kind != "keras":
+        return f"remove `safe_mode`: it applies to loading .keras files, not a {kind} source"
+    return None
+
+
+def check_source_keys(config: ModelConfig, kind: str, reference_kind: str | None) -> list[Finding]:
+    """Keys written for a model that cannot apply to its kind of source.
+
+    A key that is accepted and then ignored is a check silently switched off, so each
+    one is refused at its own line.
+    """
+    findings = []
+    by_line = sorted(config.key_locations.items(), key=lambda item: _line_order(item[1]))
+    for key, location in by_line:
+        if kind == "tflite":
+            problem = _tflite_key_problem(key, reference_kind)
+        else:
+            problem = _converted_key_problem(key, kind)
+        if problem is not None:
+            findings.append(
+                make_finding(
+                    "policy-invalid",
+                    f"{config.name}: {key}: {problem}",
+                    model=config.name,
+                    location=location,
+                    details={"key": key, "source_kind": kind},
+                )
+            )
+    return findings
+
+
+def _line_order(location: Location) -> tuple[int, int]:
+    return location.line or 0, location.column or 0
+
+
+def check_reference(
+    config: ModelConfig, error: str, *, rule: str = "model-load-failed"
+) -> list[Finding]:
+    """A reference model that cannot give reference outputs: the outputs are not compared."""
+    return [
+        make_finding(
+            rule,
+            f"{config.name}: reference {config.reference.value}: {error}; outputs not compared",
+            model=config.name,
+            location=_where(config.reference, config),
+            details={"reference": config.reference.value, "error": error},
         )
     ]
 

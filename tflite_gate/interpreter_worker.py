@@ -196,6 +196,21 @@ def _run_sample(
     interpreter.invoke()
 
 
+def _resize_to_first_sample(
+    interpreter: Any, feeds: dict[str, Any], inputs: dict[str, int]
+) -> None:
+    """Allocate for the data's shapes, not the model's placeholders.
+
+    An input declared [-1, -1] is stored as [1, 1]; a model that reshapes it fails
+    its first allocation at that size, before any sample could resize it.
+    """
+    details = {int(d["index"]): d for d in interpreter.get_input_details()}
+    for name, index in inputs.items():
+        shape = list(feeds[name].shape[1:])
+        if feeds[name].shape[0] and shape != list(details[index]["shape"]):
+            interpreter.resize_tensor_input(index, shape, strict=False)
+
+
 def run(request: dict[str, Any], status: _Status) -> dict[str, Any]:
     """Import, load, allocate, then per sample (resize+allocate), invoke, read."""
     status.mark("import")
@@ -212,6 +227,7 @@ def run(request: dict[str, Any], status: _Status) -> dict[str, Any]:
     inputs, outputs = _io_maps(interpreter)
     feeds, count = _load_feeds(request["inputs"], inputs)
     status.mark("allocate")
+    _resize_to_first_sample(interpreter, feeds, inputs)
     interpreter.allocate_tensors()
     results: dict[str, list[Any]] = {name: [] for name in outputs}
     for sample in range(count):

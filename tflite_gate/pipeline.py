@@ -26,14 +26,23 @@ from tflite_gate.compare import OutputPlan, compare_run
 from tflite_gate.convert import (
     ConversionRequest,
     EvaluationResult,
+    LoadResult,
     VariantRequest,
     convert_model,
 )
-from tflite_gate.data import DataError, SourceSpec, representative_samples, stack
+from tflite_gate.data import (
+    DataError,
+    InputSignature,
+    SourceSpec,
+    representative_samples,
+    sample_shape,
+    stack,
+)
 from tflite_gate.execute import ExecutionResult, ExecutionStatus, run_interpreter
 from tflite_gate.findings import Finding, Location, group_across_variants, make_finding
 from tflite_gate.inspect import InvalidModelError, inspect_model
 from tflite_gate.policy import (
+    AS_IS_VARIANT,
     GenerateSource,
     LoadedPolicy,
     ModelConfig,
@@ -67,7 +76,9 @@ from tflite_gate.runtimes import (
     looks_like_path,
     prepare_runtime,
 )
-from tflite_gate.sources import classify
+from tflite_gate.sources import InputSpec, SourceError, classify
+from tflite_gate.sources import _apply_shapes as apply_input_shapes
+from tflite_gate.sources import _signature_name as signature_name
 from tflite_gate.thresholds import plan_output
 
 Progress = Callable[[str], None]
@@ -234,9 +245,16 @@ def _run_model(
         )
         return
     model_report.source_kind = kind
+    reference = _reference_source(config, report, context) if kind == "tflite" else None
+    unusable = kind == "tflite" and config.reference.value is not None and reference is None
+    reference_kind = reference[0] if reference else ("unusable" if unusable else None)
+    misplaced = checks.check_source_keys(config, kind, reference_kind)
+    report.add(misplaced)
+    if misplaced or unusable:
+        return
     first = len(report.findings)
     if kind == "tflite" and path is not None:
-        _run_tflite(config, path, model_report, report, context)
+        _run_tflite(config, path, reference, model_report, report, context)
     else:
         _run_conversion(config, kind, path, model_report, report, context)
     report.add(checks.check_classification_names(config, model_report))
@@ -244,16 +262,47 @@ def _run_model(
     report.findings[first:] = group_across_variants(report.findings[first:])
 
 
+Reference = tuple[str, Path | None]  # (source kind, resolved path; None for a factory)
+
+
+def _reference_source(config: ModelConfig, report: Report, context: RunContext) -> Reference | None:
+    """The kind and path of a .tflite source's `reference`; None (reported) if unusable."""
+    raw = config.reference.value
+    if raw is None:
+        return None
+    path = None if is_factory(raw) else resolve_inside(raw, context.workspace)
+    if path is not None and not path.exists():
+        report.add(
+            checks.check_reference(
+                config, "does not exist in the workspace", rule="model-not-found"
+            )
+        )
+        return None
+    kind = classify(raw, path)
+    if kind is None:
+        report.add(
+            checks.check_reference(
+                config,
+                "is not a supported model file; expected .tflite, .keras, .h5, a SavedModel "
+                "directory or a module:function factory",
+            )
+        )
+        return None
+    return kind, path
+
+
 def _run_tflite(
     config: ModelConfig,
     path: Path,
+    reference: Reference | None,
     model_report: ModelReport,
     report: Report,
     context: RunContext,
 ) -> None:
-    """An already-converted model: inspect, check, and run it (no reference to compare)."""
+    """An already-converted model: inspect, check, run it, and compare with its reference."""
+    own = "variants" in config.key_locations  # a single as-is variant (checked before)
     variant = VariantReport(
-        name="tflite",
+        name=config.variants[0].name if own else AS_IS_VARIANT,
         quantization="as-is",
         io="as-is",
         status="not-converted",
@@ -267,17 +316,202 @@ def _run_tflite(
     assert variant.inspection is not None
     model_report.loaded = True
     model_report.inputs = list(variant.inspection.inputs)
-    inputs = _tflite_evaluation_inputs(config, variant, report, context)
-    if inputs is not None:
-        _execute_variant(config, variant, path, inputs, None, report, context)
+    signature = _declared_inputs(config, variant.inspection.inputs, model_report, report)
+    if signature is None:
+        return
+    if reference is None:
+        inputs = _tflite_evaluation_inputs(config, signature, report, context)
+        outputs = None
+    else:
+        inputs, outputs = _reference_run(
+            config, reference, variant, signature, model_report.timings, report, context
+        )
+    if inputs is not None and (reference is None or outputs is not None):
+        _execute_variant(config, variant, path, inputs, outputs, report, context)
+
+
+def _declared_inputs(
+    config: ModelConfig, inputs: list[TensorInfo], model_report: ModelReport, report: Report
+) -> InputSignature | None:
+    """The .tflite's inputs with `input_shapes` applied; None (reported) when unusable.
+
+    The interpreter resizes its inputs to the data's shapes, so the data is generated
+    and checked against these declared shapes.
+    """
+    specs = [InputSpec(t.name, [d if d >= 0 else None for d in t.shape], t.dtype) for t in inputs]
+    try:
+        specs = apply_input_shapes(specs, config.input_shapes)
+    except SourceError as error:
+        load = LoadResult(ok=False, error=error.message, policy_key=error.policy_key)
+        report.add(checks.check_load(config, load, model_report))
+        return None
+    return [(s.name, [d if d is not None else -1 for d in s.shape], s.dtype) for s in specs]
+
+
+def _same_input(a: str, b: str) -> bool:
+    """Signature names or converted tensor names (`serving_default_x:0` is `x`)."""
+    return a == b or signature_name(a, {b}) == b or signature_name(b, {a}) == a
+
+
+def _input_names(ours: list[str], theirs: list[str]) -> dict[str, str] | None:
+    """Our input name → theirs, by name; None unless every input has exactly one partner."""
+    pairs = {}
+    for name in ours:
+        partners = [other for other in theirs if _same_input(name, other)]
+        if len(partners) != 1:
+            return None
+        pairs[name] = partners[0]
+    return pairs if len(set(pairs.values())) == len(theirs) else None
+
+
+def _reference_run(
+    config: ModelConfig,
+    reference: Reference,
+    variant: VariantReport,
+    signature: InputSignature,
+    timings: dict[str, float],
+    report: Report,
+    context: RunContext,
+) -> tuple[Arrays | None, Arrays | None]:
+    """Evaluation inputs (keyed by the .tflite's input names) and the reference's outputs."""
+    kind, path = reference
+    started = time.monotonic()
+    if kind == "tflite" and path is not None:
+        found = _tflite_reference(config, path, signature, report, context)
+    else:
+        found = _converted_reference(config, kind, path, signature, report, context)
+    timings["reference"] = round(time.monotonic() - started, 3)
+    if found is None:
+        return None, None
+    inputs, signed, outputs = found
+    assert variant.inspection is not None
+    return inputs, _paired_outputs(variant.inspection.outputs, signed, outputs)
+
+
+def _paired_outputs(ours: list[TensorInfo], signed: bool, outputs: Arrays) -> Arrays:
+    """Reference outputs keyed as the comparison pairs them: by name, else by position.
+
+    `signed`: the reference's outputs carry signature names. Names pair when every one
+    of ours is among them; otherwise the reference's i-th output becomes our i-th.
+    """
+    names = [t.name for t in ours]
+    if signed and set(names) <= set(outputs):
+        return outputs
+    if len(names) != len(outputs):
+        return outputs  # the comparison reports the count mismatch
+    return dict(zip(names, outputs.values(), strict=True))
+
+
+def _tflite_reference(
+    config: ModelConfig,
+    path: Path,
+    signature: InputSignature,
+    report: Report,
+    context: RunContext,
+) -> tuple[Arrays, bool, Arrays] | None:
+    """Run a .tflite reference on the gate's own runtime, on the same inputs."""
+    try:
+        inspection = inspect_model(path.read_bytes())
+    except InvalidModelError as error:
+        report.add(checks.check_reference(config, str(error)))
+        return None
+    names = _input_names([name for name, _, _ in signature], [t.name for t in inspection.inputs])
+    if names is None:
+        ours = [name for name, _, _ in signature]
+        report.add(_inputs_differ(config, ours, [t.name for t in inspection.inputs]))
+        return None
+    # Data in the reference's dtypes: a float reference of an int8 model gets real values,
+    # which the int8 model's run quantizes with its own scale.
+    dtypes = {t.name: t.dtype for t in inspection.inputs}
+    signature = [(name, shape, dtypes[names[name]]) for name, shape, _ in signature]
+    inputs = _tflite_evaluation_inputs(config, signature, report, context)
+    runtime = _runtime(runtime_spec(DEFAULT_RUNTIME, context.workspace), config, report, context)
+    if inputs is None or runtime is None:
+        return None
+    context.progress(f"[{config.name}] reference outputs from {config.reference.value}")
+    result = run_interpreter(
+        path,
+        {names[name]: value for name, value in inputs.items()},
+        python=runtime.python,
+        module=runtime.module,
+        scratch=context.scratch / f"model-{config.index}" / "reference",
+        reproducer_dir=context.artifacts / config.name / "reference" / "reproducer",
+        timeout_s=config.interpreter_timeout_s.value,
+        memory_mb=config.memory_mb.value,
+        num_threads=config.num_threads,
+    )
+    if not result.ok:
+        where = f" in {result.phase}" if result.phase else ""
+        first = (result.message or result.status).splitlines()[0]
+        report.add(checks.check_reference(config, f"the reference run failed{where}: {first}"))
+        return None
+    return inputs, bool(inspection.signatures), result.outputs
+
+
+def _converted_reference(
+    config: ModelConfig,
+    kind: str,
+    path: Path | None,
+    signature: InputSignature,
+    report: Report,
+    context: RunContext,
+) -> tuple[Arrays, bool, Arrays] | None:
+    """Evaluation inputs and reference outputs from TensorFlow, in a worker (no variants)."""
+    calibration = source_spec(config.calibration.value, context.workspace)
+    evaluation = source_spec(config.evaluation.value, context.workspace)
+    request = ConversionRequest(
+        workspace=str(context.workspace.resolve()),
+        scratch=str(context.scratch / f"model-{config.index}" / "reference"),
+        source_kind=kind,
+        source=str(config.reference.value),
+        source_path=str(path) if path else None,
+        input_shapes={name: sample_shape(shape) for name, shape, _ in signature},
+        signature=None,
+        safe_mode=config.safe_mode,  # written on a .tflite entry only for a .keras reference
+        select_tf_ops=config.select_tf_ops.value,
+        allow_custom_ops=bool(config.custom_ops.value),
+        variants=[],
+        calibration=asdict(calibration) if calibration else None,
+        evaluation=asdict(evaluation) if evaluation else None,
+        samples=config.samples.value,
+    )
+    context.progress(f"[{config.name}] reference outputs from {config.reference.value}")
+    result = convert_model(
+        request, timeout_s=config.timeout_s.value, memory_mb=config.memory_mb.value
+    )
+    if not result.load.ok:
+        load = result.load
+        if load.policy_key == "input_shapes":
+            error = f"it does not take the .tflite's inputs: {load.error}"
+            report.add(checks.check_reference(config, error, rule="policy-invalid"))
+        else:
+            report.add(checks.check_reference(config, f"cannot load it: {load.error}"))
+        return None
+    report.add(checks.check_evaluation(config, result.evaluation))
+    feeds, outputs = _load_evaluation(result.evaluation)
+    if feeds is None or outputs is None:
+        return None
+    names = _input_names([name for name, _, _ in signature], list(feeds))
+    if names is None:
+        report.add(_inputs_differ(config, [name for name, _, _ in signature], list(feeds)))
+        return None
+    return {name: feeds[names[name]] for name in names}, True, outputs
+
+
+def _inputs_differ(config: ModelConfig, ours: list[str], theirs: list[str]) -> list[Finding]:
+    return checks.check_reference(
+        config,
+        f"its inputs ({', '.join(theirs) or 'none'}) are not the .tflite's "
+        f"({', '.join(ours) or 'none'}); "
+        "a reference must take the same inputs, by name",
+        rule="policy-invalid",
+    )
 
 
 def _tflite_evaluation_inputs(
-    config: ModelConfig, variant: VariantReport, report: Report, context: RunContext
+    config: ModelConfig, signature: InputSignature, report: Report, context: RunContext
 ) -> Arrays | None:
     """Evaluation data read in this process: a .tflite source needs no TensorFlow."""
-    assert variant.inspection is not None
-    signature = [(t.name, t.shape, t.dtype) for t in variant.inspection.inputs]
     try:
         feeds = representative_samples(
             "evaluation",

@@ -139,6 +139,24 @@ class RuntimeEntry(_Strict):
 RuntimeItem = Annotated[str, Field(min_length=1)] | RuntimeEntry
 
 
+class VariantSpec(_Strict):
+    name: Annotated[str, Field(pattern=_NAME_PATTERN)]
+    quantization: Quantization = "none"
+    io: IoType = "float32"
+    max_divergence: Divergence | None = None
+
+    @model_validator(mode="after")
+    def _io_fits_quantization(self) -> VariantSpec:
+        allowed = {"int8": {"float32", "int8", "uint8"}, "int16x8": {"float32", "int16"}}
+        if self.io not in allowed.get(self.quantization, {"float32"}):
+            raise _PathError(
+                f"io {self.io!r} needs quantization "
+                f"{'int16x8' if self.io == 'int16' else 'int8'}, got {self.quantization!r}",
+                ("io",),
+            )
+        return self
+
+
 class Settings(_Strict):
     """Keys that `defaults` and each model share; a model's value wins."""
 
@@ -148,6 +166,13 @@ class Settings(_Strict):
     data: DataPolicy | None = None
     limits: Limits | None = None
     runtimes: Annotated[list[RuntimeItem], Field(min_length=1)] | None = None
+    variants: Annotated[list[VariantSpec], Field(min_length=1)] | None = None
+
+    @field_validator("variants")
+    @classmethod
+    def _unique_variant_names(cls, variants: list[VariantSpec] | None) -> list[VariantSpec] | None:
+        _refuse_duplicates([v.name for v in variants or []], "variant")
+        return variants
 
     @field_validator("versions", mode="before")
     @classmethod
@@ -182,24 +207,6 @@ class Settings(_Strict):
         return value
 
 
-class VariantSpec(_Strict):
-    name: Annotated[str, Field(pattern=_NAME_PATTERN)]
-    quantization: Quantization = "none"
-    io: IoType = "float32"
-    max_divergence: Divergence | None = None
-
-    @model_validator(mode="after")
-    def _io_fits_quantization(self) -> VariantSpec:
-        allowed = {"int8": {"float32", "int8", "uint8"}, "int16x8": {"float32", "int16"}}
-        if self.io not in allowed.get(self.quantization, {"float32"}):
-            raise _PathError(
-                f"io {self.io!r} needs quantization "
-                f"{'int16x8' if self.io == 'int16' else 'int8'}, got {self.quantization!r}",
-                ("io",),
-            )
-        return self
-
-
 class ModelSpec(Settings):
     name: Annotated[str, Field(pattern=_NAME_PATTERN)]
     source: Annotated[str, Field(min_length=1)]
@@ -207,15 +214,7 @@ class ModelSpec(Settings):
     signature: str | None = None
     safe_mode: bool = True
     classification: list[Annotated[str, Field(min_length=1)]] | None = None
-    variants: Annotated[list[VariantSpec], Field(min_length=1)] = Field(
-        default_factory=lambda: [VariantSpec(name="float", quantization="none")]
-    )
-
-    @field_validator("variants")
-    @classmethod
-    def _unique_variant_names(cls, variants: list[VariantSpec]) -> list[VariantSpec]:
-        _refuse_duplicates([v.name for v in variants], "variant")
-        return variants
+    reference: Annotated[str, Field(min_length=1)] | None = None  # for .tflite sources
 
 
 class Policy(_Strict):
@@ -502,6 +501,8 @@ def _check_paths_inside(loaded: LoadedPolicy, workspace: Path) -> None:
     for index, model in enumerate(loaded.policy.models):
         if not is_factory(model.source):
             check(model.source, ("models", index, "source"), "source")
+        if model.reference is not None and not is_factory(model.reference):
+            check(model.reference, ("models", index, "reference"), "reference")
     for scope, settings in _scopes(loaded.policy):
         for position, item in enumerate(settings.runtimes or []):
             requirement = item.requirement if isinstance(item, RuntimeEntry) else item
@@ -547,12 +548,15 @@ class ModelConfig:
     name: str
     source: str
     source_location: Location
-    key_locations: dict[str, Location]  # where each key written in the model's entry sits
+    # Where each key written in the model's own entry sits: top-level keys, and dotted
+    # paths below them ("data.calibration", "variants[1]", "variants[0].quantization").
+    key_locations: dict[str, Location]
     input_shapes: dict[str, list[int]]
     signature: str | None
     safe_mode: bool
     classification: Setting[list[str] | None]  # outputs gated by a model-wide min_top1
-    variants: list[VariantSpec]
+    reference: Setting[str | None]  # a .tflite source's reference model
+    variants: list[VariantSpec]  # the model's own list, else the defaults', else one float
     allow_ops: Setting[list[str] | None]
     deny_ops: Setting[list[str]]
     select_tf_ops: Setting[bool]
@@ -568,7 +572,7 @@ class ModelConfig:
     num_threads: int
     runtimes: Setting[list[str | RuntimeEntry]]
     runtime_locations: dict[str, Location]  # by runtime name: the entry's own line
-    thresholds: dict[str, ThresholdPlan]  # by variant name
+    thresholds: dict[str, ThresholdPlan]  # by variant name; AS_IS_VARIANT for a .tflite run
 
 
 @dataclass(frozen=True)
@@ -586,17 +590,25 @@ DEFAULT_TIMEOUT_S = 900.0
 DEFAULT_INTERPRETER_TIMEOUT_S = 300.0
 DEFAULT_SAMPLES = 16
 DEFAULT_RUNTIME = "ai-edge-litert"
+DEFAULT_VARIANTS = (VariantSpec(name="float", quantization="none"),)
+AS_IS_VARIANT = "tflite"  # how a .tflite source's own run is named unless it names one
 
 
-def _threshold_plan(loaded: LoadedPolicy, index: int, variant_index: int) -> ThresholdPlan:
-    """Defaults, then the model, then the variant; per_output on top, key by key."""
+def _threshold_plan(
+    loaded: LoadedPolicy, index: int, variant: VariantSpec | None, variant_path: PathKey
+) -> ThresholdPlan:
+    """Defaults, then the model, then the variant; per_output on top, key by key.
+
+    `variant_path` is where the variant was written (the model's or the defaults' list),
+    so a broken per-variant threshold points at its own line.
+    """
     model = loaded.policy.models[index]
     layers: list[tuple[PathKey, Divergence | None]] = [
         (("defaults", "max_divergence"), loaded.policy.defaults.max_divergence),
         (("models", index, "max_divergence"), model.max_divergence),
         (
-            ("models", index, "variants", variant_index, "max_divergence"),
-            model.variants[variant_index].max_divergence,
+            (*variant_path, "max_divergence"),
+            variant.max_divergence if variant is not None else None,
         ),
     ]
     base: dict[str, Setting[float]] = {}
@@ -641,13 +653,20 @@ def resolve_model(loaded: LoadedPolicy, index: int) -> ModelConfig:
             specs[name] = Setting(spec, loaded.location((*scope, "versions", name)))
     target = specs.pop("target_runtime", None)
     runtimes, runtimes_path = _pick_runtimes(loaded, index)
+    variants, variants_path = _pick_variants(loaded, index)
+    thresholds = {
+        variant.name: _threshold_plan(loaded, index, variant, (*variants_path, i))
+        for i, variant in enumerate(variants)
+    }
+    thresholds.setdefault(AS_IS_VARIANT, _threshold_plan(loaded, index, None, ()))
     return ModelConfig(
         index=index,
         name=model.name,
         source=model.source,
         source_location=loaded.location(("models", index, "source")),
         key_locations={
-            key: loaded.location(("models", index, key)) for key in model.model_fields_set
+            key: loaded.location(("models", index, *path))
+            for key, path in _written_keys(model).items()
         },
         input_shapes=dict(model.input_shapes or {}),
         signature=model.signature,
@@ -657,7 +676,11 @@ def resolve_model(loaded: LoadedPolicy, index: int) -> ModelConfig:
         )
         if model.classification is not None
         else Setting(None, None),
-        variants=list(model.variants),
+        reference=Setting(
+            model.reference,
+            loaded.location(("models", index, "reference")) if model.reference else None,
+        ),
+        variants=variants,
         allow_ops=_pick(loaded, index, "ops", "allow", None),
         deny_ops=_pick(loaded, index, "ops", "deny", []),
         select_tf_ops=_pick(loaded, index, "ops", "select_tf_ops", False),
@@ -680,11 +703,34 @@ def resolve_model(loaded: LoadedPolicy, index: int) -> ModelConfig:
         }
         if runtimes_path
         else {},
-        thresholds={
-            variant.name: _threshold_plan(loaded, index, i)
-            for i, variant in enumerate(model.variants)
-        },
+        thresholds=thresholds,
     )
+
+
+def _pick_variants(loaded: LoadedPolicy, index: int) -> tuple[list[VariantSpec], PathKey]:
+    """The model's own list replaces the defaults' list as a whole (no merging by name)."""
+    model = loaded.policy.models[index]
+    for scope, settings in ((("models", index), model), (("defaults",), loaded.policy.defaults)):
+        if settings.variants is not None:
+            return list(settings.variants), (*scope, "variants")
+    return list(DEFAULT_VARIANTS), ("models", index, "variants")
+
+
+def _written_keys(model: ModelSpec) -> dict[str, PathKey]:
+    """Every key written in a model's entry, two levels deep, by dotted name."""
+    written: dict[str, PathKey] = {}
+    for key in model.model_fields_set:
+        written[key] = (key,)
+        value = getattr(model, key)
+        if isinstance(value, BaseModel):
+            for sub in value.model_fields_set:
+                written[f"{key}.{sub}"] = (key, sub)
+        elif isinstance(value, list):
+            for position, item in enumerate(value):
+                written[f"{key}[{position}]"] = (key, position)
+                for sub in item.model_fields_set if isinstance(item, BaseModel) else ():
+                    written[f"{key}[{position}].{sub}"] = (key, position, sub)
+    return written
 
 
 def runtime_name(item: str | RuntimeEntry) -> str:

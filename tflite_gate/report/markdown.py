@@ -172,6 +172,9 @@ def _divergence_cell(run: RuntimeRun) -> str:
     return f"max_abs {format_metric(worst, 'max_abs')}"
 
 
+_USABLE_VARIANTS = {"converted", "not-converted"}  # shown plainly; the others in bold
+
+
 def _run_status(run: RuntimeRun) -> str:
     status = f"**{run.status}**" if run.status in FAILING_RUN_STATUSES else run.status
     if run.status not in {"passed", "ran", "diverged", "non-finite"} and run.phase:
@@ -223,7 +226,8 @@ def _model_section(model: ModelReport) -> str:
     rows: list[list[str]] = []
     for variant in model.variants:
         inspection = variant.inspection
-        status = variant.status if variant.status == "converted" else f"**{variant.status}**"
+        status = variant.status_label()
+        status = status if variant.status in _USABLE_VARIANTS else f"**{status}**"
         static = [
             escape_cell(variant.name),
             escape_cell(variant.quantization),
@@ -266,7 +270,8 @@ def _finding_row(finding: Finding) -> str:
 
 def _variant_details(variant: VariantReport) -> list[str]:
     lines = [
-        f"**{escape_text(variant.name)}** ({escape_text(variant.quantization)}): {variant.status}"
+        f"**{escape_text(variant.name)}** ({escape_text(variant.quantization)}): "
+        f"{variant.status_label()}"
     ]
     inspection = variant.inspection
     if variant.artifact:

@@ -263,6 +263,10 @@ class VariantReport(_Model):
     runs: list[RuntimeRun] = Field(default_factory=list)
     timings: dict[str, float] = Field(default_factory=dict)
 
+    def status_label(self) -> str:
+        """How reporters show the status: a .tflite source runs as-is, which is no failure."""
+        return "as-is (not converted)" if self.status == "not-converted" else self.status
+
 
 class WrittenBy(_Model):
     tensorflow: str | None = None

@@ -52,7 +52,7 @@ def _model_lines(model: ModelReport) -> list[str]:
             [
                 v.name,
                 v.quantization,
-                v.status,
+                v.status_label(),
                 format_size(inspection.size_bytes) if inspection else "-",
                 (inspection.required_runtime or "?") if inspection else "-",
                 _timings(v.timings),
