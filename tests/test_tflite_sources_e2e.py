@@ -161,7 +161,32 @@ def test_single_as_is_variant_names_the_run(passing: GateRun) -> None:
 def test_input_shapes_resize_a_dynamic_tflite(passing: GateRun) -> None:
     model = passing.model("dynamic-shaped")
     assert model["inputs"][0]["shape"] == [-1, -1]
-    assert _run(passing, "dynamic-shaped")["status"] == "passed"
+    assert _run(passing, "dynamic-shaped")["status"] == "ran"  # executed; no reference
+
+
+def test_inherited_thresholds_without_a_reference_are_reported_once(workspace: Path) -> None:
+    """A default max_divergence cannot judge a .tflite that has nothing to compare with."""
+    policy = workspace / "inherited.yml"
+    policy.write_text(
+        textwrap.dedent(
+            """\
+            version: 1
+            defaults:
+              max_divergence: {min_cosine: 0.99}
+            models:
+              - name: dynamic-shaped
+                source: models/dynamic.tflite
+                input_shapes: {x: [1, 16]}
+            """
+        )
+    )
+    gate = run_gate(workspace, "--policy", str(policy))
+    assert gate.returncode == 0, gate.stdout + gate.stderr
+    (notice,) = gate.findings()
+    assert (notice["rule"], notice["severity"]) == ("threshold-not-applied", "notice")
+    assert notice["message"].startswith("dynamic-shaped: add `reference:`")
+    assert notice["location"]["line"] == 3
+    assert _run(gate, "dynamic-shaped")["status"] == "ran"
 
 
 def test_summary_shows_a_tflite_source_neutrally(passing: GateRun) -> None:

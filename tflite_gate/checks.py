@@ -890,6 +890,30 @@ def _skipped_threshold_finding(
     )
 
 
+def check_uncompared_thresholds(config: ModelConfig, model: ModelReport) -> list[Finding]:
+    """Thresholds inherited by a run that had nothing to compare with: say so once.
+
+    A .tflite source without `reference:` runs, but its outputs have no reference; a
+    `max_divergence` from `defaults` then judges nothing, which must not pass unnoticed.
+    """
+    for variant in model.variants:
+        plan = config.thresholds.get(variant.name)
+        written = [s for s in (plan.all_settings() if plan else []) if s.location is not None]
+        if written and any(run.status == "ran" for run in variant.runs):
+            return [
+                make_finding(
+                    "threshold-not-applied",
+                    f"{config.name}: add `reference:` (the model this .tflite was made from) to "
+                    "apply max_divergence: without it the outputs have nothing to be compared "
+                    "with, so no threshold was checked",
+                    model=config.name,
+                    location=written[0].location,
+                    details={"reason": "no reference"},
+                )
+            ]
+    return []
+
+
 def check_classification_names(config: ModelConfig, model: ModelReport) -> list[Finding]:
     """`classification:` names that are not outputs of the model: a typo, not a choice."""
     declared = config.classification.value

@@ -259,6 +259,7 @@ def _run_model(
         _run_conversion(config, kind, path, model_report, report, context)
     report.add(checks.check_classification_names(config, model_report))
     report.add(checks.check_skipped_thresholds(config, model_report))
+    report.add(checks.check_uncompared_thresholds(config, model_report))
     report.findings[first:] = group_across_variants(report.findings[first:])
 
 

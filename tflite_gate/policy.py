@@ -585,6 +585,10 @@ class ThresholdPlan:
     def for_output(self, output: str) -> dict[str, Setting[float]]:
         return {**self.base, **self.per_output.get(output, {})}
 
+    def all_settings(self) -> list[Setting[float]]:
+        """Every threshold written for the variant, per-output ones included."""
+        return [*self.base.values(), *(s for o in self.per_output.values() for s in o.values())]
+
 
 DEFAULT_TIMEOUT_S = 900.0
 DEFAULT_INTERPRETER_TIMEOUT_S = 300.0
