@@ -49,6 +49,7 @@ from tflite_gate.report.model import (
     EnvironmentInfo,
     ModelReport,
     Report,
+    RunStatus,
     RuntimeRun,
     TensorInfo,
     Tool,
@@ -234,6 +235,8 @@ def _run_model(
         _run_tflite(config, path, model_report, report, context)
     else:
         _run_conversion(config, kind, path, model_report, report, context)
+    for variant in model_report.variants:  # after the runs: they say where Flex was verified
+        report.add(checks.check_flex_runs(config, variant))
 
 
 def _run_tflite(
@@ -479,21 +482,32 @@ def _inspect_and_check(
 def runtime_spec(item: str | RuntimeEntry, workspace: Path) -> RuntimeSpec:
     """A policy `runtimes` entry as a runtime to prepare; `ai-edge-litert` is the gate's own.
 
-    Local paths are relative to the workspace, like every path in the policy.
+    An entry for `ai-edge-litert` without `with` is the gate's own too (it may add a
+    module or custom-op registerers, which need no environment of their own). Local
+    paths are relative to the workspace, like every path in the policy.
     """
-    requirement = item.requirement if isinstance(item, RuntimeEntry) else item.strip()
-    if requirement == DEFAULT_RUNTIME and not isinstance(item, RuntimeEntry):
-        return RuntimeSpec(name=DEFAULT_RUNTIME, requirement=None)
+    if not isinstance(item, RuntimeEntry):
+        requirement = item.strip()
+        if requirement == DEFAULT_RUNTIME:
+            return RuntimeSpec(name=DEFAULT_RUNTIME, requirement=None)
+        if looks_like_path(requirement):
+            requirement = str(resolve_inside(requirement, workspace) or requirement)
+        return RuntimeSpec(name=runtime_name(item), requirement=requirement)
+    requirement = item.requirement
     if looks_like_path(requirement):
         requirement = str(resolve_inside(requirement, workspace) or requirement)
-    if isinstance(item, RuntimeEntry):
-        return RuntimeSpec(
-            name=runtime_name(item),
-            requirement=requirement,
-            extra=tuple(item.with_),
-            module=item.module,
-        )
-    return RuntimeSpec(name=runtime_name(item), requirement=requirement)
+    own = requirement == DEFAULT_RUNTIME and not item.with_
+    return RuntimeSpec(
+        name=runtime_name(item),
+        requirement=None if own else requirement,
+        extra=tuple(item.with_),
+        module=item.module,
+        custom_op_registerers=tuple(item.custom_op_registerers),
+        custom_op_libraries=tuple(
+            str(resolve_inside(library, workspace) or library)
+            for library in item.custom_op_libraries
+        ),
+    )
 
 
 def _runtime(
@@ -546,8 +560,11 @@ def _execute_variant(
             timeout_s=config.interpreter_timeout_s.value,
             memory_mb=config.memory_mb.value,
             num_threads=config.num_threads,
+            custom_op_registerers=spec.custom_op_registerers,
+            custom_op_libraries=spec.custom_op_libraries,
+            pythonpath=[str(context.workspace.resolve())],
         )
-        run = _runtime_run(spec.name, prepared, result, variant, reference, context)
+        run = _runtime_run(config, spec, prepared, result, variant, reference, context)
         variant.runs.append(run)
         findings = checks.check_run(config, variant, run) + checks.check_divergence(
             config, variant, run
@@ -559,7 +576,8 @@ def _execute_variant(
 
 
 def _runtime_run(
-    name: str,
+    config: ModelConfig,
+    spec: RuntimeSpec,
     prepared: RuntimeEnvironment,
     result: ExecutionResult,
     variant: VariantReport,
@@ -570,12 +588,15 @@ def _runtime_run(
         "ok": "passed",
         "error": "error",
         "unsupported-flex": "unverifiable",
+        "unresolved-custom-op": _custom_op_status(config, result.unresolved_custom_ops),
         "crash": "crash",
         "timeout": "timeout",
         "import": "unavailable",
     }[result.status]
+    inspection = variant.inspection
+    custom = [op.name for op in inspection.ops if op.kind == "custom"] if inspection else []
     run = RuntimeRun(
-        runtime=name,
+        runtime=spec.name,
         runtime_version=result.runtime_version or prepared.version,
         status=status,
         phase=result.phase,
@@ -585,10 +606,23 @@ def _runtime_run(
         samples=len(next(iter(result.outputs.values()), [])),
         reproducer=context.relative(result.reproducer) if result.reproducer else None,
         timings={"execute": round(result.duration_s, 3)},
+        custom_op_registerers=list(spec.custom_op_registerers),
+        custom_ops_executed=custom if result.ok else [],
+        unresolved_custom_ops=result.unresolved_custom_ops,
     )
     if result.ok and reference is not None:
         _compare(run, result.outputs, reference, variant)
     return run
+
+
+def _custom_op_status(config: ModelConfig, unresolved: list[str]) -> RunStatus:
+    """Declared custom ops the runtime has no kernel for: not a failure, just not verifiable.
+
+    The app registers them; the gate cannot run them without their kernels. An op the
+    policy does not declare stays an error (the static `custom-op` check names it).
+    """
+    declared = set(config.custom_ops.value)
+    return "unverifiable" if unresolved and set(unresolved) <= declared else "error"
 
 
 def _compare(run: RuntimeRun, outputs: Arrays, reference: Arrays, variant: VariantReport) -> None:
