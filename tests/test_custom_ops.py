@@ -12,14 +12,18 @@ from __future__ import annotations
 
 import importlib.util
 import shutil
+import struct
 import subprocess
 import textwrap
 from pathlib import Path
 from typing import Any
 
+import flatbuffers
+import numpy as np
 import pytest
+from ai_edge_litert import schema_py_generated as schema
 from conftest import GateRun, run_gate
-from tflite_builder import build_model, custom
+from tflite_builder import FILE_IDENTIFIER, build_model, custom
 
 KERNEL_SOURCE = Path(__file__).resolve().parent / "custom_op_kernel" / "gate_erf.cc"
 SYMBOL = "GateRegisterErf"
@@ -255,6 +259,79 @@ def test_registerer_keys_are_validated(
     assert run.returncode == 2
     assert expected in run.stderr
     assert f"tflite-gate.yml:{_line(policy, 'runtimes:')}:" in run.stderr
+
+
+# --------------------------------------------------------------------------- resolved by LiteRT
+
+TRANSPOSE_CONV = "Convolution2DTransposeBias"
+
+
+def _deconvolution_model() -> bytes:
+    """MediaPipe's Convolution2DTransposeBias, which LiteRT's XNNPACK delegate implements.
+
+    Input [1, 4, 4, 1], weights [2, 3, 3, 1] (OHWI) and bias [2] as constants,
+    output [1, 4, 4, 2]; options as MediaPipe writes them (TfLiteTransposeConvParams:
+    SAME padding, stride 1x1, no activation).
+    """
+
+    def tensor(name: str, shape: list[int], buffer: int) -> schema.TensorT:
+        t = schema.TensorT()
+        t.name, t.shape, t.type, t.buffer = name, shape, schema.TensorType.FLOAT32, buffer
+        return t
+
+    def buffer(values: np.ndarray[Any, Any] | None = None) -> schema.BufferT:
+        b = schema.BufferT()
+        if values is not None:
+            b.data = np.frombuffer(values.astype(np.float32).tobytes(), np.uint8)
+        return b
+
+    rng = np.random.default_rng(0)
+    code = schema.OperatorCodeT()
+    code.builtinCode = code.deprecatedBuiltinCode = schema.BuiltinOperator.CUSTOM
+    code.customCode, code.version = TRANSPOSE_CONV, 1
+    operator = schema.OperatorT()
+    operator.opcodeIndex, operator.inputs, operator.outputs = 0, [0, 1, 2], [3]
+    operator.customOptions = np.frombuffer(struct.pack("<iiii", 1, 1, 1, 0), np.uint8)
+    subgraph = schema.SubGraphT()
+    subgraph.name, subgraph.inputs, subgraph.outputs = "main", [0], [3]
+    subgraph.operators = [operator]
+    subgraph.tensors = [
+        tensor("x", [1, 4, 4, 1], 1),
+        tensor("weights", [2, 3, 3, 1], 2),
+        tensor("bias", [2], 3),
+        tensor("y", [1, 4, 4, 2], 4),
+    ]
+    model = schema.ModelT()
+    model.version, model.operatorCodes, model.subgraphs = 3, [code], [subgraph]
+    weights, bias = rng.uniform(-1, 1, (2, 3, 3, 1)), np.array([0.5, -0.25])
+    model.buffers = [buffer(), buffer(), buffer(weights), buffer(bias), buffer()]
+    builder = flatbuffers.Builder(1024)
+    builder.Finish(model.Pack(builder), file_identifier=FILE_IDENTIFIER)
+    return bytes(builder.Output())
+
+
+RESOLVED = f"""\
+    version: 1
+    models:
+      - name: mediapipe
+        source: deconvolution.tflite
+        ops: {{custom: [{TRANSPOSE_CONV}]}}
+    """
+
+
+def test_custom_op_the_runtime_implements_is_recorded_as_resolved_by_it(
+    tmp_path: Path, library: Path
+) -> None:
+    workspace = _workspace(tmp_path, library, RESOLVED)
+    (workspace / "deconvolution.tflite").write_bytes(_deconvolution_model())
+    run = run_gate(workspace)
+    assert run.returncode == 0, run.stdout[-3000:]
+    litert = _runs(run, "mediapipe")["ai-edge-litert"]
+    assert litert["status"] == "passed"
+    assert litert["custom_ops_executed"] == [TRANSPOSE_CONV]
+    assert litert["custom_op_registerers"] == []
+    assert f"custom ops {TRANSPOSE_CONV} ran, resolved by the runtime itself" in run.stdout
+    assert run.findings() == []
 
 
 # --------------------------------------------------------------------------- numerics
