@@ -316,9 +316,11 @@ def check_flex_runs(config: ModelConfig, variant: VariantReport) -> list[Finding
     flex = [op.name for op in variant.inspection.ops if op.kind == "flex"]
     if not flex:
         return []
-    verified = [run.label for run in variant.runs if run.metrics]
-    executed = [run.label for run in variant.runs if run.status == "passed" and not run.metrics]
-    without = [run.label for run in variant.runs if run.status == "unverifiable"]
+    runs = variant.runs
+    verified = [run.label for run in runs if run.status == "passed" and run.metrics]
+    failed = [run.label for run in runs if run.status != "passed" and run.metrics]
+    executed = [run.label for run in runs if run.status == "passed" and not run.metrics]
+    without = [run.label for run in runs if run.status == "unverifiable"]
     head = (
         f"{config.name}/{variant.name}: uses Select TF ops {', '.join(flex)}; the app must "
         "link the Flex delegate"
@@ -329,10 +331,12 @@ def check_flex_runs(config: ModelConfig, variant: VariantReport) -> list[Finding
         message = f"{head}; executed on {', '.join(executed)} (no reference to compare with)"
     else:
         message = f"{head}; numerics not verified"
+    if failed:
+        message += f"; compared on {', '.join(failed)} without passing (see its findings)"
     if without:
         message += f"; not executable on {', '.join(without)} (no Flex delegate)"
     suggestion = None
-    if not verified and not executed and without:
+    if without and len(without) == len(runs):  # every runtime listed lacks the Flex delegate
         suggestion = FLEX_RUNTIME_SUGGESTION
         message += (
             "; to verify them, add a runtime whose interpreter links the Flex delegate "
@@ -349,6 +353,7 @@ def check_flex_runs(config: ModelConfig, variant: VariantReport) -> list[Finding
             details={
                 "ops": flex,
                 "verified_on": verified,
+                "compared_without_passing_on": failed,
                 "executed_on": executed,
                 "not_executable_on": without,
                 "suggestion": suggestion,

@@ -263,14 +263,14 @@ def _custom_op_registerers(request: dict[str, Any]) -> list[Any]:
             raise PhaseError(
                 "import", None, f"cannot load custom-op library {library}: {exc}", "import"
             ) from exc
-    for entry in reversed(request.get("pythonpath") or []):
-        if entry not in sys.path:
-            sys.path.insert(0, entry)
     resolved: list[Any] = []
     for name in request.get("custom_op_registerers") or []:
         if ":" not in name:
             resolved.append(name)
             continue
+        for entry in request.get("pythonpath") or []:  # the workspace, after site-packages
+            if entry not in sys.path:
+                sys.path.append(entry)
         module_name, _, function = name.partition(":")
         try:
             resolved.append(getattr(importlib.import_module(module_name), function))
