@@ -10,7 +10,15 @@ import pytest
 from tflite_gate import checks
 from tflite_gate.convert import LoadResult, VariantResult
 from tflite_gate.policy import ModelConfig, load_policy, resolve_model
-from tflite_gate.report.model import Inspection, ModelReport, OpInfo, VariantReport, WrittenBy
+from tflite_gate.report.model import (
+    Inspection,
+    ModelReport,
+    OpInfo,
+    OutputMetrics,
+    RuntimeRun,
+    VariantReport,
+    WrittenBy,
+)
 
 POLICY = textwrap.dedent(
     """\
@@ -89,9 +97,68 @@ def test_flex_ops_are_errors_unless_allowed(configs: list[ModelConfig]) -> None:
     [strict] = checks.check_flex_ops(configs[0], variant)
     assert (strict.rule, strict.severity.value) == ("flex-op", "error")
     assert strict.location is not None and strict.location.line == _line("source: pkg")
-    [relaxed] = checks.check_flex_ops(configs[1], variant)
-    assert relaxed.severity.value == "notice"
-    assert relaxed.location is not None and relaxed.location.line == _line("select_tf_ops")
+    assert checks.check_flex_ops(configs[1], variant) == []  # check_flex_runs says it
+
+
+def _run(
+    runtime: str, status: str, version: str | None = None, compared: bool = False
+) -> RuntimeRun:
+    metrics = [
+        OutputMetrics(
+            output="y",
+            samples=4,
+            compared=16,
+            max_abs=2.4e-7,
+            mean_abs=1e-7,
+            rmse=1e-7,
+            rel_rmse=1e-7,
+            cosine=1.0,
+            snr_db=120.0,
+        )
+    ]
+    return RuntimeRun(
+        runtime=runtime,
+        runtime_version=version,
+        status=status,  # type: ignore[arg-type]
+        metrics=metrics if compared else [],
+    )
+
+
+def test_accepted_flex_notice_names_where_numerics_were_verified(
+    configs: list[ModelConfig],
+) -> None:
+    variant = _variant(_op("FlexErf", "flex"))
+    variant.runs = [
+        _run("ai-edge-litert", "unverifiable", "2.3.0"),
+        _run("tensorflow==2.18.1", "passed", "2.18.1", compared=True),
+    ]
+    assert checks.check_flex_runs(configs[0], variant) == []  # not accepted: check_flex_ops
+    [notice] = checks.check_flex_runs(configs[1], variant)
+    assert (notice.rule, notice.severity.value) == ("flex-op", "notice")
+    assert notice.message == (
+        "flexible/v: uses Select TF ops FlexErf; the app must link the Flex delegate; numerics "
+        "verified on tensorflow==2.18.1; not executable on ai-edge-litert 2.3.0 (no Flex "
+        "delegate)"
+    )
+    assert notice.location is not None and notice.location.line == _line("select_tf_ops")
+    assert notice.details["verified_on"] == ["tensorflow==2.18.1"]
+    assert notice.details["suggestion"] is None
+
+
+def test_accepted_flex_notice_suggests_a_runtime_with_the_flex_delegate(
+    configs: list[ModelConfig],
+) -> None:
+    variant = _variant(_op("FlexErf", "flex"))
+    variant.runs = [_run("ai-edge-litert", "unverifiable", "2.3.0")]
+    [notice] = checks.check_flex_runs(configs[1], variant)
+    assert "numerics not verified" in notice.message
+    assert notice.message.endswith(
+        "add a runtime whose interpreter links the Flex delegate (TensorFlow <= 2.18): "
+        'runtimes: [ai-edge-litert, {requirement: "tensorflow==2.18.1"}]'
+    )
+    assert notice.details["suggestion"] == checks.FLEX_RUNTIME_SUGGESTION
+    # the run itself adds nothing: one flex notice per variant
+    assert checks.check_run(configs[1], variant, variant.runs[0]) == []
 
 
 def test_custom_ops_must_be_listed(configs: list[ModelConfig]) -> None:

@@ -363,12 +363,19 @@ def test_exception_in_invoke_names_phase_and_sample(
         assert saved[SIGNATURE_INPUT_NAME].shape == (1, 1, 4)
 
 
-def test_unresolved_custom_op_is_an_error_at_allocate(tmp_path: Path) -> None:
-    model = _model(tmp_path, build_model([custom("MyOp")]))
+def test_unresolved_custom_op_is_its_own_kind_without_reproducer(tmp_path: Path) -> None:
+    model = _model(tmp_path, build_model([custom("MyOp"), custom("Other")]))
     result = _run(tmp_path, model, {SIGNATURE_INPUT_NAME: _samples(1)})
-    assert (result.status, result.phase, result.sample) == ("error", "allocate", None)
+    assert (result.status, result.phase, result.sample) == (
+        "unresolved-custom-op",
+        "allocate",
+        None,
+    )
     assert result.message is not None
     assert "Encountered unresolved custom op: MyOp." in result.message
+    assert result.unresolved_custom_ops == ["MyOp"]  # the runtime stops at the first one
+    assert result.reproducer is None
+    assert not (tmp_path / "repro").exists()
 
 
 def test_flex_model_is_unsupported_at_allocate_without_reproducer(tmp_path: Path) -> None:

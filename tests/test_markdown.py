@@ -27,6 +27,7 @@ from tflite_gate.report.model import (
     Tool,
     VariantReport,
 )
+from tflite_gate.report.terminal import render
 
 COMMENT_LIMIT = 65_536
 SUMMARY_CHARS = 1_000_000
@@ -524,3 +525,35 @@ def test_real_example_report_renders(tmp_path: Path) -> None:
     assert len(_rows_of(text, "| severity")) == len(report.findings)
     [strict] = [row for row in text.splitlines() if "**diverged**" in row]
     assert re.search(r"cosine 0\.99\d+ &lt; 0\.99999", strict)
+
+
+def test_runtime_label_shows_a_version_only_where_the_name_does_not_pin_it() -> None:
+    report = example_report()
+    pinned = _run("error")
+    pinned.runtime, pinned.runtime_version, pinned.metrics = "tflite-runtime==2.14.0", "2.14.0", []
+    report.models[0].variants[0].runs.append(pinned)
+    markdown = render_markdown(report, max_chars=COMMENT_LIMIT)
+    terminal = render(report)
+    for text in (markdown, terminal):
+        assert "2.14.0 2.14.0" not in text
+        assert "ai-edge-litert 2.3.0" in text
+    assert "| tflite-runtime==2.14.0 |" in markdown
+    assert "int8 on tflite-runtime==2.14.0: error" in terminal
+
+
+def test_executed_custom_ops_say_who_resolved_them() -> None:
+    report = example_report()
+    by_runtime = report.models[0].variants[0].runs[0]
+    by_runtime.custom_ops_executed = ["Convolution2DTransposeBias"]
+    registered = _run()
+    registered.runtime = "ai-edge-litert + RegisterMyOps"
+    registered.custom_ops_executed, registered.custom_op_registerers = ["MyOp"], ["RegisterMyOps"]
+    report.models[0].variants[0].runs.append(registered)
+    terminal = render(report)
+    assert "custom ops Convolution2DTransposeBias ran, resolved by the runtime itself" in terminal
+    assert "custom ops MyOp ran, with the policy's registerers RegisterMyOps" in terminal
+    markdown = render_markdown(report, max_chars=COMMENT_LIMIT)
+    assert (
+        "Custom ops executed on ai-edge-litert 2.3.0: `Convolution2DTransposeBias`, "
+        "resolved by the runtime itself" in markdown
+    )

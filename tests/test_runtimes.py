@@ -7,6 +7,7 @@ requirement, a package that does not import, and `tflite-runtime==2.14.0`).
 
 from __future__ import annotations
 
+import base64
 import importlib.metadata
 import importlib.util
 import json
@@ -15,9 +16,12 @@ import sys
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from tflite_gate.execute import run_interpreter
 from tflite_gate.runtimes import (
+    _SMOKE_MODEL_B64,
     DEFAULT_RUNTIME,
     RuntimeSpec,
     RuntimeUnavailable,
@@ -410,3 +414,30 @@ def test_tflite_runtime_2_14_on_numpy_2_says_to_pin_numpy(runtime_cache: Path) -
     message = str(caught.value)
     assert "numpy.core.multiarray failed to import" in message
     assert 'with: ["numpy<2"]' in message
+
+
+@pytest.mark.slow
+def test_runtime_without_a_numpy_dependency_gets_the_numpy_the_worker_needs(
+    tmp_path: Path,
+) -> None:
+    """The fake package declares no dependency at all; the interpreter worker imports numpy."""
+    source = _write_package(tmp_path / "src", "fakert", "0.1.0", FAKE_INTERPRETER)
+
+    env = prepare_runtime(_fakert_spec(source), cache_dir=tmp_path / "cache")
+
+    assert _run(env.python, "import numpy; print(numpy.__name__)") == "numpy"
+    model = tmp_path / "relu.tflite"
+    model.write_bytes(base64.b64decode(_SMOKE_MODEL_B64))
+    result = run_interpreter(
+        model,
+        {"x": np.zeros((1, 1, 4), np.float32)},
+        python=env.python,
+        module=env.module,
+        scratch=tmp_path / "scratch",
+        reproducer_dir=tmp_path / "repro",
+        timeout_s=60,
+        memory_mb=None,
+    )
+    # past the worker's numpy import: the fake Interpreter has no get_input_details
+    assert (result.status, result.phase) == ("error", "load"), result.message
+    assert "get_input_details" in (result.message or "")

@@ -467,7 +467,14 @@ def check_converter_warnings(
         )
         for line in result.log_lines
         if not (accepted_flex and "Flex" in line)  # the flex-op notice says it already
+        and not _declared_custom_ops_line(line, config.custom_ops.value)
     ]
+
+
+def _declared_custom_ops_line(line: str, declared: list[str]) -> bool:
+    """The converter's "need TFLite custom op implementation(s)" about ops ops.custom lists."""
+    match = re.search(r"^Custom ops: (.+)$", line, re.MULTILINE)
+    return match is not None and set(match.group(1).split(", ")) <= set(declared)
 
 
 # --------------------------------------------------------------------------- ops
@@ -543,30 +550,87 @@ def check_unfrozen_variables(config: ModelConfig, variant: VariantReport) -> lis
 
 
 def check_flex_ops(config: ModelConfig, variant: VariantReport) -> list[Finding]:
-    """Select TF (Flex) ops in the flatbuffer: an error unless the policy accepts them."""
-    if variant.inspection is None:
+    """Select TF (Flex) ops the policy does not accept: an error before anything runs.
+
+    Accepted Flex ops get their notice from `check_flex_runs`, once the runs say
+    where the numerics were verified.
+    """
+    if variant.inspection is None or config.select_tf_ops.value:
         return []
-    flex = [op for op in variant.inspection.ops if op.kind == "flex"]
+    flex = [op.name for op in variant.inspection.ops if op.kind == "flex"]
     if not flex:
         return []
-    names = ", ".join(op.name for op in flex)
-    allowed = config.select_tf_ops.value
-    message = (
-        f"{config.name}/{variant.name}: uses Select TF ops {names}; the app must link the "
-        "Flex delegate, and numerics cannot be verified with the plain interpreter"
-        if allowed
-        else f"{config.name}/{variant.name}: uses Select TF ops {names}, which the policy "
-        "does not allow (ops.select_tf_ops: false)"
+    return [
+        make_finding(
+            "flex-op",
+            f"{config.name}/{variant.name}: uses Select TF ops {', '.join(flex)}, which the "
+            "policy does not allow (ops.select_tf_ops: false)",
+            model=config.name,
+            variant=variant.name,
+            location=_where(config.select_tf_ops, config),
+            details={"ops": flex},
+        )
+    ]
+
+
+# A runtime whose interpreter links the Flex delegate (TensorFlow <= 2.18; 2.20+ and
+# ai-edge-litert 2.x do not).
+FLEX_RUNTIME_SUGGESTION = 'runtimes: [ai-edge-litert, {requirement: "tensorflow==2.18.1"}]'
+
+
+def check_flex_runs(config: ModelConfig, variant: VariantReport) -> list[Finding]:
+    """Accepted Flex ops: one notice per variant saying where the numerics were verified.
+
+    Runs that compared outputs verified them; runs without the Flex delegate could not
+    execute. When none verified them, name a runtime that would.
+    """
+    if variant.inspection is None or not config.select_tf_ops.value:
+        return []
+    flex = [op.name for op in variant.inspection.ops if op.kind == "flex"]
+    if not flex:
+        return []
+    runs = variant.runs
+    verified = [run.label for run in runs if run.status == "passed" and run.metrics]
+    failed = [run.label for run in runs if run.status != "passed" and run.metrics]
+    executed = [run.label for run in runs if run.status == "passed" and not run.metrics]
+    without = [run.label for run in runs if run.status == "unverifiable"]
+    head = (
+        f"{config.name}/{variant.name}: uses Select TF ops {', '.join(flex)}; the app must "
+        "link the Flex delegate"
     )
+    if verified:
+        message = f"{head}; numerics verified on {', '.join(verified)}"
+    elif executed:
+        message = f"{head}; executed on {', '.join(executed)} (no reference to compare with)"
+    else:
+        message = f"{head}; numerics not verified"
+    if failed:
+        message += f"; compared on {', '.join(failed)} without passing (see its findings)"
+    if without:
+        message += f"; not executable on {', '.join(without)} (no Flex delegate)"
+    suggestion = None
+    if without and len(without) == len(runs):  # every runtime listed lacks the Flex delegate
+        suggestion = FLEX_RUNTIME_SUGGESTION
+        message += (
+            "; to verify them, add a runtime whose interpreter links the Flex delegate "
+            f"(TensorFlow <= 2.18): {suggestion}"
+        )
     return [
         make_finding(
             "flex-op",
             message,
-            severity=Severity.NOTICE if allowed else None,
+            severity=Severity.NOTICE,
             model=config.name,
             variant=variant.name,
             location=_where(config.select_tf_ops, config),
-            details={"ops": [op.name for op in flex]},
+            details={
+                "ops": flex,
+                "verified_on": verified,
+                "compared_without_passing_on": failed,
+                "executed_on": executed,
+                "not_executable_on": without,
+                "suggestion": suggestion,
+            },
         )
     ]
 
@@ -690,10 +754,11 @@ def check_run(config: ModelConfig, variant: VariantReport, run: RuntimeRun) -> l
     if run.status == "error":
         static = _static_runtime_verdict(variant, run.runtime_version)
         agreement = f" (the static check agrees: {static})" if static else ""
+        cause = _unregistered_cause(config, run)
         return [
             make_finding(
                 "interpreter-error",
-                f"{where}: {_one_line(run.message)}{at}{agreement}{repro}",
+                f"{where}: {cause}{_one_line(run.message)}{at}{agreement}{repro}",
                 location=_runtime_location(config, run.runtime),
                 details={**details, "static_check": static},
                 **common,
@@ -701,18 +766,8 @@ def check_run(config: ModelConfig, variant: VariantReport, run: RuntimeRun) -> l
         ]
     if run.status == "unavailable":  # installed, but the worker could not import it
         return check_unavailable_runtime(config, run.runtime, run.message or "import failed")
-    if run.status == "unverifiable":
-        return [
-            make_finding(
-                "flex-op",
-                f"{where}: not executable here (the interpreter has no Flex delegate); "
-                "numerics not verified",
-                severity=Severity.NOTICE,
-                location=_where(config.select_tf_ops, config),
-                details=details,
-                **common,
-            )
-        ]
+    if run.status == "unverifiable":  # Flex: one notice per variant, from check_flex_runs
+        return check_custom_op_run(config, variant, run)
     if run.status == "mismatch":
         return [
             make_finding(
@@ -724,6 +779,53 @@ def check_run(config: ModelConfig, variant: VariantReport, run: RuntimeRun) -> l
             )
         ]
     return []
+
+
+def check_custom_op_run(
+    config: ModelConfig, variant: VariantReport, run: RuntimeRun
+) -> list[Finding]:
+    """A run stopped only by declared custom ops: a notice that says how to verify them."""
+    if run.status != "unverifiable" or not run.unresolved_custom_ops:
+        return []
+    ops = ", ".join(run.unresolved_custom_ops)
+    if run.custom_op_registerers:
+        how = (
+            f"the registerers {', '.join(run.custom_op_registerers)} did not register it; "
+            "register its kernel there"
+        )
+    else:
+        how = (
+            "to verify them, register the kernels on a runtime: `custom_op_registerers` "
+            "(and `custom_op_libraries`) in its `runtimes` entry"
+        )
+    return [
+        make_finding(
+            "custom-op",
+            f"{config.name}/{variant.name} on {run.runtime}: no kernel for custom op {ops} "
+            f"(declared in ops.custom); numerics not verified; {how}",
+            severity=Severity.NOTICE,
+            model=config.name,
+            variant=variant.name,
+            runtime=run.runtime,
+            location=_where(config.custom_ops, config),
+            details={
+                "unresolved": run.unresolved_custom_ops,
+                "registerers": run.custom_op_registerers,
+                "message": run.message,
+            },
+        )
+    ]
+
+
+def _unregistered_cause(config: ModelConfig, run: RuntimeRun) -> str:
+    """An unresolved custom op is a missing kernel, never an old runtime: say which."""
+    undeclared = [op for op in run.unresolved_custom_ops if op not in config.custom_ops.value]
+    if not undeclared:
+        return ""
+    return (
+        f"no kernel for custom op {', '.join(undeclared)}, which ops.custom does not declare "
+        "(register it, or replace it): "
+    )
 
 
 def _one_line(text: str | None, limit: int = 400) -> str:

@@ -5,9 +5,9 @@ under any environment's Python, so the same code drives `ai_edge_litert` here
 and e.g. `tflite-runtime` 2.14 in a cached virtual environment. It reports a
 Python-level failure as a result; a segfault, abort, hang or memory blow-up
 kills it, and then the last line of its status file names the phase and sample
-it died in. Every failure except "needs the Flex delegate" leaves a reproducer
-directory (model, the failing sample, a plain script) a user can attach to a
-bug report.
+it died in. Every failure except "needs the Flex delegate" and "needs a custom
+op's kernel" (neither is a runtime bug) leaves a reproducer directory (model, the
+failing sample, a plain script) a user can attach to a bug report.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -27,7 +28,11 @@ from tflite_gate.workers import WorkerOutcome, log_tail, run_worker
 
 WORKER_SCRIPT = Path(__file__).resolve().with_name("interpreter_worker.py")
 
-ExecutionStatus = Literal["ok", "error", "unsupported-flex", "crash", "timeout", "import"]
+ExecutionStatus = Literal[
+    "ok", "error", "unsupported-flex", "unresolved-custom-op", "crash", "timeout", "import"
+]
+# Failures that say what the model needs, not that the runtime broke: no reproducer.
+_NO_REPRODUCER = {"ok", "unsupported-flex", "unresolved-custom-op", "import"}
 
 # Lines the runtime prints on every start; they say nothing about a crash.
 _LOG_NOISE = ("INFO: Created TensorFlow Lite XNNPACK delegate",)
@@ -44,6 +49,7 @@ class ExecutionResult:
     runtime_version: str | None = None
     reproducer: Path | None = None
     duration_s: float = 0.0
+    unresolved_custom_ops: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -62,11 +68,17 @@ def run_interpreter(
     memory_mb: int | None,
     num_threads: int = 2,
     env: dict[str, str] | None = None,
+    custom_op_registerers: Sequence[str] = (),
+    custom_op_libraries: Sequence[str] = (),
+    pythonpath: Sequence[str] = (),
 ) -> ExecutionResult:
     """Run every sample of `inputs` (name → [N, *sample_shape]) through `model` in a worker.
 
     `python` is the interpreter of the environment that has `module` (whose
-    `Interpreter` class is used); `env` replaces the worker's environment.
+    `Interpreter` class is used); `env` replaces the worker's environment. With
+    `custom_op_registerers` (C symbol names, or `package.module:function` importable
+    from `pythonpath`) the worker uses `InterpreterWithCustomOps`, after loading
+    `custom_op_libraries` (absolute paths) into the process.
     """
     started = time.monotonic()
     model, scratch = model.resolve(), scratch.resolve()  # the worker runs in `scratch`
@@ -84,6 +96,9 @@ def run_interpreter(
         "model": str(model),
         "module": module,
         "num_threads": num_threads,
+        "custom_op_registerers": list(custom_op_registerers),
+        "custom_op_libraries": list(custom_op_libraries),
+        "pythonpath": list(pythonpath),
         **{key: str(path) for key, path in paths.items()},
     }
     request_path = scratch / "request.json"
@@ -108,7 +123,7 @@ def run_interpreter(
             duration_s=time.monotonic() - started,
         )
     result = _from_worker(outcome, paths, log)
-    if result.status not in {"ok", "unsupported-flex", "import"}:
+    if result.status not in _NO_REPRODUCER:
         result.reproducer = write_reproducer(
             reproducer_dir, model, inputs, module, result, num_threads=num_threads
         )
@@ -153,13 +168,15 @@ def _from_worker(outcome: WorkerOutcome, paths: dict[str, Path], log: Path) -> E
         return _died(outcome, paths["status"], log)
     if not raw.get("ok"):
         kind = raw.get("kind", "error")
-        status: ExecutionStatus = kind if kind in {"unsupported-flex", "import"} else "error"
+        known = {"unsupported-flex", "unresolved-custom-op", "import"}
+        status: ExecutionStatus = kind if kind in known else "error"
         return ExecutionResult(
             status=status,
             phase=raw.get("phase"),
             sample=raw.get("sample"),
             signal=None,
             message=raw.get("error"),
+            unresolved_custom_ops=[str(n) for n in raw.get("unresolved_custom_ops") or []],
         )
     with np.load(paths["outputs"]) as archive:
         stored = {key: archive[key] for key in archive.files}

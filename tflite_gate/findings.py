@@ -125,7 +125,8 @@ RULES: dict[str, Rule] = {
             Severity.ERROR,
             "The model contains a custom op",
             "A custom op must be implemented and registered in the app: list it in "
-            "`ops.custom` once it is, or replace it with builtin ops.",
+            "`ops.custom` once it is, or replace it with builtin ops. To verify its numerics, "
+            "give a runtime the kernels with `custom_op_registerers`.",
         ),
         Rule(
             "runtime-too-old",
@@ -164,8 +165,9 @@ RULES: dict[str, Rule] = {
             "interpreter-error",
             Severity.ERROR,
             "The interpreter raised an error",
-            "Read the runtime's message: a missing op registration usually means the runtime "
-            "is older than the converter.",
+            "Read the runtime's message: \"Didn't find op for builtin opcode ... version N\" "
+            "means the runtime is older than the converter (see `runtime-too-old`); "
+            '"unresolved custom op" means no kernel is registered for it (see `custom-op`).',
         ),
         Rule(
             "interpreter-crash",

@@ -24,8 +24,10 @@ from pathlib import Path
 _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or os.curdir).resolve() != _HERE]
 
+import ctypes  # noqa: E402
 import importlib  # noqa: E402
 import json  # noqa: E402
+import re  # noqa: E402
 from typing import IO, Any  # noqa: E402
 
 try:
@@ -37,6 +39,8 @@ else:
 
 ERROR_LINES = 20
 FLEX_MARKERS = ("Select TensorFlow op", "Flex")
+# "Encountered unresolved custom op: GateAddOne." (LiteRT, tflite-runtime, TF's interpreter)
+UNRESOLVED_CUSTOM_OP = re.compile(r"Encountered unresolved custom op: (.+?)\.(?=\s|$)")
 QUANTIZED_KINDS = ("int8", "uint8", "int16")
 SIGNATURE_KEY = "serving_default"
 
@@ -66,8 +70,23 @@ def _exception_line(exc: BaseException) -> str:
 
 
 def _kind(message: str) -> str:
-    """Select TF ops need the Flex delegate no Python interpreter links: not a model bug."""
+    """Failures that are not a runtime bug get their own kind, so the parent can say why.
+
+    Select TF ops need the Flex delegate, which most Python interpreters do not link;
+    a custom op needs a kernel registered by the application (or the policy).
+    """
+    if UNRESOLVED_CUSTOM_OP.search(message):
+        return "unresolved-custom-op"
     return "unsupported-flex" if any(m in message for m in FLEX_MARKERS) else "error"
+
+
+def unresolved_custom_ops(message: str) -> list[str]:
+    """The custom ops the runtime names as unresolved, in order, each once."""
+    names: list[str] = []
+    for name in UNRESOLVED_CUSTOM_OP.findall(message):
+        if name not in names:
+            names.append(name)
+    return names
 
 
 def _runtime_version(module_name: str, module: Any) -> str | None:
@@ -221,9 +240,12 @@ def run(request: dict[str, Any], status: _Status) -> dict[str, Any]:
         interpreter_class = module.Interpreter
     except Exception as exc:
         raise PhaseError("import", None, _exception_line(exc), "import") from exc
+    registerers = _custom_op_registerers(request)
+    if registerers:
+        interpreter_class = _with_custom_ops_class(module, request["module"])
     status.mark("load")
     threads = int(request.get("num_threads", 1))
-    interpreter = interpreter_class(model_path=request["model"], num_threads=threads)
+    interpreter = _create(interpreter_class, request["model"], threads, registerers)
     inputs, outputs = _io_maps(interpreter)
     feeds, count = _load_feeds(request["inputs"], inputs)
     status.mark("allocate")
@@ -249,6 +271,64 @@ def run(request: dict[str, Any], status: _Status) -> dict[str, Any]:
     }
 
 
+def _custom_op_registerers(request: dict[str, Any]) -> list[Any]:
+    """Load the custom-op libraries, then resolve each registerer to what LiteRT takes.
+
+    A bare name is a C symbol LiteRT looks up in the process, so its library is loaded
+    with RTLD_GLOBAL first; `package.module:function` is a Python callable that gets the
+    op resolver's address. Any failure here is the runtime set-up's, not the model's.
+    """
+    for library in request.get("custom_op_libraries") or []:
+        try:
+            ctypes.CDLL(library, mode=ctypes.RTLD_GLOBAL)
+        except OSError as exc:
+            raise PhaseError(
+                "import", None, f"cannot load custom-op library {library}: {exc}", "import"
+            ) from exc
+    resolved: list[Any] = []
+    for name in request.get("custom_op_registerers") or []:
+        if ":" not in name:
+            resolved.append(name)
+            continue
+        for entry in request.get("pythonpath") or []:  # the workspace, after site-packages
+            if entry not in sys.path:
+                sys.path.append(entry)
+        module_name, _, function = name.partition(":")
+        try:
+            resolved.append(getattr(importlib.import_module(module_name), function))
+        except Exception as exc:
+            message = f"custom-op registerer {name}: {_message(exc)}"
+            raise PhaseError("import", None, message, "import") from exc
+    return resolved
+
+
+def _with_custom_ops_class(module: Any, module_name: str) -> Any:
+    interpreter_class = getattr(module, "InterpreterWithCustomOps", None)
+    if interpreter_class is None:
+        message = (
+            f"{module_name} has no InterpreterWithCustomOps, so it cannot take "
+            "custom_op_registerers; use ai-edge-litert, tflite-runtime or tensorflow"
+        )
+        raise PhaseError("import", None, message, "import")
+    return interpreter_class
+
+
+def _create(interpreter_class: Any, model: str, threads: int, registerers: list[Any]) -> Any:
+    """The interpreter; a registerer LiteRT cannot find is a set-up failure, not the model's."""
+    if not registerers:
+        return interpreter_class(model_path=model, num_threads=threads)
+    try:
+        return interpreter_class(
+            model_path=model, num_threads=threads, custom_op_registerers=registerers
+        )
+    except ValueError as exc:
+        message = _message(exc)
+        if "Looking up symbol" not in message:
+            raise
+        hint = "; load the library that defines it with custom_op_libraries"
+        raise PhaseError("load", None, message + hint, "import") from exc
+
+
 def _stack(results: dict[str, list[Any]]) -> tuple[dict[str, Any], dict[str, list[str]]]:
     """One [N, *shape] array per output; outputs whose shape varies by sample get one key each."""
     arrays: dict[str, Any] = {}
@@ -269,7 +349,10 @@ def _write_json(path: str, payload: dict[str, Any]) -> None:
 
 
 def _failure(phase: str, sample: int | None, message: str, kind: str) -> dict[str, Any]:
-    return {"ok": False, "phase": phase, "sample": sample, "error": message, "kind": kind}
+    result = {"ok": False, "phase": phase, "sample": sample, "error": message, "kind": kind}
+    if kind == "unresolved-custom-op":
+        result["unresolved_custom_ops"] = unresolved_custom_ops(message)
+    return result
 
 
 def main(argv: list[str]) -> int:

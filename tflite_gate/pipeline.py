@@ -260,6 +260,8 @@ def _run_model(
     report.add(checks.check_classification_names(config, model_report))
     report.add(checks.check_skipped_thresholds(config, model_report))
     report.add(checks.check_uncompared_thresholds(config, model_report))
+    for variant in model_report.variants:  # after the runs: they say where Flex was verified
+        report.add(checks.check_flex_runs(config, variant))
     report.findings[first:] = group_across_variants(report.findings[first:])
 
 
@@ -724,21 +726,32 @@ def _inspect_and_check(
 def runtime_spec(item: str | RuntimeEntry, workspace: Path) -> RuntimeSpec:
     """A policy `runtimes` entry as a runtime to prepare; `ai-edge-litert` is the gate's own.
 
-    Local paths are relative to the workspace, like every path in the policy.
+    An entry for `ai-edge-litert` without `with` is the gate's own too (it may add a
+    module or custom-op registerers, which need no environment of their own). Local
+    paths are relative to the workspace, like every path in the policy.
     """
-    requirement = item.requirement if isinstance(item, RuntimeEntry) else item.strip()
-    if requirement == DEFAULT_RUNTIME and not isinstance(item, RuntimeEntry):
-        return RuntimeSpec(name=DEFAULT_RUNTIME, requirement=None)
+    if not isinstance(item, RuntimeEntry):
+        requirement = item.strip()
+        if requirement == DEFAULT_RUNTIME:
+            return RuntimeSpec(name=DEFAULT_RUNTIME, requirement=None)
+        if looks_like_path(requirement):
+            requirement = str(resolve_inside(requirement, workspace) or requirement)
+        return RuntimeSpec(name=runtime_name(item), requirement=requirement)
+    requirement = item.requirement
     if looks_like_path(requirement):
         requirement = str(resolve_inside(requirement, workspace) or requirement)
-    if isinstance(item, RuntimeEntry):
-        return RuntimeSpec(
-            name=runtime_name(item),
-            requirement=requirement,
-            extra=tuple(item.with_),
-            module=item.module,
-        )
-    return RuntimeSpec(name=runtime_name(item), requirement=requirement)
+    own = requirement == DEFAULT_RUNTIME and not item.with_
+    return RuntimeSpec(
+        name=runtime_name(item),
+        requirement=None if own else requirement,
+        extra=tuple(item.with_),
+        module=item.module,
+        custom_op_registerers=tuple(item.custom_op_registerers),
+        custom_op_libraries=tuple(
+            str(resolve_inside(library, workspace) or library)
+            for library in item.custom_op_libraries
+        ),
+    )
 
 
 def _runtime(
@@ -791,8 +804,11 @@ def _execute_variant(
             timeout_s=config.interpreter_timeout_s.value,
             memory_mb=config.memory_mb.value,
             num_threads=config.num_threads,
+            custom_op_registerers=spec.custom_op_registerers,
+            custom_op_libraries=spec.custom_op_libraries,
+            pythonpath=[str(context.workspace.resolve())],
         )
-        run = _runtime_run(spec.name, prepared, result, context)
+        run = _runtime_run(config, spec, prepared, result, variant, context)
         if result.ok and reference is not None:
             _judge(run, result.outputs, reference, variant, config)
         variant.runs.append(run)
@@ -812,16 +828,25 @@ _RUN_STATUS: dict[ExecutionStatus, RunStatus] = {
 
 
 def _runtime_run(
-    name: str,
+    config: ModelConfig,
+    spec: RuntimeSpec,
     prepared: RuntimeEnvironment,
     result: ExecutionResult,
+    variant: VariantReport,
     context: RunContext,
 ) -> RuntimeRun:
     """How the execution went; a run that executed is `ran` until it is compared."""
+    status = (
+        _custom_op_status(config, result.unresolved_custom_ops)
+        if result.status == "unresolved-custom-op"
+        else _RUN_STATUS[result.status]
+    )
+    inspection = variant.inspection
+    custom = [op.name for op in inspection.ops if op.kind == "custom"] if inspection else []
     return RuntimeRun(
-        runtime=name,
+        runtime=spec.name,
         runtime_version=result.runtime_version or prepared.version,
-        status=_RUN_STATUS[result.status],
+        status=status,
         phase=result.phase,
         sample=result.sample,
         signal=result.signal,
@@ -829,6 +854,9 @@ def _runtime_run(
         samples=len(next(iter(result.outputs.values()), [])),
         reproducer=context.relative(result.reproducer) if result.reproducer else None,
         timings={"execute": round(result.duration_s, 3)},
+        custom_op_registerers=list(spec.custom_op_registerers),
+        custom_ops_executed=custom if result.ok else [],
+        unresolved_custom_ops=result.unresolved_custom_ops,
     )
 
 
@@ -863,6 +891,16 @@ def _judge(
     if judged.message is not None:
         run.message = judged.message
     run.timings["compare"] = round(time.monotonic() - started, 3)
+
+
+def _custom_op_status(config: ModelConfig, unresolved: list[str]) -> RunStatus:
+    """Declared custom ops the runtime has no kernel for: not a failure, just not verifiable.
+
+    The app registers them; the gate cannot run them without their kernels. An op the
+    policy does not declare stays an error (the static `custom-op` check names it).
+    """
+    declared = set(config.custom_ops.value)
+    return "unverifiable" if unresolved and set(unresolved) <= declared else "error"
 
 
 def _summary(run: RuntimeRun) -> str:

@@ -128,12 +128,39 @@ class Limits(_Strict):
     num_threads: Annotated[int, Field(ge=1)] | None = None
 
 
+_SYMBOL_PATTERN = re.compile(r"^[A-Za-z_]\w*$")
+
+
+def _registerer(value: str) -> str:
+    """A C symbol LiteRT looks up in the process, or a Python `package.module:function`."""
+    if _SYMBOL_PATTERN.match(value) or _FACTORY_PATTERN.match(value):
+        return value
+    raise ValueError(
+        f"{value!r} is not a custom-op registerer: give a C function name "
+        "(RegisterMyOps) or a Python function package.module:function"
+    )
+
+
 class RuntimeEntry(_Strict):
     requirement: Annotated[str, Field(min_length=1)]
     with_: list[str] = Field(default_factory=list, alias="with")
     module: str | None = None
+    custom_op_registerers: list[Annotated[str, AfterValidator(_registerer)]] = Field(
+        default_factory=list
+    )
+    custom_op_libraries: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _libraries_need_registerers(self) -> RuntimeEntry:
+        if self.custom_op_libraries and not self.custom_op_registerers:
+            raise _PathError(
+                "custom_op_libraries are only loaded for custom_op_registerers: name the "
+                "registerer functions the libraries define",
+                ("custom_op_libraries",),
+            )
+        return self
 
 
 RuntimeItem = Annotated[str, Field(min_length=1)] | RuntimeEntry
@@ -506,13 +533,17 @@ def _check_paths_inside(loaded: LoadedPolicy, workspace: Path) -> None:
     for scope, settings in _scopes(loaded.policy):
         for position, item in enumerate(settings.runtimes or []):
             requirement = item.requirement if isinstance(item, RuntimeEntry) else item
+            where = (*scope, "runtimes", position)
             if looks_like_path(requirement):
-                where = (*scope, "runtimes", position)
                 check(
                     requirement,
                     (*where, "requirement") if isinstance(item, RuntimeEntry) else where,
                     "runtime path",
                 )
+            for number, library in enumerate(
+                item.custom_op_libraries if isinstance(item, RuntimeEntry) else []
+            ):
+                check(library, (*where, "custom_op_libraries", number), "custom-op library")
         for key in ("calibration", "evaluation"):
             value = getattr(settings.data, key) if settings.data else None
             if isinstance(value, str) and not is_factory(value):
@@ -738,8 +769,16 @@ def _written_keys(model: ModelSpec) -> dict[str, PathKey]:
 
 
 def runtime_name(item: str | RuntimeEntry) -> str:
-    """How a runtime is named in findings and the report: its requirement as written."""
-    return item.requirement if isinstance(item, RuntimeEntry) else item.strip()
+    """How a runtime is named in findings and the report: its requirement as written.
+
+    Custom-op registerers are part of the name: the same runtime with and without
+    them are two runs.
+    """
+    if not isinstance(item, RuntimeEntry):
+        return item.strip()
+    if item.custom_op_registerers:
+        return f"{item.requirement} + {' + '.join(item.custom_op_registerers)}"
+    return item.requirement
 
 
 def _pick_runtimes(

@@ -109,12 +109,16 @@ class RuntimeSpec:
     `requirement` None means the runtime installed next to the gate; anything else
     is a pip requirement (a name with a specifier, a URL or a local path) installed
     into its own cached environment, together with `extra` (the policy key `with`).
+    `custom_op_registerers` and `custom_op_libraries` (absolute paths) are loaded
+    by the interpreter worker, not installed: they do not change the environment.
     """
 
     name: str
     requirement: str | None
     extra: tuple[str, ...] = ()
     module: str | None = None
+    custom_op_registerers: tuple[str, ...] = ()
+    custom_op_libraries: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -222,6 +226,17 @@ def _check_arguments(spec: RuntimeSpec) -> None:
             raise RuntimeUnavailable(
                 f"runtime {spec.name!r}: {argument!r} is not a requirement; "
                 "give a name with an optional version (tflite-runtime==2.14.0), a path or a URL"
+            )
+
+
+def _check_libraries(spec: RuntimeSpec) -> None:
+    """A custom-op library is built by the user's CI before the gate: say so when it is not."""
+    for library in spec.custom_op_libraries:
+        if not Path(library).is_file():
+            raise RuntimeUnavailable(
+                f"runtime {spec.name!r}: custom-op library {library} does not exist; build it "
+                "before the gate runs, or fix `custom_op_libraries` (paths are relative to the "
+                "workspace)"
             )
 
 
@@ -406,6 +421,13 @@ def _pip_install(
         raise _failure(spec, f"pip install {' '.join(packages)}", outcome, log_path, advice)
 
 
+def _ensure_numpy(spec: RuntimeSpec, venv: Path, log_path: Path, deadline: float) -> None:
+    """The interpreter worker needs numpy; a runtime package need not declare it."""
+    probe = _run_step([str(_venv_python(venv)), "-c", "import numpy"], log_path, deadline)
+    if not probe.ok:
+        _pip_install(spec, venv, ["numpy"], log_path, deadline)
+
+
 def _import_advice(log_path: Path) -> str:
     """Old runtimes built against numpy 1 fail on numpy 2: say so when that is the cause."""
     text = "\n".join(log_tail(log_path, 200))
@@ -464,6 +486,7 @@ def _build(
     try:
         _create_venv(spec, venv, log("venv"), deadline)
         _pip_install(spec, venv, [requirement, *spec.extra], log("pip"), deadline)
+        _ensure_numpy(spec, venv, log("numpy"), deadline)
         distribution = _distribution_name(requirement)
         return _verify(spec, venv, module, distribution, log("import"), deadline)
     except BaseException:
@@ -479,6 +502,7 @@ def prepare_runtime(
     `timeout_s` bounds the whole preparation (waiting for the lock, creating the
     venv, pip, the import check). Raises `RuntimeUnavailable` with the reason.
     """
+    _check_libraries(spec)
     if spec.requirement is None:
         return _installed_runtime(spec)
     _check_arguments(spec)

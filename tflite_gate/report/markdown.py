@@ -241,8 +241,7 @@ def _model_section(model: ModelReport) -> str:
             continue
         for index, run in enumerate(variant.runs):
             cells = static if index == 0 else [escape_cell(variant.name), "", "", "", "", ""]
-            runtime = run.runtime + (f" {run.runtime_version}" if run.runtime_version else "")
-            rows.append([*cells, escape_cell(runtime), _run_status(run), _divergence_cell(run)])
+            rows.append([*cells, escape_cell(run.label), _run_status(run), _divergence_cell(run)])
     lines += ["", _table(header, rows)]
     return "\n".join(lines)
 
@@ -309,7 +308,7 @@ def _variant_details(variant: VariantReport) -> list[str]:
     if variant.runs:
         rows = []
         for run in variant.runs:
-            runtime = run.runtime + (f" {run.runtime_version}" if run.runtime_version else "")
+            runtime = run.label
             for m in run.metrics:
                 rows.append(
                     [
@@ -350,6 +349,13 @@ def _variant_details(variant: VariantReport) -> list[str]:
                     "",
                     f"Tightest passing thresholds on {escape_text(run.runtime)} for "
                     f"{code_span(output)}: {code_span(shown)}",
+                ]
+            if run.custom_ops_executed:
+                ops = ", ".join(code_span(op) for op in run.custom_ops_executed)
+                lines += [
+                    "",
+                    f"Custom ops executed on {escape_text(run.label)}: {ops}, "
+                    f"{escape_text(run.custom_ops_resolver)}",
                 ]
             if run.message and run.status not in {"passed", "diverged"}:
                 lines += ["", f"{escape_text(run.runtime)} said:", "", _fenced_block([run.message])]

@@ -248,6 +248,34 @@ class RuntimeRun(_Model):
         description="Directory with model, inputs and a script, relative to the workspace.",
     )
     timings: dict[str, float] = Field(default_factory=dict)
+    custom_op_registerers: list[str] = Field(
+        default_factory=list,
+        description="Custom-op registerers the policy loaded into this run (none: the "
+        "runtime resolved every custom op it executed by itself).",
+    )
+    custom_ops_executed: list[str] = Field(
+        default_factory=list,
+        description="The model's custom ops that executed in this run.",
+    )
+    unresolved_custom_ops: list[str] = Field(
+        default_factory=list,
+        description="Custom ops the runtime had no kernel for (it names the first it meets).",
+    )
+
+    @property
+    def label(self) -> str:
+        """The runtime and its version, unless the name already pins that version."""
+        version = self.runtime_version
+        return (
+            self.runtime if not version or version in self.runtime else f"{self.runtime} {version}"
+        )
+
+    @property
+    def custom_ops_resolver(self) -> str:
+        """Who supplied the kernels of the executed custom ops, as far as the gate knows."""
+        if not self.custom_op_registerers:
+            return "resolved by the runtime itself"
+        return "with the policy's registerers " + ", ".join(self.custom_op_registerers)
 
 
 class VariantReport(_Model):

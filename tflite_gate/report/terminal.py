@@ -67,14 +67,14 @@ def _run_lines(model: ModelReport) -> list[str]:
     lines = []
     for variant in model.variants:
         for run in variant.runs:
-            head = f"  {variant.name} on {run.runtime}"
-            if run.runtime_version:
-                head += f" {run.runtime_version}"
-            text = f"{head}: {run.status}"
+            text = f"  {variant.name} on {run.label}: {run.status}"
             if run.samples:
                 text += f" · {run.samples} samples"
             for metrics in run.metrics:
                 text += f" · {metrics_line(metrics)}"
+            if run.custom_ops_executed:
+                ops = ", ".join(run.custom_ops_executed)
+                text += f" · custom ops {ops} ran, {run.custom_ops_resolver}"
             if run.phase and run.status not in {"passed", "ran", "diverged", "non-finite"}:
                 sample = f" sample {run.sample}" if run.sample is not None else ""
                 text += f" · in {run.phase}{sample}" + (f" ({run.signal})" if run.signal else "")
