@@ -68,6 +68,21 @@ SUBCLASSED = textwrap.dedent(
             return [self.flat(features), features]
 
 
+    class TwoArgs(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.dense = keras.layers.Dense(2)
+
+        def call(self, a, b):
+            return self.dense(keras.ops.concatenate([a, b], axis=-1))
+
+
+    def two_args():
+        model = TwoArgs()
+        model(np.zeros((1, 4), np.float32), np.zeros((1, 3), np.float32))
+        return model
+
+
     def called():
         net = Net()
         net(np.zeros((1, 12, 12, 3), np.float32))
@@ -133,6 +148,11 @@ POLICY = textwrap.dedent(
         source: subclassed:pair
       - name: subclassed-built-by-default
         source: subclassed:built_by_default
+      - name: subclassed-two-args
+        source: subclassed:two_args
+      - name: subclassed-two-args-shaped
+        source: subclassed:two_args
+        input_shapes: {a: [1, 4], b: [1, 3]}
     """
 )
 
@@ -147,6 +167,7 @@ CONVERTING = [
     ("subclassed-unbuilt-shaped", "factory", [("image", [1, 8, 8, 3])]),
     ("subclassed-pair", "factory", [("inputs_0", [-1, 4]), ("inputs_1", [-1, 3])]),
     ("subclassed-built-by-default", "factory", [("inputs", [-1, 12, 12, 3])]),
+    ("subclassed-two-args-shaped", "factory", [("a", [1, 4]), ("b", [1, 3])]),
 ]
 
 
@@ -309,3 +330,10 @@ def test_keras2_h5_without_tf_keras_names_the_fix(without_tf_keras: GateRun) -> 
         in (finding["message"])
     )
     assert f"pip install 'tf-keras=={_tf_minor()}.*'" in finding["message"]
+
+
+def test_subclassed_model_with_several_call_tensors_asks_for_all_shapes(run: GateRun) -> None:
+    finding = _only(run, "subclassed-two-args")
+    assert finding["rule"] == "policy-invalid"
+    assert "TwoArgs.call takes 2 tensors (a, b)" in finding["message"]
+    assert "input_shapes: {a: [1, ...], b: [1, ...]}" in finding["message"]

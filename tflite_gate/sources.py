@@ -266,13 +266,32 @@ def _keras_specs(model: Any, input_shapes: dict[str, list[int]]) -> tuple[list[I
     if not shapes:
         return _declared_specs(model, input_shapes, dtype)
     (recorded,) = shapes.values()
-    first = _call_parameters(model)[:1] or ["input"]
+    parameters = _call_parameters(model)
+    if len(parameters) > 1:
+        return _positional_specs(model, parameters, input_shapes, dtype)
+    first = parameters[:1] or ["input"]
     if _is_shape(recorded):
         return [_build_spec(first[0], recorded, dtype)], _pack_flat
     if isinstance(recorded, dict):
         return _named_specs(recorded, dtype), _pack_dict(list(recorded))
     names = {f"{first[0]}_{i}": shape for i, shape in enumerate(recorded)}
     return _named_specs(names, dtype), _pack_list
+
+
+def _positional_specs(
+    model: Any, parameters: list[str], input_shapes: dict[str, list[int]], dtype: str
+) -> tuple[list[InputSpec], Pack]:
+    """`call(self, a, b)`: Keras records only the first argument's shape, so declare all."""
+    missing = [name for name in parameters if name not in input_shapes]
+    if missing:
+        example = ", ".join(f"{name}: [1, ...]" for name in parameters)
+        raise SourceError(
+            f"{type(model).__qualname__}.call takes {len(parameters)} tensors "
+            f"({', '.join(parameters)}) and Keras records the shape of the first only; "
+            f"declare them all: input_shapes: {{{example}}}",
+            policy_key="input_shapes",
+        )
+    return _declared_specs(model, {name: input_shapes[name] for name in parameters}, dtype)
 
 
 def _recorded_shapes(model: Any) -> dict[str, Any]:
