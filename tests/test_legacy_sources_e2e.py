@@ -112,6 +112,33 @@ SUBCLASSED = textwrap.dedent(
     """
 )
 
+KERAS2_FACTORIES = textwrap.dedent(
+    """\
+    import numpy as np
+    import tf_keras
+
+
+    class Net(tf_keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.dense = tf_keras.layers.Dense(2)
+
+        def call(self, x):
+            return self.dense(x)
+
+
+    def functional():
+        x = tf_keras.Input((4,), name="x")
+        return tf_keras.Model(x, tf_keras.layers.Dense(2)(x))
+
+
+    def subclassed():
+        net = Net()
+        net(np.zeros((1, 4), np.float32))
+        return net
+    """
+)
+
 POLICY = textwrap.dedent(
     """\
     version: 1
@@ -148,6 +175,10 @@ POLICY = textwrap.dedent(
         source: subclassed:pair
       - name: subclassed-built-by-default
         source: subclassed:built_by_default
+      - name: keras2-factory
+        source: keras2_factories:functional
+      - name: keras2-subclassed-factory
+        source: keras2_factories:subclassed
       - name: subclassed-two-args
         source: subclassed:two_args
       - name: subclassed-two-args-shaped
@@ -168,6 +199,8 @@ CONVERTING = [
     ("subclassed-pair", "factory", [("inputs_0", [-1, 4]), ("inputs_1", [-1, 3])]),
     ("subclassed-built-by-default", "factory", [("inputs", [-1, 12, 12, 3])]),
     ("subclassed-two-args-shaped", "factory", [("a", [1, 4]), ("b", [1, 3])]),
+    ("keras2-factory", "factory", [("x", [-1, 4])]),
+    ("keras2-subclassed-factory", "factory", [("x", [-1, 4])]),
 ]
 
 
@@ -198,6 +231,7 @@ def _write_models(ws: Path) -> None:
     keras3 = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
     keras3.save_weights(models / "keras3.weights.h5")
     (ws / "subclassed.py").write_text(SUBCLASSED)
+    (ws / "keras2_factories.py").write_text(KERAS2_FACTORIES)
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import inspect
 import json
-import os
 import sys
 import zipfile
 from collections.abc import Callable
@@ -511,21 +510,18 @@ def _load_keras_file(path: Path, kind: SourceKind, source: str, safe_mode: bool)
 
     Keras 3 cannot read much of what Keras 2 wrote (TF-op layers in an .h5, a Keras 2
     `.keras` archive), and even where it can, tf-keras rebuilds the same graph the
-    model's own code built. `TF_USE_LEGACY_KERAS=1` asks for Keras 2 for every file.
+    model's own code built. (Factories choose for themselves: under
+    `TF_USE_LEGACY_KERAS=1` their `tf.keras` models are tf-keras models.)
     """
     if kind == "h5":
         _refuse_weights_only(path, source)
-    if _legacy_keras_requested() or _written_by_keras2(kind, path):
+    if _written_by_keras2(kind, path):
         return _load_with_tf_keras(path, kind, source, safe_mode)
     import keras
 
     if kind == "keras":
         return keras.saving.load_model(path, compile=False, safe_mode=safe_mode)
     return keras.saving.load_model(path, compile=False)
-
-
-def _legacy_keras_requested() -> bool:
-    return os.environ.get("TF_USE_LEGACY_KERAS", "").strip().lower() in ("1", "true", "yes")
 
 
 def _written_by_keras2(kind: SourceKind, path: Path) -> bool:
