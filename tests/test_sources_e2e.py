@@ -330,7 +330,8 @@ def test_dynamic_dims_without_input_shapes(run: GateRun) -> None:
     finding = _only(run, "dynamic-no-shapes")
     assert finding["rule"] == "policy-invalid"
     assert "input 'image' has dynamic dimensions [None, None, None, 3]" in finding["message"]
-    assert "input_shapes: {image: [1, 1, 1, 3]}" in finding["message"]
+    assert "input_shapes: {image: [1, H, W, 3]}" in finding["message"]
+    assert "replacing H and W with the sizes your app feeds" in finding["message"]
     assert finding["location"]["line"] == _policy_line("dynamic-no-shapes")
 
 

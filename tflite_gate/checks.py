@@ -117,7 +117,11 @@ def check_load(config: ModelConfig, load: LoadResult, report: ModelReport) -> li
         )
         now = ", ".join(
             f"{lib} {installed_version(dist) or 'not installed'}"
-            for lib, dist in (("TensorFlow", "tensorflow"), ("Keras", "keras"))
+            for lib, dist in (
+                ("TensorFlow", "tensorflow"),
+                ("Keras", "keras"),
+                ("tf-keras", "tf-keras"),
+            )
         )
         message += f" (written by {wrote}; installed: {now})"
     return [

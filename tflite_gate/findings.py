@@ -87,8 +87,10 @@ RULES: dict[str, Rule] = {
             "model-load-failed",
             Severity.ERROR,
             "The model could not be loaded",
-            "Load the model with the TensorFlow/Keras version that wrote it, or re-export it "
-            "with the installed one; the finding names both versions.",
+            "Apply the fix the message names. Keras 2 models (.h5, .keras and SavedModels "
+            "written by TF <= 2.15) load through tf-keras, which must match the installed "
+            "TensorFlow (`pip install 'tf-keras==<TF major.minor>.*'`); a weights-only .h5 "
+            "needs a module:function factory that builds the model and loads the weights.",
         ),
         Rule(
             "conversion-failed",

@@ -76,9 +76,13 @@ from tflite_gate.runtimes import (
     looks_like_path,
     prepare_runtime,
 )
-from tflite_gate.sources import InputSpec, SourceError, classify
-from tflite_gate.sources import _apply_shapes as apply_input_shapes
-from tflite_gate.sources import _signature_name as signature_name
+from tflite_gate.sources import (
+    InputSpec,
+    SourceError,
+    apply_input_shapes,
+    classify,
+    signature_name,
+)
 from tflite_gate.thresholds import plan_output
 
 Progress = Callable[[str], None]
