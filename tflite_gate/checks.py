@@ -594,9 +594,9 @@ def check_flex_runs(config: ModelConfig, variant: VariantReport) -> list[Finding
     if not flex:
         return []
     runs = variant.runs
-    verified = [run.label for run in runs if run.status == "passed" and run.metrics]
-    failed = [run.label for run in runs if run.status != "passed" and run.metrics]
-    executed = [run.label for run in runs if run.status == "passed" and not run.metrics]
+    verified = [run.label for run in runs if run.status == "passed"]
+    failed = [run.label for run in runs if run.status in {"diverged", "non-finite", "mismatch"}]
+    executed = [run.label for run in runs if run.status == "ran"]
     without = [run.label for run in runs if run.status == "unverifiable"]
     head = (
         f"{config.name}/{variant.name}: uses Select TF ops {', '.join(flex)}; the app must "

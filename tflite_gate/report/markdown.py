@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from tflite_gate.findings import RULES, Finding, Severity, sort_findings
 from tflite_gate.report.model import (
+    EXECUTED_RUN_STATUSES,
     FAILING_RUN_STATUSES,
     ModelReport,
     Report,
@@ -177,7 +178,7 @@ _USABLE_VARIANTS = {"converted", "not-converted"}  # shown plainly; the others i
 
 def _run_status(run: RuntimeRun) -> str:
     status = f"**{run.status}**" if run.status in FAILING_RUN_STATUSES else run.status
-    if run.status not in {"passed", "ran", "diverged", "non-finite"} and run.phase:
+    if run.status not in EXECUTED_RUN_STATUSES and run.phase:
         status += f" in {escape_cell(run.phase)}"
         if run.signal:
             status += f" ({escape_cell(run.signal)})"

@@ -219,6 +219,8 @@ FAILING_RUN_STATUSES = frozenset(
 `ran`: executed without error, with no reference to compare against (a .tflite source
 without `reference:`); `passed`: executed and compared within every threshold.
 """
+EXECUTED_RUN_STATUSES = frozenset({"passed", "ran", "diverged", "non-finite", "mismatch"})
+"""Run statuses of an interpreter that finished every sample (a phase says nothing more)."""
 
 
 class RuntimeRun(_Model):

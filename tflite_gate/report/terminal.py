@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 from tflite_gate.findings import RULES, Finding, sort_findings
-from tflite_gate.report.model import ModelReport, Report, VariantReport
+from tflite_gate.report.model import (
+    EXECUTED_RUN_STATUSES,
+    ModelReport,
+    Report,
+    VariantReport,
+)
 from tflite_gate.report.text import metrics_line
 
 
@@ -75,7 +80,7 @@ def _run_lines(model: ModelReport) -> list[str]:
             if run.custom_ops_executed:
                 ops = ", ".join(run.custom_ops_executed)
                 text += f" · custom ops {ops} ran, {run.custom_ops_resolver}"
-            if run.phase and run.status not in {"passed", "ran", "diverged", "non-finite"}:
+            if run.phase and run.status not in EXECUTED_RUN_STATUSES:
                 sample = f" sample {run.sample}" if run.sample is not None else ""
                 text += f" · in {run.phase}{sample}" + (f" ({run.signal})" if run.signal else "")
             lines.append(text)
