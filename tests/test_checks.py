@@ -161,6 +161,19 @@ def test_accepted_flex_notice_suggests_a_runtime_with_the_flex_delegate(
     assert checks.check_run(configs[1], variant, variant.runs[0]) == []
 
 
+def test_flex_notice_tells_executed_from_verified(configs: list[ModelConfig]) -> None:
+    """A run with nothing to compare with executed the Flex ops; it verified no numbers."""
+    variant = _variant(_op("FlexErf", "flex"))
+    variant.runs = [
+        _run("tensorflow==2.18.1", "ran", "2.18.1"),
+        _run("tensorflow==2.17.1", "diverged", "2.17.1", compared=True),
+    ]
+    [notice] = checks.check_flex_runs(configs[1], variant)
+    assert "executed on tensorflow==2.18.1 (no reference to compare with)" in notice.message
+    assert "compared on tensorflow==2.17.1 without passing" in notice.message
+    assert notice.details["verified_on"] == []
+
+
 def test_custom_ops_must_be_listed(configs: list[ModelConfig]) -> None:
     findings = checks.check_custom_ops(
         configs[0], _variant(_op("MyNms", "custom"), _op("Other", "custom"))
