@@ -174,6 +174,18 @@ def test_flex_notice_tells_executed_from_verified(configs: list[ModelConfig]) ->
     assert notice.details["verified_on"] == []
 
 
+def test_flex_notice_does_not_blame_the_flex_delegate_for_custom_ops(
+    configs: list[ModelConfig],
+) -> None:
+    variant = _variant(_op("FlexErf", "flex"), _op("MyNms", "custom"))
+    stopped = _run("ai-edge-litert", "unverifiable", "2.3.0")
+    stopped.unresolved_custom_ops = ["MyNms"]
+    variant.runs = [stopped]
+    [notice] = checks.check_flex_runs(configs[1], variant)
+    assert "no Flex delegate" not in notice.message
+    assert notice.details["suggestion"] is None
+
+
 def test_custom_ops_must_be_listed(configs: list[ModelConfig]) -> None:
     findings = checks.check_custom_ops(
         configs[0], _variant(_op("MyNms", "custom"), _op("Other", "custom"))

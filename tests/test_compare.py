@@ -18,6 +18,7 @@ from tflite_gate.compare import (
     OutputPlan,
     compare_output,
     compare_run,
+    match_outputs,
     tightest_passing,
     violations,
 )
@@ -518,3 +519,34 @@ def test_the_plan_sees_both_names_when_pairing_by_order() -> None:
 
     compare_run({"probs": REFERENCE}, {"Identity:0": REFERENCE}, by_order=True, plan_for=plan_for)
     assert seen == [("probs", "Identity:0")]
+
+
+def test_names_pair_whatever_the_order_each_side_gives() -> None:
+    """A model without signatures may list its outputs in any order: names still win."""
+    reference = {"output_mesh": REFERENCE, "conv_flag": REFERENCE[:, :1]}
+    actual = {"conv_flag": REFERENCE[:, :1], "output_mesh": REFERENCE}
+    pairs = match_outputs(reference, actual, by_order=True)
+    assert [(name, other) for name, other, _, _ in pairs] == [
+        ("conv_flag", "conv_flag"),
+        ("output_mesh", "output_mesh"),
+    ]
+
+
+def test_pairing_by_order_keeps_each_side_s_own_order() -> None:
+    reference = {"z": REFERENCE, "a": REFERENCE[:, :1]}
+    actual = {"Identity": REFERENCE, "Identity_1": REFERENCE[:, :1]}
+    pairs = match_outputs(reference, actual, by_order=True)
+    assert [(name, other) for name, other, _, _ in pairs] == [
+        ("z", "Identity"),
+        ("a", "Identity_1"),
+    ]
+
+
+def test_no_tightest_thresholds_for_an_output_with_nan() -> None:
+    actual = ACTUAL.copy()
+    actual[0, 0] = NAN
+    judged = compare_run(
+        {"y": REFERENCE}, {"y": actual}, by_order=False, plan_for=lambda *_: OutputPlan()
+    )
+    assert judged.status == "non-finite"
+    assert judged.tightest == {}  # no threshold can make a NaN pass

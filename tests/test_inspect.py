@@ -376,3 +376,17 @@ def test_an_output_producer_looks_through_dequantize_and_reshape(signature: bool
 def test_an_output_with_only_pass_through_ops_has_no_producer() -> None:
     [output] = inspect_model(build_model([builtin("DEQUANTIZE")], signature=True)).outputs
     assert output.producer is None
+
+
+def test_io_comes_from_the_signature_the_interpreter_runs() -> None:
+    """serving_default, even when another signature comes first, as in the worker."""
+    import copy
+
+    model = build_model_object([builtin("RELU")], signature=True)
+    other = copy.deepcopy(model.signatureDefs[0])
+    other.signatureKey = "aaa_first"
+    other.outputs[0].name = "not_this_one"
+    model.signatureDefs.insert(0, other)
+    result = inspect_model(pack(model))
+    assert result.signatures == ["aaa_first", SIGNATURE_KEY]
+    assert [t.name for t in result.outputs] == [SIGNATURE_OUTPUT_NAME]

@@ -512,3 +512,28 @@ def test_the_xsd_is_not_vacuous() -> None:
         )
     with pytest.raises(xmlschema.XMLSchemaValidationError):
         junit_schema().validate(text.replace('time="12.346"', 'time="12.3456"', 1))
+
+
+def test_a_tflite_source_has_its_ops_checked_not_its_conversion() -> None:
+    """A .tflite is not converted: its op findings fail the ops case, which is not skipped."""
+    report = empty_report(
+        models=[
+            ModelReport(
+                name="m",
+                source="m.tflite",
+                variants=[
+                    VariantReport(
+                        name="tflite", quantization="as-is", io="as-is", status="not-converted"
+                    )
+                ],
+            )
+        ],
+        findings=[
+            make_finding("custom-op", "m/tflite: custom op Foo", model="m", variant="tflite")
+        ],
+    )
+    report.finalize("error")
+    suite = cases(parse(report), "m")
+    assert outcome(suite["tflite · ops"]) == "failure"
+    assert outcome(suite["tflite · conversion"]) == "skipped"
+    assert outcome(suite["tflite · runtime-version"]) == "passed"

@@ -803,12 +803,34 @@ def test_keys_that_cannot_apply_to_the_source_kind_point_at_their_line(tmp_path:
         (13, 9, "variants[1]"),
         (15, 25, "data.calibration"),
     ]
+    # An unusable reference is reported on its own; keys that depend on it are not judged.
+    assert _misplaced(loaded, 0, "tflite", "unusable") == [
+        (9, 16, "signature"),
+        (12, 37, "variants[0].quantization"),
+        (13, 9, "variants[1]"),
+        (15, 25, "data.calibration"),
+    ]
     assert _misplaced(loaded, 3, "tflite", "tflite") == [(32, 25, "limits.timeout_s")]
     assert _misplaced(loaded, 4, "keras", None) == [
         (35, 16, "reference"),
         (36, 16, "signature"),
     ]
     assert _misplaced(loaded, 5, "saved_model", None) == [(41, 16, "safe_mode")]
+
+
+def test_classification_on_a_tflite_needs_a_reference(tmp_path: Path) -> None:
+    loaded = load(
+        tmp_path,
+        """\
+        version: 1
+        models:
+          - name: t
+            source: m.tflite
+            classification: [probs]
+        """,
+    )
+    assert _misplaced(loaded, 0, "tflite", None) == [(5, 21, "classification")]
+    assert _misplaced(loaded, 0, "tflite", "keras") == []
 
 
 def test_misplaced_key_message_says_what_to_do(tmp_path: Path) -> None:

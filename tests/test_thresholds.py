@@ -105,3 +105,19 @@ def test_top1_is_measured_on_a_classification_without_a_min_top1(tmp_path: Path)
     assert (plan.top1, skipped) == (True, None)
     assert plan_output(None, "probs", SOFTMAX_HEAD, None)[0].top1 is True
     assert plan_output(None, "coords", LINEAR_HEAD, None)[0].top1 is False
+
+
+def test_a_min_top1_on_an_output_without_a_class_axis_is_reported_once_seen() -> None:
+    """When inspection could not name the output, its values show it has no classes."""
+    import numpy as np
+
+    from tflite_gate.compare import OutputPlan, compare_output
+    from tflite_gate.pipeline import _unmeasurable_top1
+
+    image = np.zeros((2, 4, 4, 3), dtype=np.float32)
+    metrics = [compare_output("image", image, image, top1=True)]
+    [skipped] = _unmeasurable_top1(
+        metrics, {"image": OutputPlan({"min_top1": 0.5}, top1=True)}, {"image": image}
+    )
+    assert skipped.explicit and "[4, 4, 3]" in skipped.reason
+    assert _unmeasurable_top1(metrics, {"image": OutputPlan({}, top1=True)}, {"image": image}) == []

@@ -158,12 +158,19 @@ def _tflite_key_problem(key: str, reference_kind: str | None) -> str | None:
             f"remove `signature`: {_NOT_CONVERTED} on its serving_default signature "
             "(else its first); choosing another one is not supported"
         )
+    if key == "data.calibration":
+        return f"use data.evaluation: {_NOT_CONVERTED}, so nothing is calibrated"
+    if reference_kind == "unusable":
+        return None  # the reference is reported; what depends on its kind cannot be judged
     if key == "safe_mode" and reference_kind != "keras":
         return (
             "remove `safe_mode`: it applies to loading .keras files, here only a .keras reference"
         )
-    if key == "data.calibration":
-        return f"use data.evaluation: {_NOT_CONVERTED}, so nothing is calibrated"
+    if reference_kind is None and key == "classification":
+        return (
+            "add `reference:` (the model this .tflite was made from), or remove it: without "
+            "a reference no output is compared, so no top1 is gated"
+        )
     if reference_kind is None and re.fullmatch(r"(variants\[0\]\.)?max_divergence", key):
         return (
             "add `reference:` (the model this .tflite was made from: a .tflite, .keras, "
@@ -597,7 +604,9 @@ def check_flex_runs(config: ModelConfig, variant: VariantReport) -> list[Finding
     verified = [run.label for run in runs if run.status == "passed"]
     failed = [run.label for run in runs if run.status in {"diverged", "non-finite", "mismatch"}]
     executed = [run.label for run in runs if run.status == "ran"]
-    without = [run.label for run in runs if run.status == "unverifiable"]
+    without = [
+        run.label for run in runs if run.status == "unverifiable" and not run.unresolved_custom_ops
+    ]
     head = (
         f"{config.name}/{variant.name}: uses Select TF ops {', '.join(flex)}; the app must "
         "link the Flex delegate"
@@ -613,7 +622,8 @@ def check_flex_runs(config: ModelConfig, variant: VariantReport) -> list[Finding
     if without:
         message += f"; not executable on {', '.join(without)} (no Flex delegate)"
     suggestion = None
-    if without and len(without) == len(runs):  # every runtime listed lacks the Flex delegate
+    reached = [run for run in runs if run.status != "unavailable"]
+    if without and len(without) == len(reached):  # no runtime that ran has the Flex delegate
         suggestion = FLEX_RUNTIME_SUGGESTION
         message += (
             "; to verify them, add a runtime whose interpreter links the Flex delegate "
@@ -919,8 +929,9 @@ def check_divergence(config: ModelConfig, variant: VariantReport, run: RuntimeRu
         findings.append(
             make_finding(
                 "non-finite",
-                f"{where}: output {metrics.output!r} has {metrics.non_finite} NaN/Inf value(s) "
-                f"where the source model has numbers; {compared}"
+                f"{where}: output {metrics.output!r} has {metrics.non_finite} value(s) where one "
+                "side is NaN/Inf and the other is not (or NaN vs Inf), "
+                f"{compared}"
                 f"{_unfrozen_variables_cause(variant)}",
                 location=config.source_location,
                 details={

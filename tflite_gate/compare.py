@@ -394,28 +394,27 @@ def match_outputs(
     *,
     by_order: bool,
 ) -> list[tuple[str, str, npt.NDArray[Any], npt.NDArray[Any]]]:
-    """(reference name, converted name, reference, actual), paired by signature name.
+    """(reference name, converted name, reference, actual), paired by name.
 
-    Pairs by order only when the model has no signature.
-
-    Order-based pairing is a guess (converters may reorder outputs), so it is used only
-    when names cannot be: a model without signatures has only tensor names.
+    When the names differ and `by_order` allows it (a model without signatures has only
+    tensor names), the i-th output of one is paired with the i-th of the other, in the
+    order each model gives them: a guess, so it is used only when names cannot be.
     """
     if len(reference) != len(actual):
         raise OutputMismatch(
             f"the source model has {len(reference)} output(s) ({', '.join(sorted(reference))}), "
             f"the converted model {len(actual)} ({', '.join(actual)})"
         )
+    if set(reference) == set(actual):
+        return [(name, name, reference[name], actual[name]) for name in sorted(reference)]
     if by_order:
-        pairs = zip(sorted(reference), actual, strict=True)
+        pairs = zip(reference, actual, strict=True)
         return [(name, other, reference[name], actual[other]) for name, other in pairs]
     missing = sorted(set(reference) - set(actual))
-    if missing:
-        raise OutputMismatch(
-            f"output(s) {', '.join(missing)} of the source model are missing from the converted "
-            f"model, which has {', '.join(sorted(actual))}"
-        )
-    return [(name, name, reference[name], actual[name]) for name in sorted(reference)]
+    raise OutputMismatch(
+        f"output(s) {', '.join(missing)} of the source model are missing from the converted "
+        f"model, which has {', '.join(sorted(actual))}"
+    )
 
 
 # --------------------------------------------------------------------------- a run
@@ -472,5 +471,6 @@ def compare_run(
         status = "non-finite"
     elif broken:
         status = "diverged"
-    tightest = {m.output: tightest_passing(m) for m in metrics}
+    # Thresholds cannot make NaN/Inf pass: no "tightest passing" for such an output.
+    tightest = {m.output: tightest_passing(m) for m in metrics if not m.non_finite}
     return RunComparison(status, metrics, broken, tightest)

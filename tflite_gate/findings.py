@@ -205,10 +205,10 @@ RULES: dict[str, Rule] = {
         Rule(
             "threshold-not-applied",
             Severity.NOTICE,
-            "A model-wide threshold does not fit an output and was not applied",
+            "A threshold from the policy was not applied",
             "A model-wide `min_top1` gates classification outputs only: list the outputs in "
-            "the model's `classification:`, or write `min_top1` under `per_output` for the "
-            "output it is meant for.",
+            "the model's `classification:`, or write `min_top1` under `per_output`. A "
+            "`.tflite` source without `reference:` has nothing to compare with: add one.",
         ),
         Rule(
             "size-budget",
@@ -264,7 +264,7 @@ def make_finding(
     )
 
 
-# Per-run metrics findings are read per (variant, runtime) by the summary table.
+# Divergence findings carry each run's own numbers and worst sample: one per run.
 _UNGROUPED_RULES = frozenset({"divergence"})
 
 

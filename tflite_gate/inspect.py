@@ -26,6 +26,8 @@ from tflite_gate.report.model import (
 from tflite_gate.runtime_versions import min_runtime_for_op, required_runtime
 
 FLEX_PREFIX = "Flex"
+SERVING_KEY = "serving_default"
+"""The signature the interpreter worker runs when a model has it."""
 _CUSTOM_CODE = schema.BuiltinOperator.CUSTOM
 
 
@@ -225,14 +227,18 @@ def _producer(model: Any, subgraph: Any, tensor_index: int) -> str | None:
 
 
 def _io(model: Any) -> tuple[list[TensorInfo], list[TensorInfo], list[str]]:
-    """Inputs/outputs named by the first signature when there is one, as users call them."""
+    """Inputs/outputs named by the signature that runs, as users call them.
+
+    That is `serving_default` when the model has it, else its first signature: the
+    interpreter worker picks the same one, so inspection describes what is executed.
+    """
     signatures = model.signatureDefs or []
     subgraphs = model.subgraphs or []
     if not subgraphs:
         return [], [], []
     keys = [_text(s.signatureKey) for s in signatures]
     if signatures:
-        first = signatures[0]
+        first = signatures[keys.index(SERVING_KEY)] if SERVING_KEY in keys else signatures[0]
         subgraph = subgraphs[first.subgraphIndex]
 
         def named(maps: Any, *, outputs: bool) -> list[TensorInfo]:

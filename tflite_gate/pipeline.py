@@ -57,6 +57,7 @@ from tflite_gate.report.model import (
     ConverterError,
     EnvironmentInfo,
     ModelReport,
+    OutputMetrics,
     Report,
     RunStatus,
     RuntimeRun,
@@ -877,16 +878,19 @@ def _judge(
     tensors = {t.name: t for t in inspection.outputs} if inspection else {}
     plan = config.thresholds.get(variant.name)
     skipped: list[SkippedThreshold] = []
+    plans: dict[str, OutputPlan] = {}
 
     def plan_for(name: str, converted_name: str) -> OutputPlan:
         output_plan, skip = plan_output(
             plan, name, tensors.get(converted_name), config.classification.value
         )
         skipped.extend([skip] if skip else [])
+        plans[name] = output_plan
         return output_plan
 
     by_order = inspection is not None and not inspection.signatures
     judged = compare_run(reference, outputs, by_order=by_order, plan_for=plan_for)
+    skipped += _unmeasurable_top1(judged.metrics, plans, reference)
     run.status = judged.status
     run.metrics = judged.metrics
     run.violations = judged.violations
@@ -895,6 +899,26 @@ def _judge(
     if judged.message is not None:
         run.message = judged.message
     run.timings["compare"] = round(time.monotonic() - started, 3)
+
+
+def _unmeasurable_top1(
+    metrics: list[OutputMetrics], plans: dict[str, OutputPlan], reference: Arrays
+) -> list[SkippedThreshold]:
+    """A min_top1 written for an output whose values have no class axis: a policy error.
+
+    Found only once the outputs are seen, when inspection could not name the output.
+    """
+    return [
+        SkippedThreshold(
+            output=m.output,
+            threshold_key="min_top1",
+            reason="top1 needs one row of class scores per sample, shape (C,) or (1, C); "
+            f"{m.output!r} has shape {list(reference[m.output].shape[1:])}",
+            explicit=True,
+        )
+        for m in metrics
+        if m.top1 is None and m.compared and "min_top1" in plans[m.output].thresholds
+    ]
 
 
 def _custom_op_status(config: ModelConfig, unresolved: list[str]) -> RunStatus:

@@ -17,15 +17,16 @@ recorded with the reason, so the report can say so.
 from __future__ import annotations
 
 from tflite_gate.compare import OutputPlan, has_classes
+from tflite_gate.data import sample_shape
 from tflite_gate.policy import ThresholdPlan
 from tflite_gate.report.model import SkippedThreshold, TensorInfo
 
 CLASSIFIER_OPS = frozenset({"SOFTMAX", "LOG_SOFTMAX"})
 
 
-def sample_shape(tensor: TensorInfo) -> tuple[int, ...]:
-    """The interpreter's per-call output shape, a dynamic (-1) dimension read as 1."""
-    return tuple(1 if d < 0 else d for d in tensor.shape)
+def _classes_per_call(tensor: TensorInfo) -> bool:
+    """One row of class scores per interpreter call (a dynamic batch read as 1)?"""
+    return has_classes(tuple(sample_shape(tensor.shape)))
 
 
 def _classification_evidence(
@@ -36,7 +37,7 @@ def _classification_evidence(
         return "listed in classification" if output in declared else None
     if tensor is None or tensor.producer not in CLASSIFIER_OPS:
         return None
-    return f"computed by {tensor.producer}" if has_classes(sample_shape(tensor)) else None
+    return f"computed by {tensor.producer}" if _classes_per_call(tensor) else None
 
 
 def _skip_reason(output: str, tensor: TensorInfo | None, declared: list[str] | None) -> str:
@@ -75,7 +76,7 @@ def plan_output(
     per_output = plan.per_output.get(output, {}) if plan is not None else {}
     explicit = "min_top1" in per_output or (declared is not None and output in declared)
     classification = explicit or _classification_evidence(output, tensor, declared) is not None
-    top1 = classification and (tensor is None or has_classes(sample_shape(tensor)))
+    top1 = classification and (tensor is None or _classes_per_call(tensor))
     if top1 or "min_top1" not in thresholds:
         return OutputPlan(thresholds, top1=top1), None
     if classification and tensor is not None:

@@ -48,6 +48,8 @@ CONVERSION_RULES = frozenset(
 OPS_RULES = frozenset({"op-not-allowed", "flex-op", "custom-op"})
 RUNTIME_VERSION_RULES = frozenset({"runtime-too-old", "version-mismatch"})
 DIVERGENCE_RULES = frozenset({"divergence", "output-mismatch", "non-finite"})
+INSPECTED = frozenset({"converted", "not-converted"})
+"""Variant statuses with a valid model whose ops and runtime version were checked."""
 NO_OUTPUTS = frozenset({"error", "crash", "timeout", "unverifiable", "unavailable"})
 
 # XML 1.0 `Char`: #x9 | #xA | #xD | [#x20-#xD7FF] | [#xE000-#xFFFD] | [#x10000-#x10FFFF]
@@ -105,8 +107,8 @@ def _check(finding: Finding, variants: dict[str, VariantReport]) -> str:
         kind = "divergence" if rule in DIVERGENCE_RULES else "run"
         return f"{prefix}{kind}[{runtime}]"
     variant = variants.get(finding.variant)
-    converted = variant is not None and variant.status == "converted"
-    if rule in CONVERSION_RULES or (rule in OPS_RULES and not converted):
+    inspected = variant is not None and variant.status in INSPECTED
+    if rule in CONVERSION_RULES or (rule in OPS_RULES and not inspected):
         return f"{prefix}conversion"
     if rule in OPS_RULES:
         return f"{prefix}ops"
@@ -143,8 +145,8 @@ def _model_suite(model: ModelReport, unavailable: dict[tuple[str, str], str]) ->
         ops = suite.case(f"{prefix}ops")
         ops.time = variant.timings.get("inspect")
         version = suite.case(f"{prefix}runtime-version")
-        if variant.status != "converted":
-            ops.skipped = version.skipped = f"no converted model ({variant.status})"
+        if variant.status not in INSPECTED:
+            ops.skipped = version.skipped = f"no model to inspect ({variant.status})"
         for run in variant.runs:
             executed = suite.case(f"{prefix}run[{run.runtime}]")
             executed.time = run.timings.get("execute")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from tflite_gate.report.model import MetricName, OutputMetrics, ThresholdViolation
+from tflite_gate.report.model import MetricName, OutputMetrics
 
 NOT_MEASURED = "n/a"
 
@@ -50,10 +50,3 @@ def metrics_line(metrics: OutputMetrics) -> str:
     if metrics.compared == 0:
         parts.append("nothing compared")
     return f"{metrics.output}: " + " ".join(parts)
-
-
-def violation_value(violation: ThresholdViolation, digits: int = 6) -> str:
-    """The measured value of a broken threshold, infinities included."""
-    if violation.infinite is not None:
-        return violation.infinite
-    return format_number(violation.value, digits)
