@@ -131,6 +131,16 @@ DECLARED = f"""\
         runtimes:
           - {SYMBOL_RUNTIME}
           - {PYTHON_RUNTIME}
+      - name: reference-without-kernel
+        source: erf.tflite
+        reference: erf.tflite
+        ops: {{custom: [Erf]}}
+      - name: reference-with-kernel
+        source: erf.tflite
+        reference: erf.tflite
+        ops: {{custom: [Erf]}}
+        max_divergence: {{max_abs: 0.0}}
+        runtimes: [{SYMBOL_RUNTIME}]
     """
 
 
@@ -156,6 +166,24 @@ def test_declared_custom_op_without_kernel_is_unverifiable_and_passes(declared: 
         in (notice["message"])
     )
     assert "custom_op_registerers" in notice["message"]
+
+
+def test_a_reference_with_declared_custom_ops_is_run_with_the_first_runtime(
+    declared: GateRun,
+) -> None:
+    """No kernel for the reference's declared op: a notice; with the kernel: compared."""
+    notices = declared.findings(model="reference-without-kernel")
+    assert {(f["rule"], f["severity"]) for f in notices} == {
+        ("threshold-not-applied", "notice"),
+        ("custom-op", "notice"),
+    }
+    [reference] = [f for f in notices if f["rule"] == "threshold-not-applied"]
+    assert "not executable on ai-edge-litert" in reference["message"]
+    assert reference["location"]["line"] == _line(DECLARED, "reference: erf.tflite")
+    compared = _runs(declared, "reference-with-kernel")[f"ai-edge-litert + {SYMBOL}"]
+    assert compared["status"] == "passed", compared
+    assert compared["metrics"][0]["max_abs"] == 0.0
+    assert declared.findings(model="reference-with-kernel") == []
 
 
 def test_registered_kernel_runs_by_symbol_and_by_python_function(declared: GateRun) -> None:

@@ -334,7 +334,7 @@ def _run_tflite(
         inputs, outputs = _reference_run(
             config, reference, variant, signature, model_report.timings, report, context
         )
-    if inputs is not None and (reference is None or outputs is not None):
+    if inputs is not None:  # without reference outputs the model still runs: status `ran`
         _execute_variant(config, variant, path, inputs, outputs, report, context)
 
 
@@ -392,6 +392,8 @@ def _reference_run(
     if found is None:
         return None, None
     inputs, signed, outputs = found
+    if outputs is None:
+        return inputs, None
     assert variant.inspection is not None
     return inputs, _paired_outputs(variant.inspection.outputs, signed, outputs)
 
@@ -416,8 +418,8 @@ def _tflite_reference(
     signature: InputSignature,
     report: Report,
     context: RunContext,
-) -> tuple[Arrays, bool, Arrays] | None:
-    """Run a .tflite reference on the gate's own runtime, on the same inputs."""
+) -> tuple[Arrays, bool, Arrays | None] | None:
+    """Run a .tflite reference on the model's first runtime (its registerers too), same inputs."""
     try:
         inspection = inspect_model(path.read_bytes())
     except InvalidModelError as error:
@@ -433,9 +435,12 @@ def _tflite_reference(
     dtypes = {t.name: t.dtype for t in inspection.inputs}
     signature = [(name, shape, dtypes[names[name]]) for name, shape, _ in signature]
     inputs = _tflite_evaluation_inputs(config, signature, report, context)
-    runtime = _runtime(runtime_spec(DEFAULT_RUNTIME, context.workspace), config, report, context)
-    if inputs is None or runtime is None:
+    if inputs is None:
         return None
+    spec = runtime_spec(config.runtimes.value[0], context.workspace)
+    runtime = _runtime(spec, config, report, context)
+    if runtime is None:
+        return inputs, bool(inspection.signatures), None
     context.progress(f"[{config.name}] reference outputs from {config.reference.value}")
     result = run_interpreter(
         path,
@@ -447,13 +452,38 @@ def _tflite_reference(
         timeout_s=config.interpreter_timeout_s.value,
         memory_mb=config.memory_mb.value,
         num_threads=config.num_threads,
+        custom_op_registerers=spec.custom_op_registerers,
+        custom_op_libraries=spec.custom_op_libraries,
+        pythonpath=[str(context.workspace.resolve())],
     )
     if not result.ok:
-        where = f" in {result.phase}" if result.phase else ""
-        first = (result.message or result.status).splitlines()[0]
-        report.add(checks.check_reference(config, f"the reference run failed{where}: {first}"))
-        return None
+        report.add(_reference_run_failed(config, spec.name, result))
+        return inputs, bool(inspection.signatures), None
     return inputs, bool(inspection.signatures), result.outputs
+
+
+def _reference_run_failed(
+    config: ModelConfig, runtime: str, result: ExecutionResult
+) -> list[Finding]:
+    """A .tflite reference that did not run: a notice when only its ops' kernels are missing.
+
+    Flex ops or declared custom ops are unverifiable here, like the same ops in the
+    model under test; anything else (a crash, an error) is an error.
+    """
+    where = f" in {result.phase}" if result.phase else ""
+    first = (result.message or result.status).splitlines()[0]
+    unverifiable = result.status == "unsupported-flex" or (
+        result.status == "unresolved-custom-op"
+        and _custom_op_status(config, result.unresolved_custom_ops) == "unverifiable"
+    )
+    if unverifiable:
+        return checks.check_reference(
+            config,
+            f"not executable on {runtime}, which lacks a kernel its ops need ({first}); list a "
+            "runtime that has them first in `runtimes`",
+            rule="threshold-not-applied",
+        )
+    return checks.check_reference(config, f"the reference run on {runtime} failed{where}: {first}")
 
 
 def _converted_reference(
@@ -463,7 +493,7 @@ def _converted_reference(
     signature: InputSignature,
     report: Report,
     context: RunContext,
-) -> tuple[Arrays, bool, Arrays] | None:
+) -> tuple[Arrays, bool, Arrays | None] | None:
     """Evaluation inputs and reference outputs from TensorFlow, in a worker (no variants)."""
     calibration = source_spec(config.calibration.value, context.workspace)
     evaluation = source_spec(config.evaluation.value, context.workspace)
