@@ -442,20 +442,8 @@ def _tflite_reference(
     if runtime is None:
         return inputs, bool(inspection.signatures), None
     context.progress(f"[{config.name}] reference outputs from {config.reference.value}")
-    result = run_interpreter(
-        path,
-        {names[name]: value for name, value in inputs.items()},
-        python=runtime.python,
-        module=runtime.module,
-        scratch=context.scratch / f"model-{config.index}" / "reference",
-        reproducer_dir=context.artifacts / config.name / "reference" / "reproducer",
-        timeout_s=config.interpreter_timeout_s.value,
-        memory_mb=config.memory_mb.value,
-        num_threads=config.num_threads,
-        custom_op_registerers=spec.custom_op_registerers,
-        custom_op_libraries=spec.custom_op_libraries,
-        pythonpath=[str(context.workspace.resolve())],
-    )
+    feeds = {names[name]: value for name, value in inputs.items()}
+    result = _interpret(config, spec, runtime, path, feeds, Path("reference"), context)
     if not result.ok:
         report.add(_reference_run_failed(config, spec.name, result))
         return inputs, bool(inspection.signatures), None
@@ -495,24 +483,12 @@ def _converted_reference(
     context: RunContext,
 ) -> tuple[Arrays, bool, Arrays | None] | None:
     """Evaluation inputs and reference outputs from TensorFlow, in a worker (no variants)."""
-    calibration = source_spec(config.calibration.value, context.workspace)
-    evaluation = source_spec(config.evaluation.value, context.workspace)
-    request = ConversionRequest(
-        workspace=str(context.workspace.resolve()),
-        scratch=str(context.scratch / f"model-{config.index}" / "reference"),
-        source_kind=kind,
-        source=str(config.reference.value),
-        source_path=str(path) if path else None,
-        input_shapes={name: sample_shape(shape) for name, shape, _ in signature},
-        signature=None,
-        safe_mode=config.safe_mode,  # written on a .tflite entry only for a .keras reference
-        select_tf_ops=config.select_tf_ops.value,
-        allow_custom_ops=bool(config.custom_ops.value),
-        variants=[],
-        calibration=asdict(calibration) if calibration else None,
-        evaluation=asdict(evaluation) if evaluation else None,
-        samples=config.samples.value,
-    )
+    request = _conversion_request(config, kind, path, context)
+    request.scratch = str(Path(request.scratch) / "reference")
+    request.source = str(config.reference.value)
+    request.input_shapes = {name: sample_shape(shape) for name, shape, _ in signature}
+    request.signature = None  # safe_mode is written on a .tflite only for a .keras reference
+    request.variants = []  # reference outputs only
     context.progress(f"[{config.name}] reference outputs from {config.reference.value}")
     result = convert_model(
         request, timeout_s=config.timeout_s.value, memory_mb=config.memory_mb.value
@@ -592,6 +568,7 @@ def source_spec(value: str | GenerateSource | None, workspace: Path) -> SourceSp
 def _conversion_request(
     config: ModelConfig, kind: str, path: Path | None, context: RunContext
 ) -> ConversionRequest:
+    """What the conversion worker needs for this model, as plain data (no policy)."""
     calibration = source_spec(config.calibration.value, context.workspace)
     evaluation = source_spec(config.evaluation.value, context.workspace)
     return ConversionRequest(
@@ -828,21 +805,8 @@ def _execute_variant(
         if prepared is None:
             variant.runs.append(RuntimeRun(runtime=spec.name, status="unavailable"))
             continue
-        slug = _slug(spec.name)
-        result = run_interpreter(
-            model,
-            inputs,
-            python=prepared.python,
-            module=prepared.module,
-            scratch=context.scratch / f"model-{config.index}" / variant.name / slug,
-            reproducer_dir=context.artifacts / config.name / variant.name / slug / "reproducer",
-            timeout_s=config.interpreter_timeout_s.value,
-            memory_mb=config.memory_mb.value,
-            num_threads=config.num_threads,
-            custom_op_registerers=spec.custom_op_registerers,
-            custom_op_libraries=spec.custom_op_libraries,
-            pythonpath=[str(context.workspace.resolve())],
-        )
+        where = Path(variant.name) / _slug(spec.name)
+        result = _interpret(config, spec, prepared, model, inputs, where, context)
         run = _runtime_run(config, spec, prepared, result, variant, context)
         if result.ok and reference is not None:
             _judge(run, result.outputs, reference, variant, config)
@@ -850,6 +814,35 @@ def _execute_variant(
         report.add(checks.check_run(config, variant, run))
         report.add(checks.check_divergence(config, variant, run))
         context.progress(f"[{config.name}/{variant.name}] {spec.name}: {_summary(run)}")
+
+
+def _interpret(
+    config: ModelConfig,
+    spec: RuntimeSpec,
+    runtime: RuntimeEnvironment,
+    model: Path,
+    inputs: Arrays,
+    where: Path,
+    context: RunContext,
+) -> ExecutionResult:
+    """Run `model` on `inputs` in an interpreter worker of `runtime`, under the limits.
+
+    `where` names the run inside the model's scratch and artifacts (variant/runtime).
+    """
+    return run_interpreter(
+        model,
+        inputs,
+        python=runtime.python,
+        module=runtime.module,
+        scratch=context.scratch / f"model-{config.index}" / where,
+        reproducer_dir=context.artifacts / config.name / where / "reproducer",
+        timeout_s=config.interpreter_timeout_s.value,
+        memory_mb=config.memory_mb.value,
+        num_threads=config.num_threads,
+        custom_op_registerers=spec.custom_op_registerers,
+        custom_op_libraries=spec.custom_op_libraries,
+        pythonpath=[str(context.workspace.resolve())],
+    )
 
 
 _RUN_STATUS: dict[ExecutionStatus, RunStatus] = {
