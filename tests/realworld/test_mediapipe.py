@@ -102,7 +102,9 @@ def test_custom_op_the_delegate_implements_really_runs(run: GateRun) -> None:
     findings = run.findings(model="selfie-segmentation")
     assert [f for f in findings if f["severity"] != "notice" or f["rule"] == "custom-op"] == []
     runtime_run = _run_of(run, "selfie-segmentation")
-    assert runtime_run["status"] == "passed"
+    assert (
+        runtime_run["status"] == "ran"
+    )  # executed; a .tflite without reference has nothing to compare
     assert runtime_run["samples"] == 16
     ops = {
         op["name"]: op["kind"]

@@ -84,7 +84,9 @@ def test_input_shapes_resize_a_tflite_source_and_it_passes(shaped: GateRun) -> N
     assert shaped.findings(rule="interpreter-error") == []
     [variant] = shaped.model("melspectrogram")["variants"]
     [runtime_run] = variant["runs"]
-    assert runtime_run["status"] == "passed"
+    assert (
+        runtime_run["status"] == "ran"
+    )  # executed; a .tflite without reference has nothing to compare
     assert runtime_run["samples"] == 16
 
 
