@@ -106,6 +106,9 @@ def test_custom_op_the_delegate_implements_really_runs(run: GateRun) -> None:
         runtime_run["status"] == "ran"
     )  # executed; a .tflite without reference has nothing to compare
     assert runtime_run["samples"] == 16
+    # XNNPACK implements this MediaPipe op: the report says it ran, resolved by the runtime.
+    assert runtime_run["custom_ops_executed"] == ["Convolution2DTransposeBias"]
+    assert runtime_run["custom_op_registerers"] == []
     ops = {
         op["name"]: op["kind"]
         for op in run.model("selfie-segmentation")["variants"][0]["inspection"]["ops"]
