@@ -145,6 +145,7 @@ def test_reporters_show_a_grouped_finding_and_the_converter_advice() -> None:
     assert "The converter suggests: Please consider using Select TF ops" in markdown
     [result] = to_sarif(report)["runs"][0]["results"]
     assert result["message"]["text"].startswith(grouped)
+    assert result["properties"]["variants"] == ["float", "int8"]
     [command] = [c for c in annotation_commands(report) if c.startswith("::error")]
     assert grouped in command
 

@@ -163,6 +163,9 @@ def _result(finding: Finding, rule_index: int, policy: str, seen: dict[str, int]
         "runtime": finding.runtime,
         "severity": finding.severity.value,
     }
+    grouped = finding.details.get("variants")
+    if isinstance(grouped, list):
+        properties["variants"] = [str(name) for name in grouped]
     if fallback:
         properties["locationIsPolicyFallback"] = True
     return {
