@@ -49,6 +49,7 @@ def _crash_location(cause: str | None, config: ModelConfig) -> Location:
 
 
 def installed_version(distribution: str) -> str | None:
+    """The installed version of a distribution, read from metadata (no import)."""
     try:
         return metadata.version(distribution)
     except metadata.PackageNotFoundError:

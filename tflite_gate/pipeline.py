@@ -122,6 +122,7 @@ class RunContext:
     unavailable_reported: set[tuple[str, RuntimeSpec]] = field(default_factory=set)
 
     def relative(self, path: Path) -> str:
+        """`path` relative to the workspace, as reports and annotations name files."""
         try:
             return path.resolve().relative_to(self.workspace.resolve()).as_posix()
         except ValueError:
@@ -138,6 +139,7 @@ def environment() -> EnvironmentInfo:
 
 
 def new_report() -> Report:
+    """An empty report stamped with the tool, the start time and the environment."""
     return Report(
         tool=Tool(version=__version__),
         started_at=datetime.now(UTC).isoformat(timespec="seconds"),
@@ -146,6 +148,7 @@ def new_report() -> Report:
 
 
 def select_models(loaded: LoadedPolicy, only: list[str]) -> list[int]:
+    """Indices of the models to run; `only` names that are not in the policy are an error."""
     names = [model.name for model in loaded.policy.models]
     unknown = [name for name in only if name not in names]
     if unknown:

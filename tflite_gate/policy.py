@@ -614,6 +614,7 @@ class ThresholdPlan:
     per_output: dict[str, dict[str, Setting[float]]]
 
     def for_output(self, output: str) -> dict[str, Setting[float]]:
+        """The variant's thresholds with `per_output` ones for `output` on top."""
         return {**self.base, **self.per_output.get(output, {})}
 
     def all_settings(self) -> list[Setting[float]]:
