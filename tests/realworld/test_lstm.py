@@ -88,3 +88,43 @@ def test_fixed_batch_converts_and_passes(run: GateRun) -> None:
     [metrics] = runtime_run["metrics"]
     assert metrics["output"] == "intent"
     assert metrics["top1"] == 1.0
+
+
+FLEX_POLICY = textwrap.dedent(
+    """\
+    version: 1
+    models:
+      - name: lstm-flex
+        source: lstm_factory:dynamic_batch
+        ops: {select_tf_ops: true}
+        max_divergence: {max_abs: 1.0e-4, min_top1: 1.0}
+        runtimes: [ai-edge-litert, {requirement: "tensorflow==2.18.1"}]
+    """
+)
+
+
+def test_flex_tensor_list_lstm_is_verified_on_a_runtime_with_the_flex_delegate(
+    tmp_path: Path,
+) -> None:
+    """The other fix the gate names for a dynamic batch: Select TF ops, verified for real.
+
+    TensorFlow 2.18's interpreter links the Flex delegate (ai-edge-litert does not): the
+    gate installs it into its cached runtime environments (shared with the other Flex
+    test) and compares the Flex LSTM's outputs there.
+    """
+    copy_helper("lstm_factory.py", tmp_path)
+    (tmp_path / "tflite-gate.yml").write_text(FLEX_POLICY)
+    run = run_gate(tmp_path)
+    assert run.returncode == 0, run.stdout + run.stderr
+    [notice] = run.findings(model="lstm-flex")
+    assert (notice["rule"], notice["severity"]) == ("flex-op", "notice")
+    assert "FlexTensorListReserve" in notice["message"]
+    assert "numerics verified on tensorflow==2.18.1" in notice["message"]
+    assert "not executable on ai-edge-litert" in notice["message"]
+    [variant] = run.model("lstm-flex")["variants"]
+    runs = {r["runtime"]: r for r in variant["runs"]}
+    assert runs["ai-edge-litert"]["status"] == "unverifiable"
+    verified = runs["tensorflow==2.18.1"]
+    assert verified["status"] == "passed"
+    [metrics] = verified["metrics"]
+    assert metrics["max_abs"] < 1e-4 and metrics["top1"] == 1.0
