@@ -240,3 +240,34 @@ def test_converter_warnings_of_a_successful_conversion(configs: list[ModelConfig
     [finding] = checks.check_converter_warnings(configs[0], _variant(), result)
     assert (finding.rule, finding.severity.value) == ("converter-warning", "warning")
     assert finding.message == "m/v: x.cc:1: op falls back to float"
+
+
+def _nan_run() -> RuntimeRun:
+    nothing = OutputMetrics(
+        output="y",
+        samples=4,
+        compared=0,
+        max_abs=None,
+        mean_abs=None,
+        rmse=None,
+        rel_rmse=None,
+        cosine=None,
+        snr_db=None,
+        non_finite=16,
+    )
+    return RuntimeRun(runtime="ai-edge-litert", status="non-finite", metrics=[nothing])
+
+
+def test_non_finite_outputs_name_uninitialised_variables_as_the_cause(
+    configs: list[ModelConfig],
+) -> None:
+    stateful = _variant(_op("VAR_HANDLE"), _op("READ_VARIABLE"), _op("FULLY_CONNECTED"))
+    [finding] = checks.check_divergence(configs[0], stateful, _nan_run())
+    assert finding.rule == "non-finite"
+    assert "nothing else was compared" in finding.message
+    assert "likely cause: resource variables (VAR_HANDLE, READ_VARIABLE) were not frozen" in (
+        finding.message
+    )
+    initialised = _variant(_op("VAR_HANDLE"), _op("READ_VARIABLE"), _op("CALL_ONCE"))
+    [finding] = checks.check_divergence(configs[0], initialised, _nan_run())
+    assert "likely cause" not in finding.message
