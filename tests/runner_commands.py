@@ -179,3 +179,38 @@ class Runner:
 
 def commands_in(output: str) -> list[Command]:
     return Runner().feed(output)
+
+
+def parse_file_command(text: str) -> dict[str, str]:
+    """`$GITHUB_OUTPUT` / `$GITHUB_ENV` as the runner reads them on Linux (FileCommandManager).
+
+    Lines end at LF only; `NAME=VALUE` or `NAME<<DELIM` ... a line equal to `DELIM`.
+    A missing delimiter is an error in the runner, so it raises here too.
+    """
+    values: dict[str, str] = {}
+    lines = text.split("\n")
+    if text.endswith("\n"):
+        lines.pop()
+    index = 0
+    while index < len(lines):
+        line = lines[index]
+        index += 1
+        if not line:
+            continue
+        equals, heredoc = line.find("="), line.find("<<")
+        if equals >= 0 and (heredoc < 0 or equals < heredoc):
+            name, value = line.split("=", 1)
+            values[name] = value
+            continue
+        name, delimiter = line.split("<<", 1) if heredoc >= 0 else ("", "")
+        if not name or not delimiter:
+            raise ValueError(f"invalid file command line {line!r}")
+        body: list[str] = []
+        while index < len(lines) and lines[index] != delimiter:
+            body.append(lines[index])
+            index += 1
+        if index == len(lines):
+            raise ValueError(f"delimiter {delimiter!r} not found")
+        index += 1
+        values[name] = "\n".join(body)
+    return values

@@ -20,11 +20,16 @@ from conftest import REPO, run_gate
 from fake_github import FakeGitHub, serve
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from runner_commands import DOTNET_WHITESPACE, commands_in
+from runner_commands import DOTNET_WHITESPACE, commands_in, parse_file_command
 from test_entrypoint import run_action
 
 from tflite_gate.findings import RULES
-from tflite_gate.report.github import plain_line, plain_lines, workflow_command
+from tflite_gate.report.github import (
+    format_outputs,
+    plain_line,
+    plain_lines,
+    workflow_command,
+)
 
 #: Pieces that matter to the runner, mixed into arbitrary text.
 _PIECES = [
@@ -96,6 +101,14 @@ def test_annotation_is_one_command_carrying_the_text_exactly(
     assert set(command.properties) <= set(expected)
     for key, value in command.properties.items():  # the runner trims the property list
         assert value.strip(DOTNET_WHITESPACE) == expected[key].strip(DOTNET_WHITESPACE)
+
+
+@given(st.dictionaries(st.sampled_from(["verdict", "summary", "report-path"]), hostile_text))
+def test_outputs_come_back_exactly_and_alone(outputs: dict[str, str]) -> None:
+    assert parse_file_command("earlier=1\n" + format_outputs(outputs)) == {
+        "earlier": "1",
+        **outputs,
+    }
 
 
 @pytest.fixture(scope="module")
