@@ -26,8 +26,10 @@ from tflite_gate.report.github import (
     choose_stop_token,
     escape_data,
     escape_property,
+    plain_line,
     report_to_github,
     stop_commands,
+    workflow_command,
 )
 from tflite_gate.report.markdown import render_markdown
 from tflite_gate.report.model import Report
@@ -67,6 +69,27 @@ def _inside(root: Path, relative: str, what: str) -> Path:
     return candidate
 
 
+def _token(env: Mapping[str, str]) -> str:
+    """The `github-token` input; refused (without echoing it) unless printable ASCII.
+
+    A token is printed once, in `::add-mask::`, and the runner masks exactly the
+    unescaped value of that one line: a line break in it would end the command and
+    turn the rest into new commands, and a masked value spanning lines never matches
+    a log line. Real GitHub tokens are printable ASCII, so anything else is a mistake.
+    """
+    token = _input(env, "github-token")
+    for char in token:
+        if not "!" <= char <= "~":
+            what = "a control character" if char.isascii() else "a non-ASCII character"
+            if char in " \t":
+                what = "white space"
+            raise InputError(
+                f"github-token contains {what}; pass the token alone, e.g. "
+                "github-token: ${{ secrets.GITHUB_TOKEN }} (the value is not shown here)"
+            )
+    return token
+
+
 def read_inputs(env: Mapping[str, str]) -> ActionInputs:
     """Validate every input; a bad value is an error naming the input and the choices."""
     repository = Path(env.get("GITHUB_WORKSPACE") or Path.cwd())
@@ -101,7 +124,7 @@ def read_inputs(env: Mapping[str, str]) -> ActionInputs:
         junit=optional("junit"),
         fail_on=choices[fail_on_text],
         comment=comment == "update",
-        token=_input(env, "github-token"),
+        token=_token(env),
         only=split_names([_input(env, "only")]),
     )
 
@@ -153,13 +176,13 @@ def main(env: Mapping[str, str] | None = None, out: TextIO | None = None) -> int
         _command(out, "error", str(error), title="tflite-gate input")
         return EXIT_USAGE
     if inputs.token:
-        out.write(f"::add-mask::{inputs.token}\n")
+        out.write(workflow_command("add-mask", inputs.token) + "\n")
     options = CheckOptions(
         policy=inputs.policy, workspace=inputs.workspace, only=inputs.only, fail_on=inputs.fail_on
     )
 
     def progress(message: str) -> None:
-        out.write(f"{message}\n")
+        out.write(f"{plain_line(message)}\n")
         out.flush()
 
     # Progress lines carry model names and runtime messages: no workflow commands in them.

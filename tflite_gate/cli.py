@@ -17,7 +17,7 @@ from tflite_gate import __version__
 from tflite_gate.gate import EXIT_FAIL, EXIT_PASS, EXIT_USAGE, run_gate, write_reports
 from tflite_gate.pipeline import CheckOptions, FailOn
 from tflite_gate.policy import DEFAULT_POLICY_FILE
-from tflite_gate.report.github import report_to_github, stop_commands
+from tflite_gate.report.github import plain_line, plain_lines, report_to_github, stop_commands
 from tflite_gate.report.json_report import report_schema
 from tflite_gate.report.terminal import render
 
@@ -77,8 +77,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def _progress(quiet: bool) -> Callable[[str], None]:
     def emit(message: str) -> None:
-        if not quiet:
-            print(message, file=sys.stderr, flush=True)
+        if not quiet:  # the runner reads stderr for workflow commands too, in every format
+            print(plain_line(message), file=sys.stderr, flush=True)
 
     return emit
 
@@ -107,7 +107,8 @@ def _check(args: argparse.Namespace) -> int:
     outcome = run_gate(options, _progress(args.quiet))
     policy_error = outcome.report is not None and outcome.exit_code == EXIT_USAGE
     for message in outcome.messages:
-        print(message if policy_error else f"tflite-gate: error: {message}", file=sys.stderr)
+        shown = message if policy_error else f"tflite-gate: error: {message}"
+        print(plain_lines(shown), file=sys.stderr)
     report = outcome.report
     if report is None:
         return outcome.exit_code
@@ -119,8 +120,8 @@ def _check(args: argparse.Namespace) -> int:
         if summary:  # untrusted text (messages, op names): never read as workflow commands
             stop_commands(summary.splitlines(), sys.stdout)
         report_to_github(report, report_path=str(args.report), stream=sys.stdout, env=os.environ)
-    elif summary:
-        print(summary)
+    elif summary:  # plain text, but a GitHub runner still reads it for commands
+        print(plain_lines(summary))
     return outcome.exit_code
 
 

@@ -13,6 +13,7 @@ Usable from the Action entrypoint and from `tflite-gate check --format github`.
 from __future__ import annotations
 
 import secrets
+import unicodedata
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
@@ -49,6 +50,53 @@ def escape_data(text: str) -> str:
 def escape_property(text: str) -> str:
     """Escape a property value as `escapeProperty` does: `:` and `,` delimit properties."""
     return escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+#: What .NET's `char.IsWhiteSpace` accepts; the runner's `TrimStart()` skips these before `::`.
+_RUNNER_WHITESPACE = frozenset(
+    "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007"
+    "\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+#: Default-ignorable characters that are not format (Cf) characters: a culture-aware
+#: `StartsWith("::")` / `IndexOf("##[")` (ICU) may look through them, so they are shown escaped.
+_IGNORABLE = frozenset(
+    "\u034f\u115f\u1160\u17b4\u17b5\u180b\u180c\u180d\u180e\u180f\u3164\uffa0"
+    + "".join(chr(c) for c in range(0xFE00, 0xFE10))
+    + "".join(chr(c) for c in range(0xE0100, 0xE01F0))
+)
+_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+
+
+def _visible(char: str) -> str:
+    if char in _IGNORABLE or unicodedata.category(char) in _INVISIBLE_CATEGORIES:
+        return char.encode("unicode_escape").decode("ascii")
+    return char
+
+
+def plain_line(text: str) -> str:
+    """Untrusted text as one log line that the runner can never read as a workflow command.
+
+    The runner splits output on CR and LF, then treats a line as a command if it
+    starts with `::` after leading white space (v2) or contains `##[` anywhere (v1),
+    on stdout and stderr alike. Progress lines and error messages carry model
+    sources, names and runtime text, so control, format and separator characters are
+    shown as `\\n`-style escapes (one line, nothing invisible), a leading `::` gets a
+    backslash and `##[` becomes `#\\#[`.
+    """
+    shown = "".join(_visible(char) for char in text).replace("##[", "#\\#[")
+    body = shown.lstrip("".join(_RUNNER_WHITESPACE))
+    if body.startswith("::"):
+        return shown[: len(shown) - len(body)] + "\\" + body
+    return shown
+
+
+def plain_lines(text: str) -> str:
+    """Multi-line untrusted text (a summary, an error with context) kept multi-line.
+
+    Each line goes through `plain_line`; splitting first keeps real line breaks
+    readable, and a line made by a hostile break is neutralised like any other.
+    """
+    return "\n".join(plain_line(line) for line in text.splitlines())
 
 
 def _to_command_value(value: str | int) -> str:
@@ -371,6 +419,8 @@ __all__ = [
     "escape_data",
     "escape_property",
     "format_outputs",
+    "plain_line",
+    "plain_lines",
     "report_to_github",
     "stop_commands",
     "workflow_command",
