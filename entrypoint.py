@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from tflite_gate.cancel import signals_handled
 from tflite_gate.cli import split_names
-from tflite_gate.gate import EXIT_USAGE, run_gate, write_reports
+from tflite_gate.gate import EXIT_USAGE, GateOutcome, run_gate, write_reports
 from tflite_gate.pipeline import CheckOptions, FailOn
 from tflite_gate.report.comment import pull_request_number, upsert_comment
 from tflite_gate.report.github import (
@@ -187,9 +188,17 @@ def main(env: Mapping[str, str] | None = None, out: TextIO | None = None) -> int
 
     # Progress lines carry model names and runtime messages: no workflow commands in them.
     token = choose_stop_token()
-    out.write(f"::group::tflite-gate progress\n::stop-commands::{token}\n")
-    outcome = run_gate(options, progress)
-    out.write(f"::{token}::\n::endgroup::\n")
+    with signals_handled():  # a cancelled job still closes the block and writes its outputs
+        out.write(f"::group::tflite-gate progress\n::stop-commands::{token}\n")
+        outcome = run_gate(options, progress)
+        out.write(f"::{token}::\n::endgroup::\n")
+        return _publish(outcome, inputs, env, out)
+
+
+def _publish(
+    outcome: GateOutcome, inputs: ActionInputs, env: Mapping[str, str], out: TextIO
+) -> int:
+    """Reports, log summary, annotations, outputs, job summary and the comment."""
     report = outcome.report
     if report is None:
         for message in outcome.messages:
@@ -201,7 +210,8 @@ def main(env: Mapping[str, str] | None = None, out: TextIO | None = None) -> int
     if inputs.sarif is not None:  # code scanning wants paths from the repository root
         write_sarif(repository_view, inputs.sarif)
     report_to_github(repository_view, report_path=_report_path(inputs), stream=out, env=env)
-    _comment(repository_view, inputs, env, out)
+    if report.verdict != "cancelled":  # partial results must not replace a complete comment
+        _comment(repository_view, inputs, env, out)
     out.flush()
     return outcome.exit_code
 

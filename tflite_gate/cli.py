@@ -1,7 +1,8 @@
 """Command line: argument parsing and exit codes; nothing else.
 
 Exit codes (stable): 0 pass · 1 the gate failed · 2 usage or policy error ·
-3 internal error (a bug; a report is still written).
+3 internal error (a bug; a report is still written) · 130/143 cancelled by
+SIGINT/SIGTERM (the partial report is still written).
 """
 
 from __future__ import annotations
@@ -13,8 +14,15 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from tflite_gate import __version__
-from tflite_gate.gate import EXIT_FAIL, EXIT_PASS, EXIT_USAGE, run_gate, write_reports
+from tflite_gate import __version__, cancel
+from tflite_gate.gate import (
+    EXIT_CANCELLED,
+    EXIT_FAIL,
+    EXIT_PASS,
+    EXIT_USAGE,
+    run_gate,
+    write_reports,
+)
 from tflite_gate.pipeline import CheckOptions, FailOn
 from tflite_gate.policy import DEFAULT_POLICY_FILE
 from tflite_gate.report.github import plain_line, plain_lines, report_to_github, stop_commands
@@ -113,9 +121,8 @@ def _check(args: argparse.Namespace) -> int:
     if report is None:
         return outcome.exit_code
     write_reports(report, json_path=args.report, sarif_path=args.sarif, junit_path=args.junit)
-    summary = (
-        render(report, str(args.report)) if outcome.exit_code in (EXIT_PASS, EXIT_FAIL) else ""
-    )
+    shown = (EXIT_PASS, EXIT_FAIL, *EXIT_CANCELLED.values())  # a cancelled run: what finished
+    summary = render(report, str(args.report)) if outcome.exit_code in shown else ""
     if args.format == "github":
         if summary:  # untrusted text (messages, op names): never read as workflow commands
             stop_commands(summary.splitlines(), sys.stdout)
@@ -131,4 +138,5 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "schema":
         print(json.dumps(report_schema(), indent=2))
         return EXIT_PASS
-    return _check(args)
+    with cancel.signals_handled():  # SIGTERM/SIGINT: kill the workers, write what finished
+        return _check(args)

@@ -234,6 +234,13 @@ RULES: dict[str, Rule] = {
             "tflite-gate hit an internal error",
             "This is a bug in tflite-gate: please report it with the JSON report attached.",
         ),
+        Rule(
+            "cancelled",
+            Severity.ERROR,
+            "The run was cancelled",
+            "The job was cancelled (SIGTERM or SIGINT) before every model was checked: the "
+            "report holds only what finished; run the gate again for a verdict.",
+        ),
     )
 }
 

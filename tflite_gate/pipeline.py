@@ -22,6 +22,7 @@ from typing import Any, Literal
 import numpy as np
 
 from tflite_gate import __version__, checks
+from tflite_gate.cancel import Cancelled
 from tflite_gate.compare import OutputPlan, compare_run
 from tflite_gate.convert import (
     ConversionRequest,
@@ -160,9 +161,32 @@ def select_models(loaded: LoadedPolicy, only: list[str]) -> list[int]:
 
 
 def run_check(options: CheckOptions, progress: Progress) -> Report:
-    """The whole gate for one policy; raises PolicyError/UsageError before any model work."""
+    """The whole gate for one policy; raises PolicyError/UsageError before any model work.
+
+    A cancellation leaves as `Cancelled` carrying the partial report: the models that
+    finished, the one being checked with what it had, and a `cancelled` finding.
+    """
     report = new_report()
     started = time.monotonic()
+    try:
+        fail_on = _check_models(options, progress, report, started)
+    except Cancelled as cancelled:
+        report.add([_cancelled_finding(cancelled, report)])
+        report.duration_s = round(time.monotonic() - started, 3)
+        report.timings["total"] = report.duration_s
+        report.finalize(options.fail_on or "error")
+        cancelled.report = report
+        raise
+    report.duration_s = round(time.monotonic() - started, 3)
+    report.timings["total"] = report.duration_s
+    report.finalize(fail_on)
+    return report
+
+
+def _check_models(
+    options: CheckOptions, progress: Progress, report: Report, started: float
+) -> FailOn:
+    """Policy, then every selected model into `report`; the fail_on that applies."""
     loaded = load_policy(options.policy, options.workspace)
     report.policy = loaded.display_path
     indices = select_models(loaded, options.only)
@@ -186,10 +210,21 @@ def run_check(options: CheckOptions, progress: Progress) -> Report:
             report.models.append(model_report)
             _run_model(config, model_report, report, context)
             model_report.timings["total"] = round(time.monotonic() - model_started, 3)
-    report.duration_s = round(time.monotonic() - started, 3)
-    report.timings["total"] = report.duration_s
-    report.finalize(options.fail_on or loaded.policy.fail_on)
-    return report
+    return options.fail_on or loaded.policy.fail_on
+
+
+def _cancelled_finding(cancelled: Cancelled, report: Report) -> Finding:
+    """Say which model was cut short; the ones before it finished (total timing set)."""
+    unfinished = [m.name for m in report.models if "total" not in m.timings]
+    where = f" while checking {unfinished[0]}" if unfinished else ""
+    finished = [m.name for m in report.models if "total" in m.timings]
+    done = f"; complete: {', '.join(finished)}" if finished else "; no model finished"
+    return make_finding(
+        "cancelled",
+        f"the run was cancelled by {cancelled.signal_name}{where}{done}",
+        model=unfinished[0] if unfinished else None,
+        details={"signal": cancelled.signal_name, "finished_models": finished},
+    )
 
 
 def _artifacts_directory(options: CheckOptions) -> Path:

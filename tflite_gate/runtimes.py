@@ -28,6 +28,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -390,14 +391,20 @@ def _failure(
 
 
 def _run_step(argv: list[str], log_path: Path, deadline: float) -> WorkerOutcome:
-    """One child process, killed with its whole group when the time budget runs out."""
-    return run_worker(
-        argv,
-        timeout_s=max(deadline - time.monotonic(), 1.0),
-        memory_mb=None,
-        log_path=log_path,
-        env=_clean_env(),
-    )
+    """One child process, killed with its whole group when the time budget runs out.
+
+    Its temporary files (pip's build environments) go to a directory of ours, removed
+    even when pip is killed (timeout, cancelled gate) before it can clean up.
+    """
+    scratch = tempfile.TemporaryDirectory(prefix="tflite-gate-step-", ignore_cleanup_errors=True)
+    with scratch as temporary:
+        return run_worker(
+            argv,
+            timeout_s=max(deadline - time.monotonic(), 1.0),
+            memory_mb=None,
+            log_path=log_path,
+            env={**_clean_env(), "TMPDIR": temporary},
+        )
 
 
 def _create_venv(spec: RuntimeSpec, venv: Path, log_path: Path, deadline: float) -> None:

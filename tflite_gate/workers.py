@@ -15,6 +15,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from tflite_gate.cancel import deferred
+
 _POLL_S = 0.1
 
 
@@ -83,17 +85,19 @@ def run_worker(
     peak = 0.0
     over_memory = False
     with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=cwd,
-            env=env,
-            start_new_session=True,
-        )
         timed_out = False
+        process: subprocess.Popen[bytes] | None = None
         try:
+            with deferred():  # a cancellation waits until the pid is in hand to kill
+                process = subprocess.Popen(
+                    argv,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    cwd=cwd,
+                    env=env,
+                    start_new_session=True,
+                )
             while process.poll() is None:
                 rss = _rss_mb(process.pid)
                 peak = max(peak, rss)
@@ -106,7 +110,9 @@ def run_worker(
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     process.wait(timeout=_POLL_S)
         except BaseException:  # cancelled (Ctrl-C, SIGTERM): the worker must not outlive us
-            _kill_group(process)
+            if process is not None:
+                _kill_group(process)
+                process.wait()
             raise
         process.wait()
     code = process.returncode

@@ -15,7 +15,7 @@ from tflite_gate.findings import Finding, Location, Severity
 
 REPORT_SCHEMA_VERSION = 1
 
-Verdict = Literal["pass", "fail", "error"]
+Verdict = Literal["pass", "fail", "error", "cancelled"]
 OpKind = Literal["builtin", "flex", "custom"]
 SourceKind = Literal["keras", "h5", "saved_model", "tflite", "factory"]
 VariantStatus = Literal["converted", "conversion-failed", "not-converted", "invalid"]
@@ -323,7 +323,11 @@ class Summary(_Model):
 class Report(_Model):
     schema_version: Literal[1] = 1
     tool: Tool
-    verdict: Verdict = "pass"
+    verdict: Verdict = Field(
+        default="pass",
+        description="cancelled: the run was stopped by SIGTERM/SIGINT; the report holds what "
+        "finished (the model being checked with what it had) and a `cancelled` finding.",
+    )
     fail_on: Literal["error", "warning", "never"] = "error"
     policy: str | None = None
     started_at: str
@@ -369,6 +373,9 @@ class Report(_Model):
         )
         if self.internal_error is not None:
             self.verdict = "error"
+            return
+        if any(f.rule == "cancelled" for f in self.findings):  # partial: neither pass nor fail
+            self.verdict = "cancelled"
             return
         threshold = {"error": Severity.ERROR.rank, "warning": Severity.WARNING.rank}.get(fail_on)
         failing = threshold is not None and any(f.severity.rank >= threshold for f in self.findings)

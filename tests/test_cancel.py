@@ -1,0 +1,280 @@
+"""Cancellation as a CI runner does it: SIGTERM or SIGINT to the gate while a worker runs.
+
+The gate runs as a real process on a workspace whose first model finishes quickly (a
+.tflite on the gate's own runtime) and whose second one never does: a factory that
+sleeps inside the conversion worker, or a runtime module whose `invoke` sleeps inside
+the interpreter worker. Each writes its pid and process group to a marker file and
+starts a grandchild, so the test knows when to signal and what must not survive.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+from conftest import REPO
+from tflite_builder import build_model, builtin
+
+SCHEMA = json.loads((REPO / "tflite_gate" / "schemas" / "report.schema.json").read_text())
+
+# Both halt where the worker is doing its real work; the grandchild checks group killing.
+HALT = """\
+import json, os, subprocess, time
+
+def halt(marker):
+    child = subprocess.Popen(["sleep", "300"])
+    record = {"pid": os.getpid(), "pgid": os.getpgid(0), "child": child.pid}
+    with open(marker + ".partial", "w") as stream:
+        json.dump(record, stream)
+    os.replace(marker + ".partial", marker)
+    time.sleep(300)
+"""
+
+FACTORY = """\
+from halt import halt
+
+def build():
+    halt({marker!r})
+"""
+
+RUNTIME = """\
+from ai_edge_litert.interpreter import Interpreter as _Base
+from halt import halt
+
+class Interpreter(_Base):
+    def invoke(self):
+        halt({marker!r})
+"""
+
+# A runtime whose installation halts: pip runs this in-tree build backend (no build
+# requirements, so nothing is downloaded) in a child of its own.
+BACKEND = """\
+import sys
+sys.path.insert(0, {workspace!r})
+from halt import halt
+
+def get_requires_for_build_wheel(config_settings=None):
+    halt({marker!r})
+"""
+
+PYPROJECT = """\
+[build-system]
+requires = []
+build-backend = "slow_backend"
+backend-path = ["."]
+
+[project]
+name = "slowrt"
+version = "0"
+"""
+
+POLICY = """\
+version: 1
+models:
+  - name: done
+    source: relu.tflite
+  - name: stuck
+    source: {source}
+{extra}  - name: never
+    source: relu.tflite
+"""
+
+
+@dataclass
+class Cancelled:
+    returncode: int
+    stdout: str
+    stderr: str
+    report: dict[str, Any]
+    survivors: list[int]  # processes of the worker's group alive after the gate ended
+    tmp: Path
+
+
+def _workspace(root: Path, phase: str) -> Path:
+    marker = str(root / "marker.json")
+    (root / "halt.py").write_text(HALT)
+    (root / "slow_factory.py").write_text(FACTORY.format(marker=marker))
+    (root / "sleepy_runtime.py").write_text(RUNTIME.format(marker=marker))
+    (root / "relu.tflite").write_bytes(build_model([builtin("RELU")]))
+    (root / "slowrt").mkdir()
+    (root / "slowrt" / "pyproject.toml").write_text(PYPROJECT)
+    (root / "slowrt" / "slow_backend.py").write_text(
+        BACKEND.format(workspace=str(root), marker=marker)
+    )
+    if phase == "conversion":
+        source, extra = "slow_factory:build", ""
+    elif phase == "install":
+        source = "relu.tflite"
+        extra = "    runtimes: [{requirement: ./slowrt, module: slowrt}]\n"
+    else:
+        source = "relu.tflite"
+        extra = "    runtimes: [{requirement: ai-edge-litert, module: sleepy_runtime}]\n"
+    (root / "tflite-gate.yml").write_text(POLICY.format(source=source, extra=extra))
+    return root
+
+
+def _wait_for(path: Path, process: subprocess.Popen[str], timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if process.poll() is not None:
+            pytest.fail(f"the gate ended before the worker halted: {process.communicate()}")
+        if time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"the worker never halted: {process.communicate()}")
+        time.sleep(0.1)
+
+
+def _cancel(
+    argv: list[str], workspace: Path, tmp: Path, signum: int, env: dict[str, str]
+) -> Cancelled:
+    """Start the gate, wait until the worker halts, send `signum`, collect everything."""
+    (tmp / "tmp").mkdir()
+    env = {**env, "TMPDIR": str(tmp / "tmp")}  # where the pipeline's scratch goes
+    process = subprocess.Popen(
+        argv, cwd=workspace, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    marker = workspace / "marker.json"
+    _wait_for(marker, process)
+    process.send_signal(signum)
+    try:
+        stdout, stderr = process.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        pytest.fail(f"the gate did not stop after {signal.Signals(signum).name}")
+    halted = json.loads(marker.read_text())
+    survivors = _gone(halted["pgid"])
+    for pid in survivors:  # asserted below; no test run may leave them behind
+        os.kill(pid, signal.SIGKILL)
+    report_path = workspace / "tflite-gate-report.json"
+    assert report_path.exists(), stderr
+    return Cancelled(
+        returncode=process.returncode,
+        stdout=stdout,
+        stderr=stderr,
+        report=json.loads(report_path.read_text()),
+        survivors=survivors,
+        tmp=tmp / "tmp",
+    )
+
+
+def _living(pgid: int) -> list[int]:
+    """Processes of the group that still run (an unreaped zombie is dead)."""
+    alive = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            alive.append(int(entry.name))
+    return alive
+
+
+def _gone(pgid: int) -> list[int]:
+    """Wait a moment for the kernel to finish the kill; what is still alive after it."""
+    deadline = time.monotonic() + 5
+    while _living(pgid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return _living(pgid)
+
+
+def _assert_cancelled(run: Cancelled, signum: int, code: int) -> None:
+    name = signal.Signals(signum).name
+    assert run.returncode == code, run.stderr
+    assert "Traceback" not in run.stderr + run.stdout
+    jsonschema.validate(run.report, SCHEMA)
+    assert run.report["verdict"] == "cancelled"
+    [finding] = [f for f in run.report["findings"] if f["rule"] == "cancelled"]
+    assert finding["severity"] == "error"
+    assert finding["model"] == "stuck"
+    assert name in finding["message"]
+    models = {m["name"]: m for m in run.report["models"]}
+    assert list(models) == ["done", "stuck"]  # `never` never started
+    [done] = models["done"]["variants"]
+    assert [r["status"] for r in done["runs"]] == ["ran"]
+    assert "total" in models["done"]["timings"]
+    assert run.survivors == []
+    assert list(run.tmp.iterdir()) == []  # scratch removed
+
+
+def _open_stop_token(stdout: str) -> str | None:
+    """The token of a `::stop-commands::` block left open at the end, as the runner reads."""
+    token: str | None = None
+    for line in stdout.splitlines():
+        if token is None and line.startswith("::stop-commands::"):
+            token = line.removeprefix("::stop-commands::")
+        elif token is not None and line == f"::{token}::":
+            token = None
+    return token
+
+
+def _cli(workspace: Path) -> list[str]:
+    return [sys.executable, "-m", "tflite_gate", "check", "--workspace", str(workspace)]
+
+
+@pytest.mark.parametrize(
+    ("phase", "signum", "code"),
+    [
+        ("conversion", signal.SIGTERM, 143),
+        ("conversion", signal.SIGINT, 130),
+        ("interpreter", signal.SIGTERM, 143),
+        ("interpreter", signal.SIGINT, 130),
+        ("install", signal.SIGTERM, 143),
+    ],
+)
+def test_cli_cancel_kills_workers_and_writes_the_partial_report(
+    tmp_path: Path, phase: str, signum: int, code: int
+) -> None:
+    (tmp_path / "ws").mkdir()
+    workspace = _workspace(tmp_path / "ws", phase)
+    # The runtime module is the workspace's: the interpreter worker finds it on PYTHONPATH.
+    env = {**os.environ, "PYTHONPATH": str(workspace)}
+    cache = tmp_path / "cache"
+    argv = [*_cli(workspace), "--cache-dir", str(cache)]
+    run = _cancel(argv, workspace, tmp_path, signum, env)
+    _assert_cancelled(run, signum, code)
+    if phase == "interpreter":  # the halted model keeps what it had: its inspection
+        [variant] = next(m for m in run.report["models"] if m["name"] == "stuck")["variants"]
+        assert variant["inspection"]["ops"][0]["name"] == "RELU"
+    if phase == "install":  # a half-built environment is never left for the next run
+        assert [p.name for p in (cache / "runtimes").iterdir() if p.is_dir()] == []
+    assert "cancelled by" in run.stderr
+    assert "Verdict: CANCELLED" in run.stdout
+
+
+def test_action_cancel_closes_stop_commands_and_writes_outputs(tmp_path: Path) -> None:
+    repository = tmp_path / "repo"
+    repository.mkdir()
+    workspace = _workspace(repository, "conversion")
+    outputs, summary = tmp_path / "output.txt", tmp_path / "summary.md"
+    outputs.write_text("")
+    summary.write_text("")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "INPUT_"))}
+    env.update(
+        GITHUB_WORKSPACE=str(repository),
+        GITHUB_OUTPUT=str(outputs),
+        GITHUB_STEP_SUMMARY=str(summary),
+        GITHUB_ACTIONS="true",
+        INPUT_COMMENT="off",
+    )
+    argv = [sys.executable, str(REPO / "entrypoint.py")]
+    run = _cancel(argv, workspace, tmp_path, signal.SIGTERM, env)
+    _assert_cancelled(run, signal.SIGTERM, 143)
+    assert "::stop-commands::" in run.stdout
+    assert _open_stop_token(run.stdout) is None
+    written = outputs.read_text().splitlines()
+    [verdict] = [i for i, line in enumerate(written) if line.startswith("verdict<<")]
+    assert written[verdict + 1] == "cancelled"
+    assert "CANCELLED" in summary.read_text()

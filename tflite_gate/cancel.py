@@ -1,0 +1,93 @@
+"""Cancellation: SIGTERM/SIGINT (a CI runner's cancel, Ctrl-C) become one exception.
+
+A CI runner cancels a job by signalling the step's process; the gate then has a few
+seconds before SIGKILL. The handler raises `Cancelled` in the main thread, once, so
+the ordinary unwinding does the cleanup: `run_worker` kills its worker's process
+group, temporary directories are removed, and the gate writes the partial report.
+Further signals are ignored so that this cleanup and the report are not cut short.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+from collections.abc import Iterator
+from dataclasses import dataclass
+from types import FrameType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tflite_gate.report.model import Report
+
+SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+class Cancelled(BaseException):
+    """The run was cancelled by `signal_name`; a BaseException so no `except Exception`
+    swallows it. The pipeline attaches the partial report on its way out."""
+
+    def __init__(self, signal_name: str) -> None:
+        super().__init__(signal_name)
+        self.signal_name = signal_name
+        self.report: Report | None = None
+
+
+@dataclass
+class _State:
+    armed: bool = False  # inside `cancellable()`: a signal raises
+    fired: bool = False  # one Cancelled per run; later signals are ignored
+    deferring: int = 0  # inside `deferred()`: a signal waits until the block ends
+    pending: str | None = None
+
+
+_state = _State()
+
+
+def _handler(signum: int, _frame: FrameType | None) -> None:
+    if not _state.armed or _state.fired:
+        return
+    if _state.deferring:
+        _state.pending = _state.pending or signal.Signals(signum).name
+        return
+    _state.fired = True
+    raise Cancelled(signal.Signals(signum).name)
+
+
+@contextlib.contextmanager
+def signals_handled() -> Iterator[None]:
+    """Route SIGTERM and SIGINT to the cancellation handler while inside (main thread).
+
+    The handler raises only inside `cancellable()` (the pipeline); elsewhere in the block
+    (writing reports and outputs) a signal is ignored so that they are written whole.
+    """
+    previous = {signum: signal.signal(signum, _handler) for signum in SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+@contextlib.contextmanager
+def cancellable() -> Iterator[None]:
+    """While inside, a signal raises `Cancelled`; outside (writing reports) it is ignored."""
+    _state.armed, _state.fired, _state.pending = True, False, None
+    try:
+        yield
+    finally:
+        _state.armed = False
+
+
+@contextlib.contextmanager
+def deferred() -> Iterator[None]:
+    """Hold a cancellation until the block ends: for starting a worker, whose pid the
+    caller must have in hand before anything can interrupt it."""
+    _state.deferring += 1
+    try:
+        yield
+    finally:
+        _state.deferring -= 1
+    if not _state.deferring and _state.pending is not None and not _state.fired:
+        name, _state.pending = _state.pending, None
+        _state.fired = True
+        raise Cancelled(name)
