@@ -121,8 +121,8 @@ def _check(args: argparse.Namespace) -> int:
     if report is None:
         return outcome.exit_code
     write_reports(report, json_path=args.report, sarif_path=args.sarif, junit_path=args.junit)
-    shown = (EXIT_PASS, EXIT_FAIL, *EXIT_CANCELLED.values())  # a cancelled run: what finished
-    summary = render(report, str(args.report)) if outcome.exit_code in shown else ""
+    summarised = (EXIT_PASS, EXIT_FAIL, *EXIT_CANCELLED.values())  # cancelled: what finished
+    summary = render(report, str(args.report)) if outcome.exit_code in summarised else ""
     if args.format == "github":
         if summary:  # untrusted text (messages, op names): never read as workflow commands
             stop_commands(summary.splitlines(), sys.stdout)
