@@ -104,25 +104,25 @@ def test_directory_of_npy_and_npz_files_in_name_order(tmp_path: Path) -> None:
     np.save(folder / "b.npy", np.full((2, 3), 2.0, np.float32))
     np.savez(folder / "a.npz", x=np.full((1, 3), 1.0, np.float32))
     (folder / "notes.txt").write_text("ignored")
-    feeds = load_directory(folder, SINGLE)
+    feeds = load_directory(folder, SINGLE, workspace=tmp_path)
     assert [float(f["x"][0, 0]) for f in feeds] == [1.0, 2.0, 2.0]
     assert feeds[0]["x"].shape == (1, 3)
-    assert len(load_directory(folder, SINGLE, limit=2)) == 2
+    assert len(load_directory(folder, SINGLE, workspace=tmp_path, limit=2)) == 2
 
 
 def test_directory_errors(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"empty/ holds no \.npy or \.npz files"):
         (tmp_path / "empty").mkdir()
-        load_directory(tmp_path / "empty", SINGLE)
+        load_directory(tmp_path / "empty", SINGLE, workspace=tmp_path)
     with pytest.raises(DataError, match="not a directory"):
-        load_directory(tmp_path / "missing", SINGLE)
+        load_directory(tmp_path / "missing", SINGLE, workspace=tmp_path)
     folder = tmp_path / "two"
     folder.mkdir()
     np.save(folder / "a.npy", np.zeros((1, 4, 4, 3), np.float32))
     with pytest.raises(
         DataError, match=r"a \.npy file holds one array, but the model has 2 inputs"
     ):
-        load_directory(folder, INPUTS)
+        load_directory(folder, INPUTS, workspace=tmp_path)
 
 
 def test_pickled_npy_is_refused(tmp_path: Path) -> None:
@@ -130,7 +130,7 @@ def test_pickled_npy_is_refused(tmp_path: Path) -> None:
     folder.mkdir()
     np.save(folder / "evil.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
     with pytest.raises(DataError, match="cannot read without unpickling"):
-        load_directory(folder, SINGLE)
+        load_directory(folder, SINGLE, workspace=tmp_path)
 
 
 GENERATORS = """\

@@ -148,16 +148,28 @@ def load_npz(path: Path, inputs: InputSignature, *, limit: int | None = None) ->
     return feeds if limit is None else feeds[:limit]
 
 
-def load_directory(path: Path, inputs: InputSignature, *, limit: int | None = None) -> list[Feed]:
-    """Every `.npz` (and, for single-input models, `.npy`) file in name order."""
+def load_directory(
+    path: Path, inputs: InputSignature, *, workspace: Path, limit: int | None = None
+) -> list[Feed]:
+    """Every `.npz` (and, for single-input models, `.npy`) file in name order.
+
+    The policy confines the directory to the workspace; a link in it must not lead
+    out of it either, or a pull request could make the gate read any file it can.
+    """
     if not path.is_dir():
         raise DataError(f"{path.name}: not a directory (expected .npy/.npz files in it)")
     files = sorted(p for p in path.iterdir() if p.suffix in {".npz", ".npy"})
     if not files:
         raise DataError(f"{path.name}/ holds no .npy or .npz files")
+    root = workspace.resolve()
     feeds: list[Feed] = []
     for file in files:
         where = f"{path.name}/{file.name}"
+        if not file.resolve().is_relative_to(root):
+            raise DataError(
+                f"{where}: replace this link with the file itself; it leads outside the "
+                "workspace, and data files must be inside it"
+            )
         if file.suffix == ".npz":
             feeds += _samples_from_arrays(where, _open_npz(file), inputs)
         elif len(inputs) != 1:
@@ -256,7 +268,7 @@ def load_source(
     if spec.kind == "npz" and spec.path:
         return load_npz(Path(spec.path), inputs, limit=limit)
     if spec.kind == "dir" and spec.path:
-        return load_directory(Path(spec.path), inputs, limit=limit)
+        return load_directory(Path(spec.path), inputs, workspace=workspace, limit=limit)
     if spec.kind == "generator" and spec.factory:
         return load_generator(spec.factory, inputs, workspace=workspace, limit=limit)
     raise DataError(f"unknown data source {spec}")

@@ -48,8 +48,10 @@ from tflite_gate.policy import (
     LoadedPolicy,
     ModelConfig,
     RuntimeEntry,
+    default_memory_mb,
     is_factory,
     load_policy,
+    machine_memory_mb,
     resolve_inside,
     resolve_model,
     runtime_name,
@@ -136,6 +138,7 @@ def environment() -> EnvironmentInfo:
         python=platform.python_version(),
         platform=f"{platform.system()}-{platform.machine()}",
         packages={name: checks.installed_version(name) for name in ENVIRONMENT_PACKAGES},
+        default_memory_mb=default_memory_mb(machine_memory_mb()),
     )
 
 
@@ -794,7 +797,10 @@ def runtime_spec(item: str | RuntimeEntry, workspace: Path) -> RuntimeSpec:
     return RuntimeSpec(
         name=runtime_name(item),
         requirement=None if own else requirement,
-        extra=tuple(item.with_),
+        extra=tuple(
+            str(resolve_inside(extra, workspace) or extra) if looks_like_path(extra) else extra
+            for extra in item.with_
+        ),
         module=item.module,
         custom_op_registerers=tuple(item.custom_op_registerers),
         custom_op_libraries=tuple(

@@ -9,7 +9,9 @@ the exact line to change.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
+import os
 import re
 import types
 import typing
@@ -449,11 +451,37 @@ def display_path_for(file: Path, workspace: Path) -> str:
         return str(file)
 
 
+# Real policies are a few KB; PyYAML composes only a few hundred KB per second in
+# pure Python, so a huge file from a pull request would hold the gate for minutes.
+MAX_POLICY_BYTES = 256 * 1024
+
+
+def _read_policy_text(file: Path, display: str) -> str:
+    """The policy's text, refused unparsed when it is larger than any policy needs."""
+    with open(file, "rb") as stream:
+        data = stream.read(MAX_POLICY_BYTES + 1)
+    if len(data) > MAX_POLICY_BYTES:
+        raise PolicyError(
+            [
+                PolicyIssue(
+                    display,
+                    None,
+                    None,
+                    f"shrink the policy below {MAX_POLICY_BYTES // 1024} KiB (the limit that "
+                    "keeps loading it fast) or check that --policy names the policy file: a "
+                    "policy needs a few KB, with settings shared by models written once in "
+                    "`defaults`",
+                )
+            ]
+        )
+    return data.decode("utf-8")
+
+
 def load_policy(file: Path, workspace: Path) -> LoadedPolicy:
     """Read and validate the policy, including that model paths stay in the workspace."""
     display = display_path_for(file, workspace)
     try:
-        text = file.read_text(encoding="utf-8")
+        text = _read_policy_text(file, display)
     except FileNotFoundError:
         raise PolicyError(
             [PolicyIssue(display, None, None, "policy file not found; create it or pass --policy")]
@@ -509,6 +537,10 @@ def resolve_inside(raw: str, workspace: Path) -> Path | None:
     return candidate
 
 
+# A file: URL alone, after `name @` or in a VCS URL (git+file:) names a local path.
+_FILE_URL = re.compile(r"(^|[\s@+])file:", re.IGNORECASE)
+
+
 def _check_paths_inside(loaded: LoadedPolicy, workspace: Path) -> None:
     issues: list[PolicyIssue] = []
 
@@ -525,6 +557,22 @@ def _check_paths_inside(loaded: LoadedPolicy, workspace: Path) -> None:
                 )
             )
 
+    def check_requirement(requirement: str, path: PathKey) -> None:
+        """pip reads paths and file: URLs: both must name something in the workspace."""
+        if _FILE_URL.search(requirement):
+            mark = loaded.source_map.nearest(path)
+            issues.append(
+                PolicyIssue(
+                    loaded.display_path,
+                    mark.line if mark else None,
+                    mark.column if mark else None,
+                    f"{_dotted(path)}: write the path relative to the workspace instead of the "
+                    f"file: URL {requirement!r}; runtimes install only from inside the workspace",
+                )
+            )
+        elif looks_like_path(requirement):
+            check(requirement, path, "runtime path")
+
     for index, model in enumerate(loaded.policy.models):
         if not is_factory(model.source):
             check(model.source, ("models", index, "source"), "source")
@@ -534,12 +582,11 @@ def _check_paths_inside(loaded: LoadedPolicy, workspace: Path) -> None:
         for position, item in enumerate(settings.runtimes or []):
             requirement = item.requirement if isinstance(item, RuntimeEntry) else item
             where = (*scope, "runtimes", position)
-            if looks_like_path(requirement):
-                check(
-                    requirement,
-                    (*where, "requirement") if isinstance(item, RuntimeEntry) else where,
-                    "runtime path",
-                )
+            check_requirement(
+                requirement, (*where, "requirement") if isinstance(item, RuntimeEntry) else where
+            )
+            for number, extra in enumerate(item.with_ if isinstance(item, RuntimeEntry) else []):
+                check_requirement(extra, (*where, "with", number))
             for number, library in enumerate(
                 item.custom_op_libraries if isinstance(item, RuntimeEntry) else []
             ):
@@ -599,7 +646,7 @@ class ModelConfig:
     samples: Setting[int]
     timeout_s: Setting[float]
     interpreter_timeout_s: Setting[float]
-    memory_mb: Setting[int | None]
+    memory_mb: Setting[int]
     num_threads: int
     runtimes: Setting[list[str | RuntimeEntry]]
     runtime_locations: dict[str, Location]  # by runtime name: the entry's own line
@@ -623,11 +670,41 @@ class ThresholdPlan:
 
 
 DEFAULT_TIMEOUT_S = 900.0
+# A worker may use half of the machine's memory (or of its cgroup's limit): enough for
+# real conversions (MobileNet peaks near 1 GB), not enough for an inflating model to
+# take the runner down. Capped, so a shared big machine is protected too.
+MEMORY_FRACTION = 0.5
+MIN_DEFAULT_MEMORY_MB = 1024
+MAX_DEFAULT_MEMORY_MB = 8192
 DEFAULT_INTERPRETER_TIMEOUT_S = 300.0
 DEFAULT_SAMPLES = 16
 DEFAULT_RUNTIME = "ai-edge-litert"
 DEFAULT_VARIANTS = (VariantSpec(name="float", quantization="none"),)
 AS_IS_VARIANT = "tflite"  # how a .tflite source's own run is named unless it names one
+
+
+def machine_memory_mb() -> int | None:
+    """Memory this process can have: physical memory, lowered by a cgroup (v2 or v1) limit."""
+    limits: list[int] = []
+    with contextlib.suppress(ValueError, OSError, AttributeError):  # not every OS has them
+        limits.append(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2**20)
+    for control in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            text = Path(control).read_text(encoding="ascii").strip()
+        except OSError:
+            continue
+        if text.isdigit():  # "max" (v2) means no limit; v1 writes a huge number instead
+            limits.append(int(text) // 2**20)
+    positive = [limit for limit in limits if limit > 0]
+    return min(positive) if positive else None
+
+
+def default_memory_mb(total_mb: int | None) -> int:
+    """The worker memory limit where the policy writes none: a share of `total_mb`, capped."""
+    if total_mb is None:
+        return MAX_DEFAULT_MEMORY_MB
+    share = int(total_mb * MEMORY_FRACTION)
+    return min(max(share, MIN_DEFAULT_MEMORY_MB), MAX_DEFAULT_MEMORY_MB)
 
 
 def _threshold_plan(
@@ -730,7 +807,9 @@ def resolve_model(loaded: LoadedPolicy, index: int) -> ModelConfig:
         interpreter_timeout_s=_pick(
             loaded, index, "limits", "interpreter_timeout_s", DEFAULT_INTERPRETER_TIMEOUT_S
         ),
-        memory_mb=_pick(loaded, index, "limits", "memory_mb", None),
+        memory_mb=_pick(
+            loaded, index, "limits", "memory_mb", default_memory_mb(machine_memory_mb())
+        ),
         num_threads=_pick(loaded, index, "limits", "num_threads", 2).value,
         runtimes=runtimes,
         runtime_locations={

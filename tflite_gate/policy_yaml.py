@@ -4,6 +4,10 @@ PyYAML's loaders throw positions away; a policy error that cannot say where it
 is forces the user to hunt. We compose the node graph ourselves, keep each
 node's mark, and refuse duplicate keys (PyYAML silently keeps the last one,
 which would let a second `ops:` block quietly replace the first).
+
+The policy comes from untrusted pull requests, so composing is bounded: a few
+hundred bytes of nested aliases ("billion laughs") would otherwise expand to
+billions of nodes, and deep nesting would exhaust the stack.
 """
 
 from __future__ import annotations
@@ -54,6 +58,73 @@ def _mark(node: yaml.Node) -> Mark:
     return Mark(line=node.start_mark.line + 1, column=node.start_mark.column + 1)
 
 
+# Far above what a policy needs (aliases share a few blocks between models), far
+# below what takes noticeable time to build and validate.
+MAX_ALIASED_NODES = 10_000
+MAX_DEPTH = 64
+
+
+def _event_mark(event: yaml.Event) -> Mark | None:
+    start = event.start_mark
+    return Mark(line=start.line + 1, column=start.column + 1) if start else None
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """SafeLoader's composer, counting what aliases expand to and how deep nodes nest.
+
+    Each node's expanded size (itself plus everything below it, aliases expanded) is
+    known once it is composed, so an alias costs its anchor's size; the total is
+    refused at the alias that crosses the budget, before anything is expanded.
+    """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._sizes: dict[int, int] = {}  # id(composed node) → expanded size
+        self._aliased = 0
+        self._depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        event: yaml.Event = self.peek_event()  # type: ignore[no-untyped-call]
+        if isinstance(event, yaml.AliasEvent):
+            aliased = super().compose_node(parent, index)
+            self._count_alias(event, aliased)
+            return aliased
+        if self._depth >= MAX_DEPTH:
+            raise YamlError(
+                f"flatten the structure: it nests more than {MAX_DEPTH} levels deep, and a "
+                "policy needs a few",
+                _event_mark(event),
+            )
+        self._depth += 1
+        node = super().compose_node(parent, index)
+        self._depth -= 1
+        children: list[yaml.Node] = []
+        if isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            children = [part for pair in node.value for part in pair]
+        self._sizes[id(node)] = 1 + sum(self._sizes[id(child)] for child in children)
+        return node
+
+    def _count_alias(self, event: yaml.Event, node: yaml.Node | None) -> None:
+        name = getattr(event, "anchor", "")
+        size = self._sizes.get(id(node))
+        if size is None:  # the anchored node is still being composed
+            raise YamlError(
+                f"repeat the values instead of alias *{name} inside its own anchor "
+                f"&{name}: a policy cannot be recursive",
+                _event_mark(event),
+            )
+        self._aliased += size
+        if self._aliased > MAX_ALIASED_NODES:
+            raise YamlError(
+                f"alias *{name}: use fewer aliases or write the values out; aliases here "
+                f"expand to more than {MAX_ALIASED_NODES} values, the limit that stops "
+                "alias bombs",
+                _event_mark(event),
+            )
+
+
 class _Builder:
     def __init__(self) -> None:
         self.constructor = SafeConstructor()
@@ -81,17 +152,11 @@ class _Builder:
             self._merged[id(node)] = len(node.value) - own
         return self._merged[id(node)]
 
-    def _forget(self, prefix: PathKey) -> None:
-        """Drop the positions under `prefix` (a merged value that was overridden)."""
-        for table in (self.source_map.values, self.source_map.keys):
-            for stale in [p for p in table if p[: len(prefix)] == prefix]:
-                del table[stale]
-
     def _mapping(self, node: yaml.MappingNode, path: PathKey) -> dict[Any, Any]:
         merged = self._flatten(node)
-        result: dict[Any, Any] = {}
+        keys: list[Any] = []
         own_keys: set[Any] = set()
-        for position, (key_node, value_node) in enumerate(node.value):
+        for position, (key_node, _) in enumerate(node.value):
             key = self.constructor.construct_object(key_node, deep=True)
             if not isinstance(key, str | int | float | bool) and key is not None:
                 raise YamlError("mapping keys must be plain scalars", _mark(key_node))
@@ -99,9 +164,16 @@ class _Builder:
                 if key in own_keys:
                     raise YamlError(f"duplicate key {key!r}", _mark(key_node))
                 own_keys.add(key)
+            keys.append(key)
+        # A later pair overrides an earlier one (an own key a merged one): build only
+        # the winner, so an overridden value leaves no positions and costs nothing.
+        winner = {key: position for position, key in enumerate(keys)}
+        result: dict[Any, Any] = dict.fromkeys(keys)
+        for position, (key_node, value_node) in enumerate(node.value):
+            key = keys[position]
+            if winner[key] != position:
+                continue
             part = key if isinstance(key, str | int) else str(key)
-            if key in result:  # overrides a merged-in pair
-                self._forget((*path, part))
             self.source_map.keys[(*path, part)] = _mark(key_node)
             result[key] = self.build(value_node, (*path, part))
         return result
@@ -110,7 +182,11 @@ class _Builder:
 def load_yaml_with_marks(text: str) -> tuple[Any, SourceMap]:
     """Parse one YAML document; return its data and where each value sits."""
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        loader = _BoundedLoader(text)
+        try:
+            node = loader.get_single_node()
+        finally:
+            loader.dispose()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         context = exc.context_mark

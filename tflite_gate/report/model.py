@@ -36,6 +36,11 @@ class EnvironmentInfo(_Model):
     packages: dict[str, str | None] = Field(
         description="Installed versions of the packages the gate depends on; null if absent."
     )
+    default_memory_mb: int | None = Field(
+        default=None,
+        description="The memory limit (MB) of every worker of a model whose policy sets no "
+        "limits.memory_mb: a share of this machine's memory.",
+    )
 
 
 class OpInfo(_Model):
