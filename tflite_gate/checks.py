@@ -18,7 +18,7 @@ from packaging.version import InvalidVersion, Version
 from tflite_gate.compare import MAX_METRICS
 from tflite_gate.convert import EvaluationResult, LoadResult, VariantResult
 from tflite_gate.findings import Finding, Location, Severity, make_finding
-from tflite_gate.policy import ModelConfig, Setting
+from tflite_gate.policy import ModelConfig, Setting, is_factory
 from tflite_gate.report.model import (
     ModelReport,
     OpInfo,
@@ -142,10 +142,11 @@ def check_load(config: ModelConfig, load: LoadResult, report: ModelReport) -> li
 _NOT_CONVERTED = "a .tflite source runs as-is (it is not converted)"
 
 
-def _tflite_key_problem(key: str, reference_kind: str | None) -> str | None:
+def _tflite_key_problem(key: str, reference_kind: str | None, generated: bool) -> str | None:
     """What to do about a key written on a .tflite source's entry, or None if it applies.
 
-    `reference_kind` is the kind of the model's `reference` (None: it has none).
+    `reference_kind` is the kind of the model's `reference` (None: it has none);
+    `generated`: its data comes from a generator.
     """
     if re.fullmatch(r"variants\[[1-9]\d*\]", key) or re.fullmatch(
         r"variants\[\d+\]\.(quantization|io)", key
@@ -177,12 +178,19 @@ def _tflite_key_problem(key: str, reference_kind: str | None) -> str | None:
             "add `reference:` (the model this .tflite was made from: a .tflite, .keras, "
             ".h5, SavedModel or module:function), or remove it: there is nothing to compare with"
         )
-    if key == "limits.timeout_s" and reference_kind in {None, "tflite"}:
+    if key == "limits.timeout_s" and reference_kind in {None, "tflite"} and not generated:
         return (
             "use limits.interpreter_timeout_s: limits.timeout_s bounds the TensorFlow worker, "
-            "which a .tflite source without a Keras/SavedModel/factory reference does not use"
+            "which a .tflite source without a Keras/SavedModel/factory reference or a data "
+            "generator does not use"
         )
     return None
+
+
+def _generated_data(config: ModelConfig) -> bool:
+    """The data comes from a `module:function` generator, run in a worker under timeout_s."""
+    values = (config.calibration.value, config.evaluation.value)
+    return any(isinstance(value, str) and is_factory(value) for value in values)
 
 
 def _converted_key_problem(key: str, kind: str) -> str | None:
@@ -209,7 +217,7 @@ def check_source_keys(config: ModelConfig, kind: str, reference_kind: str | None
     by_line = sorted(config.key_locations.items(), key=lambda item: _line_order(item[1]))
     for key, location in by_line:
         if kind == "tflite":
-            problem = _tflite_key_problem(key, reference_kind)
+            problem = _tflite_key_problem(key, reference_kind, _generated_data(config))
         else:
             problem = _converted_key_problem(key, kind)
         if problem is not None:

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from tflite_gate.workspace_code import describe_exception, exception_location, import_function
+from tflite_gate.workspace_files import SpecialFileError, require_regular_file
 
 Feed = dict[str, np.ndarray]
 InputSignature = list[tuple[str, list[int], str]]  # (name, shape with -1/None = dynamic, dtype)
@@ -88,7 +89,20 @@ def generate(
     return samples
 
 
+def _require_regular(path: Path) -> None:
+    """Refuse a FIFO or a device before `np.load` opens it: reading one may never end."""
+    try:
+        require_regular_file(path)
+    except SpecialFileError as exc:
+        raise DataError(exc.message) from None
+    except FileNotFoundError:
+        raise DataError(f"{path.name}: file not found") from None
+    except OSError as exc:
+        raise DataError(f"{path.name}: cannot read ({exc})") from None
+
+
 def _open_npz(path: Path) -> dict[str, np.ndarray]:
+    _require_regular(path)
     try:
         archive = np.load(path, allow_pickle=False)
     except FileNotFoundError:
@@ -107,6 +121,7 @@ def _open_npz(path: Path) -> dict[str, np.ndarray]:
 
 
 def _open_npy(path: Path) -> np.ndarray:
+    _require_regular(path)
     try:
         array = np.load(path, allow_pickle=False)
     except ValueError as exc:

@@ -39,6 +39,7 @@ from tflite_gate.data import (
     sample_shape,
     stack,
 )
+from tflite_gate.data_worker import needs_worker, samples_in_worker
 from tflite_gate.execute import ExecutionResult, ExecutionStatus, run_interpreter
 from tflite_gate.findings import Finding, Location, group_across_variants, make_finding
 from tflite_gate.inspect import InvalidModelError, inspect_model
@@ -88,6 +89,7 @@ from tflite_gate.sources import (
     signature_name,
 )
 from tflite_gate.thresholds import plan_output
+from tflite_gate.workspace_files import SpecialFileError, read_tflite
 
 Progress = Callable[[str], None]
 FailOn = Literal["error", "warning", "never"]
@@ -358,8 +360,9 @@ def _run_tflite(
         artifact=context.relative(path),
     )
     model_report.variants.append(variant)
-    if not _inspect_and_check(
-        config, variant, path.read_bytes(), report, "model-load-failed", config.source
+    data = _read_tflite_source(config, variant, path, report)
+    if data is None or not _inspect_and_check(
+        config, variant, data, report, "model-load-failed", config.source
     ):
         return
     assert variant.inspection is not None
@@ -377,6 +380,29 @@ def _run_tflite(
         )
     if inputs is not None:  # without reference outputs the model still runs: status `ran`
         _execute_variant(config, variant, path, inputs, outputs, report, context)
+
+
+def _read_tflite_source(
+    config: ModelConfig, variant: VariantReport, path: Path, report: Report
+) -> bytes | None:
+    """The source's bytes; None (reported) for a FIFO, a device or an oversized file."""
+    try:
+        return read_tflite(path)
+    except OSError as error:
+        variant.status = "invalid"
+        message = error.message if isinstance(error, SpecialFileError) else f"cannot read: {error}"
+        report.add(
+            [
+                make_finding(
+                    "model-load-failed",
+                    f"{config.name}: {config.source}: {message}",
+                    model=config.name,
+                    variant=variant.name,
+                    location=config.source_location,
+                )
+            ]
+        )
+        return None
 
 
 def _declared_inputs(
@@ -462,8 +488,8 @@ def _tflite_reference(
 ) -> tuple[Arrays, bool, Arrays | None] | None:
     """Run a .tflite reference on the model's first runtime (its registerers too), same inputs."""
     try:
-        inspection = inspect_model(path.read_bytes())
-    except InvalidModelError as error:
+        inspection = inspect_model(read_tflite(path))
+    except (InvalidModelError, OSError) as error:
         report.add(checks.check_reference(config, str(error)))
         return None
     names = _input_names([name for name, _, _ in signature], [t.name for t in inspection.inputs])
@@ -566,12 +592,30 @@ def _inputs_differ(config: ModelConfig, ours: list[str], theirs: list[str]) -> l
 def _tflite_evaluation_inputs(
     config: ModelConfig, signature: InputSignature, report: Report, context: RunContext
 ) -> Arrays | None:
-    """Evaluation data read in this process: a .tflite source needs no TensorFlow."""
+    """Evaluation data for a .tflite source, which needs no TensorFlow.
+
+    Files and `generate` are read in this process; a generator is workspace code, so
+    it runs in a worker under the model's limits.
+    """
+    calibration = source_spec(config.calibration.value, context.workspace)
+    evaluation = source_spec(config.evaluation.value, context.workspace)
     try:
+        if needs_worker(calibration, evaluation):
+            return samples_in_worker(
+                "evaluation",
+                calibration,
+                evaluation,
+                signature,
+                samples=config.samples.value,
+                workspace=context.workspace,
+                scratch=context.scratch / f"model-{config.index}" / "data",
+                timeout_s=config.timeout_s.value,
+                memory_mb=config.memory_mb.value,
+            )
         feeds = representative_samples(
             "evaluation",
-            source_spec(config.calibration.value, context.workspace),
-            source_spec(config.evaluation.value, context.workspace),
+            calibration,
+            evaluation,
             signature,
             samples=config.samples.value,
             workspace=context.workspace,

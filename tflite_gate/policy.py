@@ -34,6 +34,7 @@ from tflite_gate.findings import Location
 from tflite_gate.policy_yaml import Mark, PathKey, SourceMap, YamlError, load_yaml_with_marks
 from tflite_gate.runtime_versions import parse_runtime_version
 from tflite_gate.runtimes import looks_like_path
+from tflite_gate.workspace_files import SpecialFileError, require_regular_file
 
 DEFAULT_POLICY_FILE = "tflite-gate.yml"
 SCHEMA_VERSION = 1
@@ -458,6 +459,7 @@ MAX_POLICY_BYTES = 256 * 1024
 
 def _read_policy_text(file: Path, display: str) -> str:
     """The policy's text, refused unparsed when it is larger than any policy needs."""
+    require_regular_file(file)  # a FIFO would block the open below forever
     with open(file, "rb") as stream:
         data = stream.read(MAX_POLICY_BYTES + 1)
     if len(data) > MAX_POLICY_BYTES:
@@ -486,6 +488,8 @@ def load_policy(file: Path, workspace: Path) -> LoadedPolicy:
         raise PolicyError(
             [PolicyIssue(display, None, None, "policy file not found; create it or pass --policy")]
         ) from None
+    except SpecialFileError as exc:
+        raise PolicyError([PolicyIssue(display, None, None, exc.message)]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise PolicyError([PolicyIssue(display, None, None, f"cannot read: {exc}")]) from None
     try:
