@@ -8,6 +8,7 @@ shipped schema with the finding at the same place.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -17,6 +18,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 from conftest import REPO
+from tflite_builder import build_model, builtin
 
 POLICY = "tflite-gate.yml"
 GATE = (sys.executable, "-m", "tflite_gate", "check")
@@ -164,3 +166,111 @@ def test_policy_error_names_the_right_line_and_words(tmp_path: Path, case: Case)
     [finding] = [f for f in written["findings"] if f["message"] == case.message]
     assert finding["rule"] == "policy-invalid"
     assert finding["location"] == {"path": POLICY, "line": case.line, "column": case.column}
+
+
+# --------------------------------------------------------------------------- event shapes
+
+ENTRYPOINT = REPO / "entrypoint.py"
+PASSING = "version: 1\nmodels:\n  - {name: relu, source: models/relu.tflite}\n"
+
+
+@pytest.fixture(scope="module")
+def passing_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    workspace = tmp_path_factory.mktemp("repo")
+    (workspace / "models").mkdir()
+    (workspace / "models" / "relu.tflite").write_bytes(build_model([builtin("RELU")]))
+    (workspace / POLICY).write_text(PASSING, encoding="utf-8")
+    return workspace
+
+
+def _run_action(
+    workspace: Path, event_file: Path, event_name: str
+) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "INPUT_"))}
+    env.update(
+        GITHUB_WORKSPACE=str(workspace),
+        GITHUB_EVENT_NAME=event_name,
+        GITHUB_EVENT_PATH=str(event_file),
+        GITHUB_REPOSITORY="octo-org/models",
+        GITHUB_API_URL="http://127.0.0.1:9",  # never reached: the comment is skipped first
+        GITHUB_OUTPUT=str(event_file.parent / "output.txt"),
+        GITHUB_STEP_SUMMARY=str(event_file.parent / "summary.md"),
+        GITHUB_ACTIONS="true",
+        INPUT_POLICY=POLICY,
+        INPUT_COMMENT="update",
+        INPUT_REPORT="report.json",
+    )
+    env["INPUT_GITHUB-TOKEN"] = "ghs_0123456789abcdef"
+    return subprocess.run(
+        [sys.executable, str(ENTRYPOINT)],
+        cwd=workspace,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("event_name", "payload", "why"),
+    [
+        ("pull_request", "[1, 2]", "is a list where GitHub writes an object"),
+        ("pull_request", '"opened"', 'is a string ("opened") where GitHub writes an object'),
+        ("pull_request", "null", "is null where GitHub writes an object"),
+        (
+            "pull_request",
+            '{"pull_request": 5}',
+            "has `pull_request` as a number (5) where GitHub writes an object",
+        ),
+        (
+            "pull_request_target",
+            '{"pull_request": {"number": "7"}}',
+            'has a string ("7") as the pull request number where GitHub writes a positive integer',
+        ),
+        (
+            "issue_comment",
+            '{"issue": [1]}',
+            "has `issue` as a list where GitHub writes an object",
+        ),
+        (
+            "issue_comment",
+            '{"issue": {"pull_request": {"url": "u"}, "number": 1.5}}',
+            "has a number (1.5) as the issue number where GitHub writes a positive integer",
+        ),
+        ("push", "[]", "is a list where GitHub writes an object"),
+    ],
+)
+def test_event_of_the_wrong_shape_skips_the_comment_with_a_notice(
+    passing_workspace: Path, tmp_path: Path, event_name: str, payload: str, why: str
+) -> None:
+    event = tmp_path / "event.json"
+    event.write_text(payload, encoding="utf-8")
+    run = _run_action(passing_workspace, event, event_name)
+    output = run.stdout + run.stderr
+    assert run.returncode == 0, output[-3000:]  # the verdict: PASS
+    assert "Traceback" not in output
+    notices = [
+        line
+        for line in run.stdout.splitlines()
+        if line.startswith("::notice title=tflite-gate comment::")
+    ]
+    assert notices == [
+        "::notice title=tflite-gate comment::tflite-gate: sticky comment skipped: "
+        f"the {event_name} event in {event} {why}"
+    ]
+
+
+def test_unreadable_event_skips_the_comment_with_a_notice(
+    passing_workspace: Path, tmp_path: Path
+) -> None:
+    event = tmp_path / "event.json"
+    event.write_bytes(b"{not json")
+    run = _run_action(passing_workspace, event, "pull_request")
+    assert run.returncode == 0, (run.stdout + run.stderr)[-3000:]
+    [notice] = [
+        line
+        for line in run.stdout.splitlines()
+        if line.startswith("::notice title=tflite-gate comment::")
+    ]
+    assert f"sticky comment skipped: the event file {event} is not JSON (" in notice
