@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import subprocess
 import sys
 import textwrap
@@ -16,9 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import jsonschema
+import numpy as np
 import pytest
 from conftest import REPO
 from tflite_builder import build_model, builtin
+
+from tflite_gate.data import DataError, load_directory, load_npz
 
 POLICY = "tflite-gate.yml"
 GATE = (sys.executable, "-m", "tflite_gate", "check")
@@ -274,3 +278,52 @@ def test_unreadable_event_skips_the_comment_with_a_notice(
         if line.startswith("::notice title=tflite-gate comment::")
     ]
     assert f"sticky comment skipped: the event file {event} is not JSON (" in notice
+
+
+# --------------------------------------------------------------------------- data files
+
+SINGLE = [("x", [-1, 3], "float32")]
+NOT_NPZ = (
+    "d.npz: write this file with np.savez; it is not a NumPy .npz archive (it has no NumPy "
+    "or zip header, so it may be text or a pickle, and pickles are never loaded)"
+)
+
+
+@pytest.mark.parametrize(
+    "content", [b"x,y,z\n1,2,3\n", pickle.dumps([1, 2, 3])], ids=["text", "pickle"]
+)
+def test_npz_that_is_not_numpy_is_called_what_it_is(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "d.npz"
+    path.write_bytes(content)
+    with pytest.raises(DataError) as error:
+        load_npz(path, SINGLE)
+    assert error.value.message == NOT_NPZ
+
+
+def test_npy_that_is_not_numpy_is_called_what_it_is(tmp_path: Path) -> None:
+    folder = tmp_path / "samples"
+    folder.mkdir()
+    (folder / "a.npy").write_text("0.5 0.25 1.0\n", encoding="utf-8")
+    with pytest.raises(DataError) as error:
+        load_directory(folder, SINGLE, workspace=tmp_path)
+    assert "a.npy: write this file with np.save; it is not a NumPy .npy file" in error.value.message
+    assert "unpickling" not in error.value.message
+
+
+def test_truncated_npy_is_called_unreadable_not_pickled(tmp_path: Path) -> None:
+    folder = tmp_path / "samples"
+    folder.mkdir()
+    np.save(folder / "a.npy", np.ones((4, 3), np.float32))
+    whole = (folder / "a.npy").read_bytes()
+    (folder / "a.npy").write_bytes(whole[:-8])
+    with pytest.raises(DataError) as error:
+        load_directory(folder, SINGLE, workspace=tmp_path)
+    assert error.value.message.startswith("a.npy: not a readable .npy file (")
+    assert "unpickling" not in error.value.message
+
+
+def test_object_arrays_are_still_refused_as_needing_unpickling(tmp_path: Path) -> None:
+    path = tmp_path / "d.npz"
+    np.savez(path, x=np.array([{"a": 1}], dtype=object))
+    with pytest.raises(DataError, match=r"d\.npz: cannot read without unpickling"):
+        load_npz(path, SINGLE)
