@@ -22,7 +22,10 @@ import pytest
 from conftest import REPO
 from tflite_builder import build_model, builtin
 
+from tflite_gate.checks import check_run
 from tflite_gate.data import DataError, load_directory, load_npz
+from tflite_gate.policy import load_policy, resolve_model
+from tflite_gate.report.model import RuntimeRun, VariantReport
 
 POLICY = "tflite-gate.yml"
 GATE = (sys.executable, "-m", "tflite_gate", "check")
@@ -327,3 +330,48 @@ def test_object_arrays_are_still_refused_as_needing_unpickling(tmp_path: Path) -
     np.savez(path, x=np.array([{"a": 1}], dtype=object))
     with pytest.raises(DataError, match=r"d\.npz: cannot read without unpickling"):
         load_npz(path, SINGLE)
+
+
+# --------------------------------------------------------------------------- run messages
+
+RUN_POLICY = "version: 1\nmodels:\n  - {name: m, source: m.tflite}\n"
+
+
+def _stopped_run(status: str, phase: str | None, sample: int | None = None) -> RuntimeRun:
+    return RuntimeRun(
+        runtime="ai-edge-litert",
+        runtime_version="2.3.0",
+        status=status,  # type: ignore[arg-type]
+        phase=phase,
+        sample=sample,
+        message="the interpreter exited without writing a result during start-up",
+    )
+
+
+@pytest.mark.parametrize(
+    ("status", "phase", "sample", "stage"),
+    [
+        ("timeout", None, None, " during start-up"),
+        ("crash", None, None, " during start-up"),
+        ("error", None, None, ""),
+        ("timeout", "invoke", 3, " in invoke (sample 3)"),
+        ("error", None, 2, " (sample 2)"),
+    ],
+)
+def test_run_messages_never_say_none(
+    tmp_path: Path, status: str, phase: str | None, sample: int | None, stage: str
+) -> None:
+    (tmp_path / POLICY).write_text(RUN_POLICY, encoding="utf-8")
+    config = resolve_model(load_policy(tmp_path / POLICY, tmp_path), 0)
+    variant = VariantReport(name="tflite", quantization="none", io="float32", status="converted")
+    [finding] = check_run(config, variant, _stopped_run(status, phase, sample))
+    assert "None" not in finding.message
+    head = "m/tflite on ai-edge-litert: "
+    expected = {
+        "timeout": f"{head}no result within 300 s{stage}",
+        "crash": f"{head}the interpreter crashed with a non-zero exit{stage}",
+    }
+    if status in expected:
+        assert finding.message == expected[status]
+    else:
+        assert finding.message.endswith(stage)
