@@ -19,7 +19,7 @@ from pathlib import Path
 import jsonschema
 import numpy as np
 import pytest
-from conftest import REPO
+from conftest import REPO, run_gate
 from tflite_builder import build_model, builtin
 
 from tflite_gate.checks import check_run
@@ -375,3 +375,49 @@ def test_run_messages_never_say_none(
         assert finding.message == expected[status]
     else:
         assert finding.message.endswith(stage)
+
+
+# --------------------------------------------------------------------------- model files
+
+LFS_POINTER = (
+    "version https://git-lfs.github.com/spec/v1\n"
+    "oid sha256:4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393\n"
+    "size 11563\n"
+)
+KERAS_POLICY = (
+    "version: 1\nmodels:\n"
+    "  - {name: cut, source: models/cut.keras}\n"
+    "  - {name: pointer, source: models/pointer.keras}\n"
+)
+
+
+@pytest.mark.slow
+def test_broken_keras_file_is_named_for_what_is_wrong(tmp_path: Path) -> None:
+    import keras
+
+    models = tmp_path / "models"
+    models.mkdir()
+    inputs = keras.Input((4,), name="x")
+    keras.Model(inputs, keras.layers.Dense(2)(inputs)).save(models / "whole.keras")
+    whole = (models / "whole.keras").read_bytes()
+    (models / "cut.keras").write_bytes(whole[: len(whole) // 2])
+    (models / "pointer.keras").write_text(LFS_POINTER, encoding="utf-8")
+    (tmp_path / POLICY).write_text(KERAS_POLICY, encoding="utf-8")
+    run = run_gate(tmp_path, "--quiet")
+    assert run.returncode == 1, run.stderr
+    assert run.report is not None
+    messages = {f["model"]: f for f in run.report["findings"]}
+    cut, pointer = messages["cut"], messages["pointer"]
+    assert (cut["rule"], cut["location"]["line"]) == ("model-load-failed", 3)
+    assert cut["message"] == (
+        "cut: cannot load models/cut.keras: not a valid .keras archive (truncated or "
+        "corrupted): File is not a zip file; save the model again with model.save() and "
+        "commit the whole file"
+    )
+    assert (pointer["rule"], pointer["location"]["line"]) == ("model-load-failed", 4)
+    assert pointer["message"] == (
+        "pointer: cannot load models/pointer.keras: a Git LFS pointer, not the model: fetch "
+        "the LFS files before the gate runs (actions/checkout with `lfs: true`, or "
+        "`git lfs pull`)"
+    )
+    assert "not found" not in run.stdout + run.stderr
