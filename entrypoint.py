@@ -10,7 +10,6 @@ repository root so they land on the right file of the pull request.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Mapping
@@ -22,7 +21,7 @@ from tflite_gate.cancel import signals_handled
 from tflite_gate.cli import split_names
 from tflite_gate.gate import EXIT_USAGE, GateOutcome, run_gate, write_reports
 from tflite_gate.pipeline import CheckOptions, FailOn
-from tflite_gate.report.comment import pull_request_number, upsert_comment
+from tflite_gate.report.comment import event_pull_request, upsert_comment
 from tflite_gate.report.github import (
     choose_stop_token,
     escape_data,
@@ -145,12 +144,14 @@ def _comment(report: Report, inputs: ActionInputs, env: Mapping[str, str], out: 
     """The sticky PR comment; any failure degrades to a notice, never to a red build."""
     if not inputs.comment or not inputs.token:
         return
-    event_name = env.get("GITHUB_EVENT_NAME", "")
-    try:
-        event = json.loads(Path(env.get("GITHUB_EVENT_PATH", "")).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    event_path = env.get("GITHUB_EVENT_PATH", "")
+    if not event_path:  # not started by a workflow event: there is no pull request
         return
-    number = pull_request_number(event, event_name)
+    number, problem = event_pull_request(event_path, env.get("GITHUB_EVENT_NAME", ""))
+    if problem:
+        notice = f"tflite-gate: sticky comment skipped: {problem}"
+        _command(out, "notice", notice, title="tflite-gate comment")
+        return
     repository = env.get("GITHUB_REPOSITORY", "")
     if number is None or not repository:
         return

@@ -739,10 +739,22 @@ def _runtime_location(config: ModelConfig, runtime: str | None = None) -> Locati
     return _where(config.runtimes, config)
 
 
+def _run_stage(run: RuntimeRun) -> str:
+    """Where a run stopped, for a message. A worker killed before it reported any phase
+    stopped while starting up; an error without a phase says nothing rather than "None"."""
+    if run.phase:
+        stage = f" in {run.phase}"
+    elif run.status in ("crash", "timeout"):
+        stage = " during start-up"
+    else:
+        stage = ""
+    return stage + (f" (sample {run.sample})" if run.sample is not None else "")
+
+
 def check_run(config: ModelConfig, variant: VariantReport, run: RuntimeRun) -> list[Finding]:
     """A variant that could not be executed on a runtime: crash, hang, error, or Flex."""
     where = f"{config.name}/{variant.name} on {run.runtime}"
-    at = f" in {run.phase}" + (f" (sample {run.sample})" if run.sample is not None else "")
+    at = _run_stage(run)
     repro = f"; reproducer: {run.reproducer}" if run.reproducer else ""
     details = {
         "phase": run.phase,

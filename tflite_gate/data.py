@@ -108,7 +108,7 @@ def _open_npz(path: Path) -> dict[str, np.ndarray]:
     except FileNotFoundError:
         raise DataError(f"{path.name}: file not found") from None
     except ValueError as exc:
-        raise DataError(f"{path.name}: cannot read without unpickling ({exc})") from None
+        raise _refused_load(path, exc, "np.savez", "a NumPy .npz archive") from None
     except Exception as exc:
         raise DataError(f"{path.name}: not a readable .npz ({exc})") from None
     if not isinstance(archive, np.lib.npyio.NpzFile):
@@ -125,12 +125,26 @@ def _open_npy(path: Path) -> np.ndarray:
     try:
         array = np.load(path, allow_pickle=False)
     except ValueError as exc:
-        raise DataError(f"{path.name}: cannot read without unpickling ({exc})") from None
+        raise _refused_load(path, exc, "np.save", "a NumPy .npy file") from None
     except Exception as exc:
         raise DataError(f"{path.name}: not a readable .npy ({exc})") from None
     if not isinstance(array, np.ndarray):
         raise DataError(f"{path.name}: expected a single array")
     return array
+
+
+def _refused_load(path: Path, exc: ValueError, writer: str, kind: str) -> DataError:
+    """np.load's ValueError in words: an object array (refused, it needs unpickling), a file
+    without a NumPy header (text, a pickle...), or a damaged NumPy file."""
+    text = str(exc).lower()
+    if "object arrays" in text:
+        return DataError(f"{path.name}: cannot read without unpickling ({exc})")
+    if "pickled" in text:  # numpy's guess for any file that starts with no known header
+        return DataError(
+            f"{path.name}: write this file with {writer}; it is not {kind} (it has no NumPy "
+            "or zip header, so it may be text or a pickle, and pickles are never loaded)"
+        )
+    return DataError(f"{path.name}: not a readable {path.suffix or 'NumPy'} file ({exc})")
 
 
 def _samples_from_arrays(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import math
 import os
 import re
 import types
@@ -25,6 +26,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    FiniteFloat,
     ValidationError,
     field_validator,
     model_validator,
@@ -72,13 +74,13 @@ class OpsPolicy(_Strict):
 
 
 class Thresholds(_Strict):
-    max_abs: Annotated[float, Field(ge=0)] | None = None
-    mean_abs: Annotated[float, Field(ge=0)] | None = None
-    rmse: Annotated[float, Field(ge=0)] | None = None
-    rel_rmse: Annotated[float, Field(ge=0)] | None = None
-    min_cosine: Annotated[float, Field(ge=-1, le=1)] | None = None
-    min_snr_db: float | None = None
-    min_top1: Annotated[float, Field(ge=0, le=1)] | None = None
+    max_abs: Annotated[FiniteFloat, Field(ge=0)] | None = None
+    mean_abs: Annotated[FiniteFloat, Field(ge=0)] | None = None
+    rmse: Annotated[FiniteFloat, Field(ge=0)] | None = None
+    rel_rmse: Annotated[FiniteFloat, Field(ge=0)] | None = None
+    min_cosine: Annotated[FiniteFloat, Field(ge=-1, le=1)] | None = None
+    min_snr_db: FiniteFloat | None = None
+    min_top1: Annotated[FiniteFloat, Field(ge=0, le=1)] | None = None
 
 
 class Divergence(Thresholds):
@@ -88,13 +90,17 @@ class Divergence(Thresholds):
 class GenerateSpec(_Strict):
     seed: int = 0
     count: Annotated[int, Field(ge=1)] | None = None  # default: `data.samples`
-    low: float = -1.0
-    high: float = 1.0
+    low: FiniteFloat = -1.0
+    high: FiniteFloat = 1.0
 
     @model_validator(mode="after")
     def _ordered(self) -> GenerateSpec:
         if self.low >= self.high:
             raise ValueError(f"low ({self.low}) must be smaller than high ({self.high})")
+        if not math.isfinite(self.high - self.low):  # numpy cannot draw from such a range
+            raise ValueError(
+                f"narrow the range: high - low ({self.high} - {self.low}) must be a finite number"
+            )
         return self
 
 
@@ -125,8 +131,8 @@ class DataPolicy(_Strict):
 
 
 class Limits(_Strict):
-    timeout_s: Annotated[float, Field(gt=0)] | None = None
-    interpreter_timeout_s: Annotated[float, Field(gt=0)] | None = None
+    timeout_s: Annotated[FiniteFloat, Field(gt=0)] | None = None
+    interpreter_timeout_s: Annotated[FiniteFloat, Field(gt=0)] | None = None
     memory_mb: Annotated[int, Field(ge=256)] | None = None
     num_threads: Annotated[int, Field(ge=1)] | None = None
 
@@ -204,6 +210,12 @@ class Settings(_Strict):
         _refuse_duplicates([v.name for v in variants or []], "variant")
         return variants
 
+    @field_validator("runtimes")
+    @classmethod
+    def _unique_runtimes(cls, runtimes: list[RuntimeItem] | None) -> list[RuntimeItem] | None:
+        _refuse_duplicates([runtime_name(r) for r in runtimes or []], "runtime", key=None)
+        return runtimes
+
     @field_validator("versions", mode="before")
     @classmethod
     def _versions_are_strings(cls, value: Any) -> Any:
@@ -260,13 +272,14 @@ class Policy(_Strict):
         return models
 
 
-def _refuse_duplicates(names: list[str], kind: str) -> None:
+def _refuse_duplicates(names: list[str], kind: str, key: str | None = "name") -> None:
+    """A repeated name is a typo; the error points at the repeat (its `key`, else the item)."""
     seen: dict[str, int] = {}
     for index, name in enumerate(names):
         if name in seen:
             raise _PathError(
                 f"duplicate {kind} name {name!r} (first used at index {seen[name]})",
-                (index, "name"),
+                (index, key) if key else (index,),
             )
         seen[name] = index
 
@@ -358,6 +371,8 @@ def _describe(error: Any, path: PathKey) -> str:
         return f"{_dotted(path)}: {DATA_SOURCE_EXPECTED}, got {given!r}"
     if kind == "value_error":
         return f"{_dotted(path) or 'policy'}: {error['ctx']['error']}"
+    if kind == "finite_number":
+        return f"{_dotted(path)}: write a finite number here (not .nan or .inf), got {given!r}"
     if kind == "string_pattern_mismatch" and path and path[-1] == "name":
         return (
             f"{_dotted(path)}: {given!r} is not a valid name "

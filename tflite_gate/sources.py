@@ -517,6 +517,8 @@ def _load_keras_file(path: Path, kind: SourceKind, source: str, safe_mode: bool)
     """
     if kind == "h5":
         _refuse_weights_only(path, source)
+    if kind == "keras":
+        _refuse_broken_archive(path)
     if _written_by_keras2(kind, path):
         return _load_with_tf_keras(path, kind, source, safe_mode)
     import keras
@@ -524,6 +526,35 @@ def _load_keras_file(path: Path, kind: SourceKind, source: str, safe_mode: bool)
     if kind == "keras":
         return keras.saving.load_model(path, compile=False, safe_mode=safe_mode)
     return keras.saving.load_model(path, compile=False)
+
+
+_LFS_POINTER = b"version https://git-lfs"
+
+
+def _refuse_broken_archive(path: Path) -> None:
+    """Keras calls every .keras it cannot open as a zip "File not found", even one that is
+    there but truncated, corrupted, unreadable or a Git LFS pointer: say which it is."""
+    try:
+        with open(path, "rb") as stream:
+            head = stream.read(len(_LFS_POINTER))
+        with zipfile.ZipFile(path):
+            return
+    except OSError as exc:
+        raise SourceError(
+            f"cannot read the file ({exc.strerror or exc}); make it readable by the user that "
+            "runs the gate"
+        ) from None
+    except (zipfile.BadZipFile, EOFError, ValueError) as exc:
+        reason = str(exc) or type(exc).__name__
+    if head == _LFS_POINTER:
+        raise SourceError(
+            "a Git LFS pointer, not the model: fetch the LFS files before the gate runs "
+            "(actions/checkout with `lfs: true`, or `git lfs pull`)"
+        )
+    raise SourceError(
+        f"not a valid .keras archive (truncated or corrupted): {reason}; save the model "
+        "again with model.save() and commit the whole file"
+    )
 
 
 def _written_by_keras2(kind: SourceKind, path: Path) -> bool:

@@ -39,6 +39,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import IO, Any, Literal
 
 from tflite_gate import __version__
@@ -106,6 +107,67 @@ def pull_request_number(event: Mapping[str, Any], event_name: str) -> int | None
         if isinstance(issue, Mapping) and issue.get("pull_request"):
             return _positive_int(issue.get("number"))
     return None
+
+
+def event_pull_request(path: str, event_name: str) -> tuple[int | None, str]:
+    """The pull request of the workflow event file at ``path``, or why it cannot be used.
+
+    Returns ``(number, "")``; ``(None, "")`` for an event without a pull request (push,
+    schedule...); ``(None, reason)`` when the file cannot be read or is not the shape
+    GitHub documents for ``event_name``. The caller skips the comment with a notice
+    giving the reason: a comment problem must never change the gate's verdict.
+    """
+    try:
+        event = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        return None, f"cannot read the event file {path}: {exc.strerror or exc}"
+    except ValueError as exc:  # not UTF-8 or not JSON
+        return None, f"the event file {path} is not JSON ({exc})"
+    problem = _event_shape_problem(event, event_name)
+    if problem:
+        return None, f"the {event_name or 'workflow'} event in {path} {problem}"
+    return pull_request_number(event, event_name), ""
+
+
+def _event_shape_problem(event: object, event_name: str) -> str:
+    """What in ``event`` differs from GitHub's webhook payload, or ""."""
+    if not isinstance(event, dict):
+        return f"is {_json_kind(event)} where GitHub writes an object"
+    if event_name in _PULL_REQUEST_EVENTS:
+        pull_request = event.get("pull_request", {})
+        if not isinstance(pull_request, dict):
+            return f"has `pull_request` as {_json_kind(pull_request)} where GitHub writes an object"
+        number = pull_request.get("number")
+        if _positive_int(number if number is not None else event.get("number")) is None:
+            shown = _json_kind(number if number is not None else event.get("number"))
+            return f"has {shown} as the pull request number where GitHub writes a positive integer"
+    if event_name == "issue_comment":
+        issue = event.get("issue")
+        if not isinstance(issue, dict):
+            return f"has `issue` as {_json_kind(issue)} where GitHub writes an object"
+        if issue.get("pull_request") and _positive_int(issue.get("number")) is None:
+            shown = _json_kind(issue.get("number"))
+            return f"has {shown} as the issue number where GitHub writes a positive integer"
+    return ""
+
+
+def _json_kind(value: object) -> str:
+    """How a JSON value reads in a message: its kind, and a short scalar's value."""
+    if value is None:
+        return "null"
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "a list"
+    kind = (
+        "a boolean"
+        if isinstance(value, bool)
+        else "a string"
+        if isinstance(value, str)
+        else "a number"
+    )
+    text = json.dumps(value)
+    return f"{kind} ({text if len(text) <= 40 else text[:37] + '...'})"
 
 
 def compose_body(body: str, marker: str = MARKER, limit: int = MAX_BODY_CHARS) -> str:
