@@ -20,7 +20,7 @@ from typing import TextIO
 
 from tflite_gate.cancel import signals_handled
 from tflite_gate.cli import split_names
-from tflite_gate.gate import EXIT_USAGE, GateOutcome, run_gate, write_reports
+from tflite_gate.gate import EXIT_USAGE, GateOutcome, publish_reports, run_gate
 from tflite_gate.pipeline import CheckOptions, FailOn
 from tflite_gate.report.comment import pull_request_number, upsert_comment
 from tflite_gate.report.github import (
@@ -34,7 +34,7 @@ from tflite_gate.report.github import (
 )
 from tflite_gate.report.markdown import render_markdown
 from tflite_gate.report.model import Report
-from tflite_gate.report.sarif import write_sarif
+from tflite_gate.report.outputs import Output, report_outputs
 from tflite_gate.report.terminal import render
 
 COMMENT_LIMIT = 65_536
@@ -178,8 +178,19 @@ def main(env: Mapping[str, str] | None = None, out: TextIO | None = None) -> int
         return EXIT_USAGE
     if inputs.token:
         out.write(workflow_command("add-mask", inputs.token) + "\n")
+    outputs = report_outputs(
+        json_path=inputs.report,
+        sarif_path=inputs.sarif,
+        junit_path=inputs.junit,
+        names={"json": "report", "sarif": "sarif", "junit": "junit"},
+        sarif_prefix=inputs.prefix,  # code scanning reads paths from the repository root
+    )
     options = CheckOptions(
-        policy=inputs.policy, workspace=inputs.workspace, only=inputs.only, fail_on=inputs.fail_on
+        policy=inputs.policy,
+        workspace=inputs.workspace,
+        only=inputs.only,
+        fail_on=inputs.fail_on,
+        outputs=outputs,
     )
 
     def progress(message: str) -> None:
@@ -192,11 +203,15 @@ def main(env: Mapping[str, str] | None = None, out: TextIO | None = None) -> int
         out.write(f"::group::tflite-gate progress\n::stop-commands::{token}\n")
         outcome = run_gate(options, progress)
         out.write(f"::{token}::\n::endgroup::\n")
-        return _publish(outcome, inputs, env, out)
+        return _publish(outcome, outputs, inputs, env, out)
 
 
 def _publish(
-    outcome: GateOutcome, inputs: ActionInputs, env: Mapping[str, str], out: TextIO
+    outcome: GateOutcome,
+    outputs: list[Output],
+    inputs: ActionInputs,
+    env: Mapping[str, str],
+    out: TextIO,
 ) -> int:
     """Reports, log summary, annotations, outputs, job summary and the comment."""
     report = outcome.report
@@ -204,12 +219,12 @@ def _publish(
         for message in outcome.messages:
             _command(out, "error", message, title="tflite-gate")
         return outcome.exit_code
-    write_reports(report, json_path=inputs.report, junit_path=inputs.junit)
+    failures = publish_reports(outcome, outputs)
     stop_commands(render(report, str(inputs.report)).splitlines(), out)
     repository_view = report.with_path_prefix(inputs.prefix)
-    if inputs.sarif is not None:  # code scanning wants paths from the repository root
-        write_sarif(repository_view, inputs.sarif)
     report_to_github(repository_view, report_path=_report_path(inputs), stream=out, env=env)
+    for failure in failures:
+        _command(out, "warning", failure, title="tflite-gate output")
     if report.verdict != "cancelled":  # partial results must not replace a complete comment
         _comment(repository_view, inputs, env, out)
     out.flush()

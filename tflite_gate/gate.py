@@ -10,19 +10,24 @@ partial report is still written).
 from __future__ import annotations
 
 import traceback
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from tflite_gate.cancel import Cancelled, cancellable
 from tflite_gate.findings import Location, make_finding
-from tflite_gate.pipeline import CheckOptions, Progress, UsageError, new_report, run_check
+from tflite_gate.pipeline import (
+    CheckOptions,
+    Progress,
+    UsageError,
+    artifacts_path,
+    new_report,
+    run_check,
+)
 from tflite_gate.policy import PolicyError, PolicyIssue, display_path_for
-from tflite_gate.report.json_report import write_json_report
-from tflite_gate.report.junit import write_junit
 from tflite_gate.report.model import Report
-from tflite_gate.report.sarif import write_sarif
+from tflite_gate.report.outputs import Output, output_path_problems, write_outputs
 
-EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_INTERNAL, EXIT_OUTPUT = 0, 1, 2, 3, 4
 EXIT_SIGINT, EXIT_SIGTERM = 130, 143
 EXIT_CANCELLED = {"SIGINT": EXIT_SIGINT, "SIGTERM": EXIT_SIGTERM}
 
@@ -86,6 +91,11 @@ def run_gate(options: CheckOptions, progress: Progress) -> GateOutcome:
     """
     if not options.workspace.is_dir():
         return GateOutcome(None, EXIT_USAGE, [f"workspace {options.workspace} is not a directory"])
+    problems = output_path_problems(
+        options.outputs, policy=options.policy, artifacts=artifacts_path(options)
+    )
+    if problems:
+        return GateOutcome(None, EXIT_USAGE, problems)
     try:
         with cancellable():
             report = run_check(options, progress)
@@ -109,16 +119,16 @@ def run_gate(options: CheckOptions, progress: Progress) -> GateOutcome:
     return GateOutcome(report, EXIT_FAIL if report.verdict == "fail" else EXIT_PASS)
 
 
-def write_reports(
-    report: Report,
-    *,
-    json_path: Path,
-    sarif_path: Path | None = None,
-    junit_path: Path | None = None,
-) -> None:
-    """The machine-readable reports a run was asked for; JSON always."""
-    write_json_report(report, json_path)
-    if sarif_path is not None:
-        write_sarif(report, sarif_path)
-    if junit_path is not None:
-        write_junit(report, junit_path)
+def publish_reports(outcome: GateOutcome, outputs: Sequence[Output]) -> list[str]:
+    """Write every requested report file; the messages of those that could not be written.
+
+    A write failure after a completed run is not a verdict: a pass becomes exit 4
+    (an output is missing), anything else keeps its code, so "the gate failed" (1)
+    still means a finding and never a full disk.
+    """
+    if outcome.report is None:
+        return []
+    failures = write_outputs(outcome.report, outputs)
+    if failures and outcome.exit_code == EXIT_PASS:
+        outcome.exit_code = EXIT_OUTPUT
+    return failures

@@ -47,6 +47,7 @@ from tflite_gate.policy import (
     GenerateSource,
     LoadedPolicy,
     ModelConfig,
+    ModelSpec,
     RuntimeEntry,
     default_memory_mb,
     is_factory,
@@ -70,6 +71,7 @@ from tflite_gate.report.model import (
     VariantReport,
     WrittenBy,
 )
+from tflite_gate.report.outputs import Output, output_path_problems
 from tflite_gate.report.text import format_metric
 from tflite_gate.runtimes import (
     DEFAULT_RUNTIME,
@@ -108,6 +110,7 @@ class CheckOptions:
     artifacts: Path | None = None
     fail_on: FailOn | None = None
     cache_dir: Path | None = None
+    outputs: list[Output] = field(default_factory=list)  # report files; never over an input
 
 
 @dataclass
@@ -193,6 +196,7 @@ def _check_models(
     loaded = load_policy(options.policy, options.workspace)
     report.policy = loaded.display_path
     indices = select_models(loaded, options.only)
+    _refuse_outputs_over_inputs(options, loaded)
     report.timings["policy"] = round(time.monotonic() - started, 3)
 
     report.add(_version_findings(loaded, indices))
@@ -230,8 +234,39 @@ def _cancelled_finding(cancelled: Cancelled, report: Report) -> Finding:
     )
 
 
+def artifacts_path(options: CheckOptions) -> Path:
+    """Where converted models go (created only when the run starts)."""
+    return options.artifacts or options.workspace / ".tflite-gate" / "artifacts"
+
+
+def _read_files(loaded: LoadedPolicy, workspace: Path) -> list[Path]:
+    """Files the policy names that the run reads: sources, references, data, libraries."""
+    named: list[str] = []
+    for settings in [loaded.policy.defaults, *loaded.policy.models]:
+        if isinstance(settings, ModelSpec):
+            named += [settings.source, *([settings.reference] if settings.reference else [])]
+        if settings.data is not None:
+            data = (settings.data.calibration, settings.data.evaluation)
+            named += [value for value in data if isinstance(value, str)]
+        for item in settings.runtimes or []:
+            named += item.custom_op_libraries if isinstance(item, RuntimeEntry) else []
+    paths = [resolve_inside(raw, workspace) for raw in named if not is_factory(raw)]
+    return [path for path in paths if path is not None]
+
+
+def _refuse_outputs_over_inputs(options: CheckOptions, loaded: LoadedPolicy) -> None:
+    problems = output_path_problems(
+        options.outputs,
+        policy=options.policy,
+        artifacts=artifacts_path(options),
+        inputs=_read_files(loaded, options.workspace),
+    )
+    if problems:
+        raise UsageError("\n".join(problems))
+
+
 def _artifacts_directory(options: CheckOptions) -> Path:
-    artifacts = options.artifacts or options.workspace / ".tflite-gate" / "artifacts"
+    artifacts = artifacts_path(options)
     try:
         artifacts.mkdir(parents=True, exist_ok=True)
     except OSError as error:
