@@ -17,11 +17,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import jsonschema
 import pytest
+from conftest import REPO
 from test_entrypoint import ENTRYPOINT
 from tflite_builder import build_model, builtin
 
 POLICY = "version: 1\nmodels:\n  - {name: relu, source: relu.tflite}\n"
+SCHEMA = json.loads((REPO / "tflite_gate" / "schemas" / "report.schema.json").read_text())
 #: Well above the JSON report and JUnit XML of one tiny model, well below the SARIF log.
 FILE_SIZE_LIMIT = 16_000
 
@@ -85,6 +88,27 @@ def test_sarif_over_a_model_source_leaves_the_model_unchanged(workspace: Path) -
     assert run.returncode == 2, run.stderr
     assert model.read_bytes() == before
     assert f"give --sarif a path other than {model}: the policy reads that file" in run.stderr
+    report = json.loads((workspace / "tflite-gate-report.json").read_text())
+    jsonschema.validate(report, SCHEMA)
+    assert report["verdict"] == "error"
+    [finding] = report["findings"]
+    assert finding["rule"] == "usage-error"
+    assert finding["message"].startswith(f"give --sarif a path other than {model}")
+
+
+def test_usage_error_still_writes_the_report_it_can(workspace: Path, tmp_path: Path) -> None:
+    junit = tmp_path / "gate.xml"
+    run = _gate(workspace, "--only", "nope", "--junit", str(junit))
+    message = "--only names unknown model(s) nope; the policy has: relu"
+    assert run.returncode == 2, run.stderr
+    assert run.stderr == f"tflite-gate: error: {message}\n"
+    report = json.loads((workspace / "tflite-gate-report.json").read_text())
+    jsonschema.validate(report, SCHEMA)
+    assert (report["verdict"], report["policy"]) == ("error", "tflite-gate.yml")
+    assert [(f["rule"], f["message"]) for f in report["findings"]] == [("usage-error", message)]
+    assert 'name="usage"' in junit.read_text()
+    assert 'type="usage-error"' in junit.read_text()
+    _no_model_work(workspace)
 
 
 def test_junit_inside_a_model_artifact_directory_is_refused(workspace: Path) -> None:

@@ -20,7 +20,6 @@ from tflite_gate.gate import (
     EXIT_CANCELLED,
     EXIT_FAIL,
     EXIT_PASS,
-    EXIT_USAGE,
     publish_reports,
     run_gate,
 )
@@ -128,7 +127,9 @@ def _check(args: argparse.Namespace) -> int:
         outputs=outputs,
     )
     outcome = run_gate(options, _progress(args.quiet))
-    policy_error = outcome.report is not None and outcome.exit_code == EXIT_USAGE
+    policy_error = outcome.report is not None and any(
+        finding.rule == "policy-invalid" for finding in outcome.report.findings
+    )
     for message in outcome.messages:
         shown = message if policy_error else f"tflite-gate: error: {message}"
         print(plain_lines(shown), file=sys.stderr)

@@ -71,7 +71,7 @@ from tflite_gate.report.model import (
     VariantReport,
     WrittenBy,
 )
-from tflite_gate.report.outputs import Output, output_path_problems
+from tflite_gate.report.outputs import Output, PathProblem, output_path_problems
 from tflite_gate.report.text import format_metric
 from tflite_gate.runtimes import (
     DEFAULT_RUNTIME,
@@ -100,6 +100,14 @@ ENVIRONMENT_PACKAGES = ("tensorflow", "ai-edge-litert", "keras", "numpy", "tflit
 
 class UsageError(Exception):
     """A command-line mistake (exit 2)."""
+
+
+class OutputPathError(UsageError):
+    """Outputs that must not be written where they were asked to be (exit 2)."""
+
+    def __init__(self, problems: list[PathProblem]) -> None:
+        super().__init__("\n".join(problem.message for problem in problems))
+        self.problems = problems
 
 
 @dataclass
@@ -262,7 +270,7 @@ def _refuse_outputs_over_inputs(options: CheckOptions, loaded: LoadedPolicy) -> 
         inputs=_read_files(loaded, options.workspace),
     )
     if problems:
-        raise UsageError("\n".join(problems))
+        raise OutputPathError(problems)
 
 
 def _artifacts_directory(options: CheckOptions) -> Path:

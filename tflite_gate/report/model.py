@@ -376,7 +376,7 @@ class Report(_Model):
             warnings=sum(f.severity is Severity.WARNING for f in self.findings),
             notices=sum(f.severity is Severity.NOTICE for f in self.findings),
         )
-        if self.internal_error is not None:
+        if self.internal_error is not None or any(f.rule == "usage-error" for f in self.findings):
             self.verdict = "error"
             return
         if any(f.rule == "cancelled" for f in self.findings):  # partial: neither pass nor fail

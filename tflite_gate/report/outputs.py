@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import stat
 import tempfile
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -106,51 +106,64 @@ def _writable_problem(option: str, path: Path) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class PathProblem:
+    """Why one output cannot be written where it was asked to be."""
+
+    output: Output
+    message: str
+
+
 def output_path_problems(
     outputs: Sequence[Output],
     *,
     policy: Path,
     artifacts: Path,
-    inputs: Iterable[Path] = (),
-) -> list[str]:
+    inputs: Sequence[Path] = (),
+) -> list[PathProblem]:
     """Every reason an output cannot be written or would destroy something; [] if none.
 
     `inputs` are files the run reads (model sources, references, data): a report
     written over one would replace the user's work with JSON. The converted models
     live in subdirectories of `artifacts`, so an output may sit directly in it only.
     """
-    problems: list[str] = []
+    problems: list[PathProblem] = []
     seen: dict[Path, str] = {}
     for output in outputs:
         path, option = output.path, output.option
-        if _same_file(path, policy):
-            problems.append(
-                f"give {option} a path other than the policy file {policy}: writing the "
-                "report there would overwrite the policy"
-            )
-            continue
-        named = next((p for p in inputs if _same_file(path, p)), None)
-        if named is not None:
-            problems.append(
-                f"give {option} a path other than {named}: the policy reads that file, and "
-                "writing the report there would overwrite it"
-            )
-            continue
-        if _inside(path, artifacts) and path.resolve().parent != artifacts.resolve():
-            problems.append(
-                f"give {option} a path outside the model directories of {artifacts}: "
-                f"{path} could overwrite a converted model or reproducer"
-            )
-            continue
-        earlier = seen.get(path.resolve())
-        if earlier is not None:
-            problems.append(f"give {earlier} and {option} different paths, not both {path}")
-            continue
-        seen[path.resolve()] = option
-        problem = _writable_problem(option, path)
+        problem = _path_problem(
+            output, policy=policy, artifacts=artifacts, inputs=inputs, seen=seen
+        )
         if problem is not None:
-            problems.append(problem)
+            problems.append(PathProblem(output, problem))
+        seen.setdefault(path.resolve(), option)
     return problems
+
+
+def _path_problem(
+    output: Output, *, policy: Path, artifacts: Path, inputs: Sequence[Path], seen: dict[Path, str]
+) -> str | None:
+    path, option = output.path, output.option
+    if _same_file(path, policy):
+        return (
+            f"give {option} a path other than the policy file {policy}: writing the "
+            "report there would overwrite the policy"
+        )
+    named = next((p for p in inputs if _same_file(path, p)), None)
+    if named is not None:
+        return (
+            f"give {option} a path other than {named}: the policy reads that file, and "
+            "writing the report there would overwrite it"
+        )
+    if _inside(path, artifacts) and path.resolve().parent != artifacts.resolve():
+        return (
+            f"give {option} a path outside the model directories of {artifacts}: "
+            f"{path} could overwrite a converted model or reproducer"
+        )
+    earlier = seen.get(path.resolve())
+    if earlier is not None:
+        return f"give {earlier} and {option} different paths, not both {path}"
+    return _writable_problem(option, path)
 
 
 def write_outputs(report: Report, outputs: Sequence[Output]) -> list[str]:
