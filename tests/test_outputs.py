@@ -179,6 +179,30 @@ def test_a_write_failure_spares_the_other_outputs_and_is_not_a_gate_failure(
     assert not list(tmp_path.glob(".r.sarif.*")), "a partial temporary file was left behind"
 
 
+def test_cli_github_format_warns_like_the_action(workspace: Path, tmp_path: Path) -> None:
+    sarif, summary = tmp_path / "r.sarif", tmp_path / "summary.md"
+    env = {**os.environ, "GITHUB_STEP_SUMMARY": str(summary)}
+    completed = subprocess.run(
+        [
+            *(sys.executable, "-m", "tflite_gate", "check", "--quiet", "--format", "github"),
+            *("--workspace", str(workspace), "--sarif", str(sarif)),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env=env,
+        preexec_fn=_limit_file_size,
+    )
+    assert completed.returncode == 4, completed.stderr
+    warnings = [line for line in completed.stdout.splitlines() if line.startswith("::warning ")]
+    assert warnings == [
+        f"::warning title=tflite-gate output::could not write --sarif {sarif}: File too large; "
+        "free space or fix permissions there and run again"
+    ]
+    assert summary.read_text().startswith("## tflite-gate: PASS")
+
+
 def _action_env(repository: Path, tmp_path: Path, **inputs: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "INPUT_"))}
     (tmp_path / "output.txt").write_text("")

@@ -26,7 +26,7 @@ from tflite_gate.pipeline import (
 )
 from tflite_gate.policy import PolicyError, PolicyIssue, display_path_for
 from tflite_gate.report.model import Report
-from tflite_gate.report.outputs import Output, PathProblem, output_path_problems, write_outputs
+from tflite_gate.report.outputs import Output, PathProblem, output_path_problems, write_each
 
 EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_INTERNAL, EXIT_OUTPUT = 0, 1, 2, 3, 4
 EXIT_SIGINT, EXIT_SIGTERM = 130, 143
@@ -152,7 +152,7 @@ def publish_reports(outcome: GateOutcome, outputs: Sequence[Output]) -> list[str
     """
     if outcome.report is None:
         return []
-    failures = write_outputs(
+    failures = write_each(
         outcome.report, [output for output in outputs if output not in outcome.refused]
     )
     if failures and outcome.exit_code == EXIT_PASS:

@@ -4,7 +4,7 @@ The CLI and the Action build the same list of outputs (`report_outputs`) and han
 it to the same two functions: `output_path_problems` before any model work (a path
 that cannot be written, or that would overwrite the policy, a model source or the
 converted models, is a usage error then, not a traceback after a long run), and
-`write_outputs` after it, where one output failing (a full disk) is a message that
+`write_each` after it, where one output failing (a full disk) is a message that
 names the output while the others are still written.
 """
 
@@ -166,12 +166,22 @@ def _path_problem(
     return _writable_problem(option, path)
 
 
-def write_outputs(report: Report, outputs: Sequence[Output]) -> list[str]:
-    """Write each output; a failure is a message naming it, and the others are still written."""
+class OutputSkippedError(Exception):
+    """An output left unwritten on purpose (a job summary with no room left), and why."""
+
+
+def write_each(report: Report, outputs: Sequence[Output]) -> list[str]:
+    """Write each output; a failure is a message naming it, and the others are still written.
+
+    The one failure policy of every reporter (files, job summary, step outputs), so
+    the CLI and the Action cannot drift apart; the caller shows the messages its way.
+    """
     failures: list[str] = []
     for output in outputs:
         try:
             output.write(report)
+        except OutputSkippedError as skipped:
+            failures.append(f"did not write {output.option} {output.path}: {skipped}")
         except OSError as error:
             failures.append(
                 f"could not write {output.option} {output.path}: {error.strerror or error}; "
