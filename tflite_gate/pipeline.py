@@ -60,6 +60,7 @@ from tflite_gate.policy import (
 from tflite_gate.report.model import (
     ConverterError,
     EnvironmentInfo,
+    ModelPhase,
     ModelReport,
     OutputMetrics,
     Report,
@@ -461,7 +462,7 @@ def _reference_run(
     reference: Reference,
     variant: VariantReport,
     signature: InputSignature,
-    timings: dict[str, float],
+    timings: dict[ModelPhase, float],
     report: Report,
     context: RunContext,
 ) -> tuple[Arrays | None, Arrays | None]:

@@ -135,7 +135,7 @@ def _model_suite(model: ModelReport, unavailable: dict[tuple[str, str], str]) ->
     suite.properties["source"] = model.source
     if model.source_kind is not None:
         suite.properties["source_kind"] = model.source_kind
-    suite.case("load").time = model.timings.get("load")
+    suite.case("load").time = model.timings.get("load+convert")
     for variant in model.variants:
         prefix = f"{variant.name}{SEPARATOR}"
         conversion = suite.case(f"{prefix}conversion")
