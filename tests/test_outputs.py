@@ -257,3 +257,24 @@ def test_action_refuses_a_report_over_its_policy(workspace: Path, tmp_path: Path
     assert "::error title=tflite-gate::give report a path other than the policy file" in (
         completed.stdout
     )
+
+
+def test_action_input_error_still_writes_the_report(workspace: Path, tmp_path: Path) -> None:
+    env = _action_env(workspace, tmp_path, **{"fail-on": "sometimes"})
+    completed = subprocess.run(
+        [sys.executable, str(ENTRYPOINT)],
+        cwd=workspace,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    message = "fail-on must be error, warning or never, got 'sometimes'"
+    assert completed.returncode == 2, completed.stdout + completed.stderr
+    assert completed.stdout == f"::error title=tflite-gate input::{message}\n"
+    report = json.loads((workspace / "tflite-gate-report.json").read_text())
+    jsonschema.validate(report, SCHEMA)
+    assert report["verdict"] == "error"
+    assert [(f["rule"], f["message"]) for f in report["findings"]] == [("usage-error", message)]
+    _no_model_work(workspace)

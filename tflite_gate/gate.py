@@ -71,7 +71,7 @@ def _internal_error_report(error: Exception, options: CheckOptions) -> Report:
     return report
 
 
-def _usage_outcome(
+def usage_outcome(
     messages: list[str], options: CheckOptions, problems: Sequence[PathProblem] = ()
 ) -> GateOutcome:
     """A usage error still leaves a report (verdict `error`) where the report path is usable.
@@ -113,9 +113,9 @@ def run_gate(options: CheckOptions, progress: Progress) -> GateOutcome:
         options.outputs, policy=options.policy, artifacts=artifacts_path(options)
     )
     if problems:
-        return _usage_outcome([problem.message for problem in problems], options, problems)
+        return usage_outcome([problem.message for problem in problems], options, problems)
     if not options.workspace.is_dir():
-        return _usage_outcome(
+        return usage_outcome(
             [f"give --workspace an existing directory: {options.workspace} is not one"], options
         )
     try:
@@ -128,9 +128,9 @@ def run_gate(options: CheckOptions, progress: Progress) -> GateOutcome:
             _policy_error_report(error), EXIT_USAGE, [str(issue) for issue in error.issues]
         )
     except OutputPathError as error:
-        return _usage_outcome(str(error).splitlines(), options, error.problems)
+        return usage_outcome(str(error).splitlines(), options, error.problems)
     except UsageError as error:
-        return _usage_outcome([str(error)], options)
+        return usage_outcome([str(error)], options)
     except Exception as error:  # a bug in tflite-gate: report it, with the traceback
         return GateOutcome(
             _internal_error_report(error, options),
