@@ -96,6 +96,15 @@ def test_sarif_over_a_model_source_leaves_the_model_unchanged(workspace: Path) -
     assert finding["message"].startswith(f"give --sarif a path other than {model}")
 
 
+def test_no_usage_report_over_a_model_source(workspace: Path) -> None:
+    model = workspace / "relu.tflite"
+    before = model.read_bytes()
+    run = _gate(workspace, "--only", "nope", report=model)
+    assert run.returncode == 2, run.stderr
+    assert model.read_bytes() == before
+    assert f"give --report a path other than {model}" in run.stderr
+
+
 def test_usage_error_still_writes_the_report_it_can(workspace: Path, tmp_path: Path) -> None:
     junit = tmp_path / "gate.xml"
     run = _gate(workspace, "--only", "nope", "--junit", str(junit))

@@ -3,6 +3,7 @@
 It runs the pipeline and turns every way a run can end into a Report and a
 stable exit code: 0 pass · 1 the gate failed · 2 usage or policy error ·
 3 internal error (a bug; the report is still written, with the traceback) ·
+4 passed, but a requested report could not be written ·
 130/143 cancelled by SIGINT/SIGTERM (128 + the signal, as a shell reports it; the
 partial report is still written).
 """

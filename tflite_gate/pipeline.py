@@ -204,8 +204,8 @@ def _check_models(
     """Policy, then every selected model into `report`; the fail_on that applies."""
     loaded = load_policy(options.policy, options.workspace)
     report.policy = loaded.display_path
+    _refuse_outputs_over_inputs(options, loaded)  # before any other usage error writes one
     indices = select_models(loaded, options.only)
-    _refuse_outputs_over_inputs(options, loaded)
     report.timings["policy"] = round(time.monotonic() - started, 3)
 
     report.add(_version_findings(loaded, indices))
