@@ -287,3 +287,26 @@ def test_action_input_error_still_writes_the_report(workspace: Path, tmp_path: P
     assert report["verdict"] == "error"
     assert [(f["rule"], f["message"]) for f in report["findings"]] == [("usage-error", message)]
     _no_model_work(workspace)
+
+
+def test_action_sarif_paths_start_at_the_repository_root(tmp_path: Path) -> None:
+    repository = tmp_path / "repo"
+    (repository / "ml").mkdir(parents=True)
+    (repository / "ml" / "tflite-gate.yml").write_text("version: 1\nmodels: []\n")
+    env = _action_env(repository, tmp_path, **{"working-directory": "ml", "sarif": "g.sarif"})
+    completed = subprocess.run(
+        [sys.executable, str(ENTRYPOINT)],
+        cwd=repository,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert completed.returncode == 2, completed.stdout + completed.stderr
+    sarif = json.loads((repository / "ml" / "g.sarif").read_text())
+    [result] = sarif["runs"][0]["results"]
+    location = result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+    assert location == "ml/tflite-gate.yml"
+    report = json.loads((repository / "ml" / "tflite-gate-report.json").read_text())
+    assert report["findings"][0]["location"]["path"] == "tflite-gate.yml"
