@@ -19,8 +19,9 @@ from typing import TextIO
 
 from tflite_gate.cancel import signals_handled
 from tflite_gate.cli import split_names
-from tflite_gate.gate import EXIT_USAGE, GateOutcome, run_gate, write_reports
-from tflite_gate.pipeline import CheckOptions, FailOn
+from tflite_gate.gate import EXIT_USAGE, GateOutcome, publish_reports, run_gate, usage_outcome
+from tflite_gate.pipeline import CheckOptions, FailOn, artifacts_path
+from tflite_gate.policy import DEFAULT_POLICY_FILE
 from tflite_gate.report.comment import event_pull_request, upsert_comment
 from tflite_gate.report.github import (
     choose_stop_token,
@@ -33,10 +34,11 @@ from tflite_gate.report.github import (
 )
 from tflite_gate.report.markdown import render_markdown
 from tflite_gate.report.model import Report
-from tflite_gate.report.sarif import write_sarif
+from tflite_gate.report.outputs import Output, output_path_problems, report_outputs
 from tflite_gate.report.terminal import render
 
 COMMENT_LIMIT = 65_536
+DEFAULT_REPORT = "tflite-gate-report.json"
 
 
 class InputError(Exception):
@@ -118,8 +120,8 @@ def read_inputs(env: Mapping[str, str]) -> ActionInputs:
     return ActionInputs(
         workspace=workspace,
         prefix="" if prefix == "." else prefix,
-        policy=_inside(workspace, _input(env, "policy") or "tflite-gate.yml", "policy"),
-        report=_inside(workspace, _input(env, "report") or "tflite-gate-report.json", "report"),
+        policy=_inside(workspace, _input(env, "policy") or DEFAULT_POLICY_FILE, "policy"),
+        report=_inside(workspace, _input(env, "report") or DEFAULT_REPORT, "report"),
         sarif=optional("sarif"),
         junit=optional("junit"),
         fail_on=choices[fail_on_text],
@@ -168,6 +170,32 @@ def _comment(report: Report, inputs: ActionInputs, env: Mapping[str, str], out: 
         out.write(f"tflite-gate: pull request comment {outcome.action}\n")
 
 
+def _input_error_report(env: Mapping[str, str], message: str, out: TextIO) -> None:
+    """The JSON report of a run stopped by a bad input, where that report's path is usable.
+
+    Only the inputs that place the report (working-directory, report, policy) are
+    read again; if any of them is the bad one, or the path would overwrite something,
+    the error annotation alone says what went wrong.
+    """
+    try:
+        repository = Path(env.get("GITHUB_WORKSPACE") or Path.cwd())
+        workspace = _inside(repository, _input(env, "working-directory", ".") or ".", "")
+        report_path = _inside(workspace, _input(env, "report") or DEFAULT_REPORT, "")
+        policy = _inside(workspace, _input(env, "policy") or DEFAULT_POLICY_FILE, "")
+    except InputError:
+        return
+    [output] = report_outputs(
+        json_path=report_path, sarif_path=None, junit_path=None, names={"json": "report"}
+    )
+    options = CheckOptions(policy=policy, workspace=workspace, outputs=[output])
+    if not workspace.is_dir() or output_path_problems(
+        [output], policy=policy, artifacts=artifacts_path(options)
+    ):
+        return
+    for failure in publish_reports(usage_outcome([message], options), [output]):
+        _command(out, "warning", failure, title="tflite-gate output")
+
+
 def main(env: Mapping[str, str] | None = None, out: TextIO | None = None) -> int:
     """Run the gate as a GitHub Action step."""
     env = os.environ if env is None else env
@@ -176,11 +204,23 @@ def main(env: Mapping[str, str] | None = None, out: TextIO | None = None) -> int
         inputs = read_inputs(env)
     except InputError as error:
         _command(out, "error", str(error), title="tflite-gate input")
+        _input_error_report(env, str(error), out)
         return EXIT_USAGE
     if inputs.token:
         out.write(workflow_command("add-mask", inputs.token) + "\n")
+    outputs = report_outputs(
+        json_path=inputs.report,
+        sarif_path=inputs.sarif,
+        junit_path=inputs.junit,
+        names={"json": "report", "sarif": "sarif", "junit": "junit"},
+        sarif_prefix=inputs.prefix,  # code scanning reads paths from the repository root
+    )
     options = CheckOptions(
-        policy=inputs.policy, workspace=inputs.workspace, only=inputs.only, fail_on=inputs.fail_on
+        policy=inputs.policy,
+        workspace=inputs.workspace,
+        only=inputs.only,
+        fail_on=inputs.fail_on,
+        outputs=outputs,
     )
 
     def progress(message: str) -> None:
@@ -193,11 +233,15 @@ def main(env: Mapping[str, str] | None = None, out: TextIO | None = None) -> int
         out.write(f"::group::tflite-gate progress\n::stop-commands::{token}\n")
         outcome = run_gate(options, progress)
         out.write(f"::{token}::\n::endgroup::\n")
-        return _publish(outcome, inputs, env, out)
+        return _publish(outcome, outputs, inputs, env, out)
 
 
 def _publish(
-    outcome: GateOutcome, inputs: ActionInputs, env: Mapping[str, str], out: TextIO
+    outcome: GateOutcome,
+    outputs: list[Output],
+    inputs: ActionInputs,
+    env: Mapping[str, str],
+    out: TextIO,
 ) -> int:
     """Reports, log summary, annotations, outputs, job summary and the comment."""
     report = outcome.report
@@ -205,12 +249,12 @@ def _publish(
         for message in outcome.messages:
             _command(out, "error", message, title="tflite-gate")
         return outcome.exit_code
-    write_reports(report, json_path=inputs.report, junit_path=inputs.junit)
+    failures = publish_reports(outcome, outputs)
     stop_commands(render(report, str(inputs.report)).splitlines(), out)
     repository_view = report.with_path_prefix(inputs.prefix)
-    if inputs.sarif is not None:  # code scanning wants paths from the repository root
-        write_sarif(repository_view, inputs.sarif)
     report_to_github(repository_view, report_path=_report_path(inputs), stream=out, env=env)
+    for failure in failures:
+        _command(out, "warning", failure, title="tflite-gate output")
     if report.verdict != "cancelled":  # partial results must not replace a complete comment
         _comment(repository_view, inputs, env, out)
     out.flush()

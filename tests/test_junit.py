@@ -359,6 +359,7 @@ def test_several_findings_on_one_case_make_one_failure() -> None:
 def test_times_come_from_report_timings() -> None:
     xml = parse(rich_report())
     classifier = cases(xml, "classifier")
+    assert classifier["load"].time == pytest.approx(3.5)  # load+convert: one worker does both
     assert classifier["float · conversion"].time == pytest.approx(0.26)
     assert classifier["float · run[ai-edge-litert]"].time == pytest.approx(0.105)
     assert suites(xml)["classifier"].time == pytest.approx(3.9)

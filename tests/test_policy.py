@@ -930,10 +930,11 @@ def test_cli_workspace_not_a_directory_exits_2(
     report_path = tmp_path / "report.json"
     code = main(["check", "--workspace", str(not_a_dir), "--report", str(report_path)])
     assert code == 2
-    assert capsys.readouterr().err == (
-        f"tflite-gate: error: workspace {not_a_dir} is not a directory\n"
-    )
-    assert not report_path.exists()
+    message = f"give --workspace an existing directory: {not_a_dir} is not one"
+    assert capsys.readouterr().err == f"tflite-gate: error: {message}\n"
+    report = json.loads(report_path.read_text(encoding="utf-8"))  # README: always written
+    assert report["verdict"] == "error"
+    assert [(f["rule"], f["message"]) for f in report["findings"]] == [("usage-error", message)]
 
 
 def test_invalid_policy_is_rejected_before_tensorflow_is_imported(tmp_path: Path) -> None:

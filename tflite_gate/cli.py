@@ -1,8 +1,9 @@
 """Command line: argument parsing and exit codes; nothing else.
 
 Exit codes (stable): 0 pass · 1 the gate failed · 2 usage or policy error ·
-3 internal error (a bug; a report is still written) · 130/143 cancelled by
-SIGINT/SIGTERM (the partial report is still written).
+3 internal error (a bug; a report is still written) · 4 passed, but a requested
+report could not be written · 130/143 cancelled by SIGINT/SIGTERM (the partial
+report is still written).
 """
 
 from __future__ import annotations
@@ -19,14 +20,20 @@ from tflite_gate.gate import (
     EXIT_CANCELLED,
     EXIT_FAIL,
     EXIT_PASS,
-    EXIT_USAGE,
+    publish_reports,
     run_gate,
-    write_reports,
 )
 from tflite_gate.pipeline import CheckOptions, FailOn
 from tflite_gate.policy import DEFAULT_POLICY_FILE
-from tflite_gate.report.github import plain_line, plain_lines, report_to_github, stop_commands
+from tflite_gate.report.github import (
+    plain_line,
+    plain_lines,
+    report_to_github,
+    stop_commands,
+    workflow_command,
+)
 from tflite_gate.report.json_report import report_schema
+from tflite_gate.report.outputs import report_outputs
 from tflite_gate.report.terminal import render
 
 DEFAULT_REPORT = "tflite-gate-report.json"
@@ -104,6 +111,12 @@ def split_names(values: list[str]) -> list[str]:
 def _check(args: argparse.Namespace) -> int:
     workspace: Path = args.workspace
     fail_on: FailOn | None = args.fail_on
+    outputs = report_outputs(
+        json_path=args.report,
+        sarif_path=args.sarif,
+        junit_path=args.junit,
+        names={"json": "--report", "sarif": "--sarif", "junit": "--junit"},
+    )
     options = CheckOptions(
         policy=args.policy if args.policy is not None else workspace / DEFAULT_POLICY_FILE,
         workspace=workspace,
@@ -111,22 +124,30 @@ def _check(args: argparse.Namespace) -> int:
         artifacts=args.artifacts,
         cache_dir=args.cache_dir,
         fail_on=fail_on,
+        outputs=outputs,
     )
     outcome = run_gate(options, _progress(args.quiet))
-    policy_error = outcome.report is not None and outcome.exit_code == EXIT_USAGE
+    policy_error = outcome.report is not None and any(
+        finding.rule == "policy-invalid" for finding in outcome.report.findings
+    )
     for message in outcome.messages:
         shown = message if policy_error else f"tflite-gate: error: {message}"
         print(plain_lines(shown), file=sys.stderr)
     report = outcome.report
     if report is None:
         return outcome.exit_code
-    write_reports(report, json_path=args.report, sarif_path=args.sarif, junit_path=args.junit)
     summarised = (EXIT_PASS, EXIT_FAIL, *EXIT_CANCELLED.values())  # cancelled: what finished
-    summary = render(report, str(args.report)) if outcome.exit_code in summarised else ""
+    shows_summary = outcome.exit_code in summarised
+    failures = publish_reports(outcome, outputs)
+    for failure in failures:
+        print(plain_lines(f"tflite-gate: error: {failure}"), file=sys.stderr)
+    summary = render(report, str(args.report)) if shows_summary else ""
     if args.format == "github":
         if summary:  # untrusted text (messages, op names): never read as workflow commands
             stop_commands(summary.splitlines(), sys.stdout)
         report_to_github(report, report_path=str(args.report), stream=sys.stdout, env=os.environ)
+        for failure in failures:
+            print(workflow_command("warning", failure, {"title": "tflite-gate output"}))
     elif summary:  # plain text, but a GitHub runner still reads it for commands
         print(plain_lines(summary))
     return outcome.exit_code

@@ -241,6 +241,13 @@ RULES: dict[str, Rule] = {
             "The job was cancelled (SIGTERM or SIGINT) before every model was checked: the "
             "report holds only what finished; run the gate again for a verdict.",
         ),
+        Rule(
+            "usage-error",
+            Severity.ERROR,
+            "The gate was called with an option it cannot use",
+            "Fix the command-line option or Action input named in the message; no model was "
+            "checked.",
+        ),
     )
 }
 

@@ -3,6 +3,7 @@
 It runs the pipeline and turns every way a run can end into a Report and a
 stable exit code: 0 pass · 1 the gate failed · 2 usage or policy error ·
 3 internal error (a bug; the report is still written, with the traceback) ·
+4 passed, but a requested report could not be written ·
 130/143 cancelled by SIGINT/SIGTERM (128 + the signal, as a shell reports it; the
 partial report is still written).
 """
@@ -10,19 +11,25 @@ partial report is still written).
 from __future__ import annotations
 
 import traceback
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from tflite_gate.cancel import Cancelled, cancellable
 from tflite_gate.findings import Location, make_finding
-from tflite_gate.pipeline import CheckOptions, Progress, UsageError, new_report, run_check
+from tflite_gate.pipeline import (
+    CheckOptions,
+    OutputPathError,
+    Progress,
+    UsageError,
+    artifacts_path,
+    new_report,
+    run_check,
+)
 from tflite_gate.policy import PolicyError, PolicyIssue, display_path_for
-from tflite_gate.report.json_report import write_json_report
-from tflite_gate.report.junit import write_junit
 from tflite_gate.report.model import Report
-from tflite_gate.report.sarif import write_sarif
+from tflite_gate.report.outputs import Output, PathProblem, output_path_problems, write_each
 
-EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_INTERNAL, EXIT_OUTPUT = 0, 1, 2, 3, 4
 EXIT_SIGINT, EXIT_SIGTERM = 130, 143
 EXIT_CANCELLED = {"SIGINT": EXIT_SIGINT, "SIGTERM": EXIT_SIGTERM}
 
@@ -34,6 +41,7 @@ class GateOutcome:
     report: Report | None
     exit_code: int
     messages: list[str] = field(default_factory=list)  # for stderr: what went wrong, where
+    refused: list[Output] = field(default_factory=list)  # outputs whose path is unusable
 
 
 def _issue_location(issue: PolicyIssue) -> Location | None:
@@ -64,6 +72,24 @@ def _internal_error_report(error: Exception, options: CheckOptions) -> Report:
     return report
 
 
+def usage_outcome(
+    messages: list[str], options: CheckOptions, problems: Sequence[PathProblem] = ()
+) -> GateOutcome:
+    """A usage error still leaves a report (verdict `error`) where the report path is usable.
+
+    CI artifacts and dashboards read the JSON report; a run that never started must
+    say why there too, but never through an output whose own path is the problem.
+    """
+    refused = [problem.output for problem in problems]
+    if not options.outputs or options.outputs[0] in refused:  # the JSON report comes first
+        return GateOutcome(None, EXIT_USAGE, messages)
+    report = new_report()
+    report.policy = display_path_for(options.policy, options.workspace)
+    report.add([make_finding("usage-error", message) for message in messages])
+    report.finalize(options.fail_on or "error")
+    return GateOutcome(report, EXIT_USAGE, messages, refused)
+
+
 def _cancelled_outcome(cancelled: Cancelled, options: CheckOptions) -> GateOutcome:
     report = cancelled.report
     if report is None:  # before the pipeline had a report, or after it returned one
@@ -84,8 +110,15 @@ def run_gate(options: CheckOptions, progress: Progress) -> GateOutcome:
     Cancellation (`Cancelled`, raised by the signal handler of `tflite_gate.cancel`
     while inside `cancellable()`) also ends in a report, with its own exit code.
     """
+    problems = output_path_problems(
+        options.outputs, policy=options.policy, artifacts=artifacts_path(options)
+    )
+    if problems:
+        return usage_outcome([problem.message for problem in problems], options, problems)
     if not options.workspace.is_dir():
-        return GateOutcome(None, EXIT_USAGE, [f"workspace {options.workspace} is not a directory"])
+        return usage_outcome(
+            [f"give --workspace an existing directory: {options.workspace} is not one"], options
+        )
     try:
         with cancellable():
             report = run_check(options, progress)
@@ -95,8 +128,10 @@ def run_gate(options: CheckOptions, progress: Progress) -> GateOutcome:
         return GateOutcome(
             _policy_error_report(error), EXIT_USAGE, [str(issue) for issue in error.issues]
         )
+    except OutputPathError as error:
+        return usage_outcome(str(error).splitlines(), options, error.problems)
     except UsageError as error:
-        return GateOutcome(None, EXIT_USAGE, [str(error)])
+        return usage_outcome([str(error)], options)
     except Exception as error:  # a bug in tflite-gate: report it, with the traceback
         return GateOutcome(
             _internal_error_report(error, options),
@@ -109,16 +144,18 @@ def run_gate(options: CheckOptions, progress: Progress) -> GateOutcome:
     return GateOutcome(report, EXIT_FAIL if report.verdict == "fail" else EXIT_PASS)
 
 
-def write_reports(
-    report: Report,
-    *,
-    json_path: Path,
-    sarif_path: Path | None = None,
-    junit_path: Path | None = None,
-) -> None:
-    """The machine-readable reports a run was asked for; JSON always."""
-    write_json_report(report, json_path)
-    if sarif_path is not None:
-        write_sarif(report, sarif_path)
-    if junit_path is not None:
-        write_junit(report, junit_path)
+def publish_reports(outcome: GateOutcome, outputs: Sequence[Output]) -> list[str]:
+    """Write every requested report file but the refused; the messages of those that failed.
+
+    A write failure after a completed run is not a verdict: a pass becomes exit 4
+    (an output is missing), anything else keeps its code, so "the gate failed" (1)
+    still means a finding and never a full disk.
+    """
+    if outcome.report is None:
+        return []
+    failures = write_each(
+        outcome.report, [output for output in outputs if output not in outcome.refused]
+    )
+    if failures and outcome.exit_code == EXIT_PASS:
+        outcome.exit_code = EXIT_OUTPUT
+    return failures

@@ -48,6 +48,7 @@ from tflite_gate.policy import (
     GenerateSource,
     LoadedPolicy,
     ModelConfig,
+    ModelSpec,
     RuntimeEntry,
     default_memory_mb,
     is_factory,
@@ -60,6 +61,7 @@ from tflite_gate.policy import (
 from tflite_gate.report.model import (
     ConverterError,
     EnvironmentInfo,
+    ModelPhase,
     ModelReport,
     OutputMetrics,
     Report,
@@ -71,6 +73,7 @@ from tflite_gate.report.model import (
     VariantReport,
     WrittenBy,
 )
+from tflite_gate.report.outputs import Output, PathProblem, output_path_problems
 from tflite_gate.report.text import format_metric
 from tflite_gate.runtimes import (
     DEFAULT_RUNTIME,
@@ -102,6 +105,14 @@ class UsageError(Exception):
     """A command-line mistake (exit 2)."""
 
 
+class OutputPathError(UsageError):
+    """Outputs that must not be written where they were asked to be (exit 2)."""
+
+    def __init__(self, problems: list[PathProblem]) -> None:
+        super().__init__("\n".join(problem.message for problem in problems))
+        self.problems = problems
+
+
 @dataclass
 class CheckOptions:
     policy: Path
@@ -110,6 +121,7 @@ class CheckOptions:
     artifacts: Path | None = None
     fail_on: FailOn | None = None
     cache_dir: Path | None = None
+    outputs: list[Output] = field(default_factory=list)  # report files; never over an input
 
 
 @dataclass
@@ -194,6 +206,7 @@ def _check_models(
     """Policy, then every selected model into `report`; the fail_on that applies."""
     loaded = load_policy(options.policy, options.workspace)
     report.policy = loaded.display_path
+    _refuse_outputs_over_inputs(options, loaded)  # before any other usage error writes one
     indices = select_models(loaded, options.only)
     report.timings["policy"] = round(time.monotonic() - started, 3)
 
@@ -232,8 +245,39 @@ def _cancelled_finding(cancelled: Cancelled, report: Report) -> Finding:
     )
 
 
+def artifacts_path(options: CheckOptions) -> Path:
+    """Where converted models go (created only when the run starts)."""
+    return options.artifacts or options.workspace / ".tflite-gate" / "artifacts"
+
+
+def _read_files(loaded: LoadedPolicy, workspace: Path) -> list[Path]:
+    """Files the policy names that the run reads: sources, references, data, libraries."""
+    named: list[str] = []
+    for settings in [loaded.policy.defaults, *loaded.policy.models]:
+        if isinstance(settings, ModelSpec):
+            named += [settings.source, *([settings.reference] if settings.reference else [])]
+        if settings.data is not None:
+            data = (settings.data.calibration, settings.data.evaluation)
+            named += [value for value in data if isinstance(value, str)]
+        for item in settings.runtimes or []:
+            named += item.custom_op_libraries if isinstance(item, RuntimeEntry) else []
+    paths = [resolve_inside(raw, workspace) for raw in named if not is_factory(raw)]
+    return [path for path in paths if path is not None]
+
+
+def _refuse_outputs_over_inputs(options: CheckOptions, loaded: LoadedPolicy) -> None:
+    problems = output_path_problems(
+        options.outputs,
+        policy=options.policy,
+        artifacts=artifacts_path(options),
+        inputs=_read_files(loaded, options.workspace),
+    )
+    if problems:
+        raise OutputPathError(problems)
+
+
 def _artifacts_directory(options: CheckOptions) -> Path:
-    artifacts = options.artifacts or options.workspace / ".tflite-gate" / "artifacts"
+    artifacts = artifacts_path(options)
     try:
         artifacts.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -444,7 +488,7 @@ def _reference_run(
     reference: Reference,
     variant: VariantReport,
     signature: InputSignature,
-    timings: dict[str, float],
+    timings: dict[ModelPhase, float],
     report: Report,
     context: RunContext,
 ) -> tuple[Arrays | None, Arrays | None]:

@@ -22,6 +22,7 @@ from typing import TextIO
 from tflite_gate.findings import RULES, Finding, Severity, sort_findings
 from tflite_gate.report.markdown import render_markdown
 from tflite_gate.report.model import Report
+from tflite_gate.report.outputs import Output, OutputSkippedError, write_each
 
 #: GitHub shows at most this many annotations of each type (error, warning, notice) per step.
 ANNOTATIONS_PER_SEVERITY = 10
@@ -374,35 +375,31 @@ def report_to_github(
     """
     for line in annotation_commands(report, report_path=report_path):
         stream.write(line + "\n")
+    for failure in write_each(report, runner_outputs(report_path, env)):
+        stream.write(workflow_command("warning", failure, {"title": "tflite-gate"}) + "\n")
+
+
+def runner_outputs(report_path: str, env: Mapping[str, str]) -> list[Output]:
+    """The job summary and step outputs, each where the runner asks for it (none outside CI)."""
+    outputs: list[Output] = []
     summary_path = env.get("GITHUB_STEP_SUMMARY")
     if summary_path:
-        try:
+
+        def summary(report: Report) -> None:
             if not write_step_summary(report, summary_path, report_path=report_path):
-                stream.write(
-                    workflow_command(
-                        "warning",
-                        f"the job summary is full (1 MiB); see the JSON report ({report_path})",
-                        {"title": "tflite-gate"},
-                    )
-                    + "\n"
+                raise OutputSkippedError(
+                    f"the job summary is full (1 MiB); see the JSON report ({report_path})"
                 )
-        except OSError as error:
-            stream.write(_io_warning("job summary", error))
+
+        outputs.append(Output("the job summary", Path(summary_path), summary))
     output_path = env.get("GITHUB_OUTPUT")
     if output_path:
-        try:
+
+        def step_outputs(report: Report) -> None:
             write_outputs(output_path, action_outputs(report, report_path))
-        except OSError as error:
-            stream.write(_io_warning("step outputs", error))
 
-
-def _io_warning(what: str, error: OSError) -> str:
-    return (
-        workflow_command(
-            "warning", f"could not write the {what}: {error}", {"title": "tflite-gate"}
-        )
-        + "\n"
-    )
+        outputs.append(Output("the step outputs", Path(output_path), step_outputs))
+    return outputs
 
 
 __all__ = [
@@ -422,6 +419,7 @@ __all__ = [
     "plain_line",
     "plain_lines",
     "report_to_github",
+    "runner_outputs",
     "stop_commands",
     "workflow_command",
     "write_outputs",

@@ -99,7 +99,7 @@ def _check(finding: Finding, variants: dict[str, VariantReport]) -> str:
     """The check a finding belongs to, as the case name within its model's suite."""
     rule, runtime = finding.rule, finding.runtime
     if finding.model is None:
-        return "internal" if rule == "internal-error" else "policy"
+        return {"internal-error": "internal", "usage-error": "usage"}.get(rule, "policy")
     if finding.variant is None:
         return f"runtime[{runtime}]" if runtime is not None else "load"
     prefix = f"{finding.variant}{SEPARATOR}"
@@ -135,7 +135,7 @@ def _model_suite(model: ModelReport, unavailable: dict[tuple[str, str], str]) ->
     suite.properties["source"] = model.source
     if model.source_kind is not None:
         suite.properties["source_kind"] = model.source_kind
-    suite.case("load").time = model.timings.get("load")
+    suite.case("load").time = model.timings.get("load+convert")
     for variant in model.variants:
         prefix = f"{variant.name}{SEPARATOR}"
         conversion = suite.case(f"{prefix}conversion")

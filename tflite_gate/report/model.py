@@ -19,6 +19,12 @@ Verdict = Literal["pass", "fail", "error", "cancelled"]
 OpKind = Literal["builtin", "flex", "custom"]
 SourceKind = Literal["keras", "h5", "saved_model", "tflite", "factory"]
 VariantStatus = Literal["converted", "conversion-failed", "not-converted", "invalid"]
+# Seconds per phase, by the names the pipeline writes and reporters read: a typo or a
+# rename on one side is a type error (and a schema change), not a silently missing time.
+GatePhase = Literal["policy", "total"]
+ModelPhase = Literal["load+convert", "reference", "total"]
+VariantPhase = Literal["convert", "inspect"]
+RunPhase = Literal["execute", "compare"]
 
 
 class _Model(BaseModel):
@@ -254,7 +260,7 @@ class RuntimeRun(_Model):
         default=None,
         description="Directory with model, inputs and a script, relative to the workspace.",
     )
-    timings: dict[str, float] = Field(default_factory=dict)
+    timings: dict[RunPhase, float] = Field(default_factory=dict)
     custom_op_registerers: list[str] = Field(
         default_factory=list,
         description="Custom-op registerers the policy loaded into this run (none: the "
@@ -296,7 +302,7 @@ class VariantReport(_Model):
     inspection: Inspection | None = None
     converter: ConverterDiagnostics = Field(default_factory=ConverterDiagnostics)
     runs: list[RuntimeRun] = Field(default_factory=list)
-    timings: dict[str, float] = Field(default_factory=dict)
+    timings: dict[VariantPhase, float] = Field(default_factory=dict)
 
     def status_label(self) -> str:
         """How reporters show the status: a .tflite source runs as-is, which is no failure."""
@@ -316,7 +322,7 @@ class ModelReport(_Model):
     written_by: WrittenBy | None = None
     inputs: list[TensorInfo] = Field(default_factory=list)
     variants: list[VariantReport] = Field(default_factory=list)
-    timings: dict[str, float] = Field(default_factory=dict)
+    timings: dict[ModelPhase, float] = Field(default_factory=dict)
 
 
 class Summary(_Model):
@@ -338,7 +344,7 @@ class Report(_Model):
     started_at: str
     duration_s: float = 0.0
     environment: EnvironmentInfo
-    timings: dict[str, float] = Field(default_factory=dict)
+    timings: dict[GatePhase, float] = Field(default_factory=dict)
     models: list[ModelReport] = Field(default_factory=list)
     findings: list[Finding] = Field(default_factory=list)
     summary: Summary = Field(default_factory=Summary)
@@ -376,7 +382,7 @@ class Report(_Model):
             warnings=sum(f.severity is Severity.WARNING for f in self.findings),
             notices=sum(f.severity is Severity.NOTICE for f in self.findings),
         )
-        if self.internal_error is not None:
+        if self.internal_error is not None or any(f.rule == "usage-error" for f in self.findings):
             self.verdict = "error"
             return
         if any(f.rule == "cancelled" for f in self.findings):  # partial: neither pass nor fail

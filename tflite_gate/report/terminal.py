@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import TypeVar
+
 from tflite_gate.findings import RULES, Finding, sort_findings
 from tflite_gate.report.model import (
     EXECUTED_RUN_STATUSES,
@@ -10,6 +13,8 @@ from tflite_gate.report.model import (
     VariantReport,
 )
 from tflite_gate.report.text import metrics_line
+
+Phase = TypeVar("Phase", bound=str)
 
 
 def format_size(n: int) -> str:
@@ -30,7 +35,7 @@ def _ops(variant: VariantReport) -> str:
     )
 
 
-def _timings(timings: dict[str, float]) -> str:
+def _timings(timings: Mapping[Phase, float]) -> str:
     return " ".join(f"{phase} {seconds:.2f}s" for phase, seconds in timings.items())
 
 
