@@ -51,3 +51,23 @@ def test_python_warnings_after_a_cpp_message_stand_alone() -> None:
 def test_repeated_messages_are_kept_once() -> None:
     line = "W0000 00:00:1.0    1 x.cc:1] Some op was not quantized\n"
     assert interesting_log_lines(line * 3) == ["x.cc:1: Some op was not quantized"]
+
+
+def test_converter_advice_keeps_advice_and_drops_the_mlir_dump() -> None:
+    """The user reads the advice; the op dump and the error code have fields of their own."""
+    from tflite_gate.convert import split_converter_message
+
+    text = (
+        "'tf.Svd' op is neither a custom op nor a flex op\\n"
+        'see current operation: %5:3 = "tf.Svd"(%4) <{compute_uv = false}> : '
+        "(tensor<?x4x4xf32>) -> (tensor<?x4xf32>)\\n"
+        "Error code: ERROR_NEEDS_CUSTOM_OPS"
+    )
+    assert split_converter_message(text) == ("'tf.Svd' op is neither a custom op nor a flex op", [])
+    lowering = (
+        "Lowering tensor list ops is failed. Please consider using Select TF ops and "
+        "disabling `_experimental_lower_tensor_list_ops` flag in the TFLite converter object."
+    )
+    message, advice = split_converter_message(lowering)
+    assert message == "Lowering tensor list ops is failed."
+    assert advice and advice[0].startswith("Please consider using Select TF ops")

@@ -194,6 +194,9 @@ _ADVICE_START = re.compile(
     re.IGNORECASE,
 )
 _MAX_ADVICE_LINES = 8
+# MLIR's own dump of the failing operation and the error code: not advice for a user
+# (the op and the code are reported in their own fields).
+_NOT_ADVICE = re.compile(r"^(see current operation:|Error code:)", re.IGNORECASE)
 
 
 def split_converter_message(text: str) -> tuple[str, list[str]]:
@@ -211,7 +214,8 @@ def split_converter_message(text: str) -> tuple[str, list[str]]:
     if start is not None and start.start() > 0:
         rest = [first[start.start() :].strip(), *rest]
         first = first[: start.start()].strip()
-    return first, rest[:_MAX_ADVICE_LINES]
+    advice = [line for line in rest if not _NOT_ADVICE.match(line)]
+    return first, advice[:_MAX_ADVICE_LINES]
 
 
 def _converter_errors(exc: BaseException, workspace: Path) -> list[dict[str, Any]]:
