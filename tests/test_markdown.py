@@ -557,3 +557,17 @@ def test_executed_custom_ops_say_who_resolved_them() -> None:
         "Custom ops executed on ai-edge-litert 2.3.0: `Convolution2DTransposeBias`, "
         "resolved by the runtime itself" in markdown
     )
+
+
+def test_agreement_below_one_never_reads_as_one() -> None:
+    from tflite_gate.report.text import format_metric, metrics_line
+
+    close = _metrics(cosine=0.99999997).model_copy(update={"top1": 0.9995})
+    assert format_metric(close, "cosine", 6) == "0.99999997"
+    assert format_metric(close, "top1", 3) == "0.9995"
+    assert "cosine 0.99999997" in metrics_line(close) and "top1 0.9995" in metrics_line(close)
+    exact = _metrics(cosine=1.0)
+    assert format_metric(exact, "cosine", 6) == "1"
+    report = example_report()
+    report.models[0].variants[0].runs[0].metrics = [close]
+    assert "| 0.99999997 |" in render_markdown(report, max_chars=COMMENT_LIMIT)

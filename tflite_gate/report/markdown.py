@@ -322,7 +322,7 @@ def _variant_details(variant: VariantReport) -> list[str]:
                         format_metric(m, "rel_rmse"),
                         format_metric(m, "cosine", 8),
                         format_metric(m, "snr_db", 4),
-                        _num(m.top1, 4) if m.top1 is not None else "-",
+                        format_metric(m, "top1", 4) if m.top1 is not None else "-",
                         str(m.non_finite),
                     ]
                 )

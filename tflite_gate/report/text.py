@@ -30,9 +30,23 @@ def format_number(value: float | None, digits: int = 3) -> str:
     return text
 
 
+AGREEMENT_METRICS = ("cosine", "top1")
+"""Metrics whose best value is 1: rounding must never print a lower value as 1."""
+
+
 def format_metric(metrics: OutputMetrics, metric: MetricName, digits: int = 3) -> str:
-    """One metric of one output: its number, `inf`/`-inf`, or `n/a`."""
-    return format_number(metrics.value(metric), digits)
+    """One metric of one output: its number, `inf`/`-inf`, or `n/a`.
+
+    A cosine of 0.99999997 is not a perfect match: agreement metrics get more digits
+    until a value below 1 no longer reads as 1.
+    """
+    value = metrics.value(metric)
+    text = format_number(value, digits)
+    if metric in AGREEMENT_METRICS and value is not None and value < 1.0:
+        while float(text) >= 1.0 and digits < 17:
+            digits += 1
+            text = format_number(value, digits)
+    return text
 
 
 def metrics_line(metrics: OutputMetrics) -> str:
@@ -44,7 +58,7 @@ def metrics_line(metrics: OutputMetrics) -> str:
         f"snr_db {format_metric(metrics, 'snr_db')}",
     ]
     if metrics.top1 is not None:
-        parts.append(f"top1 {metrics.top1:.3f}")
+        parts.append(f"top1 {format_metric(metrics, 'top1', 3)}")
     if metrics.non_finite:
         parts.append(f"{metrics.non_finite} NaN/Inf")
     if metrics.compared == 0:
