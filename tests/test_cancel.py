@@ -21,6 +21,7 @@ from typing import Any
 
 import jsonschema
 import pytest
+from action_env import ENTRYPOINT, action_env
 from conftest import REPO
 from tflite_builder import build_model, builtin
 
@@ -258,18 +259,9 @@ def test_action_cancel_closes_stop_commands_and_writes_outputs(tmp_path: Path) -
     repository = tmp_path / "repo"
     repository.mkdir()
     workspace = _workspace(repository, "conversion")
+    env = action_env(repository, tmp_path, {"comment": "off"})
     outputs, summary = tmp_path / "output.txt", tmp_path / "summary.md"
-    outputs.write_text("")
-    summary.write_text("")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "INPUT_"))}
-    env.update(
-        GITHUB_WORKSPACE=str(repository),
-        GITHUB_OUTPUT=str(outputs),
-        GITHUB_STEP_SUMMARY=str(summary),
-        GITHUB_ACTIONS="true",
-        INPUT_COMMENT="off",
-    )
-    argv = [sys.executable, str(REPO / "entrypoint.py")]
+    argv = [sys.executable, str(ENTRYPOINT)]
     run = _cancel(argv, workspace, tmp_path, signal.SIGTERM, env)
     _assert_cancelled(run, signal.SIGTERM, 143)
     assert "::stop-commands::" in run.stdout
@@ -278,3 +270,82 @@ def test_action_cancel_closes_stop_commands_and_writes_outputs(tmp_path: Path) -
     [verdict] = [i for i, line in enumerate(written) if line.startswith("verdict<<")]
     assert written[verdict + 1] == "cancelled"
     assert "CANCELLED" in summary.read_text()
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130)])
+def test_cli_interrupt_during_runtime_installation(tmp_path: Path, signum: int, code: int) -> None:
+    (tmp_path / "ws").mkdir()
+    workspace = _workspace(tmp_path / "ws", "install")
+    cache = tmp_path / "cache"
+    argv = [*_cli(workspace), "--cache-dir", str(cache)]
+    run = _cancel(argv, workspace, tmp_path, signum, dict(os.environ))
+    _assert_cancelled(run, signum, code)
+    assert [p.name for p in (cache / "runtimes").iterdir() if p.is_dir()] == []
+
+
+# The first gate's installation halts; a second one that reaches the backend fails at once.
+BACKEND_ONCE = """\
+import os, sys
+sys.path.insert(0, {workspace!r})
+from halt import halt
+
+def get_requires_for_build_wheel(config_settings=None):
+    if os.path.exists({marker!r}):
+        raise RuntimeError("slowrt: second build attempt")
+    halt({marker!r})
+"""
+
+
+def test_two_gates_share_a_cache_when_one_is_cancelled(tmp_path: Path) -> None:
+    """Gate A installs a runtime and is cancelled mid-install while gate B waits for
+    the cache lock: B then gets the lock, finds no half-built environment, tries its
+    own install, and ends with a finding of its own; nothing of A survives."""
+    (tmp_path / "ws").mkdir()
+    workspace = _workspace(tmp_path / "ws", "install")
+    marker = workspace / "marker.json"
+    (workspace / "slowrt" / "slow_backend.py").write_text(
+        BACKEND_ONCE.format(workspace=str(workspace), marker=str(marker))
+    )
+    cache = tmp_path / "cache"
+    (tmp_path / "tmp").mkdir()
+    env = {**os.environ, "TMPDIR": str(tmp_path / "tmp")}
+
+    def gate(name: str) -> tuple[subprocess.Popen[str], Path]:
+        log = tmp_path / f"{name}.log"
+        argv = [
+            *_cli(workspace),
+            *("--cache-dir", str(cache), "--report", str(tmp_path / f"{name}.json")),
+            *("--artifacts", str(tmp_path / f"{name}-artifacts")),
+        ]
+        with open(log, "w") as stream:
+            process = subprocess.Popen(
+                argv, env=env, stdout=subprocess.DEVNULL, stderr=stream, text=True
+            )
+        return process, log
+
+    first, _ = gate("a")
+    _wait_for(marker, first)
+    second, second_log = gate("b")
+    deadline = time.monotonic() + 120
+    while "[runtime] preparing ./slowrt" not in second_log.read_text():
+        assert second.poll() is None, second_log.read_text()
+        assert time.monotonic() < deadline, "the second gate never reached the runtime"
+        time.sleep(0.1)
+    time.sleep(1.0)  # B is now waiting on the lock that A holds
+    assert second.poll() is None
+    first.send_signal(signal.SIGTERM)
+    assert first.wait(timeout=60) == 143
+    assert second.wait(timeout=300) == 1, second_log.read_text()
+    halted = json.loads(marker.read_text())
+    assert _gone(halted["pgid"]) == []
+    a = json.loads((tmp_path / "a.json").read_text())
+    b = json.loads((tmp_path / "b.json").read_text())
+    for report in (a, b):
+        jsonschema.validate(report, SCHEMA)
+    assert a["verdict"] == "cancelled"
+    assert b["verdict"] == "fail"
+    [unavailable] = [f for f in b["findings"] if f["rule"] == "runtime-unavailable"]
+    assert unavailable["model"] == "stuck"
+    assert "another tflite-gate is still preparing" not in unavailable["message"]
+    assert "Traceback" not in second_log.read_text()
+    assert [p.name for p in (cache / "runtimes").iterdir() if p.is_dir()] == []

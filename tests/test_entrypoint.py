@@ -8,20 +8,16 @@ way the runner reads them.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from action_env import action_env, run_entrypoint
 from conftest import REPO
 from fake_github import PR, TOKEN, FakeGitHub, serve
-
-ENTRYPOINT = REPO / "entrypoint.py"
 
 
 @dataclass
@@ -91,21 +87,6 @@ def _event(tmp: Path, name: str) -> Path:
 def run_action(
     repository: Path, github: FakeGitHub, tmp: Path, *, event: str = "pull_request", **inputs: str
 ) -> ActionRun:
-    outputs, summary = tmp / "output.txt", tmp / "summary.md"
-    outputs.write_text("")
-    summary.write_text("")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "INPUT_"))}
-    env.update(
-        GITHUB_WORKSPACE=str(repository),
-        GITHUB_EVENT_NAME=event,
-        GITHUB_EVENT_PATH=str(_event(tmp, event)),
-        GITHUB_REPOSITORY="octo-org/models",
-        GITHUB_API_URL=github.base_url,
-        GITHUB_OUTPUT=str(outputs),
-        GITHUB_STEP_SUMMARY=str(summary),
-        GITHUB_ACTIONS="true",
-        CI="true",
-    )
     defaults = {
         "policy": "tflite-gate.yml",
         "working-directory": ".",
@@ -113,22 +94,20 @@ def run_action(
         "github-token": TOKEN,
         "report": "tflite-gate-report.json",
     }
-    for name, value in {**defaults, **inputs}.items():
-        env[f"INPUT_{name.upper()}"] = value
-    completed = subprocess.run(
-        [sys.executable, str(ENTRYPOINT)],
-        cwd=repository,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
+    env = action_env(
+        repository,
+        tmp,
+        {**defaults, **inputs},
+        event_name=event,
+        event_path=_event(tmp, event),
+        api_url=github.base_url,
     )
+    completed = run_entrypoint(repository, env, timeout=900)
     return ActionRun(
         completed.returncode,
         completed.stdout + completed.stderr,
-        _parse_outputs(outputs.read_text()),
-        summary.read_text(),
+        _parse_outputs((tmp / "output.txt").read_text()),
+        (tmp / "summary.md").read_text(),
     )
 
 
@@ -164,7 +143,7 @@ def test_invalid_policy_is_annotated_on_its_line(
     assert errors and errors[0].startswith(
         "::error title=policy-invalid%3A The policy file is invalid,file=examples/broken.yml,line=3,col="
     )
-    assert run.outputs["verdict"] == "fail"
+    assert run.outputs["verdict"] == "error"
 
 
 @pytest.fixture(scope="module")

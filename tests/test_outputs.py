@@ -19,8 +19,8 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from action_env import action_env, run_entrypoint
 from conftest import REPO
-from test_entrypoint import ENTRYPOINT
 from tflite_builder import build_model, builtin
 
 POLICY = "version: 1\nmodels:\n  - {name: relu, source: relu.tflite}\n"
@@ -213,31 +213,12 @@ def test_cli_github_format_warns_like_the_action(workspace: Path, tmp_path: Path
 
 
 def _action_env(repository: Path, tmp_path: Path, **inputs: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "INPUT_"))}
-    (tmp_path / "output.txt").write_text("")
-    env.update(
-        GITHUB_WORKSPACE=str(repository),
-        GITHUB_EVENT_NAME="push",
-        GITHUB_OUTPUT=str(tmp_path / "output.txt"),
-        GITHUB_ACTIONS="true",
-        INPUT_COMMENT="off",
-    )
-    env.update({f"INPUT_{name.upper()}": value for name, value in inputs.items()})
-    return env
+    return action_env(repository, tmp_path, {"comment": "off", **inputs})
 
 
 def test_action_warns_about_the_output_it_could_not_write(workspace: Path, tmp_path: Path) -> None:
     env = _action_env(workspace, tmp_path, sarif="out.sarif", junit="out.xml")
-    completed = subprocess.run(
-        [sys.executable, str(ENTRYPOINT)],
-        cwd=workspace,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        preexec_fn=_limit_file_size,
-    )
+    completed = run_entrypoint(workspace, env, preexec_fn=_limit_file_size)
     assert completed.returncode == 4, completed.stdout + completed.stderr
     warnings = [line for line in completed.stdout.splitlines() if line.startswith("::warning ")]
     assert warnings == [
@@ -252,15 +233,7 @@ def test_action_warns_about_the_output_it_could_not_write(workspace: Path, tmp_p
 
 def test_action_refuses_a_report_over_its_policy(workspace: Path, tmp_path: Path) -> None:
     env = _action_env(workspace, tmp_path, report="tflite-gate.yml")
-    completed = subprocess.run(
-        [sys.executable, str(ENTRYPOINT)],
-        cwd=workspace,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    completed = run_entrypoint(workspace, env)
     assert completed.returncode == 2, completed.stdout + completed.stderr
     assert (workspace / "tflite-gate.yml").read_text() == POLICY
     assert "::error title=tflite-gate::give report a path other than the policy file" in (
@@ -270,15 +243,7 @@ def test_action_refuses_a_report_over_its_policy(workspace: Path, tmp_path: Path
 
 def test_action_input_error_still_writes_the_report(workspace: Path, tmp_path: Path) -> None:
     env = _action_env(workspace, tmp_path, **{"fail-on": "sometimes"})
-    completed = subprocess.run(
-        [sys.executable, str(ENTRYPOINT)],
-        cwd=workspace,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    completed = run_entrypoint(workspace, env)
     message = "fail-on must be error, warning or never, got 'sometimes'"
     assert completed.returncode == 2, completed.stdout + completed.stderr
     assert completed.stdout == f"::error title=tflite-gate input::{message}\n"
@@ -294,15 +259,7 @@ def test_action_sarif_paths_start_at_the_repository_root(tmp_path: Path) -> None
     (repository / "ml").mkdir(parents=True)
     (repository / "ml" / "tflite-gate.yml").write_text("version: 1\nmodels: []\n")
     env = _action_env(repository, tmp_path, **{"working-directory": "ml", "sarif": "g.sarif"})
-    completed = subprocess.run(
-        [sys.executable, str(ENTRYPOINT)],
-        cwd=repository,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    completed = run_entrypoint(repository, env)
     assert completed.returncode == 2, completed.stdout + completed.stderr
     sarif = json.loads((repository / "ml" / "g.sarif").read_text())
     [result] = sarif["runs"][0]["results"]

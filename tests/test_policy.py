@@ -64,14 +64,14 @@ def at(line: int, column: int) -> Location:
 
 # --------------------------------------------------------------------------- the file itself
 
+MISSING = f"create {POLICY} or pass --policy with the policy's path: no such file"
+
 
 def test_missing_policy_file(tmp_path: Path) -> None:
     with pytest.raises(PolicyError) as caught:
         load_policy(tmp_path / POLICY, tmp_path)
-    assert caught.value.issues == [
-        PolicyIssue(POLICY, None, None, "policy file not found; create it or pass --policy")
-    ]
-    assert str(caught.value) == f"{POLICY}: policy file not found; create it or pass --policy"
+    assert caught.value.issues == [PolicyIssue(POLICY, None, None, MISSING)]
+    assert str(caught.value) == f"{POLICY}: {MISSING}"
 
 
 @pytest.mark.parametrize(
@@ -876,7 +876,7 @@ def test_cli_bad_policy_exits_2_with_location_and_report(
     assert captured.err.splitlines() == [f"{POLICY}:6:33: {BAD_MESSAGE}"]
     assert "Traceback" not in captured.err + captured.out
     report = json.loads(report_path.read_text(encoding="utf-8"))
-    assert report["verdict"] == "fail"
+    assert report["verdict"] == "error"
     assert [
         (f["rule"], f["severity"], f["message"], f["location"]) for f in report["findings"]
     ] == [("policy-invalid", "error", BAD_MESSAGE, {"path": POLICY, "line": 6, "column": 33})]
@@ -886,9 +886,7 @@ def test_cli_missing_policy_exits_2(tmp_path: Path, capsys: pytest.CaptureFixtur
     report_path = tmp_path / "report.json"
     code = main(["check", "--workspace", str(tmp_path), "--report", str(report_path)])
     assert code == 2
-    assert capsys.readouterr().err == (
-        f"{POLICY}: policy file not found; create it or pass --policy\n"
-    )
+    assert capsys.readouterr().err == (f"{POLICY}: {MISSING}\n")
     findings = json.loads(report_path.read_text(encoding="utf-8"))["findings"]
     assert [(f["rule"], f["location"]) for f in findings] == [("policy-invalid", None)]
 
@@ -973,4 +971,6 @@ def test_artifacts_directory_that_cannot_be_created_is_a_usage_error(
         ["check", "--workspace", str(tmp_path), "--artifacts", str(tmp_path / "blocker" / "a")]
     )
     assert code == 2
-    assert "cannot create artifacts directory" in capsys.readouterr().err
+    assert "give --artifacts a writable directory: cannot create artifacts in" in (
+        capsys.readouterr().err
+    )

@@ -8,7 +8,6 @@ shipped schema with the finding at the same place.
 from __future__ import annotations
 
 import json
-import os
 import pickle
 import subprocess
 import sys
@@ -19,6 +18,7 @@ from pathlib import Path
 import jsonschema
 import numpy as np
 import pytest
+from action_env import action_env, run_entrypoint
 from conftest import REPO, run_gate
 from tflite_builder import build_model, builtin
 
@@ -177,7 +177,6 @@ def test_policy_error_names_the_right_line_and_words(tmp_path: Path, case: Case)
 
 # --------------------------------------------------------------------------- event shapes
 
-ENTRYPOINT = REPO / "entrypoint.py"
 PASSING = "version: 1\nmodels:\n  - {name: relu, source: models/relu.tflite}\n"
 
 
@@ -193,30 +192,12 @@ def passing_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _run_action(
     workspace: Path, event_file: Path, event_name: str
 ) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "INPUT_"))}
-    env.update(
-        GITHUB_WORKSPACE=str(workspace),
-        GITHUB_EVENT_NAME=event_name,
-        GITHUB_EVENT_PATH=str(event_file),
-        GITHUB_REPOSITORY="octo-org/models",
-        GITHUB_API_URL="http://127.0.0.1:9",  # never reached: the comment is skipped first
-        GITHUB_OUTPUT=str(event_file.parent / "output.txt"),
-        GITHUB_STEP_SUMMARY=str(event_file.parent / "summary.md"),
-        GITHUB_ACTIONS="true",
-        INPUT_POLICY=POLICY,
-        INPUT_COMMENT="update",
-        INPUT_REPORT="report.json",
-    )
-    env["INPUT_GITHUB-TOKEN"] = "ghs_0123456789abcdef"
-    return subprocess.run(
-        [sys.executable, str(ENTRYPOINT)],
-        cwd=workspace,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    inputs = {"policy": POLICY, "comment": "update", "report": "report.json"}
+    inputs["github-token"] = "ghs_0123456789abcdef"
+    env = action_env(
+        workspace, event_file.parent, inputs, event_name=event_name, event_path=event_file
+    )  # the API is never reached: the comment is skipped first
+    return run_entrypoint(workspace, env)
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,10 @@ setting; one caused by model code points at the code.
 
 from __future__ import annotations
 
+import errno
+import os
 import re
+import tempfile
 from importlib import metadata
 from typing import Any
 
@@ -103,6 +106,15 @@ def check_load(config: ModelConfig, load: LoadResult, report: ModelReport) -> li
                 details={"key": load.policy_key},
             )
         ]
+    full = environment_errno(load.error or "")
+    if full is not None:  # the worker's disk, not the model: TF saves it to scratch first
+        return check_environment_error(
+            config,
+            OSError(full, os.strerror(full)),
+            place=f"a temporary file in {tempfile.gettempdir()}",
+            elsewhere="set TMPDIR to a directory with room",
+            error_text=load.error,
+        )
     location = (
         Location(path=load.location[0], line=load.location[1])
         if load.location
@@ -892,6 +904,59 @@ def check_unavailable_runtime(config: ModelConfig, runtime: str, error: str) -> 
             runtime=runtime,
             location=_runtime_location(config, runtime),
             details={"error": error},
+        )
+    ]
+
+
+_NO_ROOM = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+_NO_ACCESS = {errno.EROFS, errno.EACCES, errno.EPERM}
+
+
+def environment_errno(text: str) -> int | None:
+    """The errno of a full or read-only disk named in an error's text, else None.
+
+    TensorFlow reports a failed write of its own as `ResourceExhaustedError: ... No
+    space left on device`, not as an OSError; its C++ uses the same strerror text.
+    """
+    for number in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
+        if os.strerror(number) in text:
+            return number
+    return None
+
+
+def check_environment_error(
+    config: ModelConfig,
+    error: OSError,
+    *,
+    place: str,
+    elsewhere: str,
+    variant: str | None = None,
+    error_text: str | None = None,
+) -> list[Finding]:
+    """A file the gate needed could not be read or written: the disk or permissions, not a bug.
+
+    `place` names the file as the user knows it (workspace-relative, or which
+    directory); `elsewhere` says how to move that directory ("give --artifacts ...").
+    """
+    if error.errno in _NO_ROOM:
+        fix = "free disk space"
+    elif error.errno in _NO_ACCESS:
+        fix = "make it writable (and readable) for the user running the gate"
+    else:
+        fix = "check the file system"
+    reason = error.strerror or type(error).__name__
+    owner = f"{config.name}/{variant}" if variant else config.name
+    return [
+        make_finding(
+            "environment-error",
+            f"{fix}{f', or {elsewhere}' if elsewhere else ''}: {owner}: {place}: {reason}",
+            model=config.name,
+            variant=variant,
+            details={
+                "errno": errno.errorcode.get(error.errno or 0),
+                "path": place,
+                "error": error_text or str(error),
+            },
         )
     ]
 

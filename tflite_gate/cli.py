@@ -137,7 +137,7 @@ def _check(args: argparse.Namespace) -> int:
     if report is None:
         return outcome.exit_code
     summarised = (EXIT_PASS, EXIT_FAIL, *EXIT_CANCELLED.values())  # cancelled: what finished
-    shows_summary = outcome.exit_code in summarised
+    shows_summary = outcome.exit_code in summarised or bool(report.models)  # models checked
     failures = publish_reports(outcome, outputs)
     for failure in failures:
         print(plain_lines(f"tflite-gate: error: {failure}"), file=sys.stderr)

@@ -24,6 +24,7 @@ from typing import Any, Literal
 import numpy as np
 
 from tflite_gate.data import save_npz
+from tflite_gate.files import write_directory_atomic
 from tflite_gate.workers import WorkerOutcome, log_tail, run_worker
 
 WORKER_SCRIPT = Path(__file__).resolve().with_name("interpreter_worker.py")
@@ -48,6 +49,7 @@ class ExecutionResult:
     outputs: dict[str, np.ndarray[Any, Any]] = field(default_factory=dict)
     runtime_version: str | None = None
     reproducer: Path | None = None
+    reproducer_error: OSError | None = None  # the reproducer could not be saved (disk full)
     duration_s: float = 0.0
     unresolved_custom_ops: list[str] = field(default_factory=list)
 
@@ -124,9 +126,12 @@ def run_interpreter(
         )
     result = _from_worker(outcome, paths, log)
     if result.status not in _NO_REPRODUCER:
-        result.reproducer = write_reproducer(
-            reproducer_dir, model, inputs, module, result, num_threads=num_threads
-        )
+        try:
+            result.reproducer = write_reproducer(
+                reproducer_dir, model, inputs, module, result, num_threads=num_threads
+            )
+        except OSError as error:  # the run's result stands; only its reproducer is lost
+            result.reproducer_error = error
     result.duration_s = time.monotonic() - started
     return result
 
@@ -271,23 +276,26 @@ def write_reproducer(
     *,
     num_threads: int = 2,
 ) -> Path:
-    """Model copy, the failing sample (all samples if unknown) and a plain script."""
-    directory.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(model, directory / model.name)
+    """Model copy, the failing sample (all samples if unknown) and a plain script.
+
+    Written whole or not at all: a reproducer missing its model or inputs would send
+    a user chasing the wrong bug.
+    """
     count = min((len(v) for v in inputs.values()), default=0)
     sample = result.sample
     if sample is not None and 0 <= sample < count:
         inputs = {name: value[sample : sample + 1] for name, value in inputs.items()}
-    save_npz(directory / "inputs.npz", inputs)
     what = result.signal or result.status
     where = f" in {result.phase}" if result.phase else ""
     at = f" of sample {sample}" if sample is not None else ""
-    (directory / "reproduce.py").write_text(
-        _SCRIPT.format(
-            summary=f"{what}{where}{at}.",
-            model=model.name,
-            module=module,
-            threads=num_threads,
-        )
+    script = _SCRIPT.format(
+        summary=f"{what}{where}{at}.", model=model.name, module=module, threads=num_threads
     )
+
+    def fill(partial: Path) -> None:
+        shutil.copyfile(model, partial / model.name)
+        save_npz(partial / "inputs.npz", inputs)
+        (partial / "reproduce.py").write_text(script)
+
+    write_directory_atomic(directory, fill)
     return directory

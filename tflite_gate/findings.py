@@ -235,6 +235,15 @@ RULES: dict[str, Rule] = {
             "This is a bug in tflite-gate: please report it with the JSON report attached.",
         ),
         Rule(
+            "environment-error",
+            Severity.ERROR,
+            "The gate could not read or write a file it needed",
+            "Not a bug and not the model: free disk space or fix the permissions where the "
+            "message points (artifacts: --artifacts; runtime environments: --cache-dir; "
+            "temporary files: TMPDIR), then run the gate again. Results that need the file "
+            "are missing from the report; the other models were checked.",
+        ),
+        Rule(
             "cancelled",
             Severity.ERROR,
             "The run was cancelled",

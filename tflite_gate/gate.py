@@ -10,7 +10,6 @@ partial report is still written).
 
 from __future__ import annotations
 
-import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -66,10 +65,13 @@ def _policy_error_report(error: PolicyError) -> Report:
 def _internal_error_report(error: Exception, options: CheckOptions) -> Report:
     report = new_report()
     report.policy = display_path_for(options.policy, options.workspace)
-    report.internal_error = "".join(traceback.format_exception(error))
-    report.add([make_finding("internal-error", f"{type(error).__name__}: {error}")])
+    report.add_internal_error(error)
     report.finalize(options.fail_on or "error")
     return report
+
+
+def _internal_error_message(finding: str) -> str:
+    return f"internal error: {finding} (a bug; the traceback is in the report's internal_error)"
 
 
 def usage_outcome(
@@ -119,6 +121,9 @@ def run_gate(options: CheckOptions, progress: Progress) -> GateOutcome:
         return usage_outcome(
             [f"give --workspace an existing directory: {options.workspace} is not one"], options
         )
+    cache = options.cache_dir
+    if cache is not None and cache.exists() and not cache.is_dir():
+        return usage_outcome([f"give --cache-dir a directory: {cache} is not one"], options)
     try:
         with cancellable():
             report = run_check(options, progress)
@@ -132,15 +137,15 @@ def run_gate(options: CheckOptions, progress: Progress) -> GateOutcome:
         return usage_outcome(str(error).splitlines(), options, error.problems)
     except UsageError as error:
         return usage_outcome([str(error)], options)
-    except Exception as error:  # a bug in tflite-gate: report it, with the traceback
+    except Exception as error:  # a bug in tflite-gate outside any model: report it
         return GateOutcome(
             _internal_error_report(error, options),
             EXIT_INTERNAL,
-            [
-                f"internal error: {type(error).__name__}: {error} (a bug; the traceback is in "
-                "the report's internal_error)"
-            ],
+            [_internal_error_message(f"{type(error).__name__}: {error}")],
         )
+    if report.internal_error is not None:  # one model's check broke; the others' stand
+        bugs = [f.message for f in report.findings if f.rule == "internal-error"]
+        return GateOutcome(report, EXIT_INTERNAL, [_internal_error_message(m) for m in bugs])
     return GateOutcome(report, EXIT_FAIL if report.verdict == "fail" else EXIT_PASS)
 
 

@@ -8,12 +8,12 @@ becomes findings for that model; the others still run.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import platform
-import re
-import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,8 +41,10 @@ from tflite_gate.data import (
 )
 from tflite_gate.data_worker import needs_worker, samples_in_worker
 from tflite_gate.execute import ExecutionResult, ExecutionStatus, run_interpreter
+from tflite_gate.files import copy_file_atomic, disk_problem
 from tflite_gate.findings import Finding, Location, group_across_variants, make_finding
 from tflite_gate.inspect import InvalidModelError, inspect_model
+from tflite_gate.layout import ModelPlaces, runtime_directories
 from tflite_gate.policy import (
     AS_IS_VARIANT,
     GenerateSource,
@@ -51,6 +53,7 @@ from tflite_gate.policy import (
     ModelSpec,
     RuntimeEntry,
     default_memory_mb,
+    display_path_for,
     is_factory,
     load_policy,
     machine_memory_mb,
@@ -92,7 +95,7 @@ from tflite_gate.sources import (
     signature_name,
 )
 from tflite_gate.thresholds import plan_output
-from tflite_gate.workspace_files import SpecialFileError, read_tflite
+from tflite_gate.workspace_files import read_tflite, unreadable_message
 
 Progress = Callable[[str], None]
 FailOn = Literal["error", "warning", "never"]
@@ -137,6 +140,10 @@ class RunContext:
         default_factory=dict
     )
     unavailable_reported: set[tuple[str, RuntimeSpec]] = field(default_factory=set)
+
+    def places(self, config: ModelConfig) -> ModelPlaces:
+        """Where this model's check writes, in scratch and in artifacts."""
+        return ModelPlaces.of(self.scratch, self.artifacts, config.index, config.name)
 
     def relative(self, path: Path) -> str:
         """`path` relative to the workspace, as reports and annotations name files."""
@@ -207,12 +214,13 @@ def _check_models(
     loaded = load_policy(options.policy, options.workspace)
     report.policy = loaded.display_path
     _refuse_outputs_over_inputs(options, loaded)  # before any other usage error writes one
+    _refuse_artifacts_over_inputs(options, loaded)
     indices = select_models(loaded, options.only)
     report.timings["policy"] = round(time.monotonic() - started, 3)
 
     report.add(_version_findings(loaded, indices))
     artifacts = _artifacts_directory(options)
-    with tempfile.TemporaryDirectory(prefix="tflite-gate-") as scratch:
+    with _scratch_directory() as scratch:
         context = RunContext(
             workspace=options.workspace,
             artifacts=artifacts,
@@ -226,9 +234,53 @@ def _check_models(
             progress(f"[{config.name}] {config.source}")
             model_report = ModelReport(name=config.name, source=config.source)
             report.models.append(model_report)
-            _run_model(config, model_report, report, context)
+            _run_model_contained(config, model_report, report, context)
             model_report.timings["total"] = round(time.monotonic() - model_started, 3)
     return options.fail_on or loaded.policy.fail_on
+
+
+def _run_model_contained(
+    config: ModelConfig, model_report: ModelReport, report: Report, context: RunContext
+) -> None:
+    """One model's check, whose failure never costs the other models their results.
+
+    An OSError that escaped the stages (a disk filling up, a directory gone
+    read-only) is the environment's: an `environment-error` finding. Anything else
+    is a bug in the gate: an `internal-error` finding for this model, the traceback
+    kept in the report (exit 3), and the next model is still checked.
+    """
+    try:
+        _run_model(config, model_report, report, context)
+    except OSError as error:
+        report.add([_environment_finding(error, config, context)])
+    except Exception as error:
+        report.add_internal_error(error, model=config.name)
+
+
+def _environment_finding(
+    error: OSError, config: ModelConfig, context: RunContext, variant: str | None = None
+) -> Finding:
+    """Name the file as the user knows it, and the option that moves its directory."""
+    path = Path(error.filename) if isinstance(error.filename, str) else None
+    if path is None:  # a failed write() names no file: find the disk that is full
+        path = next((d for d in (context.scratch, context.artifacts) if disk_problem(d)), None)
+    place, elsewhere = "a file", ""
+    if path is not None:
+        place = context.relative(path)
+        if _inside(path, context.artifacts):
+            elsewhere = "give --artifacts a directory with room"
+        elif _inside(path, context.scratch):
+            place = f"a temporary file in {tempfile.gettempdir()}"
+            elsewhere = "set TMPDIR to a directory with room"
+        elif _inside(path, context.cache_dir):
+            elsewhere = "give --cache-dir another directory"
+    return checks.check_environment_error(
+        config, error, place=place, elsewhere=elsewhere, variant=variant
+    )[0]
+
+
+def _inside(path: Path, directory: Path) -> bool:
+    return path.resolve().is_relative_to(directory.resolve())
 
 
 def _cancelled_finding(cancelled: Cancelled, report: Report) -> Finding:
@@ -276,13 +328,50 @@ def _refuse_outputs_over_inputs(options: CheckOptions, loaded: LoadedPolicy) -> 
         raise OutputPathError(problems)
 
 
+@contextlib.contextmanager
+def _scratch_directory() -> Iterator[str]:
+    """The run's temporary directory; one that cannot be made is the machine's problem."""
+    try:
+        scratch = tempfile.TemporaryDirectory(prefix="tflite-gate-")
+    except OSError as error:
+        raise UsageError(
+            "set TMPDIR to a writable directory with room: cannot create a temporary "
+            f"directory in {tempfile.gettempdir()}: {error.strerror or error}"
+        ) from None
+    with scratch as path:
+        yield path
+
+
+def _refuse_artifacts_over_inputs(options: CheckOptions, loaded: LoadedPolicy) -> None:
+    """Converted models and reproducers go to `ARTIFACTS/MODEL/`: never over what the run reads."""
+    artifacts = artifacts_path(options).resolve()
+    owned = [artifacts / model.name for model in loaded.policy.models]
+    for path in [options.policy, *_read_files(loaded, options.workspace)]:
+        inside = next((d for d in owned if path.resolve().is_relative_to(d)), None)
+        if inside is not None:
+            shown = display_path_for(path, options.workspace)
+            raise UsageError(
+                f"give --artifacts a directory of its own: {shown}, which the run reads, is "
+                f"inside {inside.name}/ of the artifacts, where the gate writes converted models"
+            )
+
+
 def _artifacts_directory(options: CheckOptions) -> Path:
+    """The artifacts directory, made and tried for writing before any model work.
+
+    A permission bit says nothing for root or a read-only mount, so a file is
+    really created (and removed) there.
+    """
     artifacts = artifacts_path(options)
     try:
         artifacts.mkdir(parents=True, exist_ok=True)
+        handle, probe = tempfile.mkstemp(prefix=".write-test-", dir=artifacts)
+        os.close(handle)
+        Path(probe).unlink()
     except OSError as error:
         raise UsageError(
-            f"cannot create artifacts directory {artifacts}: {error.strerror or error}"
+            f"give --artifacts a writable directory: cannot create artifacts in {artifacts}: "
+            f"{error.strerror or error}"
         ) from None
     return artifacts
 
@@ -423,7 +512,7 @@ def _run_tflite(
             config, reference, variant, signature, model_report.timings, report, context
         )
     if inputs is not None:  # without reference outputs the model still runs: status `ran`
-        _execute_variant(config, variant, path, inputs, outputs, report, context)
+        _execute_variant(config, 0, variant, path, inputs, outputs, report, context)
 
 
 def _read_tflite_source(
@@ -434,7 +523,7 @@ def _read_tflite_source(
         return read_tflite(path)
     except OSError as error:
         variant.status = "invalid"
-        message = error.message if isinstance(error, SpecialFileError) else f"cannot read: {error}"
+        message = unreadable_message(error)
         report.add(
             [
                 make_finding(
@@ -533,8 +622,11 @@ def _tflite_reference(
     """Run a .tflite reference on the model's first runtime (its registerers too), same inputs."""
     try:
         inspection = inspect_model(read_tflite(path))
-    except (InvalidModelError, OSError) as error:
+    except InvalidModelError as error:
         report.add(checks.check_reference(config, str(error)))
+        return None
+    except OSError as error:
+        report.add(checks.check_reference(config, unreadable_message(error)))
         return None
     names = _input_names([name for name, _, _ in signature], [t.name for t in inspection.inputs])
     if names is None:
@@ -554,7 +646,7 @@ def _tflite_reference(
         return inputs, bool(inspection.signatures), None
     context.progress(f"[{config.name}] reference outputs from {config.reference.value}")
     feeds = {names[name]: value for name, value in inputs.items()}
-    result = _interpret(config, spec, runtime, path, feeds, Path("reference"), context)
+    result = _interpret(config, spec, runtime, path, feeds, None, 0, context)
     if not result.ok:
         report.add(_reference_run_failed(config, spec.name, result))
         return inputs, bool(inspection.signatures), None
@@ -595,7 +687,7 @@ def _converted_reference(
 ) -> tuple[Arrays, bool, Arrays | None] | None:
     """Evaluation inputs and reference outputs from TensorFlow, in a worker (no variants)."""
     request = _conversion_request(config, kind, path, context)
-    request.scratch = str(Path(request.scratch) / "reference")
+    request.scratch = str(context.places(config).reference_conversion)
     request.source = str(config.reference.value)
     request.input_shapes = {name: sample_shape(shape) for name, shape, _ in signature}
     request.signature = None  # safe_mode is written on a .tflite only for a .keras reference
@@ -652,7 +744,7 @@ def _tflite_evaluation_inputs(
                 signature,
                 samples=config.samples.value,
                 workspace=context.workspace,
-                scratch=context.scratch / f"model-{config.index}" / "data",
+                scratch=context.places(config).data,
                 timeout_s=config.timeout_s.value,
                 memory_mb=config.memory_mb.value,
             )
@@ -702,7 +794,7 @@ def _conversion_request(
     evaluation = source_spec(config.evaluation.value, context.workspace)
     return ConversionRequest(
         workspace=str(context.workspace.resolve()),
-        scratch=str(context.scratch / f"model-{config.index}"),
+        scratch=str(context.places(config).conversion),
         source_kind=kind,
         source=config.source,
         source_path=str(path) if path else None,
@@ -733,6 +825,11 @@ def _run_conversion(
     )
     model_report.timings["load+convert"] = round(result.duration_s, 3)
     load = result.load
+    full = disk_problem(context.scratch) if not load.ok and load.crash_cause else None
+    if full is not None:  # the worker died writing its own files, log included
+        error = OSError(full, os.strerror(full), request.scratch)
+        report.add([_environment_finding(error, config, context)])
+        return
     if load.written_by:
         model_report.written_by = WrittenBy(**load.written_by)
     report.add(checks.check_load(config, load, model_report))
@@ -750,7 +847,7 @@ def _run_conversion(
     inputs, reference = _load_evaluation(evaluation)
     if evaluation is not None and evaluation.ok:
         model_report.timings["reference"] = round(evaluation.duration_s, 3)
-    for spec in config.variants:
+    for position, spec in enumerate(config.variants):
         outcome = result.variants[spec.name]
         variant = VariantReport(
             name=spec.name,
@@ -770,7 +867,7 @@ def _run_conversion(
             continue
         saved = _inspect_variant(config, variant, Path(outcome.tflite_path), report, context)
         if saved is not None and inputs is not None:
-            _execute_variant(config, variant, saved, inputs, reference, report, context)
+            _execute_variant(config, position, variant, saved, inputs, reference, report, context)
 
 
 def _unless_reported(findings: list[Finding], evaluation: EvaluationResult | None) -> list[Finding]:
@@ -813,11 +910,18 @@ def _inspect_variant(
     report: Report,
     context: RunContext,
 ) -> Path | None:
-    """Save the artifact, inspect it, run the static checks; the saved path if valid."""
-    target = context.artifacts / config.name / f"{variant.name}.tflite"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(converted, target)
-    variant.artifact = context.relative(target)
+    """Save the artifact, inspect it, run the static checks; the model to run if valid.
+
+    An artifact that cannot be saved (a full or read-only disk) is a finding; the
+    variant is still inspected and run from the worker's copy, so its results stand.
+    """
+    target = context.places(config).artifact(variant.name)
+    try:
+        copy_file_atomic(converted, target)
+        variant.artifact = context.relative(target)
+    except OSError as error:
+        report.add([_environment_finding(error, config, context, variant=variant.name)])
+        target = converted
     valid = _inspect_and_check(
         config,
         variant,
@@ -908,6 +1012,8 @@ def _runtime(
             context.runtimes[spec] = prepare_runtime(spec, cache_dir=context.cache_dir)
         except RuntimeUnavailable as error:
             context.runtimes[spec] = error
+        except OSError as error:  # the cache directory, not the runtime, is the problem
+            context.runtimes[spec] = RuntimeUnavailable(_unusable_cache(error, context))
     prepared = context.runtimes[spec]
     if isinstance(prepared, RuntimeUnavailable):
         if (config.name, spec) not in context.unavailable_reported:
@@ -917,12 +1023,17 @@ def _runtime(
     return prepared
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._-") or "runtime"
+def _unusable_cache(error: OSError, context: RunContext) -> str:
+    where = f" ({error.filename})" if error.filename else ""
+    return (
+        f"give --cache-dir (or TFLITE_GATE_CACHE) a writable directory with room: the runtime "
+        f"cache {context.cache_dir} is unusable: {error.strerror or error}{where}"
+    )
 
 
 def _execute_variant(
     config: ModelConfig,
+    position: int,
     variant: VariantReport,
     model: Path,
     inputs: Arrays,
@@ -930,15 +1041,27 @@ def _execute_variant(
     report: Report,
     context: RunContext,
 ) -> None:
-    """Run the variant on every runtime of the policy and compare with the reference."""
-    for item in config.runtimes.value:
+    """Run the variant (the `position`-th) on every runtime and compare with the reference."""
+    for runtime_position, item in enumerate(config.runtimes.value):
         spec = runtime_spec(item, context.workspace)
         prepared = _runtime(spec, config, report, context)
         if prepared is None:
             variant.runs.append(RuntimeRun(runtime=spec.name, status="unavailable"))
             continue
-        where = Path(variant.name) / _slug(spec.name)
-        result = _interpret(config, spec, prepared, model, inputs, where, context)
+        at = (position, variant.name)
+        try:
+            result = _interpret(
+                config, spec, prepared, model, inputs, at, runtime_position, context
+            )
+        except OSError as error:  # its scratch files could not be written: not run at all
+            report.add([_environment_finding(error, config, context, variant.name)])
+            message = f"not run: {error.strerror or error}"
+            variant.runs.append(RuntimeRun(runtime=spec.name, status="error", message=message))
+            continue
+        if result.reproducer_error is not None:
+            report.add(
+                [_environment_finding(result.reproducer_error, config, context, variant.name)]
+            )
         run = _runtime_run(config, spec, prepared, result, variant, context)
         if result.ok and reference is not None:
             _judge(run, result.outputs, reference, variant, config)
@@ -954,20 +1077,26 @@ def _interpret(
     runtime: RuntimeEnvironment,
     model: Path,
     inputs: Arrays,
-    where: Path,
+    variant: tuple[int, str] | None,
+    runtime_position: int,
     context: RunContext,
 ) -> ExecutionResult:
     """Run `model` on `inputs` in an interpreter worker of `runtime`, under the limits.
 
-    `where` names the run inside the model's scratch and artifacts (variant/runtime).
+    `variant` (position, name; None for a reference) and the runtime's position in the
+    model's `runtimes` say where the run's scratch and reproducer go.
     """
+    places = context.places(config)
+    directory = runtime_directories([runtime_name(item) for item in config.runtimes.value])
     return run_interpreter(
         model,
         inputs,
         python=runtime.python,
         module=runtime.module,
-        scratch=context.scratch / f"model-{config.index}" / where,
-        reproducer_dir=context.artifacts / config.name / where / "reproducer",
+        scratch=places.run(variant[0] if variant else None, runtime_position),
+        reproducer_dir=places.reproducer(
+            variant[1] if variant else None, directory[runtime_position]
+        ),
         timeout_s=config.interpreter_timeout_s.value,
         memory_mb=config.memory_mb.value,
         num_threads=config.num_threads,

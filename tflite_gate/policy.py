@@ -36,7 +36,7 @@ from tflite_gate.findings import Location
 from tflite_gate.policy_yaml import Mark, PathKey, SourceMap, YamlError, load_yaml_with_marks
 from tflite_gate.runtime_versions import parse_runtime_version
 from tflite_gate.runtimes import looks_like_path
-from tflite_gate.workspace_files import SpecialFileError, require_regular_file
+from tflite_gate.workspace_files import SpecialFileError, require_regular_file, unreadable_message
 
 DEFAULT_POLICY_FILE = "tflite-gate.yml"
 SCHEMA_VERSION = 1
@@ -213,7 +213,9 @@ class Settings(_Strict):
     @field_validator("runtimes")
     @classmethod
     def _unique_runtimes(cls, runtimes: list[RuntimeItem] | None) -> list[RuntimeItem] | None:
-        _refuse_duplicates([runtime_name(r) for r in runtimes or []], "runtime", key=None)
+        _refuse_duplicates(
+            [runtime_name(r) for r in runtimes or []], "runtime", key=None, file_names=False
+        )
         return runtimes
 
     @field_validator("versions", mode="before")
@@ -272,16 +274,29 @@ class Policy(_Strict):
         return models
 
 
-def _refuse_duplicates(names: list[str], kind: str, key: str | None = "name") -> None:
-    """A repeated name is a typo; the error points at the repeat (its `key`, else the item)."""
-    seen: dict[str, int] = {}
+def _refuse_duplicates(
+    names: list[str], kind: str, key: str | None = "name", *, file_names: bool = True
+) -> None:
+    """A repeated name is a typo; the error points at the repeat (its `key`, else the item).
+
+    Model and variant names become file names in the artifacts, so with `file_names`
+    two that differ only in case are repeats too (one file on macOS or Windows disks).
+    """
+    seen: dict[str, tuple[int, str]] = {}
     for index, name in enumerate(names):
-        if name in seen:
+        folded = name.casefold() if file_names else name
+        if folded in seen:
+            first, spelled = seen[folded]
+            also = (
+                ""
+                if spelled == name
+                else f" as {spelled!r}; file names must differ by more than case"
+            )
             raise _PathError(
-                f"duplicate {kind} name {name!r} (first used at index {seen[name]})",
+                f"duplicate {kind} name {name!r} (first used at index {first}{also})",
                 (index, key) if key else (index,),
             )
-        seen[name] = index
+        seen[folded] = (index, name)
 
 
 # --------------------------------------------------------------------------- errors
@@ -491,7 +506,24 @@ def _read_policy_text(file: Path, display: str) -> str:
                 )
             ]
         )
-    return data.decode("utf-8")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise PolicyError([_not_utf8(display, data, exc)]) from None
+
+
+def _not_utf8(display: str, data: bytes, error: UnicodeDecodeError) -> PolicyIssue:
+    """Point at the first byte that is not UTF-8, as an editor counts lines and columns."""
+    before = data[: error.start]
+    line = before.count(b"\n") + 1
+    column = len(before) - (before.rfind(b"\n") + 1) + 1
+    byte = data[error.start : error.start + 1].hex()
+    return PolicyIssue(
+        display,
+        line,
+        column,
+        f"save the policy as UTF-8: byte 0x{byte} here is not UTF-8 text",
+    )
 
 
 def load_policy(file: Path, workspace: Path) -> LoadedPolicy:
@@ -500,13 +532,12 @@ def load_policy(file: Path, workspace: Path) -> LoadedPolicy:
     try:
         text = _read_policy_text(file, display)
     except FileNotFoundError:
-        raise PolicyError(
-            [PolicyIssue(display, None, None, "policy file not found; create it or pass --policy")]
-        ) from None
+        message = f"create {display} or pass --policy with the policy's path: no such file"
+        raise PolicyError([PolicyIssue(display, None, None, message)]) from None
     except SpecialFileError as exc:
         raise PolicyError([PolicyIssue(display, None, None, exc.message)]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PolicyError([PolicyIssue(display, None, None, f"cannot read: {exc}")]) from None
+    except OSError as exc:
+        raise PolicyError([PolicyIssue(display, None, None, unreadable_message(exc))]) from None
     try:
         data, source_map = load_yaml_with_marks(text)
     except YamlError as exc:

@@ -241,13 +241,19 @@ def _check_libraries(spec: RuntimeSpec) -> None:
             )
 
 
-def _resolve_requirement(requirement: str) -> str:
-    """An absolute path for a local requirement, so the cache key and pip agree."""
+def _resolve_requirement(requirement: str, written: str) -> str:
+    """An absolute path for a local requirement, so the cache key and pip agree.
+
+    `written` is the requirement as the policy has it, for the message.
+    """
     if not looks_like_path(requirement):
         return requirement
     path = Path(requirement).expanduser().resolve()
     if not path.exists():
-        raise RuntimeUnavailable(f"runtime requirement {requirement!r}: no such file or directory")
+        raise RuntimeUnavailable(
+            f"build or commit {written} before the gate runs, or fix the requirement (paths "
+            "are relative to the workspace root): no such file or directory"
+        )
     return str(path)
 
 
@@ -513,8 +519,8 @@ def prepare_runtime(
     if spec.requirement is None:
         return _installed_runtime(spec)
     _check_arguments(spec)
+    requirement = _resolve_requirement(spec.requirement, spec.name)
     module = spec.module or interpreter_module_for(spec.requirement)
-    requirement = _resolve_requirement(spec.requirement)
     fingerprint = _source_fingerprint(requirement)
     root = cache_dir / "runtimes"
     root.mkdir(parents=True, exist_ok=True)

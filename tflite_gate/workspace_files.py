@@ -81,3 +81,13 @@ def read_regular_bytes(path: Path, *, limit: int, limit_reason: str) -> bytes:
 def read_tflite(path: Path) -> bytes:
     """A `.tflite` from the workspace, refused unread when no flatbuffer can be that large."""
     return read_regular_bytes(path, limit=MAX_TFLITE_BYTES, limit_reason=TFLITE_LIMIT_REASON)
+
+
+def unreadable_message(error: OSError) -> str:
+    """What to do about a workspace file the gate could not read, leading with the fix."""
+    if isinstance(error, SpecialFileError):
+        return error.message
+    reason = error.strerror or type(error).__name__
+    if isinstance(error, PermissionError):
+        return f"make it readable for the user running the gate ({reason})"
+    return f"check the file and the disk it is on: it could not be read ({reason})"

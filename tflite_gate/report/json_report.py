@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tflite_gate.report.files import write_text_atomic
+from tflite_gate.files import write_text_atomic
 from tflite_gate.report.model import Report
 
 SCHEMA_FILE = Path(__file__).resolve().parent.parent / "schemas" / "report.schema.json"

@@ -33,8 +33,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from tflite_gate.files import write_text_atomic
 from tflite_gate.findings import RULES, Finding, Severity
-from tflite_gate.report.files import write_text_atomic
 from tflite_gate.report.model import ModelReport, Report, RuntimeRun, VariantReport
 from tflite_gate.report.text import metrics_line
 

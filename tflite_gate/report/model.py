@@ -7,11 +7,12 @@ so scripts can validate reports; bump `REPORT_SCHEMA_VERSION` on breaking change
 from __future__ import annotations
 
 import math
+import traceback
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tflite_gate.findings import Finding, Location, Severity
+from tflite_gate.findings import Finding, Location, Severity, make_finding
 
 REPORT_SCHEMA_VERSION = 1
 
@@ -336,8 +337,10 @@ class Report(_Model):
     tool: Tool
     verdict: Verdict = Field(
         default="pass",
-        description="cancelled: the run was stopped by SIGTERM/SIGINT; the report holds what "
-        "finished (the model being checked with what it had) and a `cancelled` finding.",
+        description="error: no verdict could be given (an internal error, a usage error, or "
+        "a policy that could not be loaded); cancelled: the run was stopped by SIGTERM/SIGINT; "
+        "the report holds what finished (the model being checked with what it had) and a "
+        "`cancelled` finding.",
     )
     fail_on: Literal["error", "warning", "never"] = "error"
     policy: str | None = None
@@ -355,6 +358,16 @@ class Report(_Model):
     def add(self, findings: list[Finding]) -> None:
         """Checks add findings here; nothing else decides verdicts."""
         self.findings.extend(findings)
+
+    def add_internal_error(self, error: BaseException, *, model: str | None = None) -> None:
+        """A bug in the gate: a finding (the model's, if only its check broke) and the
+        traceback, appended so that a second bug in another model keeps the first."""
+        trace = "".join(traceback.format_exception(error))
+        self.internal_error = trace if self.internal_error is None else self.internal_error + trace
+        where = f"{model}: " if model else ""
+        self.add(
+            [make_finding("internal-error", f"{where}{type(error).__name__}: {error}", model=model)]
+        )
 
     def with_path_prefix(self, prefix: str) -> Report:
         """A copy whose finding locations are relative to `prefix`'s parent repository.
@@ -382,7 +395,10 @@ class Report(_Model):
             warnings=sum(f.severity is Severity.WARNING for f in self.findings),
             notices=sum(f.severity is Severity.NOTICE for f in self.findings),
         )
-        if self.internal_error is not None or any(f.rule == "usage-error" for f in self.findings):
+        if self.internal_error is not None or any(
+            f.rule == "usage-error" or (f.rule == "policy-invalid" and not self.models)
+            for f in self.findings
+        ):  # the gate could not start checking what the user meant it to
             self.verdict = "error"
             return
         if any(f.rule == "cancelled" for f in self.findings):  # partial: neither pass nor fail

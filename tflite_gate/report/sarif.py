@@ -32,8 +32,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from tflite_gate.files import write_text_atomic
 from tflite_gate.findings import RULES, Finding, Location, Rule, Severity
-from tflite_gate.report.files import write_text_atomic
 from tflite_gate.report.model import Report
 
 SARIF_VERSION = "2.1.0"

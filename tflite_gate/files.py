@@ -1,0 +1,95 @@
+"""Writing files so that no reader ever sees half of one, and no failure leaves a stub.
+
+Reports, converted models and reproducers are read by later CI steps and by people.
+A cancelled job or a full disk must leave the old file or none: never a 0-byte or
+truncated `.tflite` that a later step uploads as if it were the model.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+
+@contextmanager
+def _replacing(path: Path, mode: str) -> Iterator[IO[Any]]:
+    """A temporary file beside `path` that replaces it when the block ends without error.
+
+    `mkstemp` creates files readable only by their owner; in the Docker action the gate
+    runs as root and a later step (upload-sarif, a test reporter) may run as another
+    user, so the file is made world-readable like one created with `open`.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        encoding = None if "b" in mode else "utf-8"
+        with os.fdopen(handle, mode, encoding=encoding) as stream:
+            yield stream
+        Path(temporary).chmod(0o644)
+        Path(temporary).replace(path)
+    except BaseException as error:
+        Path(temporary).unlink(missing_ok=True)
+        _name_the_file(error, path)
+        raise
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write UTF-8 `text` to `path` atomically (a cancelled job leaves the old file or none)."""
+    with _replacing(path, "w") as stream:
+        stream.write(text)
+
+
+def copy_file_atomic(source: Path, target: Path) -> None:
+    """Copy `source` to `target` atomically: on any failure `target` is as it was."""
+    with open(source, "rb") as reader, _replacing(target, "wb") as writer:
+        shutil.copyfileobj(reader, writer)
+
+
+def write_directory_atomic(target: Path, fill: Callable[[Path], None]) -> None:
+    """Let `fill` write a directory's files, then put it at `target` in one rename.
+
+    On any failure nothing of it is left; an older `target` is replaced only once the
+    new one is complete.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        fill(partial)
+        partial.chmod(0o755)
+        if target.exists():
+            shutil.rmtree(target)
+        partial.replace(target)
+    except BaseException as error:
+        shutil.rmtree(partial, ignore_errors=True)
+        _name_the_file(error, target)
+        raise
+
+
+def _name_the_file(error: BaseException, path: Path) -> None:
+    """A failed write (ENOSPC) carries no file name; the user needs to know which file."""
+    if isinstance(error, OSError) and error.filename is None:
+        error.filename = str(path)
+
+
+_NEARLY_FULL_BYTES = 1 << 20
+
+
+def disk_problem(directory: Path) -> int | None:
+    """ENOSPC when `directory`'s file system is (nearly) full, EROFS when read-only, else None.
+
+    A failed `write()` names no file, and a worker that died writing its own log
+    leaves nothing to read: the disk itself says which one it was.
+    """
+    try:
+        stats = os.statvfs(directory)
+    except OSError:
+        return None
+    if stats.f_flag & os.ST_RDONLY:
+        return errno.EROFS
+    return errno.ENOSPC if stats.f_bavail * stats.f_frsize < _NEARLY_FULL_BYTES else None
