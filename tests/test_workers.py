@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from pathlib import Path
@@ -82,3 +83,22 @@ def test_children_of_a_killed_worker_die_with_it(tmp_path: Path) -> None:
     assert outcome.timed_out, log_tail(tmp_path / "w.log")
     time.sleep(4)
     assert not marker.exists()
+
+
+def test_workers_never_see_the_jobs_tokens(tmp_path: Path) -> None:
+    """Workers run workspace code: the Action's token input and the runner's tokens stay out."""
+    secrets = {
+        "INPUT_GITHUB-TOKEN": "ghs_input",
+        "GITHUB_TOKEN": "ghs_env",
+        "ACTIONS_RUNTIME_TOKEN": "runtime",
+        "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "oidc",
+        "ACTIONS_ID_TOKEN_REQUEST_URL": "https://oidc.example",
+    }
+    code = "import os, json; print(json.dumps(sorted(os.environ)))"
+    log = tmp_path / "w.log"
+    env = {"PATH": "/usr/bin:/bin", "KEEP_ME": "1", **secrets}
+    outcome = run_worker(_python(code), timeout_s=60, memory_mb=None, log_path=log, env=env)
+    assert outcome.ok
+    seen = set(json.loads(log_tail(log)[-1]))
+    assert "KEEP_ME" in seen
+    assert seen.isdisjoint(secrets)

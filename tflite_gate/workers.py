@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,6 +72,25 @@ def _kill_group(process: subprocess.Popen[bytes]) -> None:
         os.killpg(process.pid, signal.SIGKILL)
 
 
+# Credentials a CI job holds that no worker needs. Workers run workspace code (model
+# factories, generators, pip builds); this is not a sandbox (see SECURITY.md), but no
+# worker is handed a token it could print or send.
+_CREDENTIALS = frozenset(
+    {
+        "GITHUB_TOKEN",
+        "GH_TOKEN",
+        "ACTIONS_RUNTIME_TOKEN",
+        "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+        "ACTIONS_ID_TOKEN_REQUEST_URL",
+    }
+)
+
+
+def without_credentials(env: Mapping[str, str]) -> dict[str, str]:
+    """`env` without the job's tokens and the Action's inputs (`INPUT_*`, the token among them)."""
+    return {k: v for k, v in env.items() if k not in _CREDENTIALS and not k.startswith("INPUT_")}
+
+
 def run_worker(
     argv: list[str],
     *,
@@ -95,7 +115,7 @@ def run_worker(
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     cwd=cwd,
-                    env=env,
+                    env=without_credentials(os.environ if env is None else env),
                     start_new_session=True,
                 )
             while process.poll() is None:
