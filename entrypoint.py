@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,8 @@ from typing import TextIO
 from tflite_gate.cancel import signals_handled
 from tflite_gate.cli import split_names
 from tflite_gate.gate import EXIT_USAGE, GateOutcome, publish_reports, run_gate, usage_outcome
-from tflite_gate.pipeline import CheckOptions, FailOn, artifacts_path
+from tflite_gate.handover import hand_over
+from tflite_gate.pipeline import CheckOptions, FailOn, OptionNames, artifacts_path
 from tflite_gate.policy import DEFAULT_POLICY_FILE
 from tflite_gate.report.comment import event_pull_request, upsert_comment
 from tflite_gate.report.github import (
@@ -29,16 +31,28 @@ from tflite_gate.report.github import (
     escape_property,
     plain_line,
     report_to_github,
+    runner_outputs,
     stop_commands,
     workflow_command,
 )
 from tflite_gate.report.markdown import render_markdown
 from tflite_gate.report.model import Report
-from tflite_gate.report.outputs import Output, output_path_problems, report_outputs
+from tflite_gate.report.outputs import Output, output_path_problems, report_outputs, write_each
 from tflite_gate.report.terminal import render
 
 COMMENT_LIMIT = 65_536
 DEFAULT_REPORT = "tflite-gate-report.json"
+# Inside the workspace, so that `actions/cache` on the runner can keep it between jobs
+# (the container's home is wiped after every job).
+DEFAULT_CACHE_DIR = ".tflite-gate/cache"
+# How a workflow author sets each option: messages name these, never CLI flags.
+ACTION_NAMES = OptionNames(
+    workspace="the `working-directory` input",
+    policy="the `policy` input",
+    only="the `only` input",
+    artifacts=None,
+    cache_dir="the `cache-dir` input",
+)
 
 
 class InputError(Exception):
@@ -57,6 +71,7 @@ class ActionInputs:
     comment: bool
     token: str
     only: list[str]
+    cache_dir: Path
 
 
 def _input(env: Mapping[str, str], name: str, default: str = "") -> str:
@@ -128,6 +143,7 @@ def read_inputs(env: Mapping[str, str]) -> ActionInputs:
         comment=comment == "update",
         token=_token(env),
         only=split_names([_input(env, "only")]),
+        cache_dir=_inside(workspace, _input(env, "cache-dir") or DEFAULT_CACHE_DIR, "cache-dir"),
     )
 
 
@@ -170,36 +186,69 @@ def _comment(report: Report, inputs: ActionInputs, env: Mapping[str, str], out: 
         out.write(f"tflite-gate: pull request comment {outcome.action}\n")
 
 
-def _input_error_report(env: Mapping[str, str], message: str, out: TextIO) -> None:
-    """The JSON report of a run stopped by a bad input, where that report's path is usable.
-
-    Only the inputs that place the report (working-directory, report, policy) are
-    read again; if any of them is the bad one, or the path would overwrite something,
-    the error annotation alone says what went wrong.
-    """
+def _report_place(env: Mapping[str, str]) -> tuple[Path, Path, Path] | None:
+    """Workspace, report and policy paths from the inputs; None if one of them is bad."""
+    repository = Path(env.get("GITHUB_WORKSPACE") or Path.cwd())
     try:
-        repository = Path(env.get("GITHUB_WORKSPACE") or Path.cwd())
         workspace = _inside(repository, _input(env, "working-directory", ".") or ".", "")
-        report_path = _inside(workspace, _input(env, "report") or DEFAULT_REPORT, "")
+        report = _inside(workspace, _input(env, "report") or DEFAULT_REPORT, "")
         policy = _inside(workspace, _input(env, "policy") or DEFAULT_POLICY_FILE, "")
     except InputError:
-        return
+        return None
+    return workspace, report, policy
+
+
+def _input_error_report(env: Mapping[str, str], message: str, out: TextIO) -> None:
+    """Report, outputs and summary of a run stopped by a bad input (verdict `error`).
+
+    The outputs and the summary are always written: a later step branching on
+    `verdict` must see `error`, not an empty string. The JSON report is written too
+    unless an input that places it (working-directory, report, policy) is the bad
+    one or its path would overwrite something; then the annotation alone says why.
+    """
+    repository = Path(env.get("GITHUB_WORKSPACE") or Path.cwd())
+    place = _report_place(env)
+    workspace, report_path, policy = place or (repository, repository / DEFAULT_REPORT, repository)
     [output] = report_outputs(
         json_path=report_path, sarif_path=None, junit_path=None, names={"json": "report"}
     )
-    options = CheckOptions(policy=policy, workspace=workspace, outputs=[output])
-    if not workspace.is_dir() or output_path_problems(
-        [output], policy=policy, artifacts=artifacts_path(options)
-    ):
-        return
-    for failure in publish_reports(usage_outcome([message], options), [output]):
-        _command(out, "warning", failure, title="tflite-gate output")
+    options = CheckOptions(policy=policy, workspace=workspace, outputs=[output], names=ACTION_NAMES)
+    usable = (
+        place is not None
+        and workspace.is_dir()
+        and not output_path_problems([output], policy=policy, artifacts=artifacts_path(options))
+    )
+    outcome = usage_outcome([message], options)
+    if usable:
+        for failure in publish_reports(outcome, [output]):
+            _command(out, "warning", failure, title="tflite-gate output")
+    shown = _relative_to(repository, report_path) if usable else ""
+    for failure in write_each(outcome.report, runner_outputs(shown, env)):
+        _command(out, "warning", failure, title="tflite-gate")
+
+
+def _relative_to(repository: Path, path: Path) -> str:
+    try:
+        return path.resolve().relative_to(repository.resolve()).as_posix()
+    except ValueError:
+        return str(path)
 
 
 def main(env: Mapping[str, str] | None = None, out: TextIO | None = None) -> int:
     """Run the gate as a GitHub Action step."""
     env = os.environ if env is None else env
     out = sys.stdout if out is None else out
+    started = time.time()
+    try:
+        return _run(env, out)
+    finally:  # on every way out: what the run wrote goes to the checkout's owner
+        repository = Path(env.get("GITHUB_WORKSPACE") or Path.cwd())
+        home = env.get("HOME")
+        roots = [repository, *([Path(home)] if home else [])]
+        hand_over(roots, owner_of=repository, since=started - 1)
+
+
+def _run(env: Mapping[str, str], out: TextIO) -> int:
     try:
         inputs = read_inputs(env)
     except InputError as error:
@@ -220,7 +269,9 @@ def main(env: Mapping[str, str] | None = None, out: TextIO | None = None) -> int
         workspace=inputs.workspace,
         only=inputs.only,
         fail_on=inputs.fail_on,
+        cache_dir=inputs.cache_dir,
         outputs=outputs,
+        names=ACTION_NAMES,
     )
 
     def progress(message: str) -> None:
@@ -245,14 +296,12 @@ def _publish(
 ) -> int:
     """Reports, log summary, annotations, outputs, job summary and the comment."""
     report = outcome.report
-    if report is None:
-        for message in outcome.messages:
-            _command(out, "error", message, title="tflite-gate")
-        return outcome.exit_code
     failures = publish_reports(outcome, outputs)
-    stop_commands(render(report, str(inputs.report)).splitlines(), out)
+    written = not any(output.path == inputs.report for output in outcome.refused)
+    report_path = _report_path(inputs) if written else ""
+    stop_commands(render(report, report_path or "not written").splitlines(), out)
     repository_view = report.with_path_prefix(inputs.prefix)
-    report_to_github(repository_view, report_path=_report_path(inputs), stream=out, env=env)
+    report_to_github(repository_view, report_path=report_path, stream=out, env=env)
     for failure in failures:
         _command(out, "warning", failure, title="tflite-gate output")
     if report.verdict != "cancelled":  # partial results must not replace a complete comment

@@ -109,11 +109,36 @@ def test_dockerfile_is_a_thin_wrapper_as_the_runner_expects() -> None:
     ]
     assert "USER" not in instructions and "WORKDIR" not in instructions
     assert re.search(r"^FROM python:3\.11-slim", text, re.M)
-    assert re.search(r"pip install /opt/tflite-gate\s*$", text, re.M)
+    assert "--requirement /tmp/image.txt" in text  # the locked set, nothing floating
+    assert re.search(r"pip install --no-deps /tmp/wheels/\*\.whl", text)
     entrypoint = re.search(r"^ENTRYPOINT (\[.*\])$", text, re.M)
     assert entrypoint, "exec-form ENTRYPOINT"
     argv = json.loads(entrypoint.group(1))
-    assert argv[-1] == "/opt/tflite-gate/entrypoint.py"
+    assert argv == ["python", "/action/entrypoint.py"]  # beside no source tree to import
+
+
+def test_action_runs_the_released_image_of_this_version() -> None:
+    from tflite_gate import __version__
+
+    image = yaml.safe_load((REPO / "action.yml").read_text())["runs"]["image"]
+    assert image == f"docker://ghcr.io/tflite-gate/tflite-gate:{__version__}"
+    release = (REPO / ".github" / "workflows" / "release.yml").read_text()
+    assert 'test "${GITHUB_REF_NAME}" = "v${version}"' in release
+
+
+def test_our_workflows_test_the_dockerfile_not_the_released_image() -> None:
+    """`uses: ./` would run the published image; every job using it switches first."""
+    for workflow in WORKFLOWS:
+        for name, job in yaml.safe_load(workflow.read_text())["jobs"].items():
+            steps = job.get("steps", [])
+            uses_local = [i for i, step in enumerate(steps) if step.get("uses") == "./"]
+            switches = [
+                i
+                for i, step in enumerate(steps)
+                if "image: Dockerfile|' action.yml" in str(step.get("run", ""))
+            ]
+            if uses_local:
+                assert switches and switches[0] < uses_local[0], f"{workflow.name}: {name}"
 
 
 def test_every_action_input_is_read_and_every_output_written() -> None:

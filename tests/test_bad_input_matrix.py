@@ -469,7 +469,7 @@ POLICY_CASES = [
         lambda ws: ws.path.mkdir(),
         2,
         "policy-invalid",
-        f"create {POLICY} or pass --policy",
+        f"create {POLICY} or give --policy the policy",
         None,
     ),
     Case(
@@ -910,7 +910,7 @@ RUNTIME_CASES = [
         relu_and(_cache_is_a_file, "runtimes: [tflite-runtime==2.14.0]\n"),
         2,
         "usage-error",
-        "give --cache-dir a directory",
+        "give --cache-dir (or TFLITE_GATE_CACHE) a directory",
     ),
     Case(
         "cache-dir-read-only",

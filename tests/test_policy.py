@@ -64,7 +64,7 @@ def at(line: int, column: int) -> Location:
 
 # --------------------------------------------------------------------------- the file itself
 
-MISSING = f"create {POLICY} or pass --policy with the policy's path: no such file"
+MISSING = f"create {POLICY} or give --policy the policy's path: no such file"
 
 
 def test_missing_policy_file(tmp_path: Path) -> None:

@@ -51,12 +51,23 @@ def _crash_location(cause: str | None, config: ModelConfig) -> Location:
 # --------------------------------------------------------------------------- versions
 
 
+# TensorFlow ships one `tensorflow` module under several distribution names; the
+# Action's image has the CPU build (the same converter, without CUDA kernels).
+_SAME_PACKAGE = {"tensorflow": ("tensorflow", "tensorflow-cpu")}
+
+
 def installed_version(distribution: str) -> str | None:
-    """The installed version of a distribution, read from metadata (no import)."""
-    try:
-        return metadata.version(distribution)
-    except metadata.PackageNotFoundError:
-        return None
+    """The installed version of a distribution, read from metadata (no import).
+
+    `tensorflow` is also found as `tensorflow-cpu`: a policy asking for a TensorFlow
+    version means the module, whichever build provides it.
+    """
+    for name in _SAME_PACKAGE.get(distribution.lower(), (distribution,)):
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return None
 
 
 def check_version_spec(name: str, spec: Setting[str], model: str | None) -> list[Finding]:

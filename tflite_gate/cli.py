@@ -127,15 +127,11 @@ def _check(args: argparse.Namespace) -> int:
         outputs=outputs,
     )
     outcome = run_gate(options, _progress(args.quiet))
-    policy_error = outcome.report is not None and any(
-        finding.rule == "policy-invalid" for finding in outcome.report.findings
-    )
+    policy_error = any(finding.rule == "policy-invalid" for finding in outcome.report.findings)
     for message in outcome.messages:
         shown = message if policy_error else f"tflite-gate: error: {message}"
         print(plain_lines(shown), file=sys.stderr)
     report = outcome.report
-    if report is None:
-        return outcome.exit_code
     summarised = (EXIT_PASS, EXIT_FAIL, *EXIT_CANCELLED.values())  # cancelled: what finished
     shows_summary = outcome.exit_code in summarised or bool(report.models)  # models checked
     failures = publish_reports(outcome, outputs)

@@ -73,8 +73,9 @@ RULES: dict[str, Rule] = {
             "policy-invalid",
             Severity.ERROR,
             "The policy file is invalid",
-            "Fix the policy file at the line and column given; unknown keys are errors so a "
-            "typo cannot silently disable a check.",
+            "Do what the message says, in the policy file (at its line and column when the "
+            "message has them); unknown keys are errors so a typo cannot silently disable a "
+            "check.",
         ),
         Rule(
             "model-not-found",

@@ -35,9 +35,9 @@ EXIT_CANCELLED = {"SIGINT": EXIT_SIGINT, "SIGTERM": EXIT_SIGTERM}
 
 @dataclass
 class GateOutcome:
-    """What a run produced: a report (None only for a usage error) and the exit code."""
+    """What a run produced: a report and the exit code (`refused`: outputs not to write)."""
 
-    report: Report | None
+    report: Report
     exit_code: int
     messages: list[str] = field(default_factory=list)  # for stderr: what went wrong, where
     refused: list[Output] = field(default_factory=list)  # outputs whose path is unusable
@@ -77,14 +77,13 @@ def _internal_error_message(finding: str) -> str:
 def usage_outcome(
     messages: list[str], options: CheckOptions, problems: Sequence[PathProblem] = ()
 ) -> GateOutcome:
-    """A usage error still leaves a report (verdict `error`) where the report path is usable.
+    """A usage error still makes a report (verdict `error`), written where its path is usable.
 
-    CI artifacts and dashboards read the JSON report; a run that never started must
-    say why there too, but never through an output whose own path is the problem.
+    CI artifacts and dashboards read the JSON report, and the Action's outputs and
+    summary are made from it; a run that never started must say why there too, but
+    never through an output whose own path is the problem (those are `refused`).
     """
     refused = [problem.output for problem in problems]
-    if not options.outputs or options.outputs[0] in refused:  # the JSON report comes first
-        return GateOutcome(None, EXIT_USAGE, messages)
     report = new_report()
     report.policy = display_path_for(options.policy, options.workspace)
     report.add([make_finding("usage-error", message) for message in messages])
@@ -118,12 +117,13 @@ def run_gate(options: CheckOptions, progress: Progress) -> GateOutcome:
     if problems:
         return usage_outcome([problem.message for problem in problems], options, problems)
     if not options.workspace.is_dir():
-        return usage_outcome(
-            [f"give --workspace an existing directory: {options.workspace} is not one"], options
-        )
+        message = f"give {options.names.workspace} an existing directory: {options.workspace}"
+        return usage_outcome([f"{message} is not one"], options)
     cache = options.cache_dir
     if cache is not None and cache.exists() and not cache.is_dir():
-        return usage_outcome([f"give --cache-dir a directory: {cache} is not one"], options)
+        shown = display_path_for(cache, options.workspace)
+        message = f"give {options.names.cache_dir} a directory: {shown} is not one"
+        return usage_outcome([message], options)
     try:
         with cancellable():
             report = run_check(options, progress)
@@ -156,8 +156,6 @@ def publish_reports(outcome: GateOutcome, outputs: Sequence[Output]) -> list[str
     (an output is missing), anything else keeps its code, so "the gate failed" (1)
     still means a finding and never a full disk.
     """
-    if outcome.report is None:
-        return []
     failures = write_each(
         outcome.report, [output for output in outputs if output not in outcome.refused]
     )

@@ -116,6 +116,22 @@ class OutputPathError(UsageError):
         self.problems = problems
 
 
+@dataclass(frozen=True)
+class OptionNames:
+    """How the user sets each option, for messages that say what to change.
+
+    The CLI's flags by default; the Action passes its input names, so a message in a
+    workflow log never tells the user to pass a flag they cannot pass. None: the
+    option cannot be set there.
+    """
+
+    workspace: str = "--workspace"
+    policy: str = "--policy"
+    only: str = "--only"
+    artifacts: str | None = "--artifacts"
+    cache_dir: str = "--cache-dir (or TFLITE_GATE_CACHE)"
+
+
 @dataclass
 class CheckOptions:
     policy: Path
@@ -125,6 +141,7 @@ class CheckOptions:
     fail_on: FailOn | None = None
     cache_dir: Path | None = None
     outputs: list[Output] = field(default_factory=list)  # report files; never over an input
+    names: OptionNames = field(default_factory=OptionNames)
 
 
 @dataclass
@@ -136,6 +153,7 @@ class RunContext:
     scratch: Path
     cache_dir: Path
     progress: Progress
+    names: OptionNames = field(default_factory=OptionNames)
     runtimes: dict[RuntimeSpec, RuntimeEnvironment | RuntimeUnavailable] = field(
         default_factory=dict
     )
@@ -172,13 +190,13 @@ def new_report() -> Report:
     )
 
 
-def select_models(loaded: LoadedPolicy, only: list[str]) -> list[int]:
+def select_models(loaded: LoadedPolicy, only: list[str], option: str = "--only") -> list[int]:
     """Indices of the models to run; `only` names that are not in the policy are an error."""
     names = [model.name for model in loaded.policy.models]
     unknown = [name for name in only if name not in names]
     if unknown:
         raise UsageError(
-            f"--only names unknown model(s) {', '.join(unknown)}; the policy has: "
+            f"{option} names unknown model(s) {', '.join(unknown)}; the policy has: "
             f"{', '.join(names)}"
         )
     return [i for i, name in enumerate(names) if not only or name in only]
@@ -211,11 +229,11 @@ def _check_models(
     options: CheckOptions, progress: Progress, report: Report, started: float
 ) -> FailOn:
     """Policy, then every selected model into `report`; the fail_on that applies."""
-    loaded = load_policy(options.policy, options.workspace)
+    loaded = load_policy(options.policy, options.workspace, policy_option=options.names.policy)
     report.policy = loaded.display_path
     _refuse_outputs_over_inputs(options, loaded)  # before any other usage error writes one
     _refuse_artifacts_over_inputs(options, loaded)
-    indices = select_models(loaded, options.only)
+    indices = select_models(loaded, options.only, options.names.only)
     report.timings["policy"] = round(time.monotonic() - started, 3)
 
     report.add(_version_findings(loaded, indices))
@@ -227,6 +245,7 @@ def _check_models(
             scratch=Path(scratch),
             cache_dir=options.cache_dir or default_cache_dir(),
             progress=progress,
+            names=options.names,
         )
         for index in indices:
             config = resolve_model(loaded, index)
@@ -268,12 +287,13 @@ def _environment_finding(
     if path is not None:
         place = context.relative(path)
         if _inside(path, context.artifacts):
-            elsewhere = "give --artifacts a directory with room"
+            option = context.names.artifacts
+            elsewhere = f"give {option} a directory with room" if option else ""
         elif _inside(path, context.scratch):
             place = f"a temporary file in {tempfile.gettempdir()}"
             elsewhere = "set TMPDIR to a directory with room"
         elif _inside(path, context.cache_dir):
-            elsewhere = "give --cache-dir another directory"
+            elsewhere = f"give {context.names.cache_dir} another directory"
     return checks.check_environment_error(
         config, error, place=place, elsewhere=elsewhere, variant=variant
     )[0]
@@ -297,9 +317,20 @@ def _cancelled_finding(cancelled: Cancelled, report: Report) -> Finding:
     )
 
 
+GATE_DIRECTORY = ".tflite-gate"  # the gate's own directory in the workspace
+_GITIGNORE = "# Written by tflite-gate: converted models, reproducers, caches.\n*\n"
+
+
 def artifacts_path(options: CheckOptions) -> Path:
     """Where converted models go (created only when the run starts)."""
-    return options.artifacts or options.workspace / ".tflite-gate" / "artifacts"
+    return options.artifacts or options.workspace / GATE_DIRECTORY / "artifacts"
+
+
+def _ignored_by_git(workspace: Path) -> None:
+    """The gate's own directory ignores itself, as `.pytest_cache` does: no untracked noise."""
+    ignore = workspace / GATE_DIRECTORY / ".gitignore"
+    if not ignore.exists():
+        ignore.write_text(_GITIGNORE, encoding="utf-8")
 
 
 def _read_files(loaded: LoadedPolicy, workspace: Path) -> list[Path]:
@@ -351,8 +382,9 @@ def _refuse_artifacts_over_inputs(options: CheckOptions, loaded: LoadedPolicy) -
         if inside is not None:
             shown = display_path_for(path, options.workspace)
             raise UsageError(
-                f"give --artifacts a directory of its own: {shown}, which the run reads, is "
-                f"inside {inside.name}/ of the artifacts, where the gate writes converted models"
+                f"give {options.names.artifacts or 'the artifacts'} a directory of its own: "
+                f"{shown}, which the run reads, is inside {inside.name}/ of the artifacts, where "
+                "the gate writes converted models"
             )
 
 
@@ -365,13 +397,16 @@ def _artifacts_directory(options: CheckOptions) -> Path:
     artifacts = artifacts_path(options)
     try:
         artifacts.mkdir(parents=True, exist_ok=True)
+        if options.artifacts is None:
+            _ignored_by_git(options.workspace)
         handle, probe = tempfile.mkstemp(prefix=".write-test-", dir=artifacts)
         os.close(handle)
         Path(probe).unlink()
     except OSError as error:
+        shown = display_path_for(artifacts, options.workspace)
         raise UsageError(
-            f"give --artifacts a writable directory: cannot create artifacts in {artifacts}: "
-            f"{error.strerror or error}"
+            f"give {options.names.artifacts or 'the artifacts'} a writable directory: cannot "
+            f"create artifacts in {shown}: {error.strerror or error}"
         ) from None
     return artifacts
 
@@ -1014,6 +1049,7 @@ def _runtime(
             context.runtimes[spec] = error
         except OSError as error:  # the cache directory, not the runtime, is the problem
             context.runtimes[spec] = RuntimeUnavailable(_unusable_cache(error, context))
+        _say_how_prepared(context.runtimes[spec], context)
     prepared = context.runtimes[spec]
     if isinstance(prepared, RuntimeUnavailable):
         if (config.name, spec) not in context.unavailable_reported:
@@ -1023,11 +1059,19 @@ def _runtime(
     return prepared
 
 
+def _say_how_prepared(
+    prepared: RuntimeEnvironment | RuntimeUnavailable, context: RunContext
+) -> None:
+    if isinstance(prepared, RuntimeEnvironment) and prepared.cached is not None:
+        where = context.relative(prepared.cached)
+        context.progress(f"[runtime] {prepared.spec.name}: reusing the cached environment {where}")
+
+
 def _unusable_cache(error: OSError, context: RunContext) -> str:
     where = f" ({error.filename})" if error.filename else ""
     return (
-        f"give --cache-dir (or TFLITE_GATE_CACHE) a writable directory with room: the runtime "
-        f"cache {context.cache_dir} is unusable: {error.strerror or error}{where}"
+        f"give {context.names.cache_dir} a writable directory with room: the runtime cache "
+        f"{context.relative(context.cache_dir)} is unusable: {error.strerror or error}{where}"
     )
 
 

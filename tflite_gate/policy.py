@@ -487,7 +487,7 @@ def display_path_for(file: Path, workspace: Path) -> str:
 MAX_POLICY_BYTES = 256 * 1024
 
 
-def _read_policy_text(file: Path, display: str) -> str:
+def _read_policy_text(file: Path, display: str, policy_option: str) -> str:
     """The policy's text, refused unparsed when it is larger than any policy needs."""
     require_regular_file(file)  # a FIFO would block the open below forever
     with open(file, "rb") as stream:
@@ -500,9 +500,9 @@ def _read_policy_text(file: Path, display: str) -> str:
                     None,
                     None,
                     f"shrink the policy below {MAX_POLICY_BYTES // 1024} KiB (the limit that "
-                    "keeps loading it fast) or check that --policy names the policy file: a "
-                    "policy needs a few KB, with settings shared by models written once in "
-                    "`defaults`",
+                    f"keeps loading it fast) or check that {policy_option} names the policy "
+                    "file: a policy needs a few KB, with settings shared by models written once "
+                    "in `defaults`",
                 )
             ]
         )
@@ -526,13 +526,17 @@ def _not_utf8(display: str, data: bytes, error: UnicodeDecodeError) -> PolicyIss
     )
 
 
-def load_policy(file: Path, workspace: Path) -> LoadedPolicy:
-    """Read and validate the policy, including that model paths stay in the workspace."""
+def load_policy(file: Path, workspace: Path, *, policy_option: str = "--policy") -> LoadedPolicy:
+    """Read and validate the policy, including that model paths stay in the workspace.
+
+    `policy_option` is how the user names the policy file (the CLI's flag, the
+    Action's input), for the messages that tell them to change it.
+    """
     display = display_path_for(file, workspace)
     try:
-        text = _read_policy_text(file, display)
+        text = _read_policy_text(file, display, policy_option)
     except FileNotFoundError:
-        message = f"create {display} or pass --policy with the policy's path: no such file"
+        message = f"create {display} or give {policy_option} the policy's path: no such file"
         raise PolicyError([PolicyIssue(display, None, None, message)]) from None
     except SpecialFileError as exc:
         raise PolicyError([PolicyIssue(display, None, None, exc.message)]) from None

@@ -130,6 +130,7 @@ class RuntimeEnvironment:
     python: str
     module: str
     version: str | None
+    cached: Path | None = None  # the cached environment it was reused from, else None
 
 
 class RuntimeUnavailable(Exception):  # noqa: N818 -- names the finding `runtime-unavailable`
@@ -540,4 +541,5 @@ def prepare_runtime(
         python=str(_venv_python(venv)),
         module=module,
         version=version if isinstance(version, str) else None,
+        cached=venv if marker is not None else None,
     )

@@ -23,6 +23,7 @@ from tflite_gate.findings import RULES, Finding, Severity, sort_findings
 from tflite_gate.report.markdown import render_markdown
 from tflite_gate.report.model import Report
 from tflite_gate.report.outputs import Output, OutputSkippedError, write_each
+from tflite_gate.report.text import plural
 
 #: GitHub shows at most this many annotations of each type (error, warning, notice) per step.
 ANNOTATIONS_PER_SEVERITY = 10
@@ -311,16 +312,12 @@ def write_step_summary(report: Report, path: str | Path, *, report_path: str | N
     return True
 
 
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
-
-
 def action_outputs(report: Report, report_path: str) -> dict[str, str]:
     """The step outputs a workflow can branch on without parsing the JSON report."""
     s = report.summary
     summary = (
-        f"{report.verdict}: {_plural(s.errors, 'error')}, {_plural(s.warnings, 'warning')} "
-        f"in {_plural(len(report.models), 'model')}"
+        f"{report.verdict}: {plural(s.errors, 'error')}, {plural(s.warnings, 'warning')} "
+        f"in {plural(len(report.models), 'model')}"
     )
     return {
         "verdict": report.verdict,

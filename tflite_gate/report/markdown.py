@@ -30,7 +30,7 @@ from tflite_gate.report.model import (
     VariantReport,
 )
 from tflite_gate.report.terminal import format_size
-from tflite_gate.report.text import format_metric, format_number
+from tflite_gate.report.text import format_metric, format_number, plural
 
 # Characters with a meaning in Markdown inline syntax (CommonMark lets any ASCII
 # punctuation be backslash-escaped; these are the ones that can change rendering
@@ -130,10 +130,6 @@ def _versus(value: float, threshold: float) -> tuple[str, str]:
 
 def _int(n: int) -> str:
     return f"{n:,}"
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{_int(n)} {word}{'' if n == 1 else 's'}"
 
 
 # --------------------------------------------------------------------------- tables
@@ -405,8 +401,8 @@ class _Parts:
 def _verdict_line(report: Report) -> str:
     s = report.summary
     counts = (
-        f"{_plural(s.errors, 'error')}, {_plural(s.warnings, 'warning')}, "
-        f"{_plural(s.notices, 'notice')} in {_plural(len(report.models), 'model')}"
+        f"{plural(s.errors, 'error')}, {plural(s.warnings, 'warning')}, "
+        f"{plural(s.notices, 'notice')} in {plural(len(report.models), 'model')}"
     )
     return (
         f"**{report.verdict.upper()}**: {counts} (`fail_on`: {report.fail_on}) · "

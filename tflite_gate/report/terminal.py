@@ -12,7 +12,7 @@ from tflite_gate.report.model import (
     Report,
     VariantReport,
 )
-from tflite_gate.report.text import metrics_line
+from tflite_gate.report.text import counts, metrics_line
 
 Phase = TypeVar("Phase", bound=str)
 
@@ -115,7 +115,7 @@ def render(report: Report, report_path: str | None = None) -> str:
         lines += [*_model_lines(model), ""]
     s = report.summary
     if report.findings:
-        lines.append(f"Findings ({s.errors} errors, {s.warnings} warnings, {s.notices} notices):")
+        lines.append(f"Findings ({counts(s.errors, s.warnings, s.notices)}):")
         for finding in sort_findings(report.findings):
             lines += _finding_lines(finding)
         lines.append("")
@@ -124,7 +124,7 @@ def render(report: Report, report_path: str | None = None) -> str:
     verdict = report.verdict.upper()
     tail = f" · report: {report_path}" if report_path else ""
     lines.append(
-        f"Verdict: {verdict} (fail_on: {report.fail_on}) · {s.errors} errors, "
-        f"{s.warnings} warnings, {s.notices} notices · {report.duration_s:.1f} s{tail}"
+        f"Verdict: {verdict} (fail_on: {report.fail_on}) · "
+        f"{counts(s.errors, s.warnings, s.notices)} · {report.duration_s:.1f} s{tail}"
     )
     return "\n".join(lines)

@@ -64,3 +64,16 @@ def metrics_line(metrics: OutputMetrics) -> str:
     if metrics.compared == 0:
         parts.append("nothing compared")
     return f"{metrics.output}: " + " ".join(parts)
+
+
+def plural(count: int, word: str) -> str:
+    """`1 error`, `2 errors`: counts users read in logs, summaries and outputs."""
+    return f"{count:,} {word}{'' if count == 1 else 's'}"
+
+
+def counts(errors: int, warnings: int, notices: int) -> str:
+    """`1 error, 0 warnings, 2 notices`."""
+    return ", ".join(
+        plural(n, word)
+        for n, word in ((errors, "error"), (warnings, "warning"), (notices, "notice"))
+    )
