@@ -48,3 +48,15 @@ def test_nothing_changes_when_the_checkout_is_roots(tmp_path: Path) -> None:
     (tmp_path / "new.json").write_text("{}")
     assert hand_over([tmp_path], owner_of=tmp_path, since=0) == 0
     assert _owner(tmp_path / "new.json") == (0, 0)
+
+
+def test_a_home_that_is_not_the_owners_is_left_alone(tmp_path: Path) -> None:
+    checkout, home = tmp_path / "repo", tmp_path / "root-home"
+    checkout.mkdir()
+    home.mkdir()
+    os.chown(checkout, RUNNER, RUNNER)
+    (home / ".keras").mkdir()
+    (checkout / "report.json").write_text("{}")
+    hand_over([checkout, home], owner_of=checkout, since=0)
+    assert _owner(checkout / "report.json") == (RUNNER, RUNNER)
+    assert _owner(home / ".keras") == (0, 0)

@@ -35,8 +35,10 @@ def _paths_below(root: Path) -> Iterable[Path]:
 def hand_over(roots: Iterable[Path], owner_of: Path, since: float) -> int:
     """Give everything this process wrote under `roots` since `since` to `owner_of`'s owner.
 
-    Returns how many paths changed owner. Links are changed themselves, never
-    followed; a path that vanished or cannot be changed is left as it is.
+    Returns how many paths changed owner. A root other than `owner_of` is walked only
+    if it belongs to that owner too (the runner's home does; root's own home, when
+    the entrypoint runs outside a runner, does not). Links are changed themselves,
+    never followed; a path that vanished or cannot be changed is left as it is.
     """
     me = os.geteuid()
     try:
@@ -47,7 +49,11 @@ def hand_over(roots: Iterable[Path], owner_of: Path, since: float) -> int:
         return 0
     changed = 0
     for root in roots:
-        if not root.exists():
+        try:
+            theirs = (root.stat().st_uid, root.stat().st_gid) == (owner.st_uid, owner.st_gid)
+        except OSError:
+            continue
+        if not theirs and root != owner_of:  # root's own home (a local run): never touched
             continue
         for path in _paths_below(root):
             try:
