@@ -274,8 +274,11 @@ def _run(env: Mapping[str, str], out: TextIO) -> int:
         names=ACTION_NAMES,
     )
 
+    repository = str(Path(env.get("GITHUB_WORKSPACE") or Path.cwd()).resolve())
+
     def progress(message: str) -> None:
-        out.write(f"{plain_line(message)}\n")
+        shown = message.replace(f"{repository}/", "")
+        out.write(f"{plain_line(shown)}\n")
         out.flush()
 
     # Progress lines carry model names and runtime messages: no workflow commands in them.
@@ -295,6 +298,8 @@ def _publish(
     out: TextIO,
 ) -> int:
     """Reports, log summary, annotations, outputs, job summary and the comment."""
+    repository = str(Path(env.get("GITHUB_WORKSPACE") or Path.cwd()).resolve())
+    outcome.report = outcome.report.with_paths_relative_to(repository)  # as users see them
     report = outcome.report
     failures = publish_reports(outcome, outputs)
     written = not any(output.path == inputs.report for output in outcome.refused)

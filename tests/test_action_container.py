@@ -359,6 +359,32 @@ def test_a_bad_input_still_writes_outputs_summary_and_report(
     assert _not_the_runners(runner.repository) == []
 
 
+def test_messages_that_name_files_name_them_from_the_repository(
+    engine: Engine,
+    image: Image,
+    runner: Runner,
+    github: FakeGitHub,
+    two_runs: tuple[tuple[ActionRun, float], tuple[ActionRun, float]],
+) -> None:
+    """A path the gate resolved itself (a custom-op library) is shown as `ml/lib/...`."""
+    policy = runner.repository / "ml" / "libs.yml"
+    policy.write_text(
+        "version: 1\nmodels:\n  - name: relu\n    source: models/relu.tflite\n"
+        "    runtimes: [{requirement: ai-edge-litert, custom_op_registerers: [Reg],"
+        " custom_op_libraries: [lib/missing.so]}]\n"
+    )
+    os.chown(policy, RUNNER_UID, RUNNER_GID)
+    try:
+        run, _ = run_action(engine, image, runner, github, policy="libs.yml", comment="off")
+    finally:
+        policy.unlink()
+    assert run.returncode == 1, run.stdout[-3000:]
+    assert "custom-op library ml/lib/missing.so does not exist" in run.stdout
+    report = (runner.repository / "ml" / "tflite-gate-report.json").read_text()
+    for text in (run.stdout, run.summary, report):
+        assert [p for p in CONTAINER_PATHS if p in text] == []
+
+
 CLI_FLAGS = re.compile(r"--(only|policy|artifacts|cache-dir|workspace|report|sarif|junit)\b")
 
 

@@ -8,6 +8,7 @@ requirement, a package that does not import, and `tflite-runtime==2.14.0`).
 from __future__ import annotations
 
 import base64
+import dataclasses
 import importlib.metadata
 import importlib.util
 import json
@@ -264,7 +265,8 @@ def test_local_package_installs_into_its_own_venv_and_is_reused(tmp_path: Path) 
 
     again = prepare_runtime(_fakert_spec(source), cache_dir=cache)
 
-    assert again == env
+    assert env.cached is None  # built here
+    assert again == dataclasses.replace(env, cached=_marker(env.python).parent)
     assert _marker(env.python).stat().st_mtime_ns == stamp  # reused, not rebuilt
 
 

@@ -387,6 +387,17 @@ class Report(_Model):
             copy.policy = f"{prefix.rstrip('/')}/{copy.policy}"
         return copy
 
+    def with_paths_relative_to(self, root: str) -> Report:
+        """A copy in which the absolute directory `root` appears nowhere, not even in text.
+
+        The Action runs in a container: `/github/workspace/ml/zoo.py` in a message is a
+        path no user can open, `ml/zoo.py` is one they can click. Messages, details and
+        paths all get the repository-relative spelling.
+        """
+        base = root.rstrip("/")
+        text = self.model_dump_json().replace(f"{base}/", "").replace(base, ".")
+        return Report.model_validate_json(text)
+
     def finalize(self, fail_on: Literal["error", "warning", "never"]) -> None:
         """Count findings and set the verdict from `fail_on` (exit code follows it)."""
         self.fail_on = fail_on
