@@ -74,6 +74,11 @@ class ActionInputs:
     cache_dir: Path
 
 
+def _repository(env: Mapping[str, str]) -> Path:
+    """The checkout: `GITHUB_WORKSPACE` (the runner mounts it at /github/workspace)."""
+    return Path(env.get("GITHUB_WORKSPACE") or Path.cwd()).resolve()
+
+
 def _input(env: Mapping[str, str], name: str, default: str = "") -> str:
     return env.get(f"INPUT_{name.replace(' ', '_').upper()}", default).strip()
 
@@ -188,7 +193,7 @@ def _comment(report: Report, inputs: ActionInputs, env: Mapping[str, str], out: 
 
 def _report_place(env: Mapping[str, str]) -> tuple[Path, Path, Path] | None:
     """Workspace, report and policy paths from the inputs; None if one of them is bad."""
-    repository = Path(env.get("GITHUB_WORKSPACE") or Path.cwd())
+    repository = _repository(env)
     try:
         workspace = _inside(repository, _input(env, "working-directory", ".") or ".", "")
         report = _inside(workspace, _input(env, "report") or DEFAULT_REPORT, "")
@@ -206,7 +211,7 @@ def _input_error_report(env: Mapping[str, str], message: str, out: TextIO) -> No
     unless an input that places it (working-directory, report, policy) is the bad
     one or its path would overwrite something; then the annotation alone says why.
     """
-    repository = Path(env.get("GITHUB_WORKSPACE") or Path.cwd())
+    repository = _repository(env)
     place = _report_place(env)
     workspace, report_path, policy = place or (repository, repository / DEFAULT_REPORT, repository)
     [output] = report_outputs(
@@ -242,7 +247,7 @@ def main(env: Mapping[str, str] | None = None, out: TextIO | None = None) -> int
     try:
         return _run(env, out)
     finally:  # on every way out: what the run wrote goes to the checkout's owner
-        repository = Path(env.get("GITHUB_WORKSPACE") or Path.cwd())
+        repository = _repository(env)
         home = env.get("HOME")
         roots = [repository, *([Path(home)] if home else [])]
         hand_over(roots, owner_of=repository, since=started - 1)
@@ -274,7 +279,7 @@ def _run(env: Mapping[str, str], out: TextIO) -> int:
         names=ACTION_NAMES,
     )
 
-    repository = str(Path(env.get("GITHUB_WORKSPACE") or Path.cwd()).resolve())
+    repository = str(_repository(env))
 
     def progress(message: str) -> None:
         shown = message.replace(f"{repository}/", "")
@@ -298,8 +303,7 @@ def _publish(
     out: TextIO,
 ) -> int:
     """Reports, log summary, annotations, outputs, job summary and the comment."""
-    repository = str(Path(env.get("GITHUB_WORKSPACE") or Path.cwd()).resolve())
-    outcome.report = outcome.report.with_paths_relative_to(repository)  # as users see them
+    outcome.report = outcome.report.with_paths_relative_to(str(_repository(env)))
     report = outcome.report
     failures = publish_reports(outcome, outputs)
     written = not any(output.path == inputs.report for output in outcome.refused)

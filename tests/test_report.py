@@ -78,3 +78,23 @@ def test_shipped_report_schema_matches_the_report_model() -> None:
     assert written == report_schema(), (
         "regenerate it: tflite-gate schema > tflite_gate/schemas/report.schema.json"
     )
+
+
+def test_container_paths_become_repository_paths_everywhere() -> None:
+
+    report = new_report()
+    report.add(
+        [
+            make_finding(
+                "runtime-unavailable",
+                "m: custom-op library /github/workspace/ml/lib/x.so does not exist",
+                details={"error": "in /github/workspace"},
+            )
+        ]
+    )
+    shown = report.with_paths_relative_to("/github/workspace")
+    assert shown.findings[0].message == "m: custom-op library ml/lib/x.so does not exist"
+    assert shown.findings[0].details == {"error": "in ."}
+    assert report.findings[0].message.endswith("/github/workspace/ml/lib/x.so does not exist")
+    untouched = report.with_paths_relative_to("/")  # a root that every path is under
+    assert untouched.findings[0].message == report.findings[0].message

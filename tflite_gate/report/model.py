@@ -395,6 +395,8 @@ class Report(_Model):
         paths all get the repository-relative spelling.
         """
         base = root.rstrip("/")
+        if not base:  # the file system's root: every path is "relative" to it
+            return self.model_copy(deep=True)
         text = self.model_dump_json().replace(f"{base}/", "").replace(base, ".")
         return Report.model_validate_json(text)
 
