@@ -25,7 +25,7 @@ from typing import Any
 import jsonschema
 import pytest
 import yaml
-from conftest import REPO
+from conftest import REPO, run_gate
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -272,21 +272,11 @@ def test_the_gate_survives_any_mutated_model(
             """
         )
     )
-    report = workspace / "report.json"
-    completed = subprocess.run(
-        [
-            *(sys.executable, "-m", "tflite_gate", "check", "--quiet"),
-            *("--workspace", str(workspace), "--report", str(report)),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    output = completed.stdout + completed.stderr
+    run = run_gate(workspace, "--quiet")
+    output = run.stdout + run.stderr
     assert "Traceback" not in output, output[-3000:]
-    assert completed.returncode in (0, 1, 2), output[-3000:]
-    written = json.loads(report.read_text())
-    jsonschema.validate(written, SCHEMA)
-    event(f"exit {completed.returncode}: {sorted({f['rule'] for f in written['findings']})}")
-    assert written["internal_error"] is None
+    assert run.returncode in (0, 1, 2), output[-3000:]
+    assert run.report is not None
+    jsonschema.validate(run.report, SCHEMA)
+    assert run.report["internal_error"] is None
+    event(f"exit {run.returncode}: {sorted({f['rule'] for f in run.report['findings']})}")

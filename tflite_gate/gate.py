@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from tflite_gate.cancel import Cancelled, cancellable
 from tflite_gate.findings import Location, make_finding
+from tflite_gate.layout import UnusablePlace
 from tflite_gate.pipeline import (
     CheckOptions,
     OutputPathError,
@@ -135,7 +136,7 @@ def run_gate(options: CheckOptions, progress: Progress) -> GateOutcome:
         )
     except OutputPathError as error:
         return usage_outcome(str(error).splitlines(), options, error.problems)
-    except UsageError as error:
+    except (UsageError, UnusablePlace) as error:
         return usage_outcome([str(error)], options)
     except Exception as error:  # a bug in tflite-gate outside any model: report it
         return GateOutcome(

@@ -1,4 +1,4 @@
-"""Where a run writes, laid out so that no two things it writes can share a path.
+"""Where a run writes: made and tried before the run, laid out so that nothing collides.
 
 Scratch (one temporary directory per run, removed when it ends) is laid out by
 index: no name from the policy reaches it, so a variant called `load.json` or
@@ -12,10 +12,15 @@ equal.
 
 from __future__ import annotations
 
+import os
 import re
+import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+GATE_DIRECTORY = ".tflite-gate"  # the gate's own directory in the workspace (artifacts, cache)
+_GITIGNORE = "# Written by tflite-gate: converted models, reproducers, caches.\n*\n"
 REPRODUCERS = "reproducers"  # MODEL/reproducers/VARIANT/RUNTIME/
 REFERENCE_REPRODUCERS = "reference-reproducers"  # MODEL/reference-reproducers/RUNTIME/
 
@@ -80,3 +85,69 @@ class ModelPlaces:
         if variant is None:
             return self.artifacts / REFERENCE_REPRODUCERS / runtime_directory
         return self.artifacts / REPRODUCERS / variant / runtime_directory
+
+
+# --------------------------------------------------------------------------- before the run
+
+
+class UnusablePlace(Exception):  # noqa: N818 -- a usage error, named for what it says
+    """A directory the run must write to cannot be used; the message leads with the fix."""
+
+
+def _shown(path: Path, workspace: Path) -> str:
+    try:
+        return path.resolve().relative_to(workspace.resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def refuse_artifacts_over(
+    reads: Sequence[Path],
+    artifacts: Path,
+    models: Sequence[str],
+    workspace: Path,
+    option: str | None,
+) -> None:
+    """Converted models go to `ARTIFACTS/MODEL/`: never over a file the run reads."""
+    owned = [artifacts.resolve() / name for name in models]
+    for path in reads:
+        inside = next((d for d in owned if path.resolve().is_relative_to(d)), None)
+        if inside is not None:
+            raise UnusablePlace(
+                f"give {option or 'the artifacts'} a directory of its own: "
+                f"{_shown(path, workspace)}, which the run reads, is inside {inside.name}/ of "
+                "the artifacts, where the gate writes converted models"
+            )
+
+
+def prepare_artifacts(artifacts: Path, workspace: Path, *, own: bool, option: str | None) -> None:
+    """Make the artifacts directory and try writing there, before any model work.
+
+    A permission bit says nothing for root or a read-only mount, so a file is really
+    created (and removed). `own`: it is the gate's default directory in the
+    workspace, which then ignores itself in git, as `.pytest_cache` does.
+    """
+    try:
+        artifacts.mkdir(parents=True, exist_ok=True)
+        ignore = workspace / GATE_DIRECTORY / ".gitignore"
+        if own and not ignore.exists():
+            ignore.write_text(_GITIGNORE, encoding="utf-8")
+        handle, probe = tempfile.mkstemp(prefix=".write-test-", dir=artifacts)
+        os.close(handle)
+        Path(probe).unlink()
+    except OSError as error:
+        raise UnusablePlace(
+            f"give {option or 'the artifacts'} a writable directory: cannot create artifacts "
+            f"in {_shown(artifacts, workspace)}: {error.strerror or error}"
+        ) from None
+
+
+def new_scratch_directory() -> tempfile.TemporaryDirectory[str]:
+    """The run's temporary directory; one that cannot be made is the machine's problem."""
+    try:
+        return tempfile.TemporaryDirectory(prefix="tflite-gate-")
+    except OSError as error:
+        raise UnusablePlace(
+            "set TMPDIR to a writable directory with room: cannot create a temporary "
+            f"directory in {tempfile.gettempdir()}: {error.strerror or error}"
+        ) from None

@@ -8,12 +8,11 @@ becomes findings for that model; the others still run.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import platform
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,7 +43,14 @@ from tflite_gate.execute import ExecutionResult, ExecutionStatus, run_interprete
 from tflite_gate.files import copy_file_atomic, disk_problem
 from tflite_gate.findings import Finding, Location, group_across_variants, make_finding
 from tflite_gate.inspect import InvalidModelError, inspect_model
-from tflite_gate.layout import ModelPlaces, runtime_directories
+from tflite_gate.layout import (
+    GATE_DIRECTORY,
+    ModelPlaces,
+    new_scratch_directory,
+    prepare_artifacts,
+    refuse_artifacts_over,
+    runtime_directories,
+)
 from tflite_gate.policy import (
     AS_IS_VARIANT,
     GenerateSource,
@@ -53,7 +59,6 @@ from tflite_gate.policy import (
     ModelSpec,
     RuntimeEntry,
     default_memory_mb,
-    display_path_for,
     is_factory,
     load_policy,
     machine_memory_mb,
@@ -203,7 +208,8 @@ def select_models(loaded: LoadedPolicy, only: list[str], option: str = "--only")
 
 
 def run_check(options: CheckOptions, progress: Progress) -> Report:
-    """The whole gate for one policy; raises PolicyError/UsageError before any model work.
+    """The whole gate for one policy; raises PolicyError/UsageError/UnusablePlace before
+    any model work.
 
     A cancellation leaves as `Cancelled` carrying the partial report: the models that
     finished, the one being checked with what it had, and a `cancelled` finding.
@@ -232,13 +238,18 @@ def _check_models(
     loaded = load_policy(options.policy, options.workspace, policy_option=options.names.policy)
     report.policy = loaded.display_path
     _refuse_outputs_over_inputs(options, loaded)  # before any other usage error writes one
-    _refuse_artifacts_over_inputs(options, loaded)
+    artifacts = artifacts_path(options)
+    option = options.names.artifacts  # UnusablePlace below: a usage error, before model work
+    models = [m.name for m in loaded.policy.models]
+    reads = _read_files(loaded, options.workspace, options.policy)
+    refuse_artifacts_over(reads, artifacts, models, options.workspace, option)
     indices = select_models(loaded, options.only, options.names.only)
     report.timings["policy"] = round(time.monotonic() - started, 3)
 
     report.add(_version_findings(loaded, indices))
-    artifacts = _artifacts_directory(options)
-    with _scratch_directory() as scratch:
+    prepare_artifacts(artifacts, options.workspace, own=options.artifacts is None, option=option)
+    scratch_directory = new_scratch_directory()
+    with scratch_directory as scratch:
         context = RunContext(
             workspace=options.workspace,
             artifacts=artifacts,
@@ -317,24 +328,13 @@ def _cancelled_finding(cancelled: Cancelled, report: Report) -> Finding:
     )
 
 
-GATE_DIRECTORY = ".tflite-gate"  # the gate's own directory in the workspace
-_GITIGNORE = "# Written by tflite-gate: converted models, reproducers, caches.\n*\n"
-
-
 def artifacts_path(options: CheckOptions) -> Path:
     """Where converted models go (created only when the run starts)."""
     return options.artifacts or options.workspace / GATE_DIRECTORY / "artifacts"
 
 
-def _ignored_by_git(workspace: Path) -> None:
-    """The gate's own directory ignores itself, as `.pytest_cache` does: no untracked noise."""
-    ignore = workspace / GATE_DIRECTORY / ".gitignore"
-    if not ignore.exists():
-        ignore.write_text(_GITIGNORE, encoding="utf-8")
-
-
-def _read_files(loaded: LoadedPolicy, workspace: Path) -> list[Path]:
-    """Files the policy names that the run reads: sources, references, data, libraries."""
+def _read_files(loaded: LoadedPolicy, workspace: Path, *more: Path) -> list[Path]:
+    """Files the run reads: sources, references, data, libraries the policy names; `more`."""
     named: list[str] = []
     for settings in [loaded.policy.defaults, *loaded.policy.models]:
         if isinstance(settings, ModelSpec):
@@ -345,7 +345,7 @@ def _read_files(loaded: LoadedPolicy, workspace: Path) -> list[Path]:
         for item in settings.runtimes or []:
             named += item.custom_op_libraries if isinstance(item, RuntimeEntry) else []
     paths = [resolve_inside(raw, workspace) for raw in named if not is_factory(raw)]
-    return [path for path in paths if path is not None]
+    return [*more, *(path for path in paths if path is not None)]
 
 
 def _refuse_outputs_over_inputs(options: CheckOptions, loaded: LoadedPolicy) -> None:
@@ -357,58 +357,6 @@ def _refuse_outputs_over_inputs(options: CheckOptions, loaded: LoadedPolicy) -> 
     )
     if problems:
         raise OutputPathError(problems)
-
-
-@contextlib.contextmanager
-def _scratch_directory() -> Iterator[str]:
-    """The run's temporary directory; one that cannot be made is the machine's problem."""
-    try:
-        scratch = tempfile.TemporaryDirectory(prefix="tflite-gate-")
-    except OSError as error:
-        raise UsageError(
-            "set TMPDIR to a writable directory with room: cannot create a temporary "
-            f"directory in {tempfile.gettempdir()}: {error.strerror or error}"
-        ) from None
-    with scratch as path:
-        yield path
-
-
-def _refuse_artifacts_over_inputs(options: CheckOptions, loaded: LoadedPolicy) -> None:
-    """Converted models and reproducers go to `ARTIFACTS/MODEL/`: never over what the run reads."""
-    artifacts = artifacts_path(options).resolve()
-    owned = [artifacts / model.name for model in loaded.policy.models]
-    for path in [options.policy, *_read_files(loaded, options.workspace)]:
-        inside = next((d for d in owned if path.resolve().is_relative_to(d)), None)
-        if inside is not None:
-            shown = display_path_for(path, options.workspace)
-            raise UsageError(
-                f"give {options.names.artifacts or 'the artifacts'} a directory of its own: "
-                f"{shown}, which the run reads, is inside {inside.name}/ of the artifacts, where "
-                "the gate writes converted models"
-            )
-
-
-def _artifacts_directory(options: CheckOptions) -> Path:
-    """The artifacts directory, made and tried for writing before any model work.
-
-    A permission bit says nothing for root or a read-only mount, so a file is
-    really created (and removed) there.
-    """
-    artifacts = artifacts_path(options)
-    try:
-        artifacts.mkdir(parents=True, exist_ok=True)
-        if options.artifacts is None:
-            _ignored_by_git(options.workspace)
-        handle, probe = tempfile.mkstemp(prefix=".write-test-", dir=artifacts)
-        os.close(handle)
-        Path(probe).unlink()
-    except OSError as error:
-        shown = display_path_for(artifacts, options.workspace)
-        raise UsageError(
-            f"give {options.names.artifacts or 'the artifacts'} a writable directory: cannot "
-            f"create artifacts in {shown}: {error.strerror or error}"
-        ) from None
-    return artifacts
 
 
 def _version_findings(loaded: LoadedPolicy, indices: list[int]) -> list[Finding]:
