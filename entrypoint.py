@@ -52,6 +52,7 @@ ACTION_NAMES = OptionNames(
     only="the `only` input",
     artifacts=None,
     cache_dir="the `cache-dir` input",
+    no_cache="`cache: false`",
 )
 
 
@@ -72,6 +73,7 @@ class ActionInputs:
     token: str
     only: list[str]
     cache_dir: Path
+    cache: bool = True
 
 
 def _repository(env: Mapping[str, str]) -> Path:
@@ -131,6 +133,9 @@ def read_inputs(env: Mapping[str, str]) -> ActionInputs:
     comment = _input(env, "comment", "update") or "update"
     if comment not in {"update", "off"}:
         raise InputError(f"comment must be update or off, got {comment!r}")
+    cache = _input(env, "cache", "true") or "true"
+    if cache not in {"true", "false"}:
+        raise InputError(f"cache must be true or false, got {cache!r}")
 
     def optional(name: str) -> Path | None:
         value = _input(env, name)
@@ -149,6 +154,7 @@ def read_inputs(env: Mapping[str, str]) -> ActionInputs:
         token=_token(env),
         only=split_names([_input(env, "only")]),
         cache_dir=_inside(workspace, _input(env, "cache-dir") or DEFAULT_CACHE_DIR, "cache-dir"),
+        cache=cache == "true",
     )
 
 
@@ -275,6 +281,7 @@ def _run(env: Mapping[str, str], out: TextIO) -> int:
         only=inputs.only,
         fail_on=inputs.fail_on,
         cache_dir=inputs.cache_dir,
+        cache=inputs.cache,
         outputs=outputs,
         names=ACTION_NAMES,
     )

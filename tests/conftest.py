@@ -37,7 +37,9 @@ class GateRun:
         return next(m for m in self.report["models"] if m["name"] == name)
 
 
-def run_gate(workspace: Path, *args: str, report: Path | None = None) -> GateRun:
+def run_gate(
+    workspace: Path, *args: str, report: Path | None = None, env: dict[str, str] | None = None
+) -> GateRun:
     """`tflite-gate check` as a user runs it: a separate process, real exit code."""
     report = report or workspace / "tflite-gate-report.json"
     completed = subprocess.run(
@@ -56,6 +58,7 @@ def run_gate(workspace: Path, *args: str, report: Path | None = None) -> GateRun
         text=True,
         timeout=900,
         check=False,
+        env=env,
     )
     data = json.loads(report.read_text()) if report.exists() else None
     return GateRun(completed.returncode, completed.stdout, completed.stderr, data)

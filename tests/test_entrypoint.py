@@ -266,3 +266,24 @@ def test_untrusted_text_cannot_issue_commands(
         "##[error]pwned" not in line or not line.startswith("##[")
         for line in run.stdout.splitlines()
     )
+
+
+def test_the_cache_input_reuses_or_converts_again(
+    repository: Path, github: FakeGitHub, tmp_path: Path
+) -> None:
+    bad = run_action(repository, github, tmp_path, cache="sometimes")
+    assert bad.returncode == 2
+    assert "cache must be true or false, got 'sometimes'" in bad.stdout
+    inputs = {"working-directory": "examples", "only": "tiny-cnn", "comment": "off"}
+    runs = {}
+    for name, cache in (("first", "true"), ("second", "true"), ("off", "false")):
+        (tmp_path / name).mkdir()
+        runs[name] = run_action(repository, github, tmp_path / name, cache=cache, **inputs)
+        assert runs[name].returncode == 1, runs[name].stdout  # tiny-cnn: op-not-allowed
+
+    last = json.loads((repository / "examples" / "tflite-gate-report.json").read_text())
+    assert last["models"][0]["cache"]["status"] == "disabled"
+    assert "[tiny-cnn] 1 variant(s): reused from the cache" in runs["second"].stdout
+    assert "(`cache: false` converts again)" in runs["second"].stdout  # the input, no flag
+    assert "converting" not in runs["second"].stdout
+    assert "converting 1 variant(s)" in runs["off"].stdout

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tflite_gate import __version__, cancel
+from tflite_gate.conversion_cache import DEFAULT_MAX_MB
 from tflite_gate.gate import (
     EXIT_CANCELLED,
     EXIT_FAIL,
@@ -82,12 +83,36 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument(
         "--cache-dir",
         type=Path,
-        help="where runtime environments are cached (default: $TFLITE_GATE_CACHE or "
-        "~/.cache/tflite-gate)",
+        help="where runtime environments and converted models are cached (default: "
+        "$TFLITE_GATE_CACHE or ~/.cache/tflite-gate)",
+    )
+    check.add_argument(
+        "--no-cache",
+        dest="cache",
+        action="store_false",
+        help="convert every model again, and keep nothing (runtime environments are still reused)",
+    )
+    check.add_argument(
+        "--cache-max-mb",
+        type=_positive_int,
+        default=DEFAULT_MAX_MB,
+        metavar="MB",
+        help="least recently used conversions are dropped beyond this size "
+        f"(default: {DEFAULT_MAX_MB})",
     )
     check.add_argument("--quiet", action="store_true", help="no progress lines")
     commands.add_parser("schema", help="print the JSON Schema of the report")
     return parser
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number above 0, got {text!r}")
+    return value
 
 
 def _progress(quiet: bool) -> Callable[[str], None]:
@@ -123,6 +148,8 @@ def _check(args: argparse.Namespace) -> int:
         only=split_names(args.only),
         artifacts=args.artifacts,
         cache_dir=args.cache_dir,
+        cache=args.cache,
+        cache_max_mb=args.cache_max_mb,
         fail_on=fail_on,
         outputs=outputs,
     )

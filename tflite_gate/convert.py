@@ -24,6 +24,10 @@ from typing import Any, cast, get_args
 
 from tflite_gate.report.model import SourceKind
 from tflite_gate.workers import WorkerOutcome, log_tail, run_worker
+from tflite_gate.workspace_code import WorkspaceReads
+
+# What a finished worker leaves in its scratch, and all a cached conversion keeps.
+DEPENDENCIES_FILE = "dependencies.json"
 
 
 @dataclass
@@ -103,6 +107,9 @@ class ConversionResult:
     evaluation: EvaluationResult | None
     duration_s: float
     worker_log: str
+    # One worker ran to its end: every result is its own, none stands for a crash or a
+    # timeout (what may be kept and reused).
+    complete: bool = False
 
 
 # --------------------------------------------------------------------------- log filtering
@@ -348,7 +355,7 @@ def _convert_variant(
         target = scratch / f"variant-{variant.name}.tflite"
         target.write_bytes(blob)
         result.ok = True
-        result.tflite_path = str(target)
+        result.tflite_path = target.name  # relative to scratch: results can move (the cache)
     result.log_lines = interesting_log_lines(log.read_text(errors="replace"))
     result.duration_s = time.monotonic() - started
     return result
@@ -405,8 +412,8 @@ def _evaluate(request: ConversionRequest, prepared: Any, scratch: Path) -> Evalu
     save_npz(reference_path, reference)
     return EvaluationResult(
         ok=True,
-        inputs_path=str(inputs_path),
-        reference_path=str(reference_path),
+        inputs_path=inputs_path.name,
+        reference_path=reference_path.name,
         samples=len(feeds),
         outputs=sorted(reference),
         duration_s=time.monotonic() - started,
@@ -465,6 +472,8 @@ def worker_main(request_path: str) -> int:
     raw["variants"] = [VariantRequest(**v) for v in raw["variants"]]
     request = ConversionRequest(**raw)
     scratch = Path(request.scratch)
+    reads = WorkspaceReads(Path(request.workspace), scratch=scratch)
+    reads.start()
     load, prepared = _load(request, scratch)
     _write_json(scratch / "load.json", asdict(load))
     if prepared is None:
@@ -485,6 +494,7 @@ def worker_main(request_path: str) -> int:
     if request.reference and not (scratch / "evaluation.json").exists():
         (scratch / "evaluation.started").touch()
         _write_json(scratch / "evaluation.json", asdict(_evaluate(request, prepared, scratch)))
+    _write_json(scratch / DEPENDENCIES_FILE, {"files": reads.files(), "packages": reads.packages()})
     return 0
 
 
@@ -547,7 +557,15 @@ def convert_model(
         attempt += 1
         if outcome.timed_out or attempt > len(request.variants):
             break
-    return _collect(request, scratch, outcome, crashes, worker_log, time.monotonic() - started)
+    result = _collect(request, scratch, outcome, crashes, worker_log, time.monotonic() - started)
+    result.complete = outcome.ok and not crashes
+    return result
+
+
+def finished_results(request: ConversionRequest, duration_s: float) -> ConversionResult:
+    """The results a finished worker left in the request's scratch (restored from a cache)."""
+    scratch = Path(request.scratch)
+    return _collect(request, scratch, None, {}, scratch / "worker-0.log", duration_s)
 
 
 def _record_evaluation_crash(scratch: Path, outcome: WorkerOutcome, log: Path) -> None:
@@ -589,20 +607,21 @@ def _crash_result(name: str, outcome: WorkerOutcome, log: Path) -> VariantResult
 def _collect(
     request: ConversionRequest,
     scratch: Path,
-    outcome: WorkerOutcome,
+    outcome: WorkerOutcome | None,
     crashes: dict[str, VariantResult],
     worker_log: Path,
     duration: float,
 ) -> ConversionResult:
+    what = outcome.describe() if outcome else "left no result"
     raw_load = _read_json(scratch / "load.json")
     if raw_load is None:
         tail = log_tail(worker_log)
         load = LoadResult(
             ok=False,
-            error=f"the conversion worker {outcome.describe()} while loading the model"
+            error=f"the conversion worker {what} while loading the model"
             + (f": {tail[-1]}" if tail else ""),
             log_lines=tail,
-            crash_cause=outcome.cause,
+            crash_cause=outcome.cause if outcome else None,
         )
         return ConversionResult(load, {}, None, duration, str(worker_log))
     raw_load["location"] = tuple(raw_load["location"]) if raw_load.get("location") else None
@@ -612,14 +631,16 @@ def _collect(
         raw = _read_json(scratch / f"variant-{variant.name}.json")
         if raw is not None:
             variants[variant.name] = VariantResult(**raw)
+            if raw.get("tflite_path"):
+                variants[variant.name].tflite_path = str(scratch / raw["tflite_path"])
         elif variant.name in crashes:
             variants[variant.name] = crashes[variant.name]
         elif load.ok:
             variants[variant.name] = VariantResult(
                 name=variant.name,
                 ok=False,
-                crash=f"not converted: the conversion worker {outcome.describe()}",
-                crash_cause=outcome.cause,
+                crash=f"not converted: the conversion worker {what}",
+                crash_cause=outcome.cause if outcome else None,
             )
     raw_evaluation = _read_json(scratch / "evaluation.json")
     evaluation = None
@@ -627,6 +648,9 @@ def _collect(
         if raw_evaluation.get("location"):
             raw_evaluation["location"] = tuple(raw_evaluation["location"])
         evaluation = EvaluationResult(**raw_evaluation)
+        for key in ("inputs_path", "reference_path"):
+            if raw_evaluation.get(key):
+                setattr(evaluation, key, str(scratch / raw_evaluation[key]))
     return ConversionResult(load, variants, evaluation, duration, str(worker_log))
 
 

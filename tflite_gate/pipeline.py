@@ -23,12 +23,15 @@ import numpy as np
 from tflite_gate import __version__, checks
 from tflite_gate.cancel import Cancelled
 from tflite_gate.compare import OutputPlan, compare_run
+from tflite_gate.conversion_cache import DEFAULT_MAX_MB, ConversionCache, conversion_key
 from tflite_gate.convert import (
     ConversionRequest,
+    ConversionResult,
     EvaluationResult,
     LoadResult,
     VariantRequest,
     convert_model,
+    finished_results,
 )
 from tflite_gate.data import (
     DataError,
@@ -67,9 +70,10 @@ from tflite_gate.policy import (
     runtime_name,
 )
 from tflite_gate.report.model import (
+    CacheStatus,
+    CacheUse,
     ConverterError,
     EnvironmentInfo,
-    ModelPhase,
     ModelReport,
     OutputMetrics,
     Report,
@@ -82,7 +86,7 @@ from tflite_gate.report.model import (
     WrittenBy,
 )
 from tflite_gate.report.outputs import Output, PathProblem, output_path_problems
-from tflite_gate.report.text import format_metric
+from tflite_gate.report.text import cache_note, format_metric
 from tflite_gate.runtimes import (
     DEFAULT_RUNTIME,
     RuntimeEnvironment,
@@ -135,6 +139,7 @@ class OptionNames:
     only: str = "--only"
     artifacts: str | None = "--artifacts"
     cache_dir: str = "--cache-dir (or TFLITE_GATE_CACHE)"
+    no_cache: str = "--no-cache"
 
 
 @dataclass
@@ -145,6 +150,8 @@ class CheckOptions:
     artifacts: Path | None = None
     fail_on: FailOn | None = None
     cache_dir: Path | None = None
+    cache: bool = True  # reuse and keep conversions under cache_dir
+    cache_max_mb: int = DEFAULT_MAX_MB
     outputs: list[Output] = field(default_factory=list)  # report files; never over an input
     names: OptionNames = field(default_factory=OptionNames)
 
@@ -158,6 +165,7 @@ class RunContext:
     scratch: Path
     cache_dir: Path
     progress: Progress
+    conversions: ConversionCache | None = None  # None: --no-cache
     names: OptionNames = field(default_factory=OptionNames)
     runtimes: dict[RuntimeSpec, RuntimeEnvironment | RuntimeUnavailable] = field(
         default_factory=dict
@@ -249,13 +257,17 @@ def _check_models(
     report.add(_version_findings(loaded, indices))
     prepare_artifacts(artifacts, options.workspace, own=options.artifacts is None, option=option)
     scratch_directory = new_scratch_directory()
+    cache_dir = options.cache_dir or default_cache_dir()
     with scratch_directory as scratch:
         context = RunContext(
             workspace=options.workspace,
             artifacts=artifacts,
             scratch=Path(scratch),
-            cache_dir=options.cache_dir or default_cache_dir(),
+            cache_dir=cache_dir,
             progress=progress,
+            conversions=(
+                ConversionCache.under(cache_dir, options.cache_max_mb) if options.cache else None
+            ),
             names=options.names,
         )
         for index in indices:
@@ -492,7 +504,7 @@ def _run_tflite(
         outputs = None
     else:
         inputs, outputs = _reference_run(
-            config, reference, variant, signature, model_report.timings, report, context
+            config, reference, variant, signature, model_report, report, context
         )
     if inputs is not None:  # without reference outputs the model still runs: status `ran`
         _execute_variant(config, 0, variant, path, inputs, outputs, report, context)
@@ -560,7 +572,7 @@ def _reference_run(
     reference: Reference,
     variant: VariantReport,
     signature: InputSignature,
-    timings: dict[ModelPhase, float],
+    model_report: ModelReport,
     report: Report,
     context: RunContext,
 ) -> tuple[Arrays | None, Arrays | None]:
@@ -570,8 +582,8 @@ def _reference_run(
     if kind == "tflite" and path is not None:
         found = _tflite_reference(config, path, signature, report, context)
     else:
-        found = _converted_reference(config, kind, path, signature, report, context)
-    timings["reference"] = round(time.monotonic() - started, 3)
+        found = _converted_reference(config, kind, path, signature, model_report, report, context)
+    model_report.timings["reference"] = round(time.monotonic() - started, 3)
     if found is None:
         return None, None
     inputs, signed, outputs = found
@@ -665,6 +677,7 @@ def _converted_reference(
     kind: str,
     path: Path | None,
     signature: InputSignature,
+    model_report: ModelReport,
     report: Report,
     context: RunContext,
 ) -> tuple[Arrays, bool, Arrays | None] | None:
@@ -675,10 +688,7 @@ def _converted_reference(
     request.input_shapes = {name: sample_shape(shape) for name, shape, _ in signature}
     request.signature = None  # safe_mode is written on a .tflite only for a .keras reference
     request.variants = []  # reference outputs only
-    context.progress(f"[{config.name}] reference outputs from {config.reference.value}")
-    result = convert_model(
-        request, timeout_s=config.timeout_s.value, memory_mb=config.memory_mb.value
-    )
+    result = _convert(config, request, "reference outputs", model_report, context)
     if not result.load.ok:
         load = result.load
         if load.policy_key == "input_shapes":
@@ -802,10 +812,9 @@ def _run_conversion(
     context: RunContext,
 ) -> None:
     request = _conversion_request(config, kind, path, context)
-    context.progress(f"[{config.name}] converting {len(config.variants)} variant(s) in a worker")
-    result = convert_model(
-        request, timeout_s=config.timeout_s.value, memory_mb=config.memory_mb.value
-    )
+    work = f"{len(config.variants)} variant(s)"
+    result = _convert(config, request, work, model_report, context)
+    reused = model_report.cache is not None and model_report.cache.status == "reused"
     model_report.timings["load+convert"] = round(result.duration_s, 3)
     load = result.load
     full = disk_problem(context.scratch) if not load.ok and load.crash_cause else None
@@ -828,7 +837,7 @@ def _run_conversion(
     evaluation = result.evaluation
     report.add(checks.check_evaluation(config, evaluation))
     inputs, reference = _load_evaluation(evaluation)
-    if evaluation is not None and evaluation.ok:
+    if evaluation is not None and evaluation.ok and not reused:
         model_report.timings["reference"] = round(evaluation.duration_s, 3)
     for position, spec in enumerate(config.variants):
         outcome = result.variants[spec.name]
@@ -838,7 +847,8 @@ def _run_conversion(
             io=spec.io,
             status="converted" if outcome.ok else "conversion-failed",
         )
-        variant.timings["convert"] = round(outcome.duration_s, 3)
+        if not reused:  # a reused conversion's time is the cache's `original_s`
+            variant.timings["convert"] = round(outcome.duration_s, 3)
         variant.converter.errors = [_converter_error(error) for error in outcome.errors]
         variant.converter.log_lines = outcome.log_lines
         model_report.variants.append(variant)
@@ -851,6 +861,70 @@ def _run_conversion(
         saved = _inspect_variant(config, variant, Path(outcome.tflite_path), report, context)
         if saved is not None and inputs is not None:
             _execute_variant(config, position, variant, saved, inputs, reference, report, context)
+
+
+def _convert(
+    config: ModelConfig,
+    request: ConversionRequest,
+    work: str,
+    model_report: ModelReport,
+    context: RunContext,
+) -> ConversionResult:
+    """The conversion worker's results, reused from the cache when nothing changed.
+
+    `work` names what the worker computes, for the progress line.
+    """
+    cache = context.conversions
+    if cache is None:
+        model_report.cache = CacheUse(status="disabled")
+    else:
+        started = time.monotonic()
+        key = conversion_key(request)
+        Path(request.scratch).mkdir(parents=True, exist_ok=True)
+        hit = cache.restore(key, request)
+        if hit is not None:
+            model_report.cache = CacheUse(
+                status="reused",
+                key=key[:16],
+                converted_at=hit.created_at,
+                original_s=hit.duration_s,
+            )
+            note = cache_note(model_report.cache)
+            again = f"{context.names.no_cache} converts again"
+            context.progress(f"[{config.name}] {work}: {note} ({again})")
+            return finished_results(request, time.monotonic() - started)
+    context.progress(f"[{config.name}] converting {work} in a worker")
+    result = convert_model(
+        request, timeout_s=config.timeout_s.value, memory_mb=config.memory_mb.value
+    )
+    if cache is not None:
+        model_report.cache = _kept(cache, key, request, result)
+    return result
+
+
+def _kept(
+    cache: ConversionCache, key: str, request: ConversionRequest, result: ConversionResult
+) -> CacheUse:
+    """Keep a conversion that a later run may reuse as its own; say why one is not kept.
+
+    A failure that may come from outside the key (a crash, a timeout, a missing
+    package, a factory or data that raised) is converted again next time.
+    """
+    reason = None
+    if not result.complete:
+        reason = "the conversion worker did not finish on its own"
+    elif not result.load.ok:
+        reason = "the model did not load"
+    elif result.evaluation is not None and not result.evaluation.ok:
+        reason = "the evaluation data or reference outputs failed"
+    elif any(variant.data_error for variant in result.variants.values()):
+        reason = "the calibration data failed"
+    else:
+        reason = cache.store(key, request, result.duration_s)
+        if reason is not None:
+            reason = f"the cache could not be written: {reason}"
+    status: CacheStatus = "stored" if reason is None else "not-stored"
+    return CacheUse(status=status, key=key[:16], reason=reason)
 
 
 def _unless_reported(findings: list[Finding], evaluation: EvaluationResult | None) -> list[Finding]:

@@ -7,7 +7,10 @@ of the user's code, so a finding can be annotated where the user must look.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import importlib.metadata
+import os
 import sys
 import traceback
 from collections.abc import Callable
@@ -63,3 +66,75 @@ def import_function(reference: str, workspace: Path) -> Callable[..., Any]:
     if not callable(function):
         raise AttributeError(f"module {module_name!r} has no function {function_name!r}")
     return cast(Callable[..., Any], function)
+
+
+_WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+
+
+class WorkspaceReads:
+    """The workspace files a worker's run depended on: modules it imported, files it read.
+
+    A cached conversion is valid only while these are unchanged. Python's `open`
+    audit event sees reads through `open()`, `np.load` and the like; a C library
+    reading on its own (h5py, TensorFlow's file API) is not seen, which is why the
+    cache key also covers the workspace's model and weight files (see
+    `conversion_cache`).
+    """
+
+    def __init__(self, workspace: Path, *, scratch: Path) -> None:
+        self._root = workspace.resolve()
+        self._scratch = scratch.resolve()  # the worker's own files, gone after the run
+        self._opened: set[str] = set()
+
+    def start(self) -> None:
+        """Record reads from now on, for the rest of this process (audit hooks stay)."""
+        sys.addaudithook(self._hook)
+
+    def _hook(self, event: str, arguments: tuple[Any, ...]) -> None:
+        if event != "open" or not arguments:
+            return
+        path, mode, flags = (*arguments, None, None)[:3]
+        writing = (
+            any(letter in mode for letter in "wax+")
+            if isinstance(mode, str)
+            else isinstance(flags, int) and bool(flags & _WRITE_FLAGS)
+        )
+        if isinstance(path, (str, os.PathLike)) and not writing:
+            self._opened.add(os.fspath(path))
+
+    def files(self) -> list[str]:
+        """Workspace-relative paths of the regular files imported or read, sorted."""
+        imported = [getattr(module, "__file__", None) for module in list(sys.modules.values())]
+        found: set[str] = set()
+        for name in [*self._opened, *(path for path in imported if isinstance(path, str))]:
+            relative = self._inside(name)
+            if relative is not None:
+                found.add(relative)
+        return sorted(found)
+
+    def packages(self) -> dict[str, str]:
+        """Installed distributions whose modules were imported, with their versions.
+
+        A factory or generator may use any installed library; a new version of one may
+        change the model it builds.
+        """
+        providers = importlib.metadata.packages_distributions()
+        imported = {name.partition(".")[0] for name in list(sys.modules)}
+        found: dict[str, str] = {}
+        for distribution in sorted({d for name in imported for d in providers.get(name, [])}):
+            with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+                found[distribution] = importlib.metadata.version(distribution)
+        return found
+
+    def _inside(self, name: str) -> str | None:
+        if "site-packages" in name or "dist-packages" in name:
+            return None
+        try:
+            resolved = Path(self._root, name).resolve()
+        except (OSError, RuntimeError):
+            return None
+        if resolved.is_relative_to(_OWN_PACKAGE) or resolved.is_relative_to(self._scratch):
+            return None
+        if not resolved.is_relative_to(self._root):
+            return None
+        return resolved.relative_to(self._root).as_posix() if resolved.is_file() else None

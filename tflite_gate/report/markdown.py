@@ -30,7 +30,7 @@ from tflite_gate.report.model import (
     VariantReport,
 )
 from tflite_gate.report.terminal import format_size
-from tflite_gate.report.text import format_metric, format_number, plural
+from tflite_gate.report.text import cache_note, format_metric, format_number, plural
 
 # Characters with a meaning in Markdown inline syntax (CommonMark lets any ASCII
 # punctuation be backslash-escaped; these are the ones that can change rendering
@@ -206,6 +206,9 @@ def _model_section(model: ModelReport) -> str:
         ]
         written = f", written by {escape_text(', '.join(parts))}"
     lines.append(f"Source {code_span(model.source)}{kind}{written}")
+    note = cache_note(model.cache)
+    if note is not None:
+        lines += ["", f"_{escape_text(note[0].upper() + note[1:])}._"]
     if not model.variants:
         lines += ["", "_No variants: the model was not loaded or converted._"]
         return "\n".join(lines)

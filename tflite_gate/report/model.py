@@ -315,6 +315,25 @@ class WrittenBy(_Model):
     keras: str | None = None
 
 
+CacheStatus = Literal["reused", "stored", "not-stored", "disabled"]
+
+
+class CacheUse(_Model):
+    """Whether this model's TensorFlow work (conversion, reference outputs) was reused."""
+
+    status: CacheStatus = Field(
+        description="reused: results come from an earlier run with the same inputs (see "
+        "converted_at), nothing was converted now; stored: converted now and kept; "
+        "not-stored: converted now, not kept (see reason); disabled: --no-cache."
+    )
+    key: str | None = Field(default=None, description="The first 16 hex digits of the key.")
+    converted_at: str | None = None
+    original_s: float | None = Field(
+        default=None, description="How long the reused conversion took when it ran."
+    )
+    reason: str | None = None
+
+
 class ModelReport(_Model):
     name: str
     source: str
@@ -323,6 +342,7 @@ class ModelReport(_Model):
     written_by: WrittenBy | None = None
     inputs: list[TensorInfo] = Field(default_factory=list)
     variants: list[VariantReport] = Field(default_factory=list)
+    cache: CacheUse | None = None
     timings: dict[ModelPhase, float] = Field(default_factory=dict)
 
 

@@ -12,7 +12,7 @@ from tflite_gate.report.model import (
     Report,
     VariantReport,
 )
-from tflite_gate.report.text import counts, metrics_line
+from tflite_gate.report.text import cache_note, counts, metrics_line
 
 Phase = TypeVar("Phase", bound=str)
 
@@ -53,6 +53,9 @@ def _model_lines(model: ModelReport) -> list[str]:
     if model.inputs:
         shown = ", ".join(f"{t.name} {t.dtype}{t.shape}" for t in model.inputs)
         lines.append(f"  inputs: {shown}")
+    note = cache_note(model.cache)
+    if note is not None:
+        lines.append(f"  {note}")
     if not model.variants:
         return lines
     rows = [["variant", "quant", "status", "size", "min runtime", "time", "ops"]]

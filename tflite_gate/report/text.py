@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from tflite_gate.report.model import MetricName, OutputMetrics
+from tflite_gate.report.model import CacheUse, MetricName, OutputMetrics
 
 NOT_MEASURED = "n/a"
 
@@ -77,3 +77,16 @@ def counts(errors: int, warnings: int, notices: int) -> str:
         plural(n, word)
         for n, word in ((errors, "error"), (warnings, "warning"), (notices, "notice"))
     )
+
+
+def cache_note(cache: CacheUse | None) -> str | None:
+    """What a reader must know about the cache: results from an earlier run, or none kept."""
+    if cache is None:
+        return None
+    if cache.status == "reused":
+        when = (cache.converted_at or "?").replace("T", " ").replace("+00:00", " UTC")
+        took = f" in {cache.original_s:.1f} s" if cache.original_s is not None else ""
+        return f"reused from the cache: converted {when}{took}, not converted in this run"
+    if cache.status == "not-stored" and cache.reason:
+        return f"not kept in the cache: {cache.reason}"
+    return None
