@@ -10,17 +10,27 @@ repository root so they land on the right file of the pull request.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import Literal, TextIO
 
 from tflite_gate.cancel import signals_handled
 from tflite_gate.cli import split_names
-from tflite_gate.gate import EXIT_USAGE, GateOutcome, publish_reports, run_gate, usage_outcome
+from tflite_gate.gate import (
+    EXIT_PASS,
+    EXIT_USAGE,
+    GateOutcome,
+    plan_matrix,
+    publish_reports,
+    run_gate,
+    run_merge,
+    usage_outcome,
+)
 from tflite_gate.handover import hand_over
 from tflite_gate.pipeline import CheckOptions, FailOn, OptionNames, artifacts_path
 from tflite_gate.policy import DEFAULT_POLICY_FILE
@@ -34,11 +44,13 @@ from tflite_gate.report.github import (
     runner_outputs,
     stop_commands,
     workflow_command,
+    write_outputs,
 )
 from tflite_gate.report.markdown import render_markdown
 from tflite_gate.report.model import Report
 from tflite_gate.report.outputs import Output, output_path_problems, report_outputs, write_each
 from tflite_gate.report.terminal import render
+from tflite_gate.shards import SplitBy
 
 COMMENT_LIMIT = 65_536
 DEFAULT_REPORT = "tflite-gate-report.json"
@@ -54,6 +66,10 @@ ACTION_NAMES = OptionNames(
     cache_dir="the `cache-dir` input",
     no_cache="`cache: false`",
 )
+
+
+Command = Literal["check", "matrix", "merge"]
+COMMANDS: dict[str, Command] = {"check": "check", "matrix": "matrix", "merge": "merge"}
 
 
 class InputError(Exception):
@@ -74,6 +90,10 @@ class ActionInputs:
     only: list[str]
     cache_dir: Path
     cache: bool = True
+    command: Command = "check"
+    runtimes: list[str] = field(default_factory=list)  # check: run only these (a shard)
+    split_by: SplitBy = "model"
+    reports: list[Path] = field(default_factory=list)  # merge: the shard reports
 
 
 def _repository(env: Mapping[str, str]) -> Path:
@@ -136,17 +156,27 @@ def read_inputs(env: Mapping[str, str]) -> ActionInputs:
     cache = _input(env, "cache", "true") or "true"
     if cache not in {"true", "false"}:
         raise InputError(f"cache must be true or false, got {cache!r}")
+    command = _input(env, "command", "check") or "check"
+    if command not in COMMANDS:
+        raise InputError(f"command must be check, matrix or merge, got {command!r}")
+    split_by = _input(env, "split-by", "model") or "model"
+    if split_by not in {"model", "runtime"}:
+        raise InputError(f"split-by must be model or runtime, got {split_by!r}")
 
     def optional(name: str) -> Path | None:
         value = _input(env, name)
         return _inside(workspace, value, name) if value else None
 
     prefix = workspace.relative_to(repository.resolve()).as_posix()
+    report = _inside(workspace, _input(env, "report") or DEFAULT_REPORT, "report")
+    reports = (
+        _shard_reports(workspace, _input(env, "reports"), report) if command == "merge" else []
+    )
     return ActionInputs(
         workspace=workspace,
         prefix="" if prefix == "." else prefix,
         policy=_inside(workspace, _input(env, "policy") or DEFAULT_POLICY_FILE, "policy"),
-        report=_inside(workspace, _input(env, "report") or DEFAULT_REPORT, "report"),
+        report=report,
         sarif=optional("sarif"),
         junit=optional("junit"),
         fail_on=choices[fail_on_text],
@@ -155,7 +185,32 @@ def read_inputs(env: Mapping[str, str]) -> ActionInputs:
         only=split_names([_input(env, "only")]),
         cache_dir=_inside(workspace, _input(env, "cache-dir") or DEFAULT_CACHE_DIR, "cache-dir"),
         cache=cache == "true",
+        command=COMMANDS[command],
+        runtimes=[line.strip() for line in _input(env, "runtime").splitlines() if line.strip()],
+        split_by="runtime" if split_by == "runtime" else "model",
+        reports=reports,
     )
+
+
+def _shard_reports(workspace: Path, patterns: str, report: Path) -> list[Path]:
+    """The files the `reports` patterns match in the workspace, the merged report excepted."""
+    found: list[Path] = []
+    written = []
+    for pattern in (line.strip() for line in patterns.splitlines()):
+        if not pattern:
+            continue
+        if Path(pattern).is_absolute() or ".." in Path(pattern).parts:
+            raise InputError(f"reports pattern {pattern!r} must stay inside working-directory")
+        written.append(pattern)
+        for path in sorted(workspace.glob(pattern)):
+            inside = path.resolve().is_relative_to(workspace.resolve())
+            if inside and path.is_file() and path.resolve() != report.resolve():
+                found.append(path)
+    if not written:
+        raise InputError("command merge needs the shard reports: set reports, e.g. shards/*.json")
+    if not found:
+        raise InputError(f"reports {', '.join(written)} match no file in working-directory")
+    return list(dict.fromkeys(found))
 
 
 def _report_path(inputs: ActionInputs) -> str:
@@ -279,6 +334,7 @@ def _run(env: Mapping[str, str], out: TextIO) -> int:
         policy=inputs.policy,
         workspace=inputs.workspace,
         only=inputs.only,
+        runtimes=inputs.runtimes,
         fail_on=inputs.fail_on,
         cache_dir=inputs.cache_dir,
         cache=inputs.cache,
@@ -293,6 +349,14 @@ def _run(env: Mapping[str, str], out: TextIO) -> int:
         out.write(f"{plain_line(shown)}\n")
         out.flush()
 
+    if inputs.command == "matrix":
+        planned = plan_matrix(options, inputs.split_by)
+        if isinstance(planned, GateOutcome):
+            return _publish(planned, outputs, inputs, env, out)
+        return _matrix_output(planned, env, out)
+    if inputs.command == "merge":
+        merged = run_merge(options, inputs.reports, inputs.split_by)
+        return _publish(merged, outputs, inputs, env, out)
     # Progress lines carry model names and runtime messages: no workflow commands in them.
     token = choose_stop_token()
     with signals_handled():  # a cancelled job still closes the block and writes its outputs
@@ -300,6 +364,17 @@ def _run(env: Mapping[str, str], out: TextIO) -> int:
         outcome = run_gate(options, progress)
         out.write(f"::{token}::\n::endgroup::\n")
         return _publish(outcome, outputs, inputs, env, out)
+
+
+def _matrix_output(entries: list[dict[str, str]], env: Mapping[str, str], out: TextIO) -> int:
+    """The `matrix` output, for `strategy.matrix: ${{ fromJSON(...) }}` in the next job."""
+    matrix = json.dumps({"include": entries})
+    out.write(f"tflite-gate: {len(entries)} shard(s)\n")
+    output_path = env.get("GITHUB_OUTPUT")
+    if output_path:
+        write_outputs(output_path, {"matrix": matrix})
+    stop_commands([matrix], out)
+    return EXIT_PASS
 
 
 def _publish(

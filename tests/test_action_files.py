@@ -152,7 +152,8 @@ def test_every_action_input_is_read_and_every_output_written() -> None:
 
     report = new_report()
     report.finalize("error")
-    assert set(action["outputs"]) == set(action_outputs(report, "r.json"))
+    assert set(action["outputs"]) == {*action_outputs(report, "r.json"), "matrix"}
+    assert '"matrix": matrix' in entrypoint  # command matrix's own output
 
 
 @pytest.mark.parametrize("path", [".dockerignore"])

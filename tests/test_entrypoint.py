@@ -287,3 +287,91 @@ def test_the_cache_input_reuses_or_converts_again(
     assert "(`cache: false` converts again)" in runs["second"].stdout  # the input, no flag
     assert "converting" not in runs["second"].stdout
     assert "converting 1 variant(s)" in runs["off"].stdout
+
+
+SHARDED_POLICY = """\
+version: 1
+defaults:
+  ops:
+    allow: [FULLY_CONNECTED, SOFTMAX, QUANTIZE, DEQUANTIZE, RESHAPE, CONV_2D]
+models:
+  - name: classifier
+    source: example_models.classifier:build
+  - name: tiny-cnn
+    source: example_models.tiny_cnn:build
+    classification: [logits]
+"""
+
+
+@pytest.mark.slow
+def test_the_sharded_workflow_merges_to_one_verdict_and_one_comment(
+    repository: Path, github: FakeGitHub, tmp_path: Path
+) -> None:
+    """.github/workflows/sharded.yml's three jobs, run here as the runner runs them."""
+    (repository / "examples" / "sharded.yml").write_text(SHARDED_POLICY)
+    common = {"working-directory": "examples", "policy": "sharded.yml"}
+    (tmp_path / "plan").mkdir()
+    plan = run_action(repository, github, tmp_path / "plan", command="matrix", **common)
+    assert plan.returncode == 0, plan.stdout
+    entries = json.loads(plan.outputs["matrix"])["include"]
+    assert entries == [{"model": "classifier"}, {"model": "tiny-cnn"}]
+    before = len(github.comments)
+    for index, entry in enumerate(entries):
+        (tmp_path / f"job-{index}").mkdir()
+        shard = run_action(
+            repository,
+            github,
+            tmp_path / f"job-{index}",
+            only=entry["model"],
+            comment="off",
+            report=f"shards/{index}/shard.json",
+            **common,
+        )
+        assert shard.returncode == (0 if entry["model"] == "classifier" else 1), shard.stdout
+    assert len(github.comments) == before  # shards do not comment
+    (tmp_path / "merge").mkdir()
+    merged = run_action(
+        repository,
+        github,
+        tmp_path / "merge",
+        command="merge",
+        reports="shards/**/*.json",
+        **common,
+    )
+    assert merged.returncode == 1, merged.stdout
+    assert merged.outputs["verdict"] == "fail"
+    assert "op-not-allowed" in merged.summary and "classifier" in merged.summary
+    assert any(c.startswith("::error title=op-not-allowed") for c in merged.commands())
+    posted = [r for r in github.requests if r.method in {"POST", "PATCH"}]
+    assert "tiny-cnn" in posted[-1].body["body"]
+    (tmp_path / "whole").mkdir()
+    whole = run_action(repository, github, tmp_path / "whole", comment="off", **common)
+    assert whole.outputs["verdict"] == merged.outputs["verdict"]
+    assert whole.outputs["summary"] == merged.outputs["summary"]
+
+    (repository / "examples" / "shards" / "1" / "shard.json").unlink()
+    (tmp_path / "partial").mkdir()
+    partial = run_action(
+        repository,
+        github,
+        tmp_path / "partial",
+        command="merge",
+        reports="shards/**/*.json",
+        comment="off",
+        **common,
+    )
+    assert partial.returncode == 1
+    line = SHARDED_POLICY.splitlines().index("    source: example_models.tiny_cnn:build") + 1
+    assert any(
+        c.startswith("::error title=shard-missing")
+        and f"file=examples/sharded.yml,line={line}," in c
+        for c in partial.commands()
+    ), partial.commands()
+
+
+def test_merge_without_reports_is_an_input_error(
+    repository: Path, github: FakeGitHub, tmp_path: Path
+) -> None:
+    run = run_action(repository, github, tmp_path, command="merge", reports="nothing/*.json")
+    assert run.returncode == 2
+    assert "reports nothing/*.json match no file in working-directory" in run.stdout

@@ -21,8 +21,11 @@ from tflite_gate.gate import (
     EXIT_CANCELLED,
     EXIT_FAIL,
     EXIT_PASS,
+    GateOutcome,
+    plan_matrix,
     publish_reports,
     run_gate,
+    run_merge,
 )
 from tflite_gate.pipeline import CheckOptions, FailOn
 from tflite_gate.policy import DEFAULT_POLICY_FILE
@@ -34,7 +37,7 @@ from tflite_gate.report.github import (
     workflow_command,
 )
 from tflite_gate.report.json_report import report_schema
-from tflite_gate.report.outputs import report_outputs
+from tflite_gate.report.outputs import Output, report_outputs
 from tflite_gate.report.terminal import render
 
 DEFAULT_REPORT = "tflite-gate-report.json"
@@ -48,29 +51,22 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"tflite-gate {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     check = commands.add_parser("check", help="convert, inspect, run and check the models")
-    check.add_argument("--policy", type=Path, help=f"default: WORKSPACE/{DEFAULT_POLICY_FILE}")
-    check.add_argument("--workspace", type=Path, default=Path(), help="default: .")
-    check.add_argument(
-        "--report",
-        type=Path,
-        default=Path(DEFAULT_REPORT),
-        help=f"JSON report path (default: {DEFAULT_REPORT})",
-    )
-    check.add_argument("--sarif", type=Path, help="also write a SARIF 2.1.0 report here")
-    check.add_argument("--junit", type=Path, help="also write a JUnit XML report here")
-    check.add_argument(
-        "--format",
-        choices=["text", "github"],
-        default="text",
-        help="github: also print workflow-command annotations and write the job summary "
-        "and outputs when GITHUB_STEP_SUMMARY / GITHUB_OUTPUT are set",
-    )
+    _policy_arguments(check)
+    _report_arguments(check)
     check.add_argument(
         "--only",
         action="append",
         default=[],
         metavar="MODEL",
         help="check only these models (repeat, or separate with commas)",
+    )
+    check.add_argument(
+        "--runtime",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="run only on these of the models' runtimes, named as in the report (a matrix "
+        "shard; repeat)",
     )
     check.add_argument(
         "--fail-on", choices=["error", "warning", "never"], help="override the policy's fail_on"
@@ -101,8 +97,52 @@ def _parser() -> argparse.ArgumentParser:
         f"(default: {DEFAULT_MAX_MB})",
     )
     check.add_argument("--quiet", action="store_true", help="no progress lines")
+    matrix = commands.add_parser(
+        "matrix", help="print the strategy.matrix JSON that splits the check over CI jobs"
+    )
+    _policy_arguments(matrix)
+    _split_argument(matrix)
+    merge = commands.add_parser(
+        "merge", help="combine the shard reports of a split check into one report"
+    )
+    merge.add_argument("shards", nargs="+", type=Path, metavar="REPORT")
+    _policy_arguments(merge)
+    _report_arguments(merge)
+    _split_argument(merge)
     commands.add_parser("schema", help="print the JSON Schema of the report")
     return parser
+
+
+def _policy_arguments(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--policy", type=Path, help=f"default: WORKSPACE/{DEFAULT_POLICY_FILE}")
+    command.add_argument("--workspace", type=Path, default=Path(), help="default: .")
+
+
+def _report_arguments(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--report",
+        type=Path,
+        default=Path(DEFAULT_REPORT),
+        help=f"JSON report path (default: {DEFAULT_REPORT})",
+    )
+    command.add_argument("--sarif", type=Path, help="also write a SARIF 2.1.0 report here")
+    command.add_argument("--junit", type=Path, help="also write a JUnit XML report here")
+    command.add_argument(
+        "--format",
+        choices=["text", "github"],
+        default="text",
+        help="github: also print workflow-command annotations and write the job summary "
+        "and outputs when GITHUB_STEP_SUMMARY / GITHUB_OUTPUT are set",
+    )
+
+
+def _split_argument(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--by",
+        choices=["model", "runtime"],
+        default="model",
+        help="one shard per model (default), or per model and runtime",
+    )
 
 
 def _positive_int(text: str) -> int:
@@ -133,19 +173,29 @@ def split_names(values: list[str]) -> list[str]:
     ]
 
 
-def _check(args: argparse.Namespace) -> int:
+def _policy_path(args: argparse.Namespace) -> Path:
+    policy: Path | None = args.policy
     workspace: Path = args.workspace
-    fail_on: FailOn | None = args.fail_on
-    outputs = report_outputs(
+    return policy if policy is not None else workspace / DEFAULT_POLICY_FILE
+
+
+def _outputs(args: argparse.Namespace) -> list[Output]:
+    return report_outputs(
         json_path=args.report,
         sarif_path=args.sarif,
         junit_path=args.junit,
         names={"json": "--report", "sarif": "--sarif", "junit": "--junit"},
     )
+
+
+def _check(args: argparse.Namespace) -> int:
+    fail_on: FailOn | None = args.fail_on
+    outputs = _outputs(args)
     options = CheckOptions(
-        policy=args.policy if args.policy is not None else workspace / DEFAULT_POLICY_FILE,
-        workspace=workspace,
+        policy=_policy_path(args),
+        workspace=args.workspace,
         only=split_names(args.only),
+        runtimes=[name.strip() for name in args.runtime if name.strip()],
         artifacts=args.artifacts,
         cache_dir=args.cache_dir,
         cache=args.cache,
@@ -154,6 +204,29 @@ def _check(args: argparse.Namespace) -> int:
         outputs=outputs,
     )
     outcome = run_gate(options, _progress(args.quiet))
+    return _finish(outcome, outputs, args)
+
+
+def _merge(args: argparse.Namespace) -> int:
+    outputs = _outputs(args)
+    options = CheckOptions(policy=_policy_path(args), workspace=args.workspace, outputs=outputs)
+    return _finish(run_merge(options, args.shards, args.by), outputs, args)
+
+
+def _matrix(args: argparse.Namespace) -> int:
+    """The `strategy.matrix` JSON on stdout; a policy error is located on stderr (exit 2)."""
+    options = CheckOptions(policy=_policy_path(args), workspace=args.workspace)
+    planned = plan_matrix(options, args.by)
+    if isinstance(planned, GateOutcome):
+        for message in planned.messages:
+            print(plain_lines(message), file=sys.stderr)
+        return planned.exit_code
+    print(json.dumps({"include": planned}))
+    return EXIT_PASS
+
+
+def _finish(outcome: GateOutcome, outputs: list[Output], args: argparse.Namespace) -> int:
+    """Messages, report files, the summary and (`--format github`) annotations; the exit code."""
     policy_error = any(finding.rule == "policy-invalid" for finding in outcome.report.findings)
     for message in outcome.messages:
         shown = message if policy_error else f"tflite-gate: error: {message}"
@@ -182,5 +255,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "schema":
         print(json.dumps(report_schema(), indent=2))
         return EXIT_PASS
+    if args.command == "matrix":
+        return _matrix(args)
+    if args.command == "merge":
+        return _merge(args)
     with cancel.signals_handled():  # SIGTERM/SIGINT: kill the workers, write what finished
         return _check(args)

@@ -252,6 +252,14 @@ RULES: dict[str, Rule] = {
             "report holds only what finished; run the gate again for a verdict.",
         ),
         Rule(
+            "shard-missing",
+            Severity.ERROR,
+            "A shard's report is missing from the merge",
+            "The matrix job for this model (and runtime) did not upload its report: fix that "
+            "job (it failed before writing one) or the artifact names `merge` reads; the "
+            "merged verdict needs every shard.",
+        ),
+        Rule(
             "usage-error",
             Severity.ERROR,
             "The gate was called with an option it cannot use",

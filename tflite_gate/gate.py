@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from tflite_gate.cancel import Cancelled, cancellable
 from tflite_gate.findings import Location, make_finding
@@ -25,9 +26,10 @@ from tflite_gate.pipeline import (
     new_report,
     run_check,
 )
-from tflite_gate.policy import PolicyError, PolicyIssue, display_path_for
+from tflite_gate.policy import PolicyError, PolicyIssue, display_path_for, load_policy
 from tflite_gate.report.model import Report
 from tflite_gate.report.outputs import Output, PathProblem, output_path_problems, write_each
+from tflite_gate.shards import ShardError, SplitBy, matrix_entries, merge_reports, read_shard
 
 EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_INTERNAL, EXIT_OUTPUT = 0, 1, 2, 3, 4
 EXIT_SIGINT, EXIT_SIGTERM = 130, 143
@@ -148,6 +150,43 @@ def run_gate(options: CheckOptions, progress: Progress) -> GateOutcome:
         bugs = [f.message for f in report.findings if f.rule == "internal-error"]
         return GateOutcome(report, EXIT_INTERNAL, [_internal_error_message(m) for m in bugs])
     return GateOutcome(report, EXIT_FAIL if report.verdict == "fail" else EXIT_PASS)
+
+
+def plan_matrix(options: CheckOptions, by: SplitBy) -> list[dict[str, str]] | GateOutcome:
+    """The matrix entries of the policy, or the outcome of a policy that cannot be loaded."""
+    try:
+        loaded = load_policy(options.policy, options.workspace, policy_option=options.names.policy)
+    except PolicyError as error:
+        return GateOutcome(
+            _policy_error_report(error), EXIT_USAGE, [str(issue) for issue in error.issues]
+        )
+    return matrix_entries(loaded, by)
+
+
+def run_merge(options: CheckOptions, reports: Sequence[Path], by: SplitBy) -> GateOutcome:
+    """Merge shard reports as if one run had checked every model; never raises for bad input.
+
+    The policy orders the models and says which matrix entries must have a report.
+    """
+    problems = output_path_problems(
+        options.outputs, policy=options.policy, artifacts=artifacts_path(options)
+    )
+    if problems:
+        return usage_outcome([problem.message for problem in problems], options, problems)
+    try:
+        loaded = load_policy(options.policy, options.workspace, policy_option=options.names.policy)
+        shards = [(str(path), read_shard(path)) for path in reports]
+        report = merge_reports(shards, loaded, by)
+    except PolicyError as error:
+        return GateOutcome(
+            _policy_error_report(error), EXIT_USAGE, [str(issue) for issue in error.issues]
+        )
+    except ShardError as error:
+        return usage_outcome([str(error)], options)
+    if report.internal_error is not None:
+        return GateOutcome(report, EXIT_INTERNAL, ["a shard hit an internal error (a bug)"])
+    exit_code = {"pass": EXIT_PASS, "error": EXIT_USAGE}.get(report.verdict, EXIT_FAIL)
+    return GateOutcome(report, exit_code)
 
 
 def publish_reports(outcome: GateOutcome, outputs: Sequence[Output]) -> list[str]:

@@ -79,6 +79,7 @@ from tflite_gate.report.model import (
     Report,
     RunStatus,
     RuntimeRun,
+    Shard,
     SkippedThreshold,
     TensorInfo,
     Tool,
@@ -137,6 +138,7 @@ class OptionNames:
     workspace: str = "--workspace"
     policy: str = "--policy"
     only: str = "--only"
+    runtime: str = "--runtime"
     artifacts: str | None = "--artifacts"
     cache_dir: str = "--cache-dir (or TFLITE_GATE_CACHE)"
     no_cache: str = "--no-cache"
@@ -147,6 +149,7 @@ class CheckOptions:
     policy: Path
     workspace: Path
     only: list[str] = field(default_factory=list)
+    runtimes: list[str] = field(default_factory=list)  # run only these (a matrix shard)
     artifacts: Path | None = None
     fail_on: FailOn | None = None
     cache_dir: Path | None = None
@@ -166,6 +169,7 @@ class RunContext:
     cache_dir: Path
     progress: Progress
     conversions: ConversionCache | None = None  # None: --no-cache
+    only_runtimes: frozenset[str] = frozenset()  # empty: every runtime a model lists
     names: OptionNames = field(default_factory=OptionNames)
     runtimes: dict[RuntimeSpec, RuntimeEnvironment | RuntimeUnavailable] = field(
         default_factory=dict
@@ -252,9 +256,14 @@ def _check_models(
     reads = _read_files(loaded, options.workspace, options.policy)
     refuse_artifacts_over(reads, artifacts, models, options.workspace, option)
     indices = select_models(loaded, options.only, options.names.only)
+    _refuse_unknown_runtimes(loaded, indices, options.runtimes, options.names.runtime)
+    if options.only or options.runtimes:
+        names = [loaded.policy.models[i].name for i in indices]
+        report.shard = Shard(models=names, runtimes=options.runtimes or None)
     report.timings["policy"] = round(time.monotonic() - started, 3)
 
-    report.add(_version_findings(loaded, indices))
+    versions = _version_findings(loaded, indices)  # a default's once, before the models
+    report.add([finding for finding in versions if finding.model is None])
     prepare_artifacts(artifacts, options.workspace, own=options.artifacts is None, option=option)
     scratch_directory = new_scratch_directory()
     cache_dir = options.cache_dir or default_cache_dir()
@@ -268,6 +277,7 @@ def _check_models(
             conversions=(
                 ConversionCache.under(cache_dir, options.cache_max_mb) if options.cache else None
             ),
+            only_runtimes=frozenset(options.runtimes),
             names=options.names,
         )
         for index in indices:
@@ -276,9 +286,25 @@ def _check_models(
             progress(f"[{config.name}] {config.source}")
             model_report = ModelReport(name=config.name, source=config.source)
             report.models.append(model_report)
+            report.add([finding for finding in versions if finding.model == config.name])
             _run_model_contained(config, model_report, report, context)
             model_report.timings["total"] = round(time.monotonic() - model_started, 3)
     return options.fail_on or loaded.policy.fail_on
+
+
+def _refuse_unknown_runtimes(
+    loaded: LoadedPolicy, indices: list[int], runtimes: list[str], option: str
+) -> None:
+    """Every model a shard checks must list every runtime the shard runs."""
+    for index in indices:
+        config = resolve_model(loaded, index)
+        listed = [runtime_name(item) for item in config.runtimes.value]
+        unknown = [name for name in runtimes if name not in listed]
+        if unknown:
+            raise UsageError(
+                f"{option} names {', '.join(unknown)}, which model {config.name} does not "
+                f"list; its runtimes: {', '.join(listed)}"
+            )
 
 
 def _run_model_contained(
@@ -1109,6 +1135,8 @@ def _execute_variant(
 ) -> None:
     """Run the variant (the `position`-th) on every runtime and compare with the reference."""
     for runtime_position, item in enumerate(config.runtimes.value):
+        if context.only_runtimes and runtime_name(item) not in context.only_runtimes:
+            continue  # another shard's
         spec = runtime_spec(item, context.workspace)
         prepared = _runtime(spec, config, report, context)
         if prepared is None:

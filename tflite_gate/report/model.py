@@ -352,6 +352,15 @@ class Summary(_Model):
     notices: int = 0
 
 
+class Shard(_Model):
+    """What a `check --only` run covered: part of a run split over CI jobs."""
+
+    models: list[str]
+    runtimes: list[str] | None = Field(
+        default=None, description="The runtimes it ran (--runtime); null: all of them."
+    )
+
+
 class Report(_Model):
     schema_version: Literal[1] = 1
     tool: Tool
@@ -368,6 +377,11 @@ class Report(_Model):
     duration_s: float = 0.0
     environment: EnvironmentInfo
     timings: dict[GatePhase, float] = Field(default_factory=dict)
+    shard: Shard | None = Field(
+        default=None,
+        description="Set by `check --only`/`--runtime`: this report covers only these; "
+        "`tflite-gate merge` combines the shards of one run.",
+    )
     models: list[ModelReport] = Field(default_factory=list)
     findings: list[Finding] = Field(default_factory=list)
     summary: Summary = Field(default_factory=Summary)

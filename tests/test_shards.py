@@ -1,0 +1,92 @@
+"""Merging shard reports split by runtime, on real Report models and a real policy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tflite_gate.findings import make_finding
+from tflite_gate.pipeline import new_report
+from tflite_gate.policy import LoadedPolicy, load_policy
+from tflite_gate.report.model import ModelReport, Report, RuntimeRun, Shard, VariantReport
+from tflite_gate.shards import ShardError, matrix_entries, merge_reports
+
+POLICY = """\
+version: 1
+defaults:
+  runtimes: [ai-edge-litert, "tflite-runtime==2.14.0"]
+models:
+  - name: a
+    source: a.keras
+  - name: b
+    source: b.keras
+    runtimes: [ai-edge-litert]
+"""
+
+
+@pytest.fixture
+def loaded(tmp_path: Path) -> LoadedPolicy:
+    (tmp_path / "tflite-gate.yml").write_text(POLICY)
+    return load_policy(tmp_path / "tflite-gate.yml", tmp_path)
+
+
+def _shard(model: str, runtime: str, status: str = "passed") -> Report:
+    report = new_report()
+    report.policy = "tflite-gate.yml"
+    report.shard = Shard(models=[model], runtimes=[runtime])
+    variant = VariantReport(name="float", quantization="none", io="float32", status="converted")
+    variant.runs.append(RuntimeRun(runtime=runtime, status=status))  # type: ignore[arg-type]
+    report.models.append(ModelReport(name=model, source=f"{model}.keras", variants=[variant]))
+    report.add([make_finding("op-not-allowed", f"{model}: MEAN", model=model, variant="float")])
+    if status == "diverged":
+        report.add([make_finding("divergence", f"{model} on {runtime}", model=model)])
+    report.finalize("error")
+    return report
+
+
+def test_matrix_by_runtime_lists_each_models_own_runtimes(loaded: LoadedPolicy) -> None:
+    assert matrix_entries(loaded, "runtime") == [
+        {"model": "a", "runtime": "ai-edge-litert"},
+        {"model": "a", "runtime": "tflite-runtime==2.14.0"},
+        {"model": "b", "runtime": "ai-edge-litert"},
+    ]
+    assert matrix_entries(loaded, "model") == [{"model": "a"}, {"model": "b"}]
+
+
+def test_runtime_shards_of_one_model_become_one_model_with_both_runs(
+    loaded: LoadedPolicy,
+) -> None:
+    shards = [
+        ("b.json", _shard("b", "ai-edge-litert")),
+        ("a-old.json", _shard("a", "tflite-runtime==2.14.0", "diverged")),
+        ("a-new.json", _shard("a", "ai-edge-litert")),
+    ]
+    merged = merge_reports(shards, loaded, "runtime")
+    assert [m.name for m in merged.models] == ["a", "b"]
+    runs = [run.runtime for run in merged.models[0].variants[0].runs]
+    assert runs == ["tflite-runtime==2.14.0", "ai-edge-litert"]
+    static = [f for f in merged.findings if f.rule == "op-not-allowed"]
+    assert [f.model for f in static] == ["a", "b"]  # each shard of `a` said it: once
+    assert merged.verdict == "fail" and merged.summary.errors == 3
+    assert merged.shard is None
+
+
+def test_a_missing_runtime_shard_is_named(loaded: LoadedPolicy) -> None:
+    shards = [("a.json", _shard("a", "ai-edge-litert")), ("b.json", _shard("b", "ai-edge-litert"))]
+    merged = merge_reports(shards, loaded, "runtime")
+    [missing] = [f for f in merged.findings if f.rule == "shard-missing"]
+    assert (missing.model, missing.runtime) == ("a", "tflite-runtime==2.14.0")
+    assert missing.location is not None and missing.location.line == 3  # the runtime's line
+    assert merged.verdict == "fail"
+
+
+def test_the_same_run_twice_is_refused(loaded: LoadedPolicy) -> None:
+    shard = _shard("a", "ai-edge-litert")
+    with pytest.raises(ShardError, match="repeats the a/float run on ai-edge-litert"):
+        merge_reports([("1.json", shard), ("2.json", shard)], loaded, "runtime")
+
+
+def test_a_model_the_policy_does_not_have_is_refused(loaded: LoadedPolicy) -> None:
+    with pytest.raises(ShardError, match="checked 'zzz', which the policy does not have"):
+        merge_reports([("z.json", _shard("zzz", "ai-edge-litert"))], loaded, "model")
