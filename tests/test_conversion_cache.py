@@ -88,7 +88,7 @@ def _restore(cache: ConversionCache, key: str, workspace: Path, scratch: Path) -
 
 
 def test_key_changes_with_each_component(workspace: Path, tmp_path: Path) -> None:
-    """One byte of the model or the data, one option, a TF_ variable: another key."""
+    """One byte of the model or the data, one option, an environment variable: another key."""
     base = conversion_key(_request(workspace, tmp_path / "a"))
     assert conversion_key(_request(workspace, tmp_path / "elsewhere")) == base  # scratch: no
     keys = {}
@@ -104,11 +104,10 @@ def test_key_changes_with_each_component(workspace: Path, tmp_path: Path) -> Non
     keys["variant"] = conversion_key(
         _request(workspace, tmp_path / "a", variants=[VariantRequest("float", "float16")])
     )
-    os.environ["TF_ENABLE_ONEDNN_OPTS"] = "0"
-    try:
-        keys["TF_ variable"] = conversion_key(_request(workspace, tmp_path / "a"))
-    finally:
-        del os.environ["TF_ENABLE_ONEDNN_OPTS"]
+    for variable in ("TF_ENABLE_ONEDNN_OPTS", "PYTHONPATH", "KERAS_BACKEND"):
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv(variable, "changed")
+            keys[variable] = conversion_key(_request(workspace, tmp_path / "a"))
     assert base not in keys.values()
     assert len(set(keys.values())) == len(keys), keys
 

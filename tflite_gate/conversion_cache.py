@@ -64,6 +64,9 @@ _MODEL_FILE = re.compile(
 )
 _PRUNED_DIRECTORIES = {"__pycache__", "node_modules", "site-packages", "dist-packages"}
 _CHUNK = 1 << 20
+# Variables that change what a worker imports (PYTHONPATH, a sitecustomize there) or how
+# TensorFlow and Keras compute.
+_ENVIRONMENT = ("TF_", "PYTHON", "KERAS")
 
 
 class _Stored(BaseModel):
@@ -239,7 +242,8 @@ def key_material(request: ConversionRequest) -> dict[str, Any]:
         "packages": {name: _version(name) for name in _PACKAGES},
         "python": sys.version,
         "machine": [platform.system(), platform.machine(), _cpu_model()],
-        "environment": {k: v for k, v in sorted(os.environ.items()) if k.startswith("TF_")},
+        "environment": {k: v for k, v in sorted(os.environ.items()) if k.startswith(_ENVIRONMENT)},
+        "prefix": sys.prefix,
         "request": options,
         "content": content,
     }
