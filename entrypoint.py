@@ -94,6 +94,7 @@ class ActionInputs:
     runtimes: list[str] = field(default_factory=list)  # check: run only these (a shard)
     split_by: SplitBy = "model"
     reports: list[Path] = field(default_factory=list)  # merge: the shard reports
+    jobs: int | None = None
 
 
 def _repository(env: Mapping[str, str]) -> Path:
@@ -159,6 +160,9 @@ def read_inputs(env: Mapping[str, str]) -> ActionInputs:
     command = _input(env, "command", "check") or "check"
     if command not in COMMANDS:
         raise InputError(f"command must be check, matrix or merge, got {command!r}")
+    jobs_text = _input(env, "jobs")
+    if jobs_text and not (jobs_text.isdigit() and int(jobs_text) > 0):
+        raise InputError(f"jobs must be a whole number above 0 or empty, got {jobs_text!r}")
     split_by = _input(env, "split-by", "model") or "model"
     if split_by not in {"model", "runtime"}:
         raise InputError(f"split-by must be model or runtime, got {split_by!r}")
@@ -189,6 +193,7 @@ def read_inputs(env: Mapping[str, str]) -> ActionInputs:
         runtimes=[line.strip() for line in _input(env, "runtime").splitlines() if line.strip()],
         split_by="runtime" if split_by == "runtime" else "model",
         reports=reports,
+        jobs=int(jobs_text) if jobs_text else None,
     )
 
 
@@ -335,6 +340,7 @@ def _run(env: Mapping[str, str], out: TextIO) -> int:
         workspace=inputs.workspace,
         only=inputs.only,
         runtimes=inputs.runtimes,
+        jobs=inputs.jobs,
         fail_on=inputs.fail_on,
         cache_dir=inputs.cache_dir,
         cache=inputs.cache,

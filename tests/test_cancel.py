@@ -243,7 +243,7 @@ def test_cli_cancel_kills_workers_and_writes_the_partial_report(
     # The runtime module is the workspace's: the interpreter worker finds it on PYTHONPATH.
     env = {**os.environ, "PYTHONPATH": str(workspace)}
     cache = tmp_path / "cache"
-    argv = [*_cli(workspace), "--cache-dir", str(cache)]
+    argv = [*_cli(workspace), "--cache-dir", str(cache), "--jobs", "1"]  # one model at a time
     run = _cancel(argv, workspace, tmp_path, signum, env)
     _assert_cancelled(run, signum, code)
     if phase == "interpreter":  # the halted model keeps what it had: its inspection
@@ -255,11 +255,34 @@ def test_cli_cancel_kills_workers_and_writes_the_partial_report(
     assert "Verdict: CANCELLED" in run.stdout
 
 
+@pytest.mark.parametrize("phase", ["conversion", "interpreter"])
+def test_cancel_with_models_in_parallel_stops_every_worker(tmp_path: Path, phase: str) -> None:
+    """Two models at once: the cancelled one keeps what it had, finished ones stand."""
+    (tmp_path / "ws").mkdir()
+    workspace = _workspace(tmp_path / "ws", phase)
+    env = {**os.environ, "PYTHONPATH": str(workspace)}
+    argv = [*_cli(workspace), "--cache-dir", str(tmp_path / "cache"), "--jobs", "2"]
+    run = _cancel(argv, workspace, tmp_path, signal.SIGTERM, env)
+    assert run.returncode == 143, run.stderr
+    assert "Traceback" not in run.stderr + run.stdout
+    jsonschema.validate(run.report, SCHEMA)
+    assert run.report["verdict"] == "cancelled"
+    assert run.report["environment"]["jobs"] == 2
+    models = {m["name"]: m for m in run.report["models"]}
+    assert list(models)[:2] == ["done", "stuck"]  # policy order, whatever finished first
+    assert "total" in models["done"]["timings"] and "total" not in models["stuck"]["timings"]
+    unfinished = [name for name, model in models.items() if "total" not in model["timings"]]
+    [finding] = [f for f in run.report["findings"] if f["rule"] == "cancelled"]
+    assert f"while checking {', '.join(unfinished)}; complete: done" in finding["message"]
+    assert run.survivors == []
+    assert list(run.tmp.iterdir()) == []
+
+
 def test_action_cancel_closes_stop_commands_and_writes_outputs(tmp_path: Path) -> None:
     repository = tmp_path / "repo"
     repository.mkdir()
     workspace = _workspace(repository, "conversion")
-    env = action_env(repository, tmp_path, {"comment": "off"})
+    env = action_env(repository, tmp_path, {"comment": "off", "jobs": "1"})
     outputs, summary = tmp_path / "output.txt", tmp_path / "summary.md"
     argv = [sys.executable, str(ENTRYPOINT)]
     run = _cancel(argv, workspace, tmp_path, signal.SIGTERM, env)
@@ -277,7 +300,7 @@ def test_cli_interrupt_during_runtime_installation(tmp_path: Path, signum: int, 
     (tmp_path / "ws").mkdir()
     workspace = _workspace(tmp_path / "ws", "install")
     cache = tmp_path / "cache"
-    argv = [*_cli(workspace), "--cache-dir", str(cache)]
+    argv = [*_cli(workspace), "--cache-dir", str(cache), "--jobs", "1"]
     run = _cancel(argv, workspace, tmp_path, signum, dict(os.environ))
     _assert_cancelled(run, signum, code)
     assert [p.name for p in (cache / "runtimes").iterdir() if p.is_dir()] == []

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from tflite_gate.workers import log_tail, run_worker
+from tflite_gate.workers import at_most, default_jobs, log_tail, run_worker
 
 
 def _python(code: str) -> list[str]:
@@ -102,3 +103,61 @@ def test_workers_never_see_the_jobs_tokens(tmp_path: Path) -> None:
     seen = set(json.loads(log_tail(log)[-1]))
     assert "KEEP_ME" in seen
     assert seen.isdisjoint(secrets)
+
+
+def _sleeper(record: Path, seconds: float) -> list[str]:
+    """A worker that writes when it started and ended (monotonic clock, shared by all)."""
+    code = (
+        "import sys, time, pathlib; start = time.monotonic(); "
+        f"time.sleep({seconds}); "
+        f"pathlib.Path({str(record)!r}).write_text(f'{{start}} {{time.monotonic()}}')"
+    )
+    return [sys.executable, "-c", code]
+
+
+def _intervals(tmp_path: Path, jobs: int, count: int) -> list[tuple[float, float]]:
+    def one(index: int) -> None:
+        argv = _sleeper(tmp_path / f"{jobs}-{index}.txt", 0.6)
+        outcome = run_worker(
+            argv, timeout_s=30, memory_mb=None, log_path=tmp_path / f"{jobs}-{index}.log"
+        )
+        assert outcome.ok
+
+    with at_most(jobs), ThreadPoolExecutor(count) as pool:
+        list(pool.map(one, range(count)))
+    spans = [(tmp_path / f"{jobs}-{i}.txt").read_text().split() for i in range(count)]
+    return sorted((float(a), float(b)) for a, b in spans)
+
+
+def _most_at_once(spans: list[tuple[float, float]]) -> int:
+    events = sorted([(start, 1) for start, _ in spans] + [(end, -1) for _, end in spans])
+    running = most = 0
+    for _, change in events:
+        running += change
+        most = max(most, running)
+    return most
+
+
+def test_at_most_bounds_workers_started_by_any_thread(tmp_path: Path) -> None:
+    assert _most_at_once(_intervals(tmp_path, jobs=1, count=3)) == 1
+    assert _most_at_once(_intervals(tmp_path, jobs=3, count=3)) == 3
+
+
+def test_a_long_worker_sends_heartbeats(tmp_path: Path) -> None:
+    beats: list[float] = []
+    outcome = run_worker(
+        _sleeper(tmp_path / "r.txt", 1.0),
+        timeout_s=30,
+        memory_mb=None,
+        log_path=tmp_path / "w.log",
+        heartbeat=beats.append,
+        heartbeat_s=0.3,
+    )
+    assert outcome.ok
+    assert 2 <= len(beats) <= 4 and beats == sorted(beats) and beats[0] >= 0.3
+
+
+def test_default_jobs_is_between_one_and_the_cores() -> None:
+    import os
+
+    assert 1 <= default_jobs() <= len(os.sched_getaffinity(0))

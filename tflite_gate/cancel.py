@@ -5,12 +5,15 @@ seconds before SIGKILL. The handler raises `Cancelled` in the main thread, once,
 the ordinary unwinding does the cleanup: `run_worker` kills its worker's process
 group, temporary directories are removed, and the gate writes the partial report.
 Further signals are ignored so that this cleanup and the report are not cut short.
+Other threads (models and variants checked in parallel) are not interrupted; they
+ask `cancelled_by()` while they wait for a worker, and raise `Cancelled` themselves.
 """
 
 from __future__ import annotations
 
 import contextlib
 import signal
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from types import FrameType
@@ -43,14 +46,25 @@ class _State:
 _state = _State()
 
 
+_fired_by: str | None = None  # the signal of the run's cancellation, for every thread
+
+
 def _handler(signum: int, _frame: FrameType | None) -> None:
+    global _fired_by
     if not _state.armed or _state.fired:
         return
+    name = signal.Signals(signum).name
+    _fired_by = name  # other threads stop their workers at once, deferred or not
     if _state.deferring:
-        _state.pending = _state.pending or signal.Signals(signum).name
+        _state.pending = _state.pending or name
         return
     _state.fired = True
-    raise Cancelled(signal.Signals(signum).name)
+    raise Cancelled(name)
+
+
+def cancelled_by() -> str | None:
+    """The signal that cancelled this run, if one did: threads that wait poll this."""
+    return _fired_by if _state.armed else None
 
 
 @contextlib.contextmanager
@@ -71,7 +85,8 @@ def signals_handled() -> Iterator[None]:
 @contextlib.contextmanager
 def cancellable() -> Iterator[None]:
     """While inside, a signal raises `Cancelled`; outside (writing reports) it is ignored."""
-    _state.armed, _state.fired, _state.pending = True, False, None
+    global _fired_by
+    _state.armed, _state.fired, _state.pending, _fired_by = True, False, None, None
     try:
         yield
     finally:
@@ -81,7 +96,13 @@ def cancellable() -> Iterator[None]:
 @contextlib.contextmanager
 def deferred() -> Iterator[None]:
     """Hold a cancellation until the block ends: for starting a worker, whose pid the
-    caller must have in hand before anything can interrupt it."""
+    caller must have in hand before anything can interrupt it.
+
+    Only the main thread is ever interrupted; in another thread this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
     _state.deferring += 1
     try:
         yield

@@ -96,6 +96,13 @@ def _parser() -> argparse.ArgumentParser:
         help="least recently used conversions are dropped beyond this size "
         f"(default: {DEFAULT_MAX_MB})",
     )
+    check.add_argument(
+        "--jobs",
+        type=_positive_int,
+        metavar="N",
+        help="workers at once: models and variants converted and run in parallel (default: "
+        "one per core, fewer when memory is short)",
+    )
     check.add_argument("--quiet", action="store_true", help="no progress lines")
     matrix = commands.add_parser(
         "matrix", help="print the strategy.matrix JSON that splits the check over CI jobs"
@@ -200,6 +207,7 @@ def _check(args: argparse.Namespace) -> int:
         cache_dir=args.cache_dir,
         cache=args.cache,
         cache_max_mb=args.cache_max_mb,
+        jobs=args.jobs,
         fail_on=fail_on,
         outputs=outputs,
     )

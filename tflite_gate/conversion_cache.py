@@ -41,7 +41,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from tflite_gate import __version__
-from tflite_gate.convert import DEPENDENCIES_FILE, ConversionRequest
+from tflite_gate.convert import DEPENDENCIES_FILE, RESULT_FILE, ConversionRequest
 
 CACHE_FORMAT = 1
 DEFAULT_MAX_MB = 2048
@@ -50,11 +50,7 @@ _ABANDONED_S = 3600
 _PACKAGES = ("tensorflow", "tensorflow-cpu", "keras", "tf-keras", "numpy", "h5py", "ml-dtypes")
 # What a finished conversion worker leaves that a later run needs (logs and the
 # intermediate SavedModel are not kept).
-_KEPT = re.compile(
-    r"^(load\.json|evaluation\.json|evaluation-inputs\.npz|reference-outputs\.npz|"
-    + re.escape(DEPENDENCIES_FILE)
-    + r"|variant-.+\.(json|tflite))$"
-)
+_KEPT = re.compile(f"{RESULT_FILE.pattern}|^{re.escape(DEPENDENCIES_FILE)}$")
 # Files a model factory may read through a C library (h5py, TensorFlow's file API),
 # which the worker's audit hook cannot see.
 _MODEL_FILE = re.compile(

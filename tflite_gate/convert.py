@@ -17,8 +17,9 @@ import os
 import re
 import sys
 import time
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, cast, get_args
 
@@ -189,9 +190,17 @@ def _fd2_to(path: Path) -> Iterator[None]:
 
 
 def _write_json(path: Path, payload: Any) -> None:
-    temporary = path.with_suffix(".tmp")
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     temporary.write_text(json.dumps(payload, indent=1))
     temporary.replace(path)
+
+
+# The files of a worker's results (what `_collect` reads), as opposed to its logs,
+# requests and intermediate SavedModel.
+RESULT_FILE = re.compile(
+    r"^(load\.json|evaluation\.json|evaluation-inputs\.npz|reference-outputs\.npz"
+    r"|variant-.+\.(json|tflite))$"
+)
 
 
 # Where a converter message turns from what failed to what to try.
@@ -523,10 +532,89 @@ def _crashed_variant(
     return None
 
 
+Heartbeat = Callable[[float], None]
+
+
 def convert_model(
-    request: ConversionRequest, *, timeout_s: float, memory_mb: int | None
+    request: ConversionRequest,
+    *,
+    timeout_s: float,
+    memory_mb: int | None,
+    jobs: int = 1,
+    heartbeat: Heartbeat | None = None,
 ) -> ConversionResult:
-    """Run workers until every variant has a result; crashes fail only their variant."""
+    """Every variant's result; crashes fail only their variant.
+
+    With `jobs` > 1 the variants are split over that many workers running at once,
+    each loading the model itself, and the last (with the fewest variants) also
+    computes the evaluation data and reference outputs. Their results are joined
+    into the request's scratch as one worker would have left them.
+    """
+    parts = _parts(request, jobs)
+    if len(parts) == 1:
+        return _convert_part(request, timeout_s, memory_mb, heartbeat)
+    started = time.monotonic()
+    with ThreadPoolExecutor(len(parts)) as pool:
+        done = list(pool.map(lambda p: _convert_part(p, timeout_s, memory_mb, heartbeat), parts))
+    return _joined(request, parts, done, time.monotonic() - started)
+
+
+def _parts(request: ConversionRequest, jobs: int) -> list[ConversionRequest]:
+    count = max(1, min(jobs, len(request.variants)))
+    if count == 1:
+        return [request]
+    return [
+        replace(
+            request,
+            scratch=str(Path(request.scratch) / f"part-{index}"),
+            variants=request.variants[index::count],
+            reference=request.reference and index == count - 1,
+            skip=[],
+        )
+        for index in range(count)
+    ]
+
+
+def _joined(
+    request: ConversionRequest,
+    parts: list[ConversionRequest],
+    done: list[ConversionResult],
+    duration_s: float,
+) -> ConversionResult:
+    """The parts' files moved into the request's scratch, read back as one result."""
+    scratch = Path(request.scratch)
+    files: set[str] = set()
+    packages: dict[str, str] = {}
+    loaded_first = sorted(zip(parts, done, strict=True), key=lambda pair: not pair[1].load.ok)
+    for part, _ in loaded_first:
+        for path in Path(part.scratch).iterdir():
+            if path.name == DEPENDENCIES_FILE:
+                listed = _read_json(path) or {}
+                files |= set(listed.get("files", []))
+                packages |= listed.get("packages", {})
+            elif RESULT_FILE.match(path.name) and not (scratch / path.name).exists():
+                path.replace(scratch / path.name)  # load.json: the first (a loaded one) wins
+    if all(result.complete for result in done):
+        _write_json(scratch / DEPENDENCIES_FILE, {"files": sorted(files), "packages": packages})
+    joined = finished_results(request, duration_s)
+    for result in done:  # crashes left no file: their results come from the parts
+        for name, variant in result.variants.items():
+            if variant.crash is not None:
+                joined.variants[name] = variant
+        if result.evaluation is not None and result.evaluation.crash_cause is not None:
+            joined.evaluation = result.evaluation
+    joined.worker_log = done[0].worker_log
+    joined.complete = all(result.complete for result in done)
+    return joined
+
+
+def _convert_part(
+    request: ConversionRequest,
+    timeout_s: float,
+    memory_mb: int | None,
+    heartbeat: Heartbeat | None,
+) -> ConversionResult:
+    """Run workers until every variant of `request` has a result."""
     scratch = Path(request.scratch)
     scratch.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
@@ -546,6 +634,7 @@ def convert_model(
             log_path=worker_log,
             cwd=Path(request.workspace),
             env=_worker_env(),
+            heartbeat=heartbeat,
         )
         if outcome.ok or not (scratch / "load.json").exists():
             break

@@ -11,8 +11,10 @@ from __future__ import annotations
 import os
 import platform
 import tempfile
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,7 +23,7 @@ from typing import Any, Literal
 import numpy as np
 
 from tflite_gate import __version__, checks
-from tflite_gate.cancel import Cancelled
+from tflite_gate.cancel import Cancelled, cancelled_by
 from tflite_gate.compare import OutputPlan, compare_run
 from tflite_gate.conversion_cache import DEFAULT_MAX_MB, ConversionCache, conversion_key
 from tflite_gate.convert import (
@@ -105,6 +107,7 @@ from tflite_gate.sources import (
     signature_name,
 )
 from tflite_gate.thresholds import plan_output
+from tflite_gate.workers import at_most, default_jobs
 from tflite_gate.workspace_files import read_tflite, unreadable_message
 
 Progress = Callable[[str], None]
@@ -150,6 +153,7 @@ class CheckOptions:
     workspace: Path
     only: list[str] = field(default_factory=list)
     runtimes: list[str] = field(default_factory=list)  # run only these (a matrix shard)
+    jobs: int | None = None  # workers at once; None: from the cores and free memory
     artifacts: Path | None = None
     fail_on: FailOn | None = None
     cache_dir: Path | None = None
@@ -170,6 +174,9 @@ class RunContext:
     progress: Progress
     conversions: ConversionCache | None = None  # None: --no-cache
     only_runtimes: frozenset[str] = frozenset()  # empty: every runtime a model lists
+    jobs: int = 1  # workers at once, whatever runs them
+    split: int = 1  # workers one model's variants are converted in
+    _runtime_lock: threading.Lock = field(default_factory=threading.Lock)
     names: OptionNames = field(default_factory=OptionNames)
     runtimes: dict[RuntimeSpec, RuntimeEnvironment | RuntimeUnavailable] = field(
         default_factory=dict
@@ -186,6 +193,17 @@ class RunContext:
             return path.resolve().relative_to(self.workspace.resolve()).as_posix()
         except ValueError:
             return str(path)
+
+
+def serialized(progress: Progress) -> Progress:
+    """`progress` callable from many threads, each line whole (never two interleaved)."""
+    lock = threading.Lock()
+
+    def say(message: str) -> None:
+        with lock:
+            progress(message)
+
+    return say
 
 
 def environment() -> EnvironmentInfo:
@@ -267,29 +285,81 @@ def _check_models(
     prepare_artifacts(artifacts, options.workspace, own=options.artifacts is None, option=option)
     scratch_directory = new_scratch_directory()
     cache_dir = options.cache_dir or default_cache_dir()
-    with scratch_directory as scratch:
+    jobs = options.jobs or default_jobs()
+    report.environment.jobs = jobs
+    with scratch_directory as scratch, at_most(jobs):
         context = RunContext(
             workspace=options.workspace,
             artifacts=artifacts,
             scratch=Path(scratch),
             cache_dir=cache_dir,
-            progress=progress,
+            progress=serialized(progress),
             conversions=(
                 ConversionCache.under(cache_dir, options.cache_max_mb) if options.cache else None
             ),
             only_runtimes=frozenset(options.runtimes),
+            jobs=jobs,
             names=options.names,
         )
-        for index in indices:
-            config = resolve_model(loaded, index)
-            model_started = time.monotonic()
-            progress(f"[{config.name}] {config.source}")
-            model_report = ModelReport(name=config.name, source=config.source)
-            report.models.append(model_report)
-            report.add([finding for finding in versions if finding.model == config.name])
-            _run_model_contained(config, model_report, report, context)
-            model_report.timings["total"] = round(time.monotonic() - model_started, 3)
+        configs = [resolve_model(loaded, index) for index in indices]
+        _check_in_parallel(configs, versions, report, context)
     return options.fail_on or loaded.policy.fail_on
+
+
+def _check_in_parallel(
+    configs: list[ModelConfig], versions: list[Finding], report: Report, context: RunContext
+) -> None:
+    """Up to `jobs` models at once; their findings join the report in policy order.
+
+    Each model's check writes into a report of its own, so what finishes first does
+    not change the order of anything. On cancellation the threads stop their workers
+    within a poll, and what every model had so far is kept.
+    """
+    models = [ModelReport(name=config.name, source=config.source) for config in configs]
+    own: list[Report] = []
+    for config in configs:
+        own.append(Report(tool=report.tool, started_at="", environment=report.environment))
+        own[-1].add([finding for finding in versions if finding.model == config.name])
+    started: set[str] = set()
+    at_once = max(1, min(context.jobs, len(configs)))
+    # Cores that no other model takes convert one model's variants in parallel; with a
+    # model per core, each converts in one worker (one TensorFlow import, one load).
+    context.split = max(1, context.jobs // at_once)
+    pool = ThreadPoolExecutor(max_workers=at_once)
+    try:
+        futures = [
+            pool.submit(_check_one, config, model_report, collector, context, started)
+            for config, model_report, collector in zip(configs, models, own, strict=True)
+        ]
+        for future in futures:
+            future.result()
+    finally:
+        try:
+            pool.shutdown(wait=True)
+        finally:  # a cancelled run keeps the models that started, each with what it had
+            for model_report, collector in zip(models, own, strict=True):
+                if model_report.name not in started:
+                    continue
+                report.models.append(model_report)
+                report.add(collector.findings)
+                if collector.internal_error is not None:
+                    report.internal_error = (report.internal_error or "") + collector.internal_error
+
+
+def _check_one(
+    config: ModelConfig,
+    model_report: ModelReport,
+    report: Report,
+    context: RunContext,
+    started_models: set[str],
+) -> None:
+    if cancelled_by() is not None:  # queued when the run was cancelled: never started
+        return
+    started_models.add(config.name)
+    started = time.monotonic()
+    context.progress(f"[{config.name}] {config.source}")
+    _run_model_contained(config, model_report, report, context)
+    model_report.timings["total"] = round(time.monotonic() - started, 3)
 
 
 def _refuse_unknown_runtimes(
@@ -355,13 +425,13 @@ def _inside(path: Path, directory: Path) -> bool:
 def _cancelled_finding(cancelled: Cancelled, report: Report) -> Finding:
     """Say which model was cut short; the ones before it finished (total timing set)."""
     unfinished = [m.name for m in report.models if "total" not in m.timings]
-    where = f" while checking {unfinished[0]}" if unfinished else ""
+    where = f" while checking {', '.join(unfinished)}" if unfinished else ""
     finished = [m.name for m in report.models if "total" in m.timings]
     done = f"; complete: {', '.join(finished)}" if finished else "; no model finished"
     return make_finding(
         "cancelled",
         f"the run was cancelled by {cancelled.signal_name}{where}{done}",
-        model=unfinished[0] if unfinished else None,
+        model=unfinished[0] if len(unfinished) == 1 else None,
         details={"signal": cancelled.signal_name, "finished_models": finished},
     )
 
@@ -919,10 +989,17 @@ def _convert(
             again = f"{context.names.no_cache} converts again"
             context.progress(f"[{config.name}] {work}: {note} ({again})")
             return finished_results(request, time.monotonic() - started)
-    context.progress(f"[{config.name}] converting {work} in a worker")
+    context.progress(f"[{config.name}] converting {work}")
     result = convert_model(
-        request, timeout_s=config.timeout_s.value, memory_mb=config.memory_mb.value
+        request,
+        timeout_s=config.timeout_s.value,
+        memory_mb=config.memory_mb.value,
+        jobs=context.split,
+        heartbeat=lambda seconds: context.progress(
+            f"[{config.name}] still converting {work} ({seconds:.0f} s)"
+        ),
     )
+    context.progress(f"[{config.name}] {work} done in {result.duration_s:.1f} s")
     if cache is not None:
         model_report.cache = _kept(cache, key, request, result)
     return result
@@ -1088,7 +1165,17 @@ def runtime_spec(item: str | RuntimeEntry, workspace: Path) -> RuntimeSpec:
 def _runtime(
     spec: RuntimeSpec, config: ModelConfig, report: Report, context: RunContext
 ) -> RuntimeEnvironment | None:
-    """Prepare each runtime once per gate run; report an unavailable one once per model."""
+    """Prepare each runtime once per gate run; report an unavailable one once per model.
+
+    Models checked in parallel wait for the one preparing a runtime they both need.
+    """
+    with context._runtime_lock:
+        return _prepared_runtime(spec, config, report, context)
+
+
+def _prepared_runtime(
+    spec: RuntimeSpec, config: ModelConfig, report: Report, context: RunContext
+) -> RuntimeEnvironment | None:
     if spec not in context.runtimes:
         context.progress(f"[runtime] preparing {spec.name}")
         try:

@@ -11,12 +11,13 @@ import contextlib
 import os
 import signal
 import subprocess
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from tflite_gate.cancel import deferred
+from tflite_gate.cancel import Cancelled, cancelled_by, deferred
 
 _POLL_S = 0.1
 
@@ -91,6 +92,83 @@ def without_credentials(env: Mapping[str, str]) -> dict[str, str]:
     return {k: v for k, v in env.items() if k not in _CREDENTIALS and not k.startswith("INPUT_")}
 
 
+# What one worker may need: a MobileNet-sized conversion peaks near 1 GB.
+MB_PER_JOB = 1536
+
+
+def default_jobs() -> int:
+    """Workers at once: one per usable core, fewer when memory is short."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    available = _available_mb()
+    by_memory = cores if available is None else max(1, int(available // MB_PER_JOB))
+    return max(1, min(cores, by_memory))
+
+
+def _available_mb() -> float | None:
+    """Memory free for new processes now (MemAvailable), within a cgroup's limit if any."""
+    available = None
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                available = int(line.split()[1]) / 1024
+    with contextlib.suppress(OSError, ValueError):
+        limit, used = (
+            Path(f"/sys/fs/cgroup/{name}").read_text().strip()
+            for name in ("memory.max", "memory.current")
+        )
+        if limit != "max":
+            room = (int(limit) - int(used)) / 2**20
+            available = room if available is None else min(available, room)
+    return available
+
+
+_slots: threading.BoundedSemaphore | None = None
+HEARTBEAT_S = 30.0
+
+
+@contextlib.contextmanager
+def at_most(jobs: int) -> Iterator[None]:
+    """While inside, at most `jobs` workers run at once, whichever threads start them.
+
+    Models and variants are checked in parallel threads; this one bound keeps the
+    machine's cores and memory from being oversubscribed by all of them together.
+    """
+    global _slots
+    previous, _slots = _slots, threading.BoundedSemaphore(jobs)
+    try:
+        yield
+    finally:
+        _slots = previous
+
+
+@contextlib.contextmanager
+def _slot() -> Iterator[None]:
+    slots = _slots
+    if slots is None:
+        yield
+        return
+    while not slots.acquire(timeout=_POLL_S):
+        _stop_if_cancelled(None)
+    try:
+        yield
+    finally:
+        slots.release()
+
+
+def _stop_if_cancelled(process: subprocess.Popen[bytes] | None) -> None:
+    """In any thread: a cancelled run kills this worker and unwinds as `Cancelled`."""
+    name = cancelled_by()
+    if name is None:
+        return
+    if process is not None:
+        _kill_group(process)
+        process.wait()
+    raise Cancelled(name)
+
+
 def run_worker(
     argv: list[str],
     *,
@@ -99,9 +177,31 @@ def run_worker(
     log_path: Path,
     cwd: Path | None = None,
     env: dict[str, str] | None = None,
+    heartbeat: Callable[[float], None] | None = None,
+    heartbeat_s: float = HEARTBEAT_S,
 ) -> WorkerOutcome:
-    """Run `argv` with stdout+stderr to `log_path`; enforce time and memory limits."""
+    """Run `argv` with stdout+stderr to `log_path`; enforce time and memory limits.
+
+    `heartbeat(seconds)` is called every `heartbeat_s` while the worker runs, so a long
+    conversion shows it is alive. The time limit counts from the worker's start, not
+    from the wait for a free slot (`at_most`).
+    """
+    with _slot():
+        beat = (heartbeat, heartbeat_s) if heartbeat is not None else None
+        return _run(argv, timeout_s, memory_mb, log_path, cwd, env, beat)
+
+
+def _run(
+    argv: list[str],
+    timeout_s: float,
+    memory_mb: int | None,
+    log_path: Path,
+    cwd: Path | None,
+    env: dict[str, str] | None,
+    heartbeat: tuple[Callable[[float], None], float] | None,
+) -> WorkerOutcome:
     started = time.monotonic()
+    beat = started + (heartbeat[1] if heartbeat else 0.0)
     peak = 0.0
     over_memory = False
     with open(log_path, "wb") as log:
@@ -119,6 +219,10 @@ def run_worker(
                     start_new_session=True,
                 )
             while process.poll() is None:
+                _stop_if_cancelled(process)
+                if heartbeat is not None and time.monotonic() >= beat:
+                    heartbeat[0](time.monotonic() - started)
+                    beat += heartbeat[1]
                 rss = _rss_mb(process.pid)
                 peak = max(peak, rss)
                 if memory_mb is not None and rss > memory_mb:
@@ -130,7 +234,7 @@ def run_worker(
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     process.wait(timeout=_POLL_S)
         except BaseException:  # cancelled (Ctrl-C, SIGTERM): the worker must not outlive us
-            if process is not None:
+            if process is not None and process.returncode is None:
                 _kill_group(process)
                 process.wait()
             raise

@@ -48,6 +48,10 @@ class EnvironmentInfo(_Model):
         description="The memory limit (MB) of every worker of a model whose policy sets no "
         "limits.memory_mb: a share of this machine's memory.",
     )
+    jobs: int | None = Field(
+        default=None,
+        description="How many workers ran at once (--jobs, else from the cores and memory).",
+    )
 
 
 class OpInfo(_Model):
