@@ -93,7 +93,9 @@ def _tree_rss_mb(root: int) -> float:
     return total
 
 
-def measure(argv: list[str], *, expect: int | None = 0, cwd: Path | None = None) -> Measurement:
+def measure(
+    argv: list[str], *, expect: frozenset[int] = frozenset({0}), cwd: Path | None = None
+) -> Measurement:
     """Wall-clock seconds and the peak RSS of the whole process tree of one command."""
     peak = 0.0
     started = time.perf_counter()
@@ -110,7 +112,7 @@ def measure(argv: list[str], *, expect: int | None = 0, cwd: Path | None = None)
         time.sleep(0.05)
     seconds = time.perf_counter() - started
     reader.join()
-    if expect is not None and process.returncode != expect:
+    if process.returncode not in expect:
         raise SystemExit(
             f"{' '.join(argv)} exited {process.returncode}:\n{''.join(output)[-3000:]}"
         )
@@ -209,7 +211,8 @@ def main() -> None:
         invalid_workspace.mkdir()
         (invalid_workspace / "tflite-gate.yml").write_text(INVALID_POLICY)
         invalid = statistics.median(
-            measure(_gate(invalid_workspace, root / "cache"), expect=2).seconds for _ in range(5)
+            measure(_gate(invalid_workspace, root / "cache"), expect=frozenset({2})).seconds
+            for _ in range(5)
         )
         name = "MobileNetV2 224" if not args.quick else "MobileNetV2 0.35 96 (quick)"
         rows += [
@@ -258,7 +261,8 @@ def _scaling(root: Path, small: Path) -> list[tuple[str, str, str]]:
             (workspace / source).write_bytes(small.read_bytes())
         (workspace / "tflite-gate.yml").write_text(_policy(models, variants, samples))
         _say(f"scaling: {axis} {count}")
-        run = measure(_gate(workspace, root / "cache", "--no-cache"))
+        # Timing, not judging: a finding (int16x8 MobileNetV2 fails to prepare) is exit 1.
+        run = measure(_gate(workspace, root / "cache", "--no-cache"), expect=frozenset({0, 1}))
         rows.append((f"{axis} = {count}", f"{run.seconds:.1f} s", f"{run.peak_mb:.0f} MB"))
     return rows
 
