@@ -15,3 +15,11 @@ def test_every_rule_is_in_the_readme() -> None:
 
 def test_every_rule_has_a_hint() -> None:
     assert all(rule.hint.strip() and rule.title.strip() for rule in RULES.values())
+
+
+def test_the_readme_performance_table_is_what_the_benchmark_printed() -> None:
+    """README's Performance section holds benchmarks/RESULTS.md, as `speed.py` wrote it."""
+    readme = (REPO / "README.md").read_text()
+    results = (REPO / "benchmarks" / "RESULTS.md").read_text()
+    assert "python benchmarks/speed.py" in results
+    assert results.strip() in readme
