@@ -361,7 +361,7 @@ def _run(env: Mapping[str, str], out: TextIO) -> int:
             return _publish(planned, outputs, inputs, env, out)
         return _matrix_output(planned, env, out)
     if inputs.command == "merge":
-        merged = run_merge(options, inputs.reports, inputs.split_by)
+        merged = run_merge(options, inputs.reports)
         return _publish(merged, outputs, inputs, env, out)
     # Progress lines carry model names and runtime messages: no workflow commands in them.
     token = choose_stop_token()

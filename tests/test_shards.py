@@ -10,7 +10,7 @@ from tflite_gate.findings import make_finding
 from tflite_gate.pipeline import new_report
 from tflite_gate.policy import LoadedPolicy, load_policy
 from tflite_gate.report.model import ModelReport, Report, RuntimeRun, Shard, VariantReport
-from tflite_gate.shards import ShardError, matrix_entries, merge_reports
+from tflite_gate.shards import ShardError, matrix_entries, merge_reports, read_shard
 
 POLICY = """\
 version: 1
@@ -62,7 +62,7 @@ def test_runtime_shards_of_one_model_become_one_model_with_both_runs(
         ("a-old.json", _shard("a", "tflite-runtime==2.14.0", "diverged")),
         ("a-new.json", _shard("a", "ai-edge-litert")),
     ]
-    merged = merge_reports(shards, loaded, "runtime")
+    merged = merge_reports(shards, loaded)
     assert [m.name for m in merged.models] == ["a", "b"]
     runs = [run.runtime for run in merged.models[0].variants[0].runs]
     assert runs == ["tflite-runtime==2.14.0", "ai-edge-litert"]
@@ -74,7 +74,7 @@ def test_runtime_shards_of_one_model_become_one_model_with_both_runs(
 
 def test_a_missing_runtime_shard_is_named(loaded: LoadedPolicy) -> None:
     shards = [("a.json", _shard("a", "ai-edge-litert")), ("b.json", _shard("b", "ai-edge-litert"))]
-    merged = merge_reports(shards, loaded, "runtime")
+    merged = merge_reports(shards, loaded)
     [missing] = [f for f in merged.findings if f.rule == "shard-missing"]
     assert (missing.model, missing.runtime) == ("a", "tflite-runtime==2.14.0")
     assert missing.location is not None and missing.location.line == 3  # the runtime's line
@@ -84,9 +84,24 @@ def test_a_missing_runtime_shard_is_named(loaded: LoadedPolicy) -> None:
 def test_the_same_run_twice_is_refused(loaded: LoadedPolicy) -> None:
     shard = _shard("a", "ai-edge-litert")
     with pytest.raises(ShardError, match="repeats the a/float run on ai-edge-litert"):
-        merge_reports([("1.json", shard), ("2.json", shard)], loaded, "runtime")
+        merge_reports([("1.json", shard), ("2.json", shard)], loaded)
 
 
 def test_a_model_the_policy_does_not_have_is_refused(loaded: LoadedPolicy) -> None:
     with pytest.raises(ShardError, match="checked 'zzz', which the policy does not have"):
-        merge_reports([("z.json", _shard("zzz", "ai-edge-litert"))], loaded, "model")
+        merge_reports([("z.json", _shard("zzz", "ai-edge-litert"))], loaded)
+
+
+def test_a_model_no_shard_covers_is_one_finding_at_its_source(loaded: LoadedPolicy) -> None:
+    merged = merge_reports([("a.json", _shard("a", "ai-edge-litert"))], loaded)
+    missing = [(f.model, f.runtime) for f in merged.findings if f.rule == "shard-missing"]
+    assert missing == [("a", "tflite-runtime==2.14.0"), ("b", None)]
+
+
+def test_a_fifo_is_refused_not_read(tmp_path: Path) -> None:
+    import os
+
+    fifo = tmp_path / "shard.json"
+    os.mkfifo(fifo)
+    with pytest.raises(ShardError, match="is not a regular file"):
+        read_shard(fifo)

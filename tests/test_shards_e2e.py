@@ -137,7 +137,7 @@ def test_merged_shards_report_what_one_run_reports(
 ) -> None:
     shards = _shards(workspace, by, tmp_path)
     assert len(shards) == 3
-    merged, report = _merge(workspace, list(reversed(shards)), tmp_path / "merged.json", "--by", by)
+    merged, report = _merge(workspace, list(reversed(shards)), tmp_path / "merged.json")
     assert merged.returncode == 1, merged.stderr
     assert _comparable(report) == _comparable(unsharded)
     assert [f["rule"] for f in report["findings"]] == [

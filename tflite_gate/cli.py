@@ -115,7 +115,6 @@ def _parser() -> argparse.ArgumentParser:
     merge.add_argument("shards", nargs="+", type=Path, metavar="REPORT")
     _policy_arguments(merge)
     _report_arguments(merge)
-    _split_argument(merge)
     commands.add_parser("schema", help="print the JSON Schema of the report")
     return parser
 
@@ -218,7 +217,7 @@ def _check(args: argparse.Namespace) -> int:
 def _merge(args: argparse.Namespace) -> int:
     outputs = _outputs(args)
     options = CheckOptions(policy=_policy_path(args), workspace=args.workspace, outputs=outputs)
-    return _finish(run_merge(options, args.shards, args.by), outputs, args)
+    return _finish(run_merge(options, args.shards), outputs, args)
 
 
 def _matrix(args: argparse.Namespace) -> int:

@@ -163,7 +163,7 @@ def plan_matrix(options: CheckOptions, by: SplitBy) -> list[dict[str, str]] | Ga
     return matrix_entries(loaded, by)
 
 
-def run_merge(options: CheckOptions, reports: Sequence[Path], by: SplitBy) -> GateOutcome:
+def run_merge(options: CheckOptions, reports: Sequence[Path]) -> GateOutcome:
     """Merge shard reports as if one run had checked every model; never raises for bad input.
 
     The policy orders the models and says which matrix entries must have a report.
@@ -176,7 +176,7 @@ def run_merge(options: CheckOptions, reports: Sequence[Path], by: SplitBy) -> Ga
     try:
         loaded = load_policy(options.policy, options.workspace, policy_option=options.names.policy)
         shards = [(str(path), read_shard(path)) for path in reports]
-        report = merge_reports(shards, loaded, by)
+        report = merge_reports(shards, loaded)
     except PolicyError as error:
         return GateOutcome(
             _policy_error_report(error), EXIT_USAGE, [str(issue) for issue in error.issues]

@@ -18,7 +18,7 @@ from typing import Literal
 
 from pydantic import ValidationError
 
-from tflite_gate.findings import Finding, make_finding
+from tflite_gate.findings import Finding, Location, make_finding
 from tflite_gate.policy import LoadedPolicy, resolve_model, runtime_name
 from tflite_gate.report.model import ModelReport, Report, Shard, VariantReport
 
@@ -45,6 +45,8 @@ def matrix_entries(loaded: LoadedPolicy, by: SplitBy) -> list[dict[str, str]]:
 
 def read_shard(path: Path) -> Report:
     """A shard's JSON report; anything else is a ShardError naming the file."""
+    if path.exists() and not path.is_file():  # a FIFO or a device would never end
+        raise ShardError(f"pass report files only: {path} is not a regular file")
     try:
         return Report.model_validate_json(path.read_bytes())
     except OSError as error:
@@ -57,9 +59,7 @@ def read_shard(path: Path) -> Report:
         ) from None
 
 
-def merge_reports(
-    shards: Sequence[tuple[str, Report]], loaded: LoadedPolicy, by: SplitBy
-) -> Report:
+def merge_reports(shards: Sequence[tuple[str, Report]], loaded: LoadedPolicy) -> Report:
     """The report of the whole run from its shards (`(name, report)`, name for messages)."""
     if not shards:
         raise ShardError("pass at least one shard report to merge")
@@ -75,7 +75,7 @@ def merge_reports(
     order = [model.name for model in loaded.policy.models]
     merged.models = _merged_models(shards, order)
     merged.findings = _merged_findings(shards, order)
-    merged.add(_missing(shards, loaded, by))
+    merged.add(_missing(shards, loaded))
     errors = [report.internal_error for _, report in shards if report.internal_error]
     merged.internal_error = "".join(errors) or None
     merged.duration_s = round(sum(report.duration_s for _, report in shards), 3)
@@ -150,35 +150,46 @@ def _merged_findings(shards: Sequence[tuple[str, Report]], order: list[str]) -> 
 
 
 def _covered(report: Report, names: list[str]) -> set[tuple[str, str | None]]:
-    """(model, runtime or None) pairs a shard checked; a whole run covers everything."""
+    """(model, runtime or None) pairs a shard checked; None: all the model's runtimes."""
     shard = report.shard or Shard(models=names, runtimes=None)
     runtimes: list[str | None] = [*shard.runtimes] if shard.runtimes else [None]
     return {(model, runtime) for model in shard.models for runtime in runtimes}
 
 
-def _missing(
-    shards: Sequence[tuple[str, Report]], loaded: LoadedPolicy, by: SplitBy
-) -> list[Finding]:
+def _missing(shards: Sequence[tuple[str, Report]], loaded: LoadedPolicy) -> list[Finding]:
+    """A finding per model no shard covers, or per runtime of a model no shard ran.
+
+    Whether the matrix was split by model or by runtime, a shard says what it covered,
+    so the merge needs no telling.
+    """
     names = [model.name for model in loaded.policy.models]
     covered: set[tuple[str, str | None]] = set()
     for _, report in shards:
         covered |= _covered(report, names)
     findings = []
-    for entry in matrix_entries(loaded, by):
-        model, runtime = entry["model"], entry.get("runtime")
-        if (model, None) in covered or (model, runtime) in covered:
+    for index, name in enumerate(names):
+        if (name, None) in covered:
             continue
-        config = resolve_model(loaded, names.index(model))
-        what = f"{model} on {runtime}" if runtime else model
-        findings.append(
-            make_finding(
-                "shard-missing",
-                f"{what}: no shard report covers it; the matrix job for it did not upload a "
-                "report (it failed before writing one, or its artifact has another name)",
-                model=model,
-                runtime=runtime,
-                location=(runtime and config.runtime_locations.get(runtime))
-                or config.source_location,
-            )
-        )
+        config = resolve_model(loaded, index)
+        runtimes = [runtime_name(item) for item in config.runtimes.value]
+        missing = [runtime for runtime in runtimes if (name, runtime) not in covered]
+        if missing == runtimes:
+            findings.append(_missing_finding(name, None, config.source_location))
+            continue
+        findings += [
+            _missing_finding(name, runtime, config.runtime_locations.get(runtime))
+            for runtime in missing
+        ]
     return findings
+
+
+def _missing_finding(model: str, runtime: str | None, location: Location | None) -> Finding:
+    what = f"{model} on {runtime}" if runtime else model
+    return make_finding(
+        "shard-missing",
+        f"{what}: no shard report covers it; the matrix job for it did not upload a "
+        "report (it failed before writing one, or its artifact has another name)",
+        model=model,
+        runtime=runtime,
+        location=location,
+    )
