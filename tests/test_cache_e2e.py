@@ -255,3 +255,12 @@ def test_two_gates_at_once_are_both_correct(workspace: Path, tmp_path: Path) -> 
     assert len(list((cache / "conversions").glob("*/*/manifest.json"))) == 2
     third = _gate(workspace)
     assert _cache(third) == {"file": "reused", "factory": "reused"}
+
+
+def test_a_cache_inside_the_workspace_is_not_an_input(workspace: Path) -> None:
+    """Its .tflite and .npz files are the gate's own: keying a factory on them would miss."""
+    inside = ["--cache-dir", str(workspace / "cache"), "--artifacts", str(workspace / "out")]
+    first = run_gate(workspace, *inside)
+    again = run_gate(workspace, *inside)
+    assert _cache(first) == {"file": "stored", "factory": "stored"}
+    assert _cache(again) == {"file": "reused", "factory": "reused"}

@@ -135,12 +135,17 @@ def test_a_factory_key_covers_the_workspace_weight_files(workspace: Path, tmp_pa
     assert "model files" not in key_material(plain)["content"]
 
 
-def test_model_files_skip_virtual_environments(tmp_path: Path) -> None:
+def test_model_files_skip_virtual_environments_and_the_gates_own(tmp_path: Path) -> None:
     (tmp_path / "env" / "lib").mkdir(parents=True)
     (tmp_path / "env" / "pyvenv.cfg").write_text("home = /usr\n")
     (tmp_path / "env" / "lib" / "big.h5").write_bytes(b"x")
     (tmp_path / "model.h5").write_bytes(b"y")
-    assert list(workspace_model_files(tmp_path)) == ["model.h5"]
+    (tmp_path / "my-cache" / "conversions").mkdir(parents=True)
+    (tmp_path / "my-cache" / "conversions" / "variant-float.tflite").write_bytes(b"z")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "float.tflite").write_bytes(b"z")
+    found = workspace_model_files(tmp_path, [tmp_path / "my-cache", tmp_path / "out"])
+    assert list(found) == ["model.h5"]  # a cache in the workspace would change every run
 
 
 # --------------------------------------------------------------------------- entries

@@ -32,7 +32,7 @@ import stat
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -214,12 +214,16 @@ class ConversionCache:
 # --------------------------------------------------------------------------- the key
 
 
-def conversion_key(request: ConversionRequest) -> str:
-    """The hash of everything known before the run that could change its results."""
-    return _digest_of(key_material(request))
+def conversion_key(request: ConversionRequest, excluded: Sequence[Path] = ()) -> str:
+    """The hash of everything known before the run that could change its results.
+
+    `excluded`: directories the gate itself writes (the cache, the artifacts), whose
+    files are never inputs.
+    """
+    return _digest_of(key_material(request, excluded))
 
 
-def key_material(request: ConversionRequest) -> dict[str, Any]:
+def key_material(request: ConversionRequest, excluded: Sequence[Path] = ()) -> dict[str, Any]:
     """What `conversion_key` hashes, as readable data (tests and debugging read it)."""
     workspace = Path(request.workspace)
     options = {k: v for k, v in asdict(request).items() if k not in {"scratch", "skip"}}
@@ -231,7 +235,7 @@ def key_material(request: ConversionRequest) -> dict[str, Any]:
         if spec and spec.get("path"):
             content[role] = path_digest(Path(spec["path"]))
     if _runs_workspace_code(request):
-        content["model files"] = workspace_model_files(workspace)
+        content["model files"] = workspace_model_files(workspace, excluded)
     return {
         "format": CACHE_FORMAT,
         "gate": gate_fingerprint(),
@@ -302,13 +306,14 @@ def _tree(directory: Path) -> list[str]:
     return sorted(found)
 
 
-def workspace_model_files(workspace: Path) -> dict[str, str]:
+def workspace_model_files(workspace: Path, excluded: Sequence[Path] = ()) -> dict[str, str]:
     """Every model or weight file in the workspace, by relative path, with its hash.
 
-    Hidden directories, virtual environments and installed packages are skipped: they
-    are not the repository's models.
+    Hidden directories, virtual environments, installed packages and the `excluded`
+    directories are skipped: they are not the repository's models.
     """
     root = workspace.resolve()
+    skipped = {path.resolve() for path in excluded}
     found: dict[str, str] = {}
     for directory, directories, files in os.walk(root):
         directories[:] = sorted(
@@ -317,6 +322,7 @@ def workspace_model_files(workspace: Path) -> dict[str, str]:
             if not d.startswith(".")
             and d not in _PRUNED_DIRECTORIES
             and not (Path(directory, d) / "pyvenv.cfg").exists()
+            and Path(directory, d) not in skipped
         )
         for name in sorted(files):
             if _MODEL_FILE.search(name):

@@ -176,7 +176,7 @@ class RunContext:
     only_runtimes: frozenset[str] = frozenset()  # empty: every runtime a model lists
     jobs: int = 1  # workers at once, whatever runs them
     split: int = 1  # workers one model's variants are converted in
-    _runtime_lock: threading.Lock = field(default_factory=threading.Lock)
+    runtime_lock: threading.Lock = field(default_factory=threading.Lock)
     names: OptionNames = field(default_factory=OptionNames)
     runtimes: dict[RuntimeSpec, RuntimeEnvironment | RuntimeUnavailable] = field(
         default_factory=dict
@@ -975,7 +975,7 @@ def _convert(
         model_report.cache = CacheUse(status="disabled")
     else:
         started = time.monotonic()
-        key = conversion_key(request)
+        key = conversion_key(request, excluded=(context.cache_dir, context.artifacts))
         Path(request.scratch).mkdir(parents=True, exist_ok=True)
         hit = cache.restore(key, request)
         if hit is not None:
@@ -1169,7 +1169,7 @@ def _runtime(
 
     Models checked in parallel wait for the one preparing a runtime they both need.
     """
-    with context._runtime_lock:
+    with context.runtime_lock:
         return _prepared_runtime(spec, config, report, context)
 
 
