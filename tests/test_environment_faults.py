@@ -150,7 +150,7 @@ def test_full_temporary_disk_is_named_as_the_place_to_free(workspace: Path, tmp_
     try:
         completed = subprocess.run(
             [
-                *(sys.executable, "-m", "tflite_gate", "check", "--quiet"),
+                *(sys.executable, "-m", "tflite_gate", "check", "--quiet", "--no-cache"),
                 *("--workspace", str(workspace), "--only", "dense"),
                 *("--report", str(workspace / "tflite-gate-report.json")),
             ],
