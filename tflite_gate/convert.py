@@ -606,7 +606,14 @@ def _joined(
     done: list[ConversionResult],
     duration_s: float,
 ) -> ConversionResult:
-    """The parts' files moved into the request's scratch, read back as one result."""
+    """The parts' files moved into the request's scratch, read back as one result.
+
+    When no part loaded the model, the first part's result says why (a crash while
+    loading leaves no file to join).
+    """
+    if not any(result.load.ok for result in done):
+        done[0].duration_s, done[0].complete = duration_s, False
+        return done[0]
     scratch = Path(request.scratch)
     files: set[str] = set()
     packages: dict[str, str] = {}
@@ -622,10 +629,18 @@ def _joined(
     if all(result.complete for result in done):
         _write_json(scratch / DEPENDENCIES_FILE, {"files": sorted(files), "packages": packages})
     joined = finished_results(request, duration_s)
-    for result in done:  # crashes left no file: their results come from the parts
+    for part, result in zip(parts, done, strict=True):  # crashes left no file to join
         for name, variant in result.variants.items():
             if variant.crash is not None:
                 joined.variants[name] = variant
+        if not result.load.ok:  # this worker died loading what another one loaded
+            for variant in part.variants:
+                joined.variants[variant.name] = VariantResult(
+                    name=variant.name,
+                    ok=False,
+                    crash=f"not converted: {result.load.error}",
+                    crash_cause=result.load.crash_cause,
+                )
         if result.evaluation is not None and result.evaluation.crash_cause is not None:
             joined.evaluation = result.evaluation
     joined.worker_log = done[0].worker_log
