@@ -634,9 +634,9 @@ def _joined(
             if variant.crash is not None:
                 joined.variants[name] = variant
         if not result.load.ok:  # this worker died loading what another one loaded
-            for variant in part.variants:
-                joined.variants[variant.name] = VariantResult(
-                    name=variant.name,
+            for unconverted in part.variants:
+                joined.variants[unconverted.name] = VariantResult(
+                    name=unconverted.name,
                     ok=False,
                     crash=f"not converted: {result.load.error}",
                     crash_cause=result.load.crash_cause,
