@@ -122,3 +122,56 @@ def test_a_model_alone_splits_its_variants_and_is_cached_whole(
     reused = run_gate(workspace, *args, report=tmp_path / "reused.json")
     assert reused.report is not None and reused.report["models"][0]["cache"]["status"] == "reused"
     assert _comparable(reused) == _comparable(split)
+
+
+RECORDING = """\
+import os
+import keras
+
+
+def _note(name: str) -> None:
+    with open(os.path.join(os.path.dirname(__file__), "pids.txt"), "a") as pids:
+        pids.write(f"{name} {os.getpid()}\\n")
+
+
+def build(name: str, crash: bool = False) -> keras.Model:
+    _note(name)
+    if crash:
+        os.abort()
+    keras.utils.set_random_seed(7)
+    x = keras.Input((8,), name="x")
+    return keras.Model(x, keras.layers.Dense(2, name="y")(x))
+
+
+def one() -> keras.Model:
+    return build("one")
+
+
+def two() -> keras.Model:
+    return build("two", crash=True)
+
+
+def three() -> keras.Model:
+    return build("three")
+"""
+SHARED_POLICY = """\
+version: 1
+models:
+  - {name: one, source: "rec:one"}
+  - {name: two, source: "rec:two"}
+  - {name: three, source: "rec:three"}
+"""
+
+
+def test_models_share_one_tensorflow_process_until_one_crashes(tmp_path: Path) -> None:
+    (tmp_path / "rec.py").write_text(RECORDING)
+    (tmp_path / "tflite-gate.yml").write_text(SHARED_POLICY)
+    run = run_gate(tmp_path, "--no-cache", "--jobs", "1")
+    assert run.returncode == 1, run.stderr
+    pids = dict(line.split() for line in (tmp_path / "pids.txt").read_text().splitlines())
+    assert pids["one"] == pids["two"]  # one worker, TensorFlow imported once
+    assert pids["three"] != pids["two"]  # the crash cost that worker; a fresh one carried on
+    statuses = {m["name"]: m["loaded"] for m in run.report["models"]}  # type: ignore[index]
+    assert statuses == {"one": True, "two": False, "three": True}
+    [crash] = run.findings(model="two")
+    assert crash["rule"] == "model-load-failed" and "SIGABRT" in crash["message"]

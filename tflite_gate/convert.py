@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, cast, get_args
 
 from tflite_gate.report.model import SourceKind
-from tflite_gate.workers import WorkerOutcome, log_tail, run_worker
+from tflite_gate.workers import WorkerOutcome, WorkerPool, log_tail, run_worker
 from tflite_gate.workspace_code import WorkspaceReads
 
 # What a finished worker leaves in its scratch, and all a cached conversion keeps.
@@ -507,6 +507,53 @@ def worker_main(request_path: str) -> int:
     return 0
 
 
+def serve(control_fd: int) -> int:
+    """Entry point of a pooled conversion worker: TensorFlow imported once, then jobs.
+
+    Each job is a line `{"log": PATH, "job": REQUEST}` on stdin; while it runs, the
+    process's output goes to its log, and "done" on `control_fd` says it finished.
+    A job that raises ends the worker, as a one-job worker would end.
+    """
+    import tensorflow  # noqa: F401  (the import every job would otherwise pay)
+
+    for line in sys.stdin:
+        job = json.loads(line)
+        with _output_to(Path(job["log"])):
+            _fresh_keras_state()
+            worker_main(job["job"])
+        os.write(control_fd, b"done\n")
+    return 0
+
+
+@contextlib.contextmanager
+def _output_to(path: Path) -> Iterator[None]:
+    """Both of the process's output descriptors (C++ logs included) into `path`."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = (os.dup(1), os.dup(2))
+    target = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    os.dup2(target, 1)
+    os.dup2(target, 2)
+    os.close(target)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        for fd, copy in zip((1, 2), saved, strict=True):
+            os.dup2(copy, fd)
+            os.close(copy)
+
+
+def _fresh_keras_state() -> None:
+    """Layer names and global settings from an earlier job must not reach this one."""
+    for name in ("keras", "tf_keras"):
+        module = sys.modules.get(name)
+        if module is not None:
+            with contextlib.suppress(Exception):
+                module.backend.clear_session()
+
+
 # --------------------------------------------------------------------------- parent side
 
 
@@ -542,6 +589,7 @@ def convert_model(
     memory_mb: int | None,
     jobs: int = 1,
     heartbeat: Heartbeat | None = None,
+    pool: WorkerPool | None = None,
 ) -> ConversionResult:
     """Every variant's result; crashes fail only their variant.
 
@@ -552,10 +600,12 @@ def convert_model(
     """
     parts = _parts(request, jobs)
     if len(parts) == 1:
-        return _convert_part(request, timeout_s, memory_mb, heartbeat)
+        return _convert_part(request, timeout_s, memory_mb, heartbeat, pool)
     started = time.monotonic()
-    with ThreadPoolExecutor(len(parts)) as pool:
-        done = list(pool.map(lambda p: _convert_part(p, timeout_s, memory_mb, heartbeat), parts))
+    with ThreadPoolExecutor(len(parts)) as threads:
+        done = list(
+            threads.map(lambda p: _convert_part(p, timeout_s, memory_mb, heartbeat, pool), parts)
+        )
     return _joined(request, parts, done, time.monotonic() - started)
 
 
@@ -653,8 +703,13 @@ def _convert_part(
     timeout_s: float,
     memory_mb: int | None,
     heartbeat: Heartbeat | None,
+    pool: WorkerPool | None,
 ) -> ConversionResult:
-    """Run workers until every variant of `request` has a result."""
+    """Run workers until every variant of `request` has a result.
+
+    With a `pool`, its workers (TensorFlow already imported) take the request; without,
+    each attempt is a process of its own.
+    """
     scratch = Path(request.scratch)
     scratch.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
@@ -667,15 +722,24 @@ def _convert_part(
         request_path.write_text(json.dumps(asdict(request), indent=1))
         worker_log = scratch / f"worker-{attempt}.log"
         remaining = max(timeout_s - (time.monotonic() - started), 1.0)
-        outcome = run_worker(
-            [sys.executable, "-m", "tflite_gate.convert", str(request_path)],
-            timeout_s=remaining,
-            memory_mb=memory_mb,
-            log_path=worker_log,
-            cwd=Path(request.workspace),
-            env=_worker_env(),
-            heartbeat=heartbeat,
-        )
+        if pool is not None:
+            outcome = pool.run(
+                json.dumps({"log": str(worker_log), "job": str(request_path)}),
+                log_path=worker_log,
+                timeout_s=remaining,
+                memory_mb=memory_mb,
+                heartbeat=heartbeat,
+            )
+        else:
+            outcome = run_worker(
+                [sys.executable, "-m", "tflite_gate.convert", str(request_path)],
+                timeout_s=remaining,
+                memory_mb=memory_mb,
+                log_path=worker_log,
+                cwd=Path(request.workspace),
+                env=_worker_env(),
+                heartbeat=heartbeat,
+            )
         if outcome.ok or not (scratch / "load.json").exists():
             break
         crashed = _crashed_variant(request, scratch, crashes)
@@ -783,5 +847,24 @@ def _collect(
     return ConversionResult(load, variants, evaluation, duration, str(worker_log))
 
 
+def conversion_pool(workspace: Path, size: int, scratch: Path) -> WorkerPool:
+    """Conversion workers shared by every model of a run: one TensorFlow import each.
+
+    Their temporary files go under `scratch`, which the run removes even when a worker
+    was killed before it could clean up.
+    """
+    temporary = scratch / "conversion-tmp"
+    temporary.mkdir(parents=True, exist_ok=True)
+    return WorkerPool(
+        [sys.executable, "-m", "tflite_gate.convert", "--serve"],
+        size=size,
+        cwd=workspace,
+        env={**_worker_env(), "TMPDIR": str(temporary)},
+        startup_log=scratch / "conversion-workers.log",
+    )
+
+
 if __name__ == "__main__":
+    if sys.argv[1] == "--serve":
+        raise SystemExit(serve(int(sys.argv[2])))
     raise SystemExit(worker_main(sys.argv[1]))

@@ -32,6 +32,7 @@ from tflite_gate.convert import (
     EvaluationResult,
     LoadResult,
     VariantRequest,
+    conversion_pool,
     convert_model,
     finished_results,
 )
@@ -107,7 +108,7 @@ from tflite_gate.sources import (
     signature_name,
 )
 from tflite_gate.thresholds import plan_output
-from tflite_gate.workers import at_most, default_jobs
+from tflite_gate.workers import WorkerPool, at_most, default_jobs
 from tflite_gate.workspace_files import read_tflite, unreadable_message
 
 Progress = Callable[[str], None]
@@ -176,6 +177,8 @@ class RunContext:
     only_runtimes: frozenset[str] = frozenset()  # empty: every runtime a model lists
     jobs: int = 1  # workers at once, whatever runs them
     split: int = 1  # workers one model's variants are converted in
+    pool: WorkerPool | None = None  # conversion workers every model shares
+    converting: set[str] = field(default_factory=set)  # models still to convert
     runtime_lock: threading.Lock = field(default_factory=threading.Lock)
     names: OptionNames = field(default_factory=OptionNames)
     runtimes: dict[RuntimeSpec, RuntimeEnvironment | RuntimeUnavailable] = field(
@@ -288,6 +291,7 @@ def _check_models(
     jobs = options.jobs or default_jobs()
     report.environment.jobs = jobs
     with scratch_directory as scratch, at_most(jobs):
+        pool = conversion_pool(options.workspace, jobs, Path(scratch))
         context = RunContext(
             workspace=options.workspace,
             artifacts=artifacts,
@@ -299,10 +303,14 @@ def _check_models(
             ),
             only_runtimes=frozenset(options.runtimes),
             jobs=jobs,
+            pool=pool,
             names=options.names,
         )
         configs = [resolve_model(loaded, index) for index in indices]
-        _check_in_parallel(configs, versions, report, context)
+        try:
+            _check_in_parallel(configs, versions, report, context)
+        finally:
+            pool.close()
     return options.fail_on or loaded.policy.fail_on
 
 
@@ -325,6 +333,7 @@ def _check_in_parallel(
     # Cores that no other model takes convert one model's variants in parallel; with a
     # model per core, each converts in one worker (one TensorFlow import, one load).
     context.split = max(1, context.jobs // at_once)
+    context.converting = {config.name for config in configs}
     pool = ThreadPoolExecutor(max_workers=at_once)
     try:
         futures = [
@@ -358,8 +367,20 @@ def _check_one(
     started_models.add(config.name)
     started = time.monotonic()
     context.progress(f"[{config.name}] {config.source}")
-    _run_model_contained(config, model_report, report, context)
+    try:
+        _run_model_contained(config, model_report, report, context)
+    finally:
+        _done_converting(config, context)
     model_report.timings["total"] = round(time.monotonic() - started, 3)
+
+
+def _done_converting(config: ModelConfig, context: RunContext) -> None:
+    """Once no model has conversions left, the idle TensorFlow workers give memory back."""
+    with context.runtime_lock:
+        context.converting.discard(config.name)
+        last = not context.converting
+    if last and context.pool is not None:
+        context.pool.shrink()
 
 
 def _refuse_unknown_runtimes(
@@ -970,6 +991,19 @@ def _convert(
 
     `work` names what the worker computes, for the progress line.
     """
+    try:
+        return _reused_or_converted(config, request, work, model_report, context)
+    finally:
+        _done_converting(config, context)
+
+
+def _reused_or_converted(
+    config: ModelConfig,
+    request: ConversionRequest,
+    work: str,
+    model_report: ModelReport,
+    context: RunContext,
+) -> ConversionResult:
     cache = context.conversions
     if cache is None:
         model_report.cache = CacheUse(status="disabled")
@@ -998,6 +1032,7 @@ def _convert(
         heartbeat=lambda seconds: context.progress(
             f"[{config.name}] still converting {work} ({seconds:.0f} s)"
         ),
+        pool=context.pool,
     )
     context.progress(f"[{config.name}] {work} done in {result.duration_s:.1f} s")
     if cache is not None:

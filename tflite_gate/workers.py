@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import signal
 import subprocess
 import threading
@@ -126,6 +127,7 @@ def _available_mb() -> float | None:
 
 
 _slots: threading.BoundedSemaphore | None = None
+_EXIT_S = 10.0  # how long an idle pooled worker may take to exit when asked
 HEARTBEAT_S = 30.0
 
 
@@ -255,6 +257,199 @@ def _run(
         peak_rss_mb=peak,
         duration_s=time.monotonic() - started,
     )
+
+
+@dataclass
+class _Served:
+    process: subprocess.Popen[bytes]
+    control: int  # the read end of the worker's "job done" pipe
+    jobs: int = 0
+
+
+class WorkerPool:
+    """Long-lived workers for jobs that share a costly start (TensorFlow's import).
+
+    Each worker runs `argv` once, then one job at a time: a line naming the job on its
+    stdin, a line on the control pipe (its fd named by the last argument, appended
+    here) when the job is done. A job whose worker dies, times out or exceeds the
+    memory limit costs that worker only (killed with its process group); the next
+    job gets a fresh one. At most `size` workers live at once, and `at_most` bounds the
+    busy ones together with every other worker. A worker is retired after `max_jobs`
+    jobs (the converter leaks memory) and `shrink` ends the idle ones.
+    """
+
+    def __init__(
+        self,
+        argv: list[str],
+        *,
+        size: int,
+        cwd: Path,
+        env: dict[str, str],
+        startup_log: Path,
+        max_jobs: int = 25,
+    ) -> None:
+        self._argv, self._cwd, self._env = argv, cwd, without_credentials(env)
+        self._startup_log, self._max_jobs = startup_log, max_jobs
+        self._idle: list[_Served] = []
+        self._alive = 0
+        self._size = size
+        self._changed = threading.Condition()
+
+    def run(
+        self,
+        job: str,
+        *,
+        log_path: Path,
+        timeout_s: float,
+        memory_mb: int | None,
+        heartbeat: Callable[[float], None] | None = None,
+        heartbeat_s: float = HEARTBEAT_S,
+    ) -> WorkerOutcome:
+        """Run one job (a line for the worker) under the limits, as `run_worker` would."""
+        with _slot():
+            worker = self._take()
+            outcome = self._serve(
+                worker, job, log_path, timeout_s, memory_mb, heartbeat, heartbeat_s
+            )
+            if not outcome.ok:
+                self._end(worker, log_path)
+            elif worker.jobs < self._max_jobs:
+                self._give_back(worker)
+        if outcome.ok and worker.jobs >= self._max_jobs:  # retired: idle, so asked to exit
+            self._end(worker, None, graceful=True)
+        return outcome
+
+    def shrink(self) -> None:
+        """End the idle workers (no more jobs are coming, or memory is wanted back)."""
+        with self._changed:
+            idle, self._idle = self._idle, []
+        for worker in idle:
+            self._end(worker, None, graceful=True)
+
+    def close(self) -> None:
+        self.shrink()
+
+    def _take(self) -> _Served:
+        with self._changed:
+            while not self._idle and self._alive >= self._size:
+                self._changed.wait(timeout=_POLL_S)
+                _stop_if_cancelled(None)
+            if self._idle:
+                return self._idle.pop()
+            self._alive += 1
+        try:
+            return self._start()
+        except BaseException:
+            with self._changed:
+                self._alive -= 1
+                self._changed.notify()
+            raise
+
+    def _start(self) -> _Served:
+        read, write = os.pipe()
+        try:
+            with deferred(), open(self._startup_log, "ab") as log:
+                process = subprocess.Popen(
+                    [*self._argv, str(write)],
+                    stdin=subprocess.PIPE,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    cwd=self._cwd,
+                    env=self._env,
+                    start_new_session=True,
+                    pass_fds=(write,),
+                )
+        except BaseException:
+            os.close(read)
+            raise
+        finally:
+            os.close(write)
+        return _Served(process, read)
+
+    def _give_back(self, worker: _Served) -> None:
+        with self._changed:
+            self._idle.append(worker)
+            self._changed.notify()
+
+    def _end(self, worker: _Served, log_path: Path | None, *, graceful: bool = False) -> None:
+        """End a worker for good; a failed job's log gets what the worker printed at start.
+
+        An idle worker is asked to exit (its stdin closed), so that its own clean-up
+        runs (TensorFlow removes its temporary files at exit); a busy one is killed.
+        """
+        if worker.process.stdin is not None:
+            with contextlib.suppress(OSError):
+                worker.process.stdin.close()
+        if graceful and cancelled_by() is None:  # a cancelled job has seconds, not ten
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                worker.process.wait(timeout=_EXIT_S)
+        if worker.process.poll() is None:
+            _kill_group(worker.process)
+        worker.process.wait()
+        os.close(worker.control)
+        if log_path is not None and not log_tail(log_path):
+            with contextlib.suppress(OSError):
+                log_path.write_bytes(self._startup_log.read_bytes()[-20_000:])
+        with self._changed:
+            self._alive -= 1
+            self._changed.notify()
+
+    def _serve(
+        self,
+        worker: _Served,
+        job: str,
+        log_path: Path,
+        timeout_s: float,
+        memory_mb: int | None,
+        heartbeat: Callable[[float], None] | None,
+        heartbeat_s: float,
+    ) -> WorkerOutcome:
+        started = time.monotonic()
+        beat = started + heartbeat_s
+        peak, over_memory, timed_out, done = 0.0, False, False, False
+        process = worker.process
+        try:
+            assert process.stdin is not None
+            process.stdin.write(job.encode() + b"\n")
+            process.stdin.flush()
+        except OSError:  # it died before taking the job (at start, in TensorFlow's import)
+            pass
+        try:
+            while not done and process.poll() is None:
+                _stop_if_cancelled(process)
+                if heartbeat is not None and time.monotonic() >= beat:
+                    heartbeat(time.monotonic() - started)
+                    beat += heartbeat_s
+                rss = _rss_mb(process.pid)
+                peak = max(peak, rss)
+                if memory_mb is not None and rss > memory_mb:
+                    over_memory = True
+                    break
+                if time.monotonic() - started > timeout_s:
+                    timed_out = True
+                    break
+                ready, _, _ = select.select([worker.control], [], [], _POLL_S)
+                done = bool(ready) and os.read(worker.control, 64).endswith(b"\n")
+        except BaseException:
+            self._end(worker, None)
+            raise
+        worker.jobs += done
+        code = 0 if done else process.poll()
+        if not done and code is None:  # over a limit: ours to kill
+            _kill_group(process)
+            code = process.wait()
+        signal_name = None
+        if code is not None and code < 0 and not (timed_out or over_memory):
+            with contextlib.suppress(ValueError):
+                signal_name = signal.Signals(-code).name
+        return WorkerOutcome(
+            returncode=code,
+            signal_name=signal_name,
+            timed_out=timed_out,
+            memory_exceeded=over_memory,
+            peak_rss_mb=peak,
+            duration_s=time.monotonic() - started,
+        )
 
 
 def log_tail(log_path: Path, lines: int = 15) -> list[str]:

@@ -69,6 +69,12 @@ def import_function(reference: str, workspace: Path) -> Callable[..., Any]:
 
 
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+_recording: WorkspaceReads | None = None
+
+
+def _dispatch(event: str, arguments: tuple[Any, ...]) -> None:
+    if _recording is not None:
+        _recording._hook(event, arguments)
 
 
 class WorkspaceReads:
@@ -87,8 +93,15 @@ class WorkspaceReads:
         self._opened: set[str] = set()
 
     def start(self) -> None:
-        """Record reads from now on, for the rest of this process (audit hooks stay)."""
-        sys.addaudithook(self._hook)
+        """Record reads from now on, until another instance starts (a worker's next job).
+
+        Audit hooks cannot be removed: one hook per process passes events to the
+        instance that started last.
+        """
+        global _recording
+        if _recording is None:
+            sys.addaudithook(_dispatch)
+        _recording = self
 
     def _hook(self, event: str, arguments: tuple[Any, ...]) -> None:
         if event != "open" or not arguments:
