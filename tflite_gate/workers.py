@@ -323,8 +323,8 @@ class WorkerPool:
         """End the idle workers (no more jobs are coming, or memory is wanted back)."""
         with self._changed:
             idle, self._idle = self._idle, []
-        for worker in idle:
-            self._end(worker, None, graceful=True)
+        for worker in idle:  # killed: waiting for TensorFlow's exit would hold up the run
+            self._end(worker, None)
 
     def close(self) -> None:
         self.shrink()
