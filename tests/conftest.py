@@ -104,3 +104,31 @@ def npm_tools() -> Path:
                 f"{installed.stdout}\n{installed.stderr}"
             )
     return NPM_TOOLS
+
+
+def comparable(report: dict[str, Any] | None, *, also: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A report without what may differ between equal runs: times, cache use, job count.
+
+    `also`: variant keys to leave out too (`artifact`, where each run kept its own).
+    Two runs that must agree (cached and fresh, parallel and not, sharded and whole)
+    compare equal on what is left.
+    """
+    assert report is not None
+    same = {k: v for k, v in report.items() if k not in {"started_at", "duration_s", "timings"}}
+    same["environment"] = {k: v for k, v in report["environment"].items() if k != "jobs"}
+    same["models"] = [
+        {
+            **{k: v for k, v in model.items() if k not in {"timings", "cache"}},
+            "variants": [
+                {
+                    **{k: v for k, v in variant.items() if k not in {"timings", "runs", *also}},
+                    "runs": [
+                        {k: v for k, v in run.items() if k != "timings"} for run in variant["runs"]
+                    ],
+                }
+                for variant in model["variants"]
+            ],
+        }
+        for model in report["models"]
+    ]
+    return same

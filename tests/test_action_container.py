@@ -467,3 +467,43 @@ def test_the_images_converter_writes_the_same_bytes_as_the_gates_own(
     ours = workspace / ".tflite-gate" / "artifacts" / "dense" / "float.tflite"
     image_made = runner.repository / "ml" / ".tflite-gate" / "artifacts" / "dense" / "float.tflite"
     assert ours.read_bytes() == image_made.read_bytes()
+
+
+def test_the_sharded_workflow_runs_in_the_image(
+    engine: Engine,
+    image: Image,
+    runner: Runner,
+    github: FakeGitHub,
+    two_runs: tuple[tuple[ActionRun, float], tuple[ActionRun, float]],
+) -> None:
+    """command: matrix, then check per entry, then merge, each a container as the runner runs."""
+    plan, _ = run_action(engine, image, runner, github, command="matrix")
+    assert plan.returncode == 0, plan.stdout[-3000:]
+    entries = json.loads(plan.outputs["matrix"])["include"]
+    assert entries == [{"model": "dense"}, {"model": "relu"}]
+    for index, entry in enumerate(entries):
+        shard, _ = run_action(
+            engine,
+            image,
+            runner,
+            github,
+            only=entry["model"],
+            comment="off",
+            report=f"shards/{index}/shard.json",
+        )
+        assert shard.returncode in {0, 1}, shard.stdout[-3000:]
+    merged, _ = run_action(
+        engine, image, runner, github, command="merge", reports="shards/*/*.json"
+    )
+    whole, _ = two_runs[1]
+    assert merged.returncode == whole.returncode == 1, merged.stdout[-3000:]
+    assert merged.outputs["summary"] == whole.outputs["summary"]
+    assert any(
+        c.startswith("::error title=op-not-allowed")
+        and f"file=ml/tflite-gate.yml,line={ALLOW_LINE}," in c
+        for c in merged.commands()
+    )
+    assert "pull request comment updated" in merged.stdout
+    assert len(github.comments) == 1
+    assert [path for path in CONTAINER_PATHS if path in merged.stdout] == []
+    assert _not_the_runners(runner.repository) == []

@@ -375,3 +375,27 @@ def test_merge_without_reports_is_an_input_error(
     run = run_action(repository, github, tmp_path, command="merge", reports="nothing/*.json")
     assert run.returncode == 2
     assert "reports nothing/*.json match no file in working-directory" in run.stdout
+
+
+@pytest.mark.parametrize(
+    ("inputs", "words"),
+    [
+        ({"jobs": "zero"}, "jobs must be a whole number above 0 or empty, got 'zero'"),
+        ({"jobs": "0"}, "jobs must be a whole number above 0 or empty, got '0'"),
+        ({"command": "plan"}, "command must be check, matrix or merge, got 'plan'"),
+        ({"split-by": "variant"}, "split-by must be model or runtime, got 'variant'"),
+        ({"command": "merge"}, "command merge needs the shard reports: set reports"),
+        ({"command": "merge", "reports": "../*.json"}, "must stay inside working-directory"),
+    ],
+)
+def test_new_inputs_with_bad_values_are_input_errors(
+    repository: Path, github: FakeGitHub, tmp_path: Path, inputs: dict[str, str], words: str
+) -> None:
+    run = run_action(repository, github, tmp_path, **inputs)
+    assert run.returncode == 2
+    assert any(
+        c.startswith("::error title=tflite-gate input::") and words in c for c in run.commands()
+    )
+    assert run.outputs["verdict"] == "error"
+    report = json.loads((repository / "tflite-gate-report.json").read_text())
+    assert report["verdict"] == "error"

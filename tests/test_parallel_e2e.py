@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import GateRun, run_gate
+from conftest import GateRun, comparable, run_gate
 
 pytestmark = pytest.mark.slow
 
@@ -63,20 +63,8 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def _comparable(run: GateRun) -> dict[str, Any]:
-    assert run.report is not None, run.stderr
-    models = []
-    for model in run.report["models"]:
-        model = {k: v for k, v in model.items() if k not in {"timings", "cache"}}
-        model["variants"] = [
-            {
-                **{k: v for k, v in variant.items() if k not in {"timings", "runs"}},
-                "runs": [{k: v for k, v in r.items() if k != "timings"} for r in variant["runs"]],
-            }
-            for variant in model["variants"]
-        ]
-        models.append(model)
-    return {"findings": run.report["findings"], "models": models, "exit": run.returncode}
+def _comparable(run: GateRun) -> tuple[int, dict[str, Any]]:
+    return run.returncode, comparable(run.report)
 
 
 def test_two_jobs_report_what_one_job_reports(workspace: Path) -> None:

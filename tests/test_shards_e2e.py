@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import run_gate
+from conftest import comparable, run_gate
 
 pytestmark = pytest.mark.slow
 
@@ -79,19 +79,7 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _comparable(report: dict[str, Any]) -> dict[str, Any]:
     """Everything but times, cache use, and where each job kept its artifacts."""
-    models = []
-    for model in report["models"]:
-        model = {k: v for k, v in model.items() if k not in {"timings", "cache"}}
-        model["variants"] = [
-            {
-                **{k: v for k, v in variant.items() if k not in {"timings", "runs", "artifact"}},
-                "runs": [{k: v for k, v in r.items() if k != "timings"} for r in variant["runs"]],
-            }
-            for variant in model["variants"]
-        ]
-        models.append(model)
-    keys = ("verdict", "fail_on", "policy", "findings", "summary")
-    return {"models": models, **{key: report[key] for key in keys}}
+    return comparable(report, also=("artifact",))
 
 
 @pytest.fixture(scope="module")

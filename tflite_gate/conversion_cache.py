@@ -41,7 +41,13 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from tflite_gate import __version__
-from tflite_gate.convert import DEPENDENCIES_FILE, RESULT_FILE, ConversionRequest
+from tflite_gate.convert import (
+    DEPENDENCIES_FILE,
+    RESULT_FILE,
+    ConversionRequest,
+    ConversionResult,
+)
+from tflite_gate.report.model import CacheStatus, CacheUse
 
 CACHE_FORMAT = 1
 DEFAULT_MAX_MB = 2048
@@ -129,6 +135,27 @@ class ConversionCache:
                 os.utime(entry / "manifest.json")  # last use, for eviction
             return Hit(manifest.created_at, manifest.duration_s, entry)
         return None
+
+    def keep(self, key: str, request: ConversionRequest, result: ConversionResult) -> CacheUse:
+        """Store a conversion a later run may reuse as its own; say why one is not stored.
+
+        A failure that may come from outside the key (a crash, a timeout, a missing
+        package, a factory or data that raised) is converted again next time.
+        """
+        reason = None
+        if not result.complete:
+            reason = "the conversion worker did not finish on its own"
+        elif not result.load.ok:
+            reason = "the model did not load"
+        elif result.evaluation is not None and not result.evaluation.ok:
+            reason = "the evaluation data or reference outputs failed"
+        elif any(variant.data_error for variant in result.variants.values()):
+            reason = "the calibration data failed"
+        else:
+            written = self.store(key, request, result.duration_s)
+            reason = f"the cache could not be written: {written}" if written else None
+        status: CacheStatus = "stored" if reason is None else "not-stored"
+        return CacheUse(status=status, key=key[:16], reason=reason)
 
     def store(self, key: str, request: ConversionRequest, duration_s: float) -> str | None:
         """Keep what the worker left in scratch under `key`; why not, or None when stored.

@@ -175,18 +175,23 @@ def interesting_log_lines(text: str) -> list[str]:
 
 
 @contextlib.contextmanager
-def _fd2_to(path: Path) -> Iterator[None]:
+def _descriptors_to(path: Path, descriptors: tuple[int, ...] = (2,)) -> Iterator[None]:
+    """`descriptors` (stderr by default: the converter's C++ log) into `path`, then back."""
+    sys.stdout.flush()
     sys.stderr.flush()
-    saved = os.dup(2)
+    saved = [os.dup(fd) for fd in descriptors]
     target = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    os.dup2(target, 2)
+    for fd in descriptors:
+        os.dup2(target, fd)
     os.close(target)
     try:
         yield
     finally:
+        sys.stdout.flush()
         sys.stderr.flush()
-        os.dup2(saved, 2)
-        os.close(saved)
+        for fd, copy in zip(descriptors, saved, strict=True):
+            os.dup2(copy, fd)
+            os.close(copy)
 
 
 def _write_json(path: Path, payload: Any) -> None:
@@ -353,7 +358,7 @@ def _convert_variant(
             return result
     workspace = Path(request.workspace)
     try:
-        with _fd2_to(log):
+        with _descriptors_to(log):
             converter = _make_converter(
                 request, saved, key, variant, calibration, request.select_tf_ops
             )
@@ -408,7 +413,7 @@ def _evaluate(request: ConversionRequest, prepared: Any, scratch: Path) -> Evalu
     inputs_path = scratch / "evaluation-inputs.npz"
     save_npz(inputs_path, stack(feeds))
     try:
-        with _fd2_to(scratch / "reference.log"):
+        with _descriptors_to(scratch / "reference.log"):
             reference = _reference_outputs(prepared, feeds)
     except Exception as exc:
         text = str(exc).strip().splitlines()
@@ -444,7 +449,7 @@ def _load(request: ConversionRequest, scratch: Path) -> tuple[LoadResult, Any]:
     recorded = written_by(kind, path) if path is not None else None
     recorded_dump = recorded.model_dump() if recorded else None
     try:
-        with _fd2_to(log):
+        with _descriptors_to(log):
             prepared = load_as_saved_model(
                 kind=kind,
                 source=request.source,
@@ -518,31 +523,11 @@ def serve(control_fd: int) -> int:
 
     for line in sys.stdin:
         job = json.loads(line)
-        with _output_to(Path(job["log"])):
+        with _descriptors_to(Path(job["log"]), (1, 2)):
             _fresh_keras_state()
             worker_main(job["job"])
         os.write(control_fd, b"done\n")
     return 0
-
-
-@contextlib.contextmanager
-def _output_to(path: Path) -> Iterator[None]:
-    """Both of the process's output descriptors (C++ logs included) into `path`."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    saved = (os.dup(1), os.dup(2))
-    target = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    os.dup2(target, 1)
-    os.dup2(target, 2)
-    os.close(target)
-    try:
-        yield
-    finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        for fd, copy in zip((1, 2), saved, strict=True):
-            os.dup2(copy, fd)
-            os.close(copy)
 
 
 def _fresh_keras_state() -> None:

@@ -73,7 +73,6 @@ from tflite_gate.policy import (
     runtime_name,
 )
 from tflite_gate.report.model import (
-    CacheStatus,
     CacheUse,
     ConverterError,
     EnvironmentInfo,
@@ -179,6 +178,7 @@ class RunContext:
     split: int = 1  # workers one model's variants are converted in
     pool: WorkerPool | None = None  # conversion workers every model shares
     converting: set[str] = field(default_factory=set)  # models still to convert
+    converting_lock: threading.Lock = field(default_factory=threading.Lock)
     runtime_lock: threading.Lock = field(default_factory=threading.Lock)
     names: OptionNames = field(default_factory=OptionNames)
     runtimes: dict[RuntimeSpec, RuntimeEnvironment | RuntimeUnavailable] = field(
@@ -376,7 +376,7 @@ def _check_one(
 
 def _done_converting(config: ModelConfig, context: RunContext) -> None:
     """Once no model has conversions left, the idle TensorFlow workers give memory back."""
-    with context.runtime_lock:
+    with context.converting_lock:
         context.converting.discard(config.name)
         last = not context.converting
     if last and context.pool is not None:
@@ -1036,33 +1036,8 @@ def _reused_or_converted(
     )
     context.progress(f"[{config.name}] {work} done in {result.duration_s:.1f} s")
     if cache is not None:
-        model_report.cache = _kept(cache, key, request, result)
+        model_report.cache = cache.keep(key, request, result)
     return result
-
-
-def _kept(
-    cache: ConversionCache, key: str, request: ConversionRequest, result: ConversionResult
-) -> CacheUse:
-    """Keep a conversion that a later run may reuse as its own; say why one is not kept.
-
-    A failure that may come from outside the key (a crash, a timeout, a missing
-    package, a factory or data that raised) is converted again next time.
-    """
-    reason = None
-    if not result.complete:
-        reason = "the conversion worker did not finish on its own"
-    elif not result.load.ok:
-        reason = "the model did not load"
-    elif result.evaluation is not None and not result.evaluation.ok:
-        reason = "the evaluation data or reference outputs failed"
-    elif any(variant.data_error for variant in result.variants.values()):
-        reason = "the calibration data failed"
-    else:
-        reason = cache.store(key, request, result.duration_s)
-        if reason is not None:
-            reason = f"the cache could not be written: {reason}"
-    status: CacheStatus = "stored" if reason is None else "not-stored"
-    return CacheUse(status=status, key=key[:16], reason=reason)
 
 
 def _unless_reported(findings: list[Finding], evaluation: EvaluationResult | None) -> list[Finding]:
