@@ -25,7 +25,7 @@ import pytest
 from conftest import REPO, run_gate
 from tflite_builder import build_model, builtin
 
-from tflite_gate.data import DataError, SourceSpec, load_source
+from tflite_gate.data import DataError, load_source
 from tflite_gate.findings import Location
 from tflite_gate.pipeline import runtime_spec
 from tflite_gate.policy import (
@@ -38,6 +38,7 @@ from tflite_gate.policy import (
     machine_memory_mb,
     resolve_model,
 )
+from tflite_gate.worker_protocol import SourceSpec, TensorSpec
 
 POLICY = "tflite-gate.yml"
 GATE = (sys.executable, "-m", "tflite_gate", "check")
@@ -282,7 +283,12 @@ def test_link_in_a_data_directory_is_read_only_inside_the_workspace(tmp_path: Pa
     (workspace / "eval" / "c.npy").symlink_to(tmp_path / "secret.npy")
     spec = SourceSpec(kind="dir", path=str(workspace / "eval"))
     with pytest.raises(DataError) as caught:  # b.npy, a link inside, was read before it
-        load_source(spec, [("x", [1, 4], "float32")], workspace=workspace, limit=8)
+        load_source(
+            spec,
+            [TensorSpec(name="x", shape=[1, 4], dtype="float32")],
+            workspace=workspace,
+            limit=8,
+        )
     assert caught.value.message == (
         "eval/c.npy: replace this link with the file itself; it leads outside the workspace, "
         "and data files must be inside it"

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from tflite_gate import checks
-from tflite_gate.convert import LoadResult, VariantResult
 from tflite_gate.policy import ModelConfig, load_policy, resolve_model
 from tflite_gate.report.model import (
     Inspection,
@@ -19,6 +18,7 @@ from tflite_gate.report.model import (
     VariantReport,
     WrittenBy,
 )
+from tflite_gate.worker_protocol import LoadResult, VariantResult
 
 POLICY = textwrap.dedent(
     """\

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import threading
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -20,7 +19,8 @@ from tflite_gate.conversion_cache import (
     key_material,
     workspace_model_files,
 )
-from tflite_gate.convert import DEPENDENCIES_FILE, ConversionRequest, VariantRequest
+from tflite_gate.convert import DEPENDENCIES_FILE
+from tflite_gate.worker_protocol import ConversionRequest, SourceSpec, VariantRequest
 
 
 def _request(workspace: Path, scratch: Path, **changes: object) -> ConversionRequest:
@@ -35,11 +35,11 @@ def _request(workspace: Path, scratch: Path, **changes: object) -> ConversionReq
         safe_mode=True,
         select_tf_ops=False,
         allow_custom_ops=False,
-        variants=[VariantRequest("float", "none")],
+        variants=[VariantRequest(name="float", quantization="none")],
         calibration=None,
-        evaluation={"kind": "npz", "path": str(workspace / "eval.npz")},
+        evaluation=SourceSpec(kind="npz", path=str(workspace / "eval.npz")),
     )
-    return replace(request, **changes)  # type: ignore[arg-type]
+    return request.model_copy(update=changes)
 
 
 @pytest.fixture
@@ -102,7 +102,11 @@ def test_key_changes_with_each_component(workspace: Path, tmp_path: Path) -> Non
     keys["data byte"] = conversion_key(_request(workspace, tmp_path / "a"))
     keys["option"] = conversion_key(_request(workspace, tmp_path / "a", samples=17))
     keys["variant"] = conversion_key(
-        _request(workspace, tmp_path / "a", variants=[VariantRequest("float", "float16")])
+        _request(
+            workspace,
+            tmp_path / "a",
+            variants=[VariantRequest(name="float", quantization="float16")],
+        )
     )
     for variable in ("TF_ENABLE_ONEDNN_OPTS", "PYTHONPATH", "KERAS_BACKEND"):
         with pytest.MonkeyPatch.context() as patch:

@@ -10,15 +10,18 @@ import pytest
 
 from tflite_gate.data import (
     DataError,
-    SourceSpec,
     generate,
     load_directory,
     load_generator,
     load_npz,
     representative_samples,
 )
+from tflite_gate.worker_protocol import SourceSpec, TensorSpec
 
-INPUTS = [("image", [-1, 4, 4, 3], "float32"), ("ids", [-1, 5], "int32")]
+INPUTS = [
+    TensorSpec.from_dims("image", [-1, 4, 4, 3], "float32"),
+    TensorSpec.from_dims("ids", [-1, 5], "int32"),
+]
 
 
 def test_generate_is_seeded_and_dtype_aware() -> None:
@@ -95,7 +98,7 @@ def test_missing_and_corrupt_npz(tmp_path: Path) -> None:
         load_npz(bad, INPUTS)
 
 
-SINGLE = [("x", [-1, 3], "float32")]
+SINGLE = [TensorSpec.from_dims("x", [-1, 3], "float32")]
 
 
 def test_directory_of_npy_and_npz_files_in_name_order(tmp_path: Path) -> None:

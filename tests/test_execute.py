@@ -52,6 +52,22 @@ FAKES = {
     "sleep_invoke": "def invoke(self):\n    time.sleep(60)",
     "hog_invoke": "def invoke(self):\n    self.hog = b'x' * (600 << 20)\n    time.sleep(60)",
     "boom_invoke": "def invoke(self):\n    raise RuntimeError('boom: the runtime said no')",
+    "first_row_read": (
+        "def get_tensor(self, index, subgraph_index=0):\n"
+        "    return super().get_tensor(index, subgraph_index)[:1]"
+    ),
+    "segv_batch_invoke": (
+        "def invoke(self):\n"
+        "    if self.get_input_details()[0]['shape'][0] > 1:\n"
+        "        os.kill(os.getpid(), signal.SIGSEGV)\n"
+        "    super().invoke()"
+    ),
+    "segv_marked_invoke": (
+        "def invoke(self):\n"
+        "    if (self.get_tensor(self.get_input_details()[0]['index']) > 100).any():\n"
+        "        os.kill(os.getpid(), signal.SIGSEGV)\n"
+        "    super().invoke()"
+    ),
     "ragged_read": (
         "count = 0\n"
         "def get_tensor(self, index, subgraph_index=0):\n"
@@ -100,6 +116,7 @@ def _run(
     timeout_s: float = 60,
     memory_mb: int | None = None,
     env: dict[str, str] | None = None,
+    batch: int = execute.BATCH,
 ) -> ExecutionResult:
     return run_interpreter(
         model,
@@ -111,6 +128,7 @@ def _run(
         timeout_s=timeout_s,
         memory_mb=memory_mb,
         env=env,
+        batch=batch,
     )
 
 
@@ -201,6 +219,130 @@ def test_output_whose_shape_varies_by_sample(tmp_path: Path, fake_env: dict[str,
     per_sample = result.outputs[SIGNATURE_OUTPUT_NAME]
     assert [list(per_sample[i]) for i in range(3)] == [[0], [0, 1], [0, 1, 2]]
     assert result.runtime_version == "0.0-fake"
+
+
+# --------------------------------------------------------------------------- batches
+
+
+def _status_lines(tmp_path: Path) -> list[str]:
+    return (tmp_path / "scratch" / "status.jsonl").read_text().splitlines()
+
+
+def test_a_model_that_takes_any_batch_runs_its_samples_in_batches(tmp_path: Path) -> None:
+    model = _model(tmp_path, build_model([builtin("RELU", count=2)], dynamic_batch=True))
+    x = _samples(5)
+    result = _run(tmp_path, model, {SIGNATURE_INPUT_NAME: x}, batch=2)
+    assert result.status == "ok", result.message
+    assert result.batched
+    np.testing.assert_array_equal(result.outputs[SIGNATURE_OUTPUT_NAME], np.maximum(x, 0))
+    invokes = [line for line in _status_lines(tmp_path) if '"invoke"' in line]
+    assert invokes == [
+        '{"phase": "invoke", "sample": 0, "batch": 2}',
+        '{"phase": "invoke", "sample": 2, "batch": 2}',
+        '{"phase": "invoke", "sample": 4}',
+    ]
+
+
+def test_a_fixed_batch_model_runs_one_sample_at_a_time(tmp_path: Path) -> None:
+    model = _model(tmp_path, build_model([builtin("RELU")]))  # shape signature [1, 4]
+    x = _samples(3)
+    result = _run(tmp_path, model, {SIGNATURE_INPUT_NAME: x})
+    assert result.status == "ok" and not result.batched
+    np.testing.assert_array_equal(result.outputs[SIGNATURE_OUTPUT_NAME], np.maximum(x, 0))
+
+
+def test_batched_and_one_by_one_outputs_are_the_same(tmp_path: Path) -> None:
+    model = _model(tmp_path, build_model([builtin("RELU"), builtin("TANH")], dynamic_batch=True))
+    x = _samples(7)
+    batched = _run(tmp_path / "a", model, {SIGNATURE_INPUT_NAME: x})
+    single = _run(tmp_path / "b", model, {SIGNATURE_INPUT_NAME: x}, batch=1)
+    assert batched.batched and not single.batched
+    np.testing.assert_array_equal(
+        batched.outputs[SIGNATURE_OUTPUT_NAME], single.outputs[SIGNATURE_OUTPUT_NAME]
+    )
+
+
+def test_outputs_without_a_row_per_sample_go_back_to_one_by_one(
+    tmp_path: Path, fake_env: dict[str, str]
+) -> None:
+    model = _model(tmp_path, build_model([builtin("RELU")], dynamic_batch=True))
+    x = _samples(4)
+    result = _run(
+        tmp_path, model, {SIGNATURE_INPUT_NAME: x}, module="fakert.first_row_read", env=fake_env
+    )
+    assert result.status == "ok", result.message
+    assert not result.batched
+    np.testing.assert_array_equal(result.outputs[SIGNATURE_OUTPUT_NAME], np.maximum(x, 0))
+    assert '{"phase": "invoke", "sample": 3}' in _status_lines(tmp_path)
+
+
+def test_an_error_inside_a_batch_is_named_by_its_sample(
+    tmp_path: Path, fake_env: dict[str, str]
+) -> None:
+    model = _model(tmp_path, build_model([builtin("RELU")], dynamic_batch=True))
+    result = _run(
+        tmp_path,
+        model,
+        {SIGNATURE_INPUT_NAME: _samples(3)},
+        module="fakert.boom_invoke",
+        env=fake_env,
+    )
+    assert (result.status, result.phase, result.sample) == ("error", "invoke", 0)
+    assert result.message is not None and "boom" in result.message
+
+
+def test_a_crash_only_in_batches_is_run_again_one_by_one(
+    tmp_path: Path, fake_env: dict[str, str]
+) -> None:
+    model = _model(tmp_path, build_model([builtin("RELU")], dynamic_batch=True))
+    x = _samples(3)
+    result = _run(
+        tmp_path, model, {SIGNATURE_INPUT_NAME: x}, module="fakert.segv_batch_invoke", env=fake_env
+    )
+    assert result.status == "ok", result.message
+    assert not result.batched
+    np.testing.assert_array_equal(result.outputs[SIGNATURE_OUTPUT_NAME], np.maximum(x, 0))
+
+
+def test_a_crash_inside_a_batch_is_named_by_its_sample(
+    tmp_path: Path, fake_env: dict[str, str]
+) -> None:
+    model = _model(tmp_path, build_model([builtin("RELU")], dynamic_batch=True), "crashy.tflite")
+    x = _samples(4)
+    x[2, 0, 1] = 500.0  # the fake runtime crashes on any input holding a value above 100
+    result = _run(
+        tmp_path, model, {SIGNATURE_INPUT_NAME: x}, module="fakert.segv_marked_invoke", env=fake_env
+    )
+    assert (result.status, result.phase, result.sample, result.signal) == (
+        "crash",
+        "invoke",
+        2,
+        "SIGSEGV",
+    )
+    assert result.message is not None
+    assert result.message.startswith(
+        "the interpreter crashed with SIGSEGV during invoke of sample 2"
+    )
+    assert result.reproducer is not None
+    with np.load(result.reproducer / "inputs.npz") as saved:
+        np.testing.assert_array_equal(saved[SIGNATURE_INPUT_NAME], x[2:3])
+
+
+def test_a_hang_inside_a_batch_names_the_batch_and_is_not_run_again(
+    tmp_path: Path, fake_env: dict[str, str]
+) -> None:
+    model = _model(tmp_path, build_model([builtin("RELU")], dynamic_batch=True))
+    result = _run(
+        tmp_path,
+        model,
+        {SIGNATURE_INPUT_NAME: _samples(3)},
+        module="fakert.sleep_invoke",
+        env=fake_env,
+        timeout_s=3,
+    )
+    assert (result.status, result.phase, result.sample) == ("timeout", "invoke", 0)
+    assert result.message is not None and "during invoke of samples 0-2" in result.message
+    assert result.duration_s < 20
 
 
 # --------------------------------------------------------------------------- crashes

@@ -16,7 +16,7 @@ from tflite_gate.report.json_report import SCHEMA_FILE, report_schema, write_jso
 
 def test_shipped_schema_is_generated_from_the_model() -> None:
     shipped = json.loads(SCHEMA_FILE.read_text())
-    assert shipped == report_schema(), "run: python -m tflite_gate.report.json_report"
+    assert shipped == report_schema(), "run: python -m tflite_gate.json_schemas"
 
 
 def test_schema_command_prints_it(capsys: pytest.CaptureFixture[str]) -> None:

@@ -26,6 +26,7 @@ from tflite_gate.checks import check_run
 from tflite_gate.data import DataError, load_directory, load_npz
 from tflite_gate.policy import load_policy, resolve_model
 from tflite_gate.report.model import RuntimeRun, VariantReport
+from tflite_gate.worker_protocol import TensorSpec
 
 POLICY = "tflite-gate.yml"
 GATE = (sys.executable, "-m", "tflite_gate", "check")
@@ -266,7 +267,7 @@ def test_unreadable_event_skips_the_comment_with_a_notice(
 
 # --------------------------------------------------------------------------- data files
 
-SINGLE = [("x", [-1, 3], "float32")]
+SINGLE = [TensorSpec.from_dims("x", [-1, 3], "float32")]
 NOT_NPZ = (
     "d.npz: write this file with np.savez; it is not a NumPy .npz archive (it has no NumPy "
     "or zip header, so it may be text or a pickle, and pickles are never loaded)"

@@ -115,6 +115,7 @@ def build_model_object(
     signature: bool = True,
     dtype: str = "FLOAT32",
     quantized_io: bool = False,
+    dynamic_batch: bool = False,
 ) -> schema.ModelT:
     """The model as an unpacked `schema.ModelT`, for tests that edit it before packing.
 
@@ -129,6 +130,8 @@ def build_model_object(
         dtype: `schema.TensorType` member name for every tensor.
         quantized_io: make the input and output tensors INT8 with scale
             `IO_SCALE` and zero point `IO_ZERO_POINT`.
+        dynamic_batch: every tensor's shape signature says any batch (-1), as a
+            converter writes for a Keras model whose batch is None.
     """
     tensor_type = getattr(schema.TensorType, dtype)
     n_operators = sum(spec.count for spec in ops)
@@ -143,6 +146,8 @@ def build_model_object(
     for name in names:
         buffers.append(schema.BufferT())
         tensors.append(_tensor(name, len(buffers) - 1, tensor_type))
+        if dynamic_batch:
+            tensors[-1].shapeSignature = [-1, *SHAPE[1:]]
     if quantized_io:
         _quantize(tensors[0])
         _quantize(tensors[output_index])
@@ -208,6 +213,7 @@ def build_model(
     signature: bool = True,
     dtype: str = "FLOAT32",
     quantized_io: bool = False,
+    dynamic_batch: bool = False,
 ) -> bytes:
     """A packed chain model; see `build_model_object` for the arguments."""
     return pack(
@@ -218,6 +224,7 @@ def build_model(
             signature=signature,
             dtype=dtype,
             quantized_io=quantized_io,
+            dynamic_batch=dynamic_batch,
         )
     )
 

@@ -19,10 +19,10 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from tflite_gate.compare import MAX_METRICS
-from tflite_gate.convert import EvaluationResult, LoadResult, VariantResult
 from tflite_gate.findings import Finding, Location, Severity, make_finding
 from tflite_gate.policy import ModelConfig, Setting, is_factory
 from tflite_gate.report.model import (
+    ConverterError,
     ModelReport,
     OpInfo,
     OutputMetrics,
@@ -33,6 +33,7 @@ from tflite_gate.report.model import (
     VariantReport,
 )
 from tflite_gate.runtime_versions import ops_newer_than, runtime_version_less
+from tflite_gate.worker_protocol import EvaluationResult, LoadResult, VariantResult
 
 
 def _where(setting: Setting[Any], config: ModelConfig) -> Location:
@@ -287,13 +288,6 @@ def data_location(config: ModelConfig, role: str, code: Any) -> Location:
     return own.location or other.location or config.source_location
 
 
-def _code_location(error: dict[str, object]) -> Location | None:
-    where = error.get("location")
-    if isinstance(where, list | tuple) and len(where) == 2:
-        return Location(path=str(where[0]), line=int(str(where[1])))
-    return None
-
-
 def _flex_name(tf_op: str | None) -> str | None:
     return f"Flex{tf_op.removeprefix('tf.')}" if tf_op else None
 
@@ -330,37 +324,28 @@ def fixed_batch_hint(inputs: list[TensorInfo]) -> str | None:
     return f"set a fixed batch: input_shapes: {{{shapes}}}"
 
 
-def _is_tensor_list(error: dict[str, object]) -> bool:
-    text = " ".join([str(error.get("op") or ""), str(error.get("message") or "")])
-    text += " " + " ".join(str(line) for line in _advice(error))
+def _is_tensor_list(error: ConverterError) -> bool:
+    text = " ".join([error.op or "", error.message, *error.advice])
     return "TensorList" in text or "tensor list" in text or "element_shape" in text
-
-
-def _advice(error: dict[str, object]) -> list[str]:
-    advice = error.get("advice")
-    return [str(line) for line in advice] if isinstance(advice, list) else []
 
 
 def _at(location: Location | None) -> str:
     return f" at {location}" if location is not None else ""
 
 
-def _ops_named(errors: list[dict[str, Any]]) -> str:
-    return ", ".join(dict.fromkeys(str(e["op"]) for e in errors if e.get("op"))) or "ops"
+def _ops_named(errors: list[ConverterError]) -> str:
+    return ", ".join(dict.fromkeys(e.op for e in errors if e.op)) or "ops"
 
 
 def _tensor_list_finding(
     config: ModelConfig,
     variant: VariantReport,
-    errors: list[dict[str, Any]],
+    errors: list[ConverterError],
     inputs: list[TensorInfo],
 ) -> Finding:
     """An RNN's TensorList ops that cannot be lowered: usually a dynamic batch."""
-    static = next(
-        (str(e["message"]) for e in errors if "element_shape" in str(e.get("message"))),
-        str(errors[0].get("message")),
-    )
-    ops = _ops_named([e for e in errors if "TensorList" in str(e.get("op"))] or errors)
+    static = next((e.message for e in errors if "element_shape" in e.message), errors[0].message)
+    ops = _ops_named([e for e in errors if "TensorList" in (e.op or "")] or errors)
     flex = "or set ops.select_tf_ops: true if the app links the Flex delegate"
     hint = fixed_batch_hint(inputs)
     if hint is not None:
@@ -375,7 +360,7 @@ def _tensor_list_finding(
         )
         cause = f"the TensorList ops {ops} have no static element shape"
         location = next(
-            (loc for e in errors if (loc := _code_location(e)) is not None),
+            (e.location for e in errors if e.location is not None),
             config.key_locations.get("input_shapes", config.source_location),
         )
     return make_finding(
@@ -385,18 +370,18 @@ def _tensor_list_finding(
         details={
             "cause": "dynamic-batch" if hint else "tensor-list",
             "hint": hint,
-            "errors": errors,
+            "errors": [error.model_dump(mode="json") for error in errors],
         },
         model=config.name,
         variant=variant.name,
     )
 
 
-def _error_finding(config: ModelConfig, variant: VariantReport, error: dict[str, Any]) -> Finding:
+def _error_finding(config: ModelConfig, variant: VariantReport, error: ConverterError) -> Finding:
     """One converter error, led by what to do about it."""
-    op, code = error.get("op"), error.get("code")
-    code_location = _code_location(error)
-    message, advice = str(error.get("message")), _advice(error)
+    op, code = error.op, error.code
+    code_location = error.location
+    message, advice = error.message, error.advice
     details = {
         "error_code": code,
         "op": op,
@@ -743,12 +728,36 @@ def _safe_less(a: str, b: str) -> bool:
         return False
 
 
+def check_size_budget(config: ModelConfig, variant: VariantReport) -> list[Finding]:
+    """A .tflite larger than `budgets.max_size_bytes`: the app's download and flash size."""
+    budget = config.max_size_bytes
+    if budget.value is None or variant.inspection is None:
+        return []
+    size = variant.inspection.size_bytes
+    if size <= budget.value:
+        return []
+    over = size - budget.value
+    return [
+        make_finding(
+            "size-budget",
+            f"{config.name}/{variant.name}: quantize or shrink the model, or raise "
+            f"budgets.max_size_bytes: {size} bytes is {over} bytes ({over / budget.value:.1%}) "
+            f"over the budget of {budget.value}",
+            location=_where(budget, config),
+            details={"size_bytes": size, "max_size_bytes": budget.value},
+            model=config.name,
+            variant=variant.name,
+        )
+    ]
+
+
 VARIANT_CHECKS = (
     check_ops_allowed,
     check_flex_ops,
     check_custom_ops,
     check_runtime,
     check_unfrozen_variables,
+    check_size_budget,
 )
 
 
@@ -1002,6 +1011,39 @@ def _violation_text(violation: ThresholdViolation) -> str:
         f"{violation.metric} {shown} is {comparison} {violation.threshold_key} "
         f"{violation.threshold:g}{sample}"
     )
+
+
+def check_latency_budget(
+    config: ModelConfig, variant: VariantReport, run: RuntimeRun
+) -> list[Finding]:
+    """A median invoke slower than `budgets.max_latency_ms`, at the budget's severity.
+
+    A warning unless the policy says otherwise: a shared CI runner is noisy, and its
+    CPU is not the device's, so the number is a trend to watch more than a verdict.
+    """
+    budget = config.max_latency_ms
+    if budget.value is None or run.latency_ms is None or run.latency_ms <= budget.value:
+        return []
+    return [
+        make_finding(
+            "latency-budget",
+            f"{config.name}/{variant.name} on {run.runtime}: make the model cheaper or raise "
+            f"budgets.max_latency_ms: the median invoke took {run.latency_ms:.2f} ms "
+            f"({run.latency_runs} runs, {run.latency_threads} thread(s)), over the budget "
+            f"of {budget.value:g} ms",
+            severity=Severity(config.latency_severity.value),
+            location=_where(budget, config),
+            details={
+                "latency_ms": run.latency_ms,
+                "max_latency_ms": budget.value,
+                "latency_runs": run.latency_runs,
+                "num_threads": run.latency_threads,
+            },
+            model=config.name,
+            variant=variant.name,
+            runtime=run.runtime,
+        )
+    ]
 
 
 def check_divergence(config: ModelConfig, variant: VariantReport, run: RuntimeRun) -> list[Finding]:

@@ -9,24 +9,30 @@ report is still written).
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from tflite_gate import __version__, cancel
 from tflite_gate.conversion_cache import DEFAULT_MAX_MB
+from tflite_gate.explain import explain
+from tflite_gate.findings import RULES
 from tflite_gate.gate import (
     EXIT_CANCELLED,
     EXIT_FAIL,
     EXIT_PASS,
+    EXIT_USAGE,
     GateOutcome,
     plan_matrix,
     publish_reports,
     run_gate,
     run_merge,
 )
+from tflite_gate.json_schemas import schema_text
 from tflite_gate.pipeline import CheckOptions, FailOn
 from tflite_gate.policy import DEFAULT_POLICY_FILE
 from tflite_gate.report.github import (
@@ -36,8 +42,8 @@ from tflite_gate.report.github import (
     stop_commands,
     workflow_command,
 )
-from tflite_gate.report.json_report import report_schema
 from tflite_gate.report.outputs import Output, report_outputs
+from tflite_gate.report.status_line import status_line
 from tflite_gate.report.terminal import render
 
 DEFAULT_REPORT = "tflite-gate-report.json"
@@ -115,7 +121,16 @@ def _parser() -> argparse.ArgumentParser:
     merge.add_argument("shards", nargs="+", type=Path, metavar="REPORT")
     _policy_arguments(merge)
     _report_arguments(merge)
-    commands.add_parser("schema", help="print the JSON Schema of the report")
+    explain = commands.add_parser(
+        "explain", help="what a rule means, typical causes, how to fix it, an example"
+    )
+    explain.add_argument("rule", nargs="?", help="a rule id; without one, every rule is listed")
+    schema = commands.add_parser(
+        "schema", help="print the JSON Schema of the policy file or of the JSON report"
+    )
+    schema.add_argument(
+        "which", nargs="?", choices=["policy", "report"], default="report", help="default: report"
+    )
     return parser
 
 
@@ -161,12 +176,15 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _progress(quiet: bool) -> Callable[[str], None]:
-    def emit(message: str) -> None:
-        if not quiet:  # the runner reads stderr for workflow commands too, in every format
-            print(plain_line(message), file=sys.stderr, flush=True)
-
-    return emit
+@contextmanager
+def _progress(quiet: bool) -> Iterator[Callable[[str], None]]:
+    """Progress lines on stderr (a live status line under them on a terminal)."""
+    if quiet:
+        yield lambda _message: None
+        return
+    with status_line(sys.stderr) as write:
+        # The runner reads stderr for workflow commands too: every line is made plain.
+        yield lambda message: write(plain_line(message))
 
 
 def split_names(values: list[str]) -> list[str]:
@@ -210,7 +228,8 @@ def _check(args: argparse.Namespace) -> int:
         fail_on=fail_on,
         outputs=outputs,
     )
-    outcome = run_gate(options, _progress(args.quiet))
+    with _progress(args.quiet) as progress:
+        outcome = run_gate(options, progress)
     return _finish(outcome, outputs, args)
 
 
@@ -256,11 +275,33 @@ def _finish(outcome: GateOutcome, outputs: list[Output], args: argparse.Namespac
     return outcome.exit_code
 
 
+def _explain(rule: str | None) -> int:
+    """One rule's explanation; an unknown id is a usage error that names the close ones."""
+    if rule is None:
+        width = max(map(len, RULES))
+        for known in RULES.values():
+            print(f"{known.id:<{width}}  {known.title}")
+        return EXIT_PASS
+    if rule not in RULES:
+        close = difflib.get_close_matches(rule, list(RULES), n=3)
+        hint = f"did you mean {', '.join(close)}? " if close else ""
+        print(
+            f"tflite-gate explain: {hint}{rule!r} is not a rule id; "
+            "`tflite-gate explain` lists them all",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    sys.stdout.write(explain(rule))
+    return EXIT_PASS
+
+
 def main(argv: list[str] | None = None) -> int:
     """`tflite-gate` console script."""
     args = _parser().parse_args(argv)
+    if args.command == "explain":
+        return _explain(args.rule)
     if args.command == "schema":
-        print(json.dumps(report_schema(), indent=2))
+        sys.stdout.write(schema_text(args.which))
         return EXIT_PASS
     if args.command == "matrix":
         return _matrix(args)

@@ -33,7 +33,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -41,13 +41,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from tflite_gate import __version__
-from tflite_gate.convert import (
-    DEPENDENCIES_FILE,
-    RESULT_FILE,
-    ConversionRequest,
-    ConversionResult,
-)
+from tflite_gate.convert import DEPENDENCIES_FILE, RESULT_FILE, ConversionResult
 from tflite_gate.report.model import CacheStatus, CacheUse
+from tflite_gate.worker_protocol import ConversionRequest, Dependencies, read_message
 
 CACHE_FORMAT = 1
 DEFAULT_MAX_MB = 2048
@@ -166,6 +162,8 @@ class ConversionCache:
         scratch = Path(request.scratch)
         try:
             dependencies = _dependencies(scratch, Path(request.workspace))
+            if dependencies is None:
+                return f"{DEPENDENCIES_FILE} is missing or not valid"
             target = self.directory / key / _digest_of(dependencies)[:20]
             if target.exists():
                 return None
@@ -253,14 +251,14 @@ def conversion_key(request: ConversionRequest, excluded: Sequence[Path] = ()) ->
 def key_material(request: ConversionRequest, excluded: Sequence[Path] = ()) -> dict[str, Any]:
     """What `conversion_key` hashes, as readable data (tests and debugging read it)."""
     workspace = Path(request.workspace)
-    options = {k: v for k, v in asdict(request).items() if k not in {"scratch", "skip"}}
+    options = request.model_dump(mode="json", exclude={"scratch", "skip"})
     content: dict[str, Any] = {}
     if request.source_path:
         content["source"] = path_digest(Path(request.source_path))
     for role in ("calibration", "evaluation"):
         spec = getattr(request, role)
-        if spec and spec.get("path"):
-            content[role] = path_digest(Path(spec["path"]))
+        if spec and spec.path:
+            content[role] = path_digest(Path(spec.path))
     if _runs_workspace_code(request):
         content["model files"] = workspace_model_files(workspace, excluded)
     return {
@@ -278,7 +276,7 @@ def key_material(request: ConversionRequest, excluded: Sequence[Path] = ()) -> d
 
 def _runs_workspace_code(request: ConversionRequest) -> bool:
     data = [request.calibration, request.evaluation]
-    return request.source_kind == "factory" or any(d and d.get("kind") == "generator" for d in data)
+    return request.source_kind == "factory" or any(d and d.kind == "generator" for d in data)
 
 
 @functools.cache
@@ -358,11 +356,13 @@ def workspace_model_files(workspace: Path, excluded: Sequence[Path] = ()) -> dic
     return found
 
 
-def _dependencies(scratch: Path, workspace: Path) -> dict[str, str]:
+def _dependencies(scratch: Path, workspace: Path) -> dict[str, str] | None:
     """What the worker said it used: workspace files (hashed as they are now), packages."""
-    listed = json.loads((scratch / DEPENDENCIES_FILE).read_text())
-    files = {f"file:{name}": path_digest(workspace / name) for name in listed["files"]}
-    packages = {f"package:{name}": str(v) for name, v in listed["packages"].items()}
+    listed = read_message(scratch / DEPENDENCIES_FILE, Dependencies)
+    if listed is None:
+        return None
+    files = {f"file:{name}": path_digest(workspace / name) for name in listed.files}
+    packages = {f"package:{name}": version for name, version in listed.packages.items()}
     return files | packages
 
 

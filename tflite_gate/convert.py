@@ -12,93 +12,36 @@ and a fresh worker carries on with the rest.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 import sys
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast, get_args
+from typing import Any
 
-from tflite_gate.report.model import SourceKind
+from tflite_gate.findings import Location
+from tflite_gate.report.model import ConverterError
+from tflite_gate.worker_protocol import (
+    ConversionRequest,
+    Dependencies,
+    EvaluationResult,
+    LoadResult,
+    PoolJob,
+    TensorSpec,
+    VariantRequest,
+    VariantResult,
+    read_message,
+    read_request,
+    write_message,
+)
 from tflite_gate.workers import WorkerOutcome, WorkerPool, log_tail, run_worker
 from tflite_gate.workspace_code import WorkspaceReads
 
 # What a finished worker leaves in its scratch, and all a cached conversion keeps.
 DEPENDENCIES_FILE = "dependencies.json"
-
-
-@dataclass
-class VariantRequest:
-    name: str
-    quantization: str
-    io: str = "float32"
-
-
-@dataclass
-class ConversionRequest:
-    """Plain data for the worker: it never sees the policy."""
-
-    workspace: str
-    scratch: str
-    source_kind: str
-    source: str
-    source_path: str | None
-    input_shapes: dict[str, list[int]]
-    signature: str | None
-    safe_mode: bool
-    select_tf_ops: bool
-    allow_custom_ops: bool
-    variants: list[VariantRequest]
-    calibration: dict[str, Any] | None = None  # a data.SourceSpec as a dict
-    evaluation: dict[str, Any] | None = None
-    samples: int = 16
-    reference: bool = True
-    skip: list[str] = field(default_factory=list)
-
-
-@dataclass
-class LoadResult:
-    ok: bool
-    error: str | None = None
-    location: tuple[str, int] | None = None
-    policy_key: str | None = None
-    crash_cause: str | None = None
-    written_by: dict[str, str | None] | None = None
-    inputs: list[dict[str, Any]] = field(default_factory=list)
-    log_lines: list[str] = field(default_factory=list)
-
-
-@dataclass
-class VariantResult:
-    name: str
-    ok: bool
-    tflite_path: str | None = None
-    errors: list[dict[str, Any]] = field(default_factory=list)
-    log_lines: list[str] = field(default_factory=list)
-    data_error: str | None = None
-    data_location: tuple[str, int] | None = None
-    crash: str | None = None
-    crash_cause: str | None = None
-    duration_s: float = 0.0
-
-
-@dataclass
-class EvaluationResult:
-    """Evaluation inputs and the source model's outputs on them (sample-major .npz)."""
-
-    ok: bool
-    error: str | None = None
-    location: tuple[str, int] | None = None
-    inputs_path: str | None = None
-    reference_path: str | None = None
-    samples: int = 0
-    outputs: list[str] = field(default_factory=list)
-    duration_s: float = 0.0
-    crash_cause: str | None = None
 
 
 @dataclass
@@ -194,12 +137,6 @@ def _descriptors_to(path: Path, descriptors: tuple[int, ...] = (2,)) -> Iterator
             os.close(copy)
 
 
-def _write_json(path: Path, payload: Any) -> None:
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(json.dumps(payload, indent=1))
-    temporary.replace(path)
-
-
 # The files of a worker's results (what `_collect` reads), as opposed to its logs,
 # requests and intermediate SavedModel.
 RESULT_FILE = re.compile(
@@ -239,10 +176,10 @@ def split_converter_message(text: str) -> tuple[str, list[str]]:
     return first, advice[:_MAX_ADVICE_LINES]
 
 
-def _converter_errors(exc: BaseException, workspace: Path) -> list[dict[str, Any]]:
+def _converter_errors(exc: BaseException, workspace: Path) -> list[ConverterError]:
     from tflite_gate.workspace_code import workspace_frame
 
-    found: list[dict[str, Any]] = []
+    found: list[ConverterError] = []
     for error in getattr(exc, "errors", None) or []:
         code = type(error).ErrorCode.Name(error.error_code) if error.error_code else None
         frames = [(c.source.filename, c.source.line) for c in error.location.call]
@@ -250,26 +187,18 @@ def _converter_errors(exc: BaseException, workspace: Path) -> list[dict[str, Any
         message, advice = split_converter_message(error.error_message or "")
         if not message:
             message, advice = split_converter_message(str(exc))
-        entry = {
-            "code": code,
-            "op": error.operator.name or None,
-            "message": message,
-            "advice": advice,
-            "location": list(frame) if frame else None,
-        }
+        entry = ConverterError(
+            code=code,
+            op=error.operator.name or None,
+            message=message,
+            advice=advice,
+            location=Location(path=frame[0], line=frame[1]) if frame else None,
+        )
         if entry not in found:
             found.append(entry)
     if not found:
         lines = [line for line in str(exc).strip().splitlines() if line.strip()]
-        found.append(
-            {
-                "code": None,
-                "op": None,
-                "message": lines[-1] if lines else type(exc).__name__,
-                "advice": [],
-                "location": None,
-            }
-        )
+        found.append(ConverterError(message=lines[-1] if lines else type(exc).__name__))
     return found
 
 
@@ -311,24 +240,16 @@ def _make_converter(
     return converter
 
 
-def _input_signature(inputs: list[Any]) -> list[tuple[str, list[int], str]]:
-    return [(s.name, [d if d is not None else -1 for d in s.shape], s.dtype) for s in inputs]
-
-
-def _source_spec(raw: dict[str, Any] | None) -> Any:
-    from tflite_gate.data import SourceSpec
-
-    return SourceSpec(**raw) if raw else None
-
-
-def _samples(request: ConversionRequest, inputs: list[Any], role: str) -> list[dict[str, Any]]:
+def _samples(
+    request: ConversionRequest, inputs: list[TensorSpec], role: str
+) -> list[dict[str, Any]]:
     from tflite_gate.data import representative_samples
 
     return representative_samples(
         role,
-        _source_spec(request.calibration),
-        _source_spec(request.evaluation),
-        _input_signature(inputs),
+        request.calibration,
+        request.evaluation,
+        inputs,
         samples=request.samples,
         workspace=Path(request.workspace),
     )
@@ -339,7 +260,7 @@ def _convert_variant(
     saved: Path,
     key: str,
     variant: VariantRequest,
-    inputs: list[Any],
+    inputs: list[TensorSpec],
     scratch: Path,
 ) -> VariantResult:
     started = time.monotonic()
@@ -434,20 +355,13 @@ def _evaluate(request: ConversionRequest, prepared: Any, scratch: Path) -> Evalu
     )
 
 
-def _source_kind(text: str) -> SourceKind:
-    if text not in get_args(SourceKind):
-        raise ValueError(f"unknown source kind {text!r}")
-    return cast(SourceKind, text)
-
-
 def _load(request: ConversionRequest, scratch: Path) -> tuple[LoadResult, Any]:
     from tflite_gate.sources import SourceError, load_as_saved_model, written_by
 
     log = scratch / "load.log"
-    kind = _source_kind(request.source_kind)
+    kind = request.source_kind
     path = Path(request.source_path) if request.source_path else None
     recorded = written_by(kind, path) if path is not None else None
-    recorded_dump = recorded.model_dump() if recorded else None
     try:
         with _descriptors_to(log):
             prepared = load_as_saved_model(
@@ -466,30 +380,28 @@ def _load(request: ConversionRequest, scratch: Path) -> tuple[LoadResult, Any]:
             error=exc.message,
             location=exc.location,
             policy_key=exc.policy_key,
-            written_by=recorded_dump,
+            written_by=recorded,
         ), None
     except Exception as exc:
         text = str(exc).strip().splitlines()
         error = f"{type(exc).__name__}: {text[0] if text else ''}"
-        return LoadResult(ok=False, error=error, written_by=recorded_dump), None
+        return LoadResult(ok=False, error=error, written_by=recorded), None
     return LoadResult(
         ok=True,
-        written_by=recorded_dump,
-        inputs=[asdict(spec) for spec in prepared.inputs],
+        written_by=recorded,
+        inputs=prepared.inputs,
         log_lines=interesting_log_lines(log.read_text(errors="replace")),
     ), prepared
 
 
 def worker_main(request_path: str) -> int:
     """Entry point of the conversion worker process."""
-    raw = json.loads(Path(request_path).read_text())
-    raw["variants"] = [VariantRequest(**v) for v in raw["variants"]]
-    request = ConversionRequest(**raw)
+    request = read_request(Path(request_path), ConversionRequest)
     scratch = Path(request.scratch)
     reads = WorkspaceReads(Path(request.workspace), scratch=scratch)
     reads.start()
     load, prepared = _load(request, scratch)
-    _write_json(scratch / "load.json", asdict(load))
+    write_message(scratch / "load.json", load)
     if prepared is None:
         return 0
     for variant in request.variants:
@@ -504,11 +416,12 @@ def worker_main(request_path: str) -> int:
             prepared.inputs,
             scratch,
         )
-        _write_json(scratch / f"variant-{variant.name}.json", asdict(result))
+        write_message(scratch / f"variant-{variant.name}.json", result)
     if request.reference and not (scratch / "evaluation.json").exists():
         (scratch / "evaluation.started").touch()
-        _write_json(scratch / "evaluation.json", asdict(_evaluate(request, prepared, scratch)))
-    _write_json(scratch / DEPENDENCIES_FILE, {"files": reads.files(), "packages": reads.packages()})
+        write_message(scratch / "evaluation.json", _evaluate(request, prepared, scratch))
+    used = Dependencies(files=reads.files(), packages=reads.packages())
+    write_message(scratch / DEPENDENCIES_FILE, used)
     return 0
 
 
@@ -522,10 +435,10 @@ def serve(control_fd: int) -> int:
     import tensorflow  # noqa: F401  (the import every job would otherwise pay)
 
     for line in sys.stdin:
-        job = json.loads(line)
-        with _descriptors_to(Path(job["log"]), (1, 2)):
+        job = PoolJob.model_validate_json(line)
+        with _descriptors_to(Path(job.log), (1, 2)):
             _fresh_keras_state()
-            worker_main(job["job"])
+            worker_main(job.job)
         os.write(control_fd, b"done\n")
     return 0
 
@@ -540,14 +453,6 @@ def _fresh_keras_state() -> None:
 
 
 # --------------------------------------------------------------------------- parent side
-
-
-def _read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        loaded: dict[str, Any] = json.loads(path.read_text())
-        return loaded
-    except (OSError, ValueError):
-        return None
 
 
 def _crashed_variant(
@@ -623,12 +528,15 @@ def _parts(request: ConversionRequest, jobs: int) -> list[ConversionRequest]:
         loads[lightest] += cost
     order = {v.name: i for i, v in enumerate(request.variants)}
     return [
-        replace(
-            request,
-            scratch=str(Path(request.scratch) / f"part-{index}"),
-            variants=sorted((v for v in share if v is not None), key=lambda v: order[v.name]),
-            reference=None in share,
-            skip=[],
+        request.model_copy(
+            update={
+                "scratch": str(Path(request.scratch) / f"part-{index}"),
+                "variants": sorted(
+                    (v for v in share if v is not None), key=lambda v: order[v.name]
+                ),
+                "reference": None in share,
+                "skip": [],
+            }
         )
         for index, share in enumerate(shares)
         if share
@@ -650,19 +558,18 @@ def _joined(
         done[0].duration_s, done[0].complete = duration_s, False
         return done[0]
     scratch = Path(request.scratch)
-    files: set[str] = set()
-    packages: dict[str, str] = {}
+    used = Dependencies()
     loaded_first = sorted(zip(parts, done, strict=True), key=lambda pair: not pair[1].load.ok)
     for part, _ in loaded_first:
         for path in Path(part.scratch).iterdir():
             if path.name == DEPENDENCIES_FILE:
-                listed = _read_json(path) or {}
-                files |= set(listed.get("files", []))
-                packages |= listed.get("packages", {})
+                listed = read_message(path, Dependencies) or Dependencies()
+                used.files = sorted({*used.files, *listed.files})
+                used.packages |= listed.packages
             elif RESULT_FILE.match(path.name) and not (scratch / path.name).exists():
                 path.replace(scratch / path.name)  # load.json: the first (a loaded one) wins
     if all(result.complete for result in done):
-        _write_json(scratch / DEPENDENCIES_FILE, {"files": sorted(files), "packages": packages})
+        write_message(scratch / DEPENDENCIES_FILE, used)
     joined = finished_results(request, duration_s)
     for part, result in zip(parts, done, strict=True):  # crashes left no file to join
         for name, variant in result.variants.items():
@@ -704,12 +611,12 @@ def _convert_part(
     while True:
         request.skip = [*crashes, *_finished(request, scratch)]
         request_path = scratch / f"request-{attempt}.json"
-        request_path.write_text(json.dumps(asdict(request), indent=1))
+        write_message(request_path, request)
         worker_log = scratch / f"worker-{attempt}.log"
         remaining = max(timeout_s - (time.monotonic() - started), 1.0)
         if pool is not None:
             outcome = pool.run(
-                json.dumps({"log": str(worker_log), "job": str(request_path)}),
+                PoolJob(log=str(worker_log), job=str(request_path)).model_dump_json(),
                 log_path=worker_log,
                 timeout_s=remaining,
                 memory_mb=memory_mb,
@@ -756,7 +663,7 @@ def _record_evaluation_crash(scratch: Path, outcome: WorkerOutcome, log: Path) -
             "data and reference outputs" + (f": {tail[-1]}" if tail else ""),
         )
         failure.crash_cause = outcome.cause
-        _write_json(scratch / "evaluation.json", asdict(failure))
+        write_message(scratch / "evaluation.json", failure)
 
 
 def _finished(request: ConversionRequest, scratch: Path) -> list[str]:
@@ -791,8 +698,8 @@ def _collect(
     duration: float,
 ) -> ConversionResult:
     what = outcome.describe() if outcome else "left no result"
-    raw_load = _read_json(scratch / "load.json")
-    if raw_load is None:
+    load = read_message(scratch / "load.json", LoadResult)
+    if load is None:
         tail = log_tail(worker_log)
         load = LoadResult(
             ok=False,
@@ -802,15 +709,12 @@ def _collect(
             crash_cause=outcome.cause if outcome else None,
         )
         return ConversionResult(load, {}, None, duration, str(worker_log))
-    raw_load["location"] = tuple(raw_load["location"]) if raw_load.get("location") else None
-    load = LoadResult(**raw_load)
     variants: dict[str, VariantResult] = {}
     for variant in request.variants:
-        raw = _read_json(scratch / f"variant-{variant.name}.json")
-        if raw is not None:
-            variants[variant.name] = VariantResult(**raw)
-            if raw.get("tflite_path"):
-                variants[variant.name].tflite_path = str(scratch / raw["tflite_path"])
+        result = read_message(scratch / f"variant-{variant.name}.json", VariantResult)
+        if result is not None:
+            result.tflite_path = _in_scratch(scratch, result.tflite_path)
+            variants[variant.name] = result
         elif variant.name in crashes:
             variants[variant.name] = crashes[variant.name]
         elif load.ok:
@@ -820,16 +724,15 @@ def _collect(
                 crash=f"not converted: the conversion worker {what}",
                 crash_cause=outcome.cause if outcome else None,
             )
-    raw_evaluation = _read_json(scratch / "evaluation.json")
-    evaluation = None
-    if raw_evaluation is not None:
-        if raw_evaluation.get("location"):
-            raw_evaluation["location"] = tuple(raw_evaluation["location"])
-        evaluation = EvaluationResult(**raw_evaluation)
-        for key in ("inputs_path", "reference_path"):
-            if raw_evaluation.get(key):
-                setattr(evaluation, key, str(scratch / raw_evaluation[key]))
+    evaluation = read_message(scratch / "evaluation.json", EvaluationResult)
+    if evaluation is not None:
+        evaluation.inputs_path = _in_scratch(scratch, evaluation.inputs_path)
+        evaluation.reference_path = _in_scratch(scratch, evaluation.reference_path)
     return ConversionResult(load, variants, evaluation, duration, str(worker_log))
+
+
+def _in_scratch(scratch: Path, name: str | None) -> str | None:
+    return str(scratch / name) if name else None
 
 
 def conversion_pool(workspace: Path, size: int, scratch: Path) -> WorkerPool:

@@ -14,19 +14,17 @@ shape (batch dimension included, usually 1).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from tflite_gate.worker_protocol import SourceSpec, TensorSpec
 from tflite_gate.workspace_code import describe_exception, exception_location, import_function
 from tflite_gate.workspace_files import SpecialFileError, require_regular_file
 
 Feed = dict[str, np.ndarray]
-InputSignature = list[tuple[str, list[int], str]]  # (name, shape with -1/None = dynamic, dtype)
-
-DEFAULT_LOW, DEFAULT_HIGH = -1.0, 1.0
+InputSignature = list[TensorSpec]
 
 
 class DataError(Exception):
@@ -41,19 +39,6 @@ class DataError(Exception):
         self.location = location
 
 
-@dataclass(frozen=True)
-class SourceSpec:
-    """Plain description of a data source, as the worker receives it."""
-
-    kind: str  # "npz" | "dir" | "generate" | "generator"
-    path: str | None = None
-    factory: str | None = None
-    seed: int = 0
-    count: int | None = None
-    low: float = DEFAULT_LOW
-    high: float = DEFAULT_HIGH
-
-
 def _numpy_dtype(name: str) -> np.dtype[Any]:
     try:
         return np.dtype(name)
@@ -61,7 +46,7 @@ def _numpy_dtype(name: str) -> np.dtype[Any]:
         raise DataError(f"cannot generate data for dtype {name!r}") from None
 
 
-def sample_shape(shape: list[int]) -> list[int]:
+def sample_shape(shape: list[int | None] | list[int]) -> list[int]:
     """The shape of one sample: dynamic dimensions (batch) become 1."""
     return [d if d is not None and d > 0 else 1 for d in shape]
 
@@ -74,9 +59,9 @@ def generate(
     samples: list[Feed] = []
     for _ in range(count):
         feed: Feed = {}
-        for name, shape, dtype_name in inputs:
-            dtype = _numpy_dtype(dtype_name)
-            concrete = sample_shape(shape)
+        for spec in inputs:
+            name, dtype = spec.name, _numpy_dtype(spec.dtype)
+            concrete = sample_shape(spec.shape)
             if dtype == np.bool_:
                 feed[name] = rng.integers(0, 2, size=concrete).astype(np.bool_)
             elif np.issubdtype(dtype, np.integer):
@@ -151,21 +136,21 @@ def _samples_from_arrays(
     where: str, arrays: dict[str, np.ndarray], inputs: InputSignature
 ) -> list[Feed]:
     """Split sample-major arrays (first axis = samples) into checked feeds."""
-    missing = [name for name, _, _ in inputs if name not in arrays]
+    missing = [spec.name for spec in inputs if spec.name not in arrays]
     if missing:
         raise DataError(
             f"{where} has no array for input(s) {', '.join(missing)}; "
             f"it has: {', '.join(arrays) or 'nothing'}"
         )
-    counts = {name: len(arrays[name]) for name, _, _ in inputs}
+    counts = {spec.name: len(arrays[spec.name]) for spec in inputs}
     if len(set(counts.values())) > 1:
         raise DataError(f"{where}: inputs have different sample counts {counts}")
     total = next(iter(counts.values()), 0)
-    feeds = [{name: arrays[name][i : i + 1] for name, _, _ in inputs} for i in range(total)]
+    feeds = [{spec.name: arrays[spec.name][i : i + 1] for spec in inputs} for i in range(total)]
     for feed in feeds[:1]:
         check_feed(where, feed, inputs, sample_axis=True)
-    for name, _, _ in inputs:
-        _check_finite(where, name, arrays[name])
+    for spec in inputs:
+        _check_finite(where, spec.name, arrays[spec.name])
     return feeds
 
 
@@ -207,7 +192,7 @@ def load_directory(
                 "use .npz files keyed by input name"
             )
         else:
-            feeds += _samples_from_arrays(where, {inputs[0][0]: _open_npy(file)}, inputs)
+            feeds += _samples_from_arrays(where, {inputs[0].name: _open_npy(file)}, inputs)
         if limit is not None and len(feeds) >= limit:
             return feeds[:limit]
     return feeds
@@ -243,7 +228,8 @@ def _generator_feed(factory: str, index: int, item: Any, inputs: InputSignature)
             f"{where}: expected a dict of input name → array, got {type(item).__name__}"
         )
     feed: Feed = {}
-    for name, shape, _ in inputs:
+    for spec in inputs:
+        name, shape = spec.name, spec.shape
         if name not in item:
             raise DataError(f"{where} has no value for input {name!r}; it has: {', '.join(item)}")
         array = np.asarray(item[name])
@@ -258,7 +244,8 @@ def _generator_feed(factory: str, index: int, item: Any, inputs: InputSignature)
 
 def check_feed(where: str, feed: Feed, inputs: InputSignature, *, sample_axis: bool) -> None:
     """Shapes and dtypes against the model's inputs; dynamic dimensions match anything."""
-    for name, shape, dtype in inputs:
+    for spec in inputs:
+        name, shape, dtype = spec.name, spec.shape, spec.dtype
         array = feed[name]
         expected = [d if d is not None and d > 0 else None for d in shape]
         got = list(array.shape)

@@ -9,22 +9,21 @@ back as a sample-major `.npz`; a failure comes back as a `DataError`.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
-from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from tflite_gate.data import (
-    DataError,
-    InputSignature,
+from tflite_gate.data import DataError, InputSignature, representative_samples, save_npz, stack
+from tflite_gate.worker_protocol import (
+    DataFailure,
+    DataRequest,
+    DataRole,
     SourceSpec,
-    representative_samples,
-    save_npz,
-    stack,
+    read_message,
+    read_request,
+    write_message,
 )
 from tflite_gate.workers import WorkerOutcome, log_tail, run_worker
 
@@ -37,34 +36,28 @@ def needs_worker(*specs: SourceSpec | None) -> bool:
     return any(spec is not None and spec.kind == "generator" for spec in specs)
 
 
-def _spec(raw: dict[str, Any] | None) -> SourceSpec | None:
-    return SourceSpec(**raw) if raw is not None else None
-
-
 def worker_main(request_path: str) -> int:
     """Entry point of the data worker: samples to `samples.npz`, a DataError to `error.json`."""
-    raw = json.loads(Path(request_path).read_text(encoding="utf-8"))
-    scratch = Path(raw["scratch"])
-    inputs: InputSignature = [(n, list(s), d) for n, s, d in raw["inputs"]]
+    request = read_request(Path(request_path), DataRequest)
+    scratch = Path(request.scratch)
     try:
         feeds = representative_samples(
-            raw["role"],
-            _spec(raw["calibration"]),
-            _spec(raw["evaluation"]),
-            inputs,
-            samples=raw["samples"],
-            workspace=Path(raw["workspace"]),
+            request.role,
+            request.calibration,
+            request.evaluation,
+            request.inputs,
+            samples=request.samples,
+            workspace=Path(request.workspace),
         )
     except DataError as error:
-        failure = {"error": error.message, "location": error.location}
-        (scratch / _ERROR).write_text(json.dumps(failure), encoding="utf-8")
+        write_message(scratch / _ERROR, DataFailure(error=error.message, location=error.location))
         return 0
     save_npz(scratch / _SAMPLES, stack(feeds))
     return 0
 
 
 def samples_in_worker(
-    role: str,
+    role: DataRole,
     calibration: SourceSpec | None,
     evaluation: SourceSpec | None,
     inputs: InputSignature,
@@ -77,17 +70,17 @@ def samples_in_worker(
 ) -> dict[str, np.ndarray]:
     """`representative_samples` stacked sample-major, read by a worker; DataError on failure."""
     scratch.mkdir(parents=True, exist_ok=True)
-    request = {
-        "role": role,
-        "calibration": asdict(calibration) if calibration else None,
-        "evaluation": asdict(evaluation) if evaluation else None,
-        "inputs": inputs,
-        "samples": samples,
-        "workspace": str(workspace),
-        "scratch": str(scratch),
-    }
+    request = DataRequest(
+        role=role,
+        calibration=calibration,
+        evaluation=evaluation,
+        inputs=inputs,
+        samples=samples,
+        workspace=str(workspace),
+        scratch=str(scratch),
+    )
     request_path = scratch / "data-request.json"
-    request_path.write_text(json.dumps(request), encoding="utf-8")
+    write_message(request_path, request)
     log = scratch / "data-worker.log"
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     outcome = run_worker(
@@ -99,10 +92,9 @@ def samples_in_worker(
         env=env,
     )
     factory = next(s.factory for s in (calibration, evaluation) if s and s.factory)
-    if outcome.ok and (scratch / _ERROR).exists():
-        failure = json.loads((scratch / _ERROR).read_text(encoding="utf-8"))
-        where = failure.get("location")
-        raise DataError(failure["error"], (where[0], int(where[1])) if where else None)
+    failure = read_message(scratch / _ERROR, DataFailure) if outcome.ok else None
+    if failure is not None:
+        raise DataError(failure.error, failure.location)
     if not outcome.ok or not (scratch / _SAMPLES).exists():
         raise DataError(f"the data generator {factory} {outcome.describe()}{_advice(outcome, log)}")
     with np.load(scratch / _SAMPLES, allow_pickle=False) as archive:

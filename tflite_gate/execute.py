@@ -12,6 +12,7 @@ failing sample, a plain script) a user can attach to a bug report.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -19,12 +20,14 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
+from pydantic import TypeAdapter, ValidationError
 
 from tflite_gate.data import save_npz
-from tflite_gate.files import write_directory_atomic
+from tflite_gate.files import write_directory_atomic, write_text_atomic
+from tflite_gate.interpreter_worker import InterpreterRequest, InterpreterResult
 from tflite_gate.workers import WorkerOutcome, log_tail, run_worker
 
 WORKER_SCRIPT = Path(__file__).resolve().with_name("interpreter_worker.py")
@@ -34,6 +37,14 @@ ExecutionStatus = Literal[
 ]
 # Failures that say what the model needs, not that the runtime broke: no reproducer.
 _NO_REPRODUCER = {"ok", "unsupported-flex", "unresolved-custom-op", "import"}
+
+# Samples per invoke for models that take any batch: fewer, larger invokes, with an
+# arena that still fits the default memory limit for a MobileNet-sized model.
+BATCH = 16
+# The worker's own dataclasses, checked strictly as JSON gives them (no coercion: the
+# worker's own checker coerces nothing either).
+_REQUEST = TypeAdapter(InterpreterRequest)
+_RESULT = TypeAdapter(InterpreterResult)
 
 # Lines the runtime prints on every start; they say nothing about a crash.
 _LOG_NOISE = ("INFO: Created TensorFlow Lite XNNPACK delegate",)
@@ -52,6 +63,8 @@ class ExecutionResult:
     reproducer_error: OSError | None = None  # the reproducer could not be saved (disk full)
     duration_s: float = 0.0
     unresolved_custom_ops: list[str] = field(default_factory=list)
+    batched: bool = False  # samples went through in batches (the model takes any batch)
+    latency_ms: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -73,6 +86,9 @@ def run_interpreter(
     custom_op_registerers: Sequence[str] = (),
     custom_op_libraries: Sequence[str] = (),
     pythonpath: Sequence[str] = (),
+    batch: int = BATCH,
+    latency_runs: int = 0,
+    latency_threads: int = 0,
 ) -> ExecutionResult:
     """Run every sample of `inputs` (name → [N, *sample_shape]) through `model` in a worker.
 
@@ -81,6 +97,13 @@ def run_interpreter(
     `custom_op_registerers` (C symbol names, or `package.module:function` importable
     from `pythonpath`) the worker uses `InterpreterWithCustomOps`, after loading
     `custom_op_libraries` (absolute paths) into the process.
+
+    Samples go `batch` at a time through a model that takes any batch. A worker that
+    dies inside a batch is run again one sample at a time (unless it ran out of time),
+    so a crash is still named by its sample and leaves that sample's reproducer.
+
+    With `latency_runs`, the worker then times that many invokes of the first sample
+    (on `latency_threads` threads, default `num_threads`) and reports their median.
     """
     started = time.monotonic()
     model, scratch = model.resolve(), scratch.resolve()  # the worker runs in `scratch`
@@ -94,27 +117,30 @@ def run_interpreter(
     for stale in (paths["outputs"], paths["result"], paths["status"]):
         stale.unlink(missing_ok=True)
     save_npz(paths["inputs"], inputs)
-    request = {
-        "model": str(model),
-        "module": module,
-        "num_threads": num_threads,
-        "custom_op_registerers": list(custom_op_registerers),
-        "custom_op_libraries": list(custom_op_libraries),
-        "pythonpath": list(pythonpath),
-        **{key: str(path) for key, path in paths.items()},
-    }
-    request_path = scratch / "request.json"
-    request_path.write_text(json.dumps(request, indent=1))
+    request = InterpreterRequest(
+        model=str(model),
+        module=module,
+        num_threads=num_threads,
+        batch=batch,
+        latency_runs=latency_runs,
+        latency_threads=latency_threads,
+        custom_op_registerers=list(custom_op_registerers),
+        custom_op_libraries=list(custom_op_libraries),
+        pythonpath=list(pythonpath),
+        inputs=str(paths["inputs"]),
+        outputs=str(paths["outputs"]),
+        result=str(paths["result"]),
+        status=str(paths["status"]),
+    )
     log = scratch / "worker.log"
     try:
-        outcome = run_worker(
-            [python, str(WORKER_SCRIPT), str(request_path)],
-            timeout_s=timeout_s,
-            memory_mb=memory_mb,
-            log_path=log,
-            cwd=scratch,
-            env=_worker_env(env),
-        )
+        outcome = _attempt(request, python, scratch, timeout_s, memory_mb, env)
+        if not outcome.ok and not outcome.timed_out and last_status(paths["status"]).batch > 1:
+            for stale in (paths["outputs"], paths["result"], paths["status"]):
+                stale.unlink(missing_ok=True)
+            request.batch = 1
+            remaining = max(timeout_s - (time.monotonic() - started), 1.0)
+            outcome = _attempt(request, python, scratch, remaining, memory_mb, env)
     except OSError as exc:
         return ExecutionResult(
             status="import",
@@ -136,6 +162,28 @@ def run_interpreter(
     return result
 
 
+def _attempt(
+    request: InterpreterRequest,
+    python: str,
+    scratch: Path,
+    timeout_s: float,
+    memory_mb: int | None,
+    env: dict[str, str] | None,
+) -> WorkerOutcome:
+    request_path = scratch / "request.json"
+    text = json.dumps(dataclasses.asdict(request), indent=1)
+    _REQUEST.validate_json(text, strict=True)  # what the worker's own check will see
+    write_text_atomic(request_path, text)
+    return run_worker(
+        [python, str(WORKER_SCRIPT), str(request_path)],
+        timeout_s=timeout_s,
+        memory_mb=memory_mb,
+        log_path=scratch / "worker.log",
+        cwd=scratch,
+        env=_worker_env(env),
+    )
+
+
 def _worker_env(env: dict[str, str] | None) -> dict[str, str]:
     merged = dict(os.environ if env is None else env)
     merged["PYTHONUNBUFFERED"] = "1"
@@ -143,51 +191,65 @@ def _worker_env(env: dict[str, str] | None) -> dict[str, str]:
     return merged
 
 
-def _read_json(path: Path) -> dict[str, Any] | None:
+def read_result(path: Path) -> InterpreterResult | None:
+    """The worker's result; None when it is missing, cut short or does not fit the schema."""
     try:
-        loaded = json.loads(path.read_text())
-    except (OSError, ValueError):
+        return _RESULT.validate_json(path.read_bytes(), strict=True)
+    except (OSError, ValidationError):
         return None
-    return loaded if isinstance(loaded, dict) else None
 
 
-def last_status(path: Path) -> tuple[str | None, int | None]:
-    """Phase and sample of the last status line the worker flushed before it died."""
+class WorkerStatus(NamedTuple):
+    phase: str | None
+    sample: int | None
+    batch: int = 1  # samples `sample` .. `sample + batch - 1` were in one invoke
+
+
+def last_status(path: Path) -> WorkerStatus:
+    """Phase and sample(s) of the last status line the worker flushed before it died."""
     try:
         lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError:
-        return None, None
+        return WorkerStatus(None, None)
     for line in reversed(lines):
         try:
             entry = json.loads(line)
         except ValueError:
             continue  # a line cut short by the kill
-        sample = entry.get("sample")
-        return entry.get("phase"), sample if isinstance(sample, int) else None
-    return None, None
+        if not isinstance(entry, dict):
+            continue
+        sample, batch, phase = entry.get("sample"), entry.get("batch"), entry.get("phase")
+        return WorkerStatus(
+            phase if isinstance(phase, str) else None,
+            sample if isinstance(sample, int) else None,
+            batch if isinstance(batch, int) and batch > 1 else 1,
+        )
+    return WorkerStatus(None, None)
 
 
 def _from_worker(outcome: WorkerOutcome, paths: dict[str, Path], log: Path) -> ExecutionResult:
-    raw = _read_json(paths["result"]) if outcome.ok else None
+    raw = read_result(paths["result"]) if outcome.ok else None
     if raw is None:
         return _died(outcome, paths["status"], log)
-    if not raw.get("ok"):
-        kind = raw.get("kind", "error")
-        known = {"unsupported-flex", "unresolved-custom-op", "import"}
-        status: ExecutionStatus = kind if kind in known else "error"
+    if not raw.ok:
+        known: dict[str, ExecutionStatus] = {
+            "unsupported-flex": "unsupported-flex",
+            "unresolved-custom-op": "unresolved-custom-op",
+            "import": "import",
+        }
         return ExecutionResult(
-            status=status,
-            phase=raw.get("phase"),
-            sample=raw.get("sample"),
+            status=known.get(raw.kind or "error", "error"),
+            phase=raw.phase,
+            sample=raw.sample,
             signal=None,
-            message=raw.get("error"),
-            unresolved_custom_ops=[str(n) for n in raw.get("unresolved_custom_ops") or []],
+            message=raw.error,
+            unresolved_custom_ops=raw.unresolved_custom_ops,
         )
     with np.load(paths["outputs"]) as archive:
         stored = {key: archive[key] for key in archive.files}
     outputs: dict[str, np.ndarray[Any, Any]] = {}
-    ragged: dict[str, list[str]] = raw.get("ragged") or {}
-    for name in raw.get("outputs", []):
+    ragged = raw.ragged
+    for name in raw.outputs:
         if name in ragged:  # shape varies by sample: an object array, arr[i] is still sample i
             per_sample = np.empty(len(ragged[name]), dtype=object)
             per_sample[:] = [stored[key] for key in ragged[name]]
@@ -201,15 +263,19 @@ def _from_worker(outcome: WorkerOutcome, paths: dict[str, Path], log: Path) -> E
         signal=None,
         message=None,
         outputs=outputs,
-        runtime_version=raw.get("runtime_version"),
+        runtime_version=raw.runtime_version,
+        batched=raw.batched,
+        latency_ms=raw.latency_ms,
     )
 
 
 def _died(outcome: WorkerOutcome, status_path: Path, log: Path) -> ExecutionResult:
-    phase, sample = last_status(status_path)
-    where = f" during {phase or 'start-up'}" + (
-        f" of sample {sample}" if sample is not None else ""
-    )
+    phase, sample, batch = last_status(status_path)
+    where = f" during {phase or 'start-up'}"
+    if sample is not None:
+        where += (
+            f" of samples {sample}-{sample + batch - 1}" if batch > 1 else f" of sample {sample}"
+        )
     what = "exited without writing a result" if outcome.ok else outcome.describe()
     tail = [line for line in log_tail(log, 8) if not line.startswith(_LOG_NOISE)]
     message = f"the interpreter {what}{where}"

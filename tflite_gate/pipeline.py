@@ -15,10 +15,10 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 
@@ -27,11 +27,7 @@ from tflite_gate.cancel import Cancelled, cancelled_by
 from tflite_gate.compare import OutputPlan, compare_run
 from tflite_gate.conversion_cache import DEFAULT_MAX_MB, ConversionCache, conversion_key
 from tflite_gate.convert import (
-    ConversionRequest,
     ConversionResult,
-    EvaluationResult,
-    LoadResult,
-    VariantRequest,
     conversion_pool,
     convert_model,
     finished_results,
@@ -39,7 +35,6 @@ from tflite_gate.convert import (
 from tflite_gate.data import (
     DataError,
     InputSignature,
-    SourceSpec,
     representative_samples,
     sample_shape,
     stack,
@@ -47,7 +42,7 @@ from tflite_gate.data import (
 from tflite_gate.data_worker import needs_worker, samples_in_worker
 from tflite_gate.execute import ExecutionResult, ExecutionStatus, run_interpreter
 from tflite_gate.files import copy_file_atomic, disk_problem
-from tflite_gate.findings import Finding, Location, group_across_variants, make_finding
+from tflite_gate.findings import Finding, group_across_variants, make_finding
 from tflite_gate.inspect import InvalidModelError, inspect_model
 from tflite_gate.layout import (
     GATE_DIRECTORY,
@@ -74,7 +69,6 @@ from tflite_gate.policy import (
 )
 from tflite_gate.report.model import (
     CacheUse,
-    ConverterError,
     EnvironmentInfo,
     ModelReport,
     OutputMetrics,
@@ -83,10 +77,10 @@ from tflite_gate.report.model import (
     RuntimeRun,
     Shard,
     SkippedThreshold,
+    SourceKind,
     TensorInfo,
     Tool,
     VariantReport,
-    WrittenBy,
 )
 from tflite_gate.report.outputs import Output, PathProblem, output_path_problems
 from tflite_gate.report.text import cache_note, format_metric
@@ -100,13 +94,20 @@ from tflite_gate.runtimes import (
     prepare_runtime,
 )
 from tflite_gate.sources import (
-    InputSpec,
     SourceError,
     apply_input_shapes,
     classify,
     signature_name,
 )
 from tflite_gate.thresholds import plan_output
+from tflite_gate.worker_protocol import (
+    ConversionRequest,
+    EvaluationResult,
+    LoadResult,
+    SourceSpec,
+    TensorSpec,
+    VariantRequest,
+)
 from tflite_gate.workers import WorkerPool, at_most, default_jobs
 from tflite_gate.workspace_files import read_tflite, unreadable_message
 
@@ -558,7 +559,7 @@ def _run_model(
     report.findings[first:] = group_across_variants(report.findings[first:])
 
 
-Reference = tuple[str, Path | None]  # (source kind, resolved path; None for a factory)
+Reference = tuple[SourceKind, Path | None]  # (source kind, resolved path; None for a factory)
 
 
 def _reference_source(config: ModelConfig, report: Report, context: RunContext) -> Reference | None:
@@ -658,14 +659,13 @@ def _declared_inputs(
     The interpreter resizes its inputs to the data's shapes, so the data is generated
     and checked against these declared shapes.
     """
-    specs = [InputSpec(t.name, [d if d >= 0 else None for d in t.shape], t.dtype) for t in inputs]
+    specs = [TensorSpec.from_dims(t.name, t.shape, t.dtype) for t in inputs]
     try:
-        specs = apply_input_shapes(specs, config.input_shapes)
+        return apply_input_shapes(specs, config.input_shapes)
     except SourceError as error:
         load = LoadResult(ok=False, error=error.message, policy_key=error.policy_key)
         report.add(checks.check_load(config, load, model_report))
         return None
-    return [(s.name, [d if d is not None else -1 for d in s.shape], s.dtype) for s in specs]
 
 
 def _same_input(a: str, b: str) -> bool:
@@ -740,15 +740,15 @@ def _tflite_reference(
     except OSError as error:
         report.add(checks.check_reference(config, unreadable_message(error)))
         return None
-    names = _input_names([name for name, _, _ in signature], [t.name for t in inspection.inputs])
+    names = _input_names([spec.name for spec in signature], [t.name for t in inspection.inputs])
     if names is None:
-        ours = [name for name, _, _ in signature]
+        ours = [spec.name for spec in signature]
         report.add(_inputs_differ(config, ours, [t.name for t in inspection.inputs]))
         return None
     # Data in the reference's dtypes: a float reference of an int8 model gets real values,
     # which the int8 model's run quantizes with its own scale.
     dtypes = {t.name: t.dtype for t in inspection.inputs}
-    signature = [(name, shape, dtypes[names[name]]) for name, shape, _ in signature]
+    signature = [spec.model_copy(update={"dtype": dtypes[names[spec.name]]}) for spec in signature]
     inputs = _tflite_evaluation_inputs(config, signature, report, context)
     if inputs is None:
         return None
@@ -791,7 +791,7 @@ def _reference_run_failed(
 
 def _converted_reference(
     config: ModelConfig,
-    kind: str,
+    kind: SourceKind,
     path: Path | None,
     signature: InputSignature,
     model_report: ModelReport,
@@ -802,7 +802,7 @@ def _converted_reference(
     request = _conversion_request(config, kind, path, context)
     request.scratch = str(context.places(config).reference_conversion)
     request.source = str(config.reference.value)
-    request.input_shapes = {name: sample_shape(shape) for name, shape, _ in signature}
+    request.input_shapes = {spec.name: sample_shape(spec.shape) for spec in signature}
     request.signature = None  # safe_mode is written on a .tflite only for a .keras reference
     request.variants = []  # reference outputs only
     result = _convert(config, request, "reference outputs", model_report, context)
@@ -818,9 +818,9 @@ def _converted_reference(
     feeds, outputs = _load_evaluation(result.evaluation)
     if feeds is None or outputs is None:
         return None
-    names = _input_names([name for name, _, _ in signature], list(feeds))
+    names = _input_names([spec.name for spec in signature], list(feeds))
     if names is None:
-        report.add(_inputs_differ(config, [name for name, _, _ in signature], list(feeds)))
+        report.add(_inputs_differ(config, [spec.name for spec in signature], list(feeds)))
         return None
     return {name: feeds[names[name]] for name in names}, True, outputs
 
@@ -897,7 +897,7 @@ def source_spec(value: str | GenerateSource | None, workspace: Path) -> SourceSp
 
 
 def _conversion_request(
-    config: ModelConfig, kind: str, path: Path | None, context: RunContext
+    config: ModelConfig, kind: SourceKind, path: Path | None, context: RunContext
 ) -> ConversionRequest:
     """What the conversion worker needs for this model, as plain data (no policy)."""
     calibration = source_spec(config.calibration.value, context.workspace)
@@ -913,16 +913,19 @@ def _conversion_request(
         safe_mode=config.safe_mode,
         select_tf_ops=config.select_tf_ops.value,
         allow_custom_ops=bool(config.custom_ops.value),
-        variants=[VariantRequest(v.name, v.quantization, v.io) for v in config.variants],
-        calibration=asdict(calibration) if calibration else None,
-        evaluation=asdict(evaluation) if evaluation else None,
+        variants=[
+            VariantRequest(name=v.name, quantization=v.quantization, io=v.io)
+            for v in config.variants
+        ],
+        calibration=calibration,
+        evaluation=evaluation,
         samples=config.samples.value,
     )
 
 
 def _run_conversion(
     config: ModelConfig,
-    kind: str,
+    kind: SourceKind,
     path: Path | None,
     model_report: ModelReport,
     report: Report,
@@ -940,16 +943,13 @@ def _run_conversion(
         report.add([_environment_finding(error, config, context)])
         return
     if load.written_by:
-        model_report.written_by = WrittenBy(**load.written_by)
+        model_report.written_by = load.written_by
     report.add(checks.check_load(config, load, model_report))
     if not load.ok:
         return
     model_report.loaded = True
     model_report.inputs = [
-        TensorInfo(
-            name=i["name"], shape=[d if d is not None else -1 for d in i["shape"]], dtype=i["dtype"]
-        )
-        for i in load.inputs
+        TensorInfo(name=spec.name, shape=spec.dims(), dtype=spec.dtype) for spec in load.inputs
     ]
     evaluation = result.evaluation
     report.add(checks.check_evaluation(config, evaluation))
@@ -966,7 +966,7 @@ def _run_conversion(
         )
         if not reused:  # a reused conversion's time is the cache's `original_s`
             variant.timings["convert"] = round(outcome.duration_s, 3)
-        variant.converter.errors = [_converter_error(error) for error in outcome.errors]
+        variant.converter.errors = outcome.errors
         variant.converter.log_lines = outcome.log_lines
         model_report.variants.append(variant)
         conversion = checks.check_conversion(config, variant, outcome, model_report.inputs)
@@ -1060,17 +1060,6 @@ def _load_evaluation(evaluation: EvaluationResult | None) -> tuple[Arrays | None
     with np.load(evaluation.reference_path, allow_pickle=False) as outputs:
         reference = {name: outputs[name] for name in outputs.files}
     return feeds, reference
-
-
-def _converter_error(error: dict[str, Any]) -> ConverterError:
-    where = error.get("location")
-    return ConverterError(
-        code=error.get("code"),
-        op=error.get("op"),
-        message=str(error.get("message")),
-        advice=[str(line) for line in error.get("advice") or []],
-        location=Location(path=where[0], line=where[1]) if where else None,
-    )
 
 
 def _inspect_variant(
@@ -1259,6 +1248,7 @@ def _execute_variant(
         variant.runs.append(run)
         report.add(checks.check_run(config, variant, run))
         report.add(checks.check_divergence(config, variant, run))
+        report.add(checks.check_latency_budget(config, variant, run))
         context.progress(f"[{config.name}/{variant.name}] {spec.name}: {_summary(run)}")
 
 
@@ -1294,6 +1284,8 @@ def _interpret(
         custom_op_registerers=spec.custom_op_registerers,
         custom_op_libraries=spec.custom_op_libraries,
         pythonpath=[str(context.workspace.resolve())],
+        latency_runs=(config.latency_runs.value or 0) if variant else 0,
+        latency_threads=config.latency_threads.value,
     )
 
 
@@ -1334,6 +1326,9 @@ def _runtime_run(
         samples=len(next(iter(result.outputs.values()), [])),
         reproducer=context.relative(result.reproducer) if result.reproducer else None,
         timings={"execute": round(result.duration_s, 3)},
+        latency_ms=round(result.latency_ms, 4) if result.latency_ms is not None else None,
+        latency_runs=config.latency_runs.value if result.latency_ms is not None else None,
+        latency_threads=config.latency_threads.value if result.latency_ms is not None else None,
         custom_op_registerers=list(spec.custom_op_registerers),
         custom_ops_executed=custom if result.ok else [],
         unresolved_custom_ops=result.unresolved_custom_ops,

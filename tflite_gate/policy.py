@@ -137,6 +137,19 @@ class Limits(_Strict):
     num_threads: Annotated[int, Field(ge=1)] | None = None
 
 
+BudgetSeverity = Literal["error", "warning", "notice"]
+
+
+class Budgets(_Strict):
+    """What a variant may cost on the device: bytes, and milliseconds per invoke."""
+
+    max_size_bytes: Annotated[int, Field(ge=1)] | None = None
+    max_latency_ms: Annotated[FiniteFloat, Field(gt=0)] | None = None
+    latency_runs: Annotated[int, Field(ge=1, le=10_000)] | None = None
+    num_threads: Annotated[int, Field(ge=1)] | None = None
+    latency_severity: BudgetSeverity | None = None
+
+
 _SYMBOL_PATTERN = re.compile(r"^[A-Za-z_]\w*$")
 
 
@@ -201,6 +214,7 @@ class Settings(_Strict):
     max_divergence: Divergence | None = None
     data: DataPolicy | None = None
     limits: Limits | None = None
+    budgets: Budgets | None = None
     runtimes: Annotated[list[RuntimeItem], Field(min_length=1)] | None = None
     variants: Annotated[list[VariantSpec], Field(min_length=1)] | None = None
 
@@ -702,6 +716,11 @@ class ModelConfig:
     interpreter_timeout_s: Setting[float]
     memory_mb: Setting[int]
     num_threads: int
+    max_size_bytes: Setting[int | None]
+    max_latency_ms: Setting[float | None]
+    latency_runs: Setting[int | None]  # invokes timed; None: latency is not measured
+    latency_threads: Setting[int]
+    latency_severity: Setting[BudgetSeverity]
     runtimes: Setting[list[str | RuntimeEntry]]
     runtime_locations: dict[str, Location]  # by runtime name: the entry's own line
     thresholds: dict[str, ThresholdPlan]  # by variant name; AS_IS_VARIANT for a .tflite run
@@ -732,6 +751,7 @@ MIN_DEFAULT_MEMORY_MB = 1024
 MAX_DEFAULT_MEMORY_MB = 8192
 DEFAULT_INTERPRETER_TIMEOUT_S = 300.0
 DEFAULT_SAMPLES = 16
+DEFAULT_LATENCY_RUNS = 20
 DEFAULT_RUNTIME = "ai-edge-litert"
 DEFAULT_VARIANTS = (VariantSpec(name="float", quantization="none"),)
 AS_IS_VARIANT = "tflite"  # how a .tflite source's own run is named unless it names one
@@ -865,6 +885,7 @@ def resolve_model(loaded: LoadedPolicy, index: int) -> ModelConfig:
             loaded, index, "limits", "memory_mb", default_memory_mb(machine_memory_mb())
         ),
         num_threads=_pick(loaded, index, "limits", "num_threads", 2).value,
+        **_budgets(loaded, index),
         runtimes=runtimes,
         runtime_locations={
             runtime_name(item): loaded.location((*runtimes_path, position))
@@ -874,6 +895,26 @@ def resolve_model(loaded: LoadedPolicy, index: int) -> ModelConfig:
         else {},
         thresholds=thresholds,
     )
+
+
+def _budgets(loaded: LoadedPolicy, index: int) -> dict[str, Setting[Any]]:
+    """Budget settings; a latency budget without `latency_runs` times the default count.
+
+    Latency is measured only when asked for (a budget or a run count): timed invokes
+    cost CI minutes, and a number nobody reads is noise.
+    """
+    threads = _pick(loaded, index, "limits", "num_threads", 2)
+    latency: Setting[float | None] = _pick(loaded, index, "budgets", "max_latency_ms", None)
+    runs: Setting[int | None] = _pick(loaded, index, "budgets", "latency_runs", None)
+    if runs.value is None and latency.value is not None:
+        runs = Setting(DEFAULT_LATENCY_RUNS, None)
+    return {
+        "max_size_bytes": _pick(loaded, index, "budgets", "max_size_bytes", None),
+        "max_latency_ms": latency,
+        "latency_runs": runs,
+        "latency_threads": _pick(loaded, index, "budgets", "num_threads", threads.value),
+        "latency_severity": _pick(loaded, index, "budgets", "latency_severity", "warning"),
+    }
 
 
 def _pick_variants(loaded: LoadedPolicy, index: int) -> tuple[list[VariantSpec], PathKey]:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from tflite_gate.report.model import SourceKind, WrittenBy
+from tflite_gate.worker_protocol import TensorSpec
 from tflite_gate.workspace_code import describe_exception, exception_location, import_function
 
 SERVING_KEY = "serving_default"
@@ -96,19 +97,12 @@ def _saved_model_tf_version(pb_path: Path) -> str | None:
 
 
 @dataclass
-class InputSpec:
-    name: str
-    shape: list[int | None]
-    dtype: str
-
-
-@dataclass
 class PreparedModel:
     """A SavedModel ready for `TFLiteConverter.from_saved_model`."""
 
     saved_model_dir: Path
     signature_key: str
-    inputs: list[InputSpec]
+    inputs: list[TensorSpec]
 
 
 def signature_name(given: str, names: set[str]) -> str:
@@ -123,8 +117,8 @@ def signature_name(given: str, names: set[str]) -> str:
 
 
 def apply_input_shapes(
-    specs: list[InputSpec], input_shapes: dict[str, list[int]]
-) -> list[InputSpec]:
+    specs: list[TensorSpec], input_shapes: dict[str, list[int]]
+) -> list[TensorSpec]:
     """Override declared shapes; refuse names the model does not have."""
     by_name = {spec.name: spec for spec in specs}
     for given, shape in input_shapes.items():
@@ -142,7 +136,8 @@ def apply_input_shapes(
                 f"{len(spec.shape)} (shape {spec.shape})",
                 policy_key="input_shapes",
             )
-        spec.shape = list(shape)
+        by_name[name] = spec.model_copy(update={"shape": list(shape)})
+    specs = [by_name[spec.name] for spec in specs]
     for spec in specs:
         if any(dim is None for dim in spec.shape[1:]):
             raise DynamicShapeError(spec)
@@ -157,7 +152,7 @@ class DynamicShapeError(SourceError):
     any number we picked would convert a model the app never feeds.
     """
 
-    def __init__(self, spec: InputSpec) -> None:
+    def __init__(self, spec: TensorSpec) -> None:
         shown = ", ".join(str(d) for d in spec.shape)
         placeholders = _placeholders(spec.shape)
         example = ", ".join(
@@ -220,7 +215,7 @@ def _output_names(model: Any) -> list[str]:
         return []
 
 
-def _save_keras(model: Any, specs: list[InputSpec], target: Path, pack: Pack) -> None:
+def _save_keras(model: Any, specs: list[TensorSpec], target: Path, pack: Pack) -> None:
     import tensorflow as tf
     from keras.export import ExportArchive
 
@@ -235,9 +230,9 @@ def _save_keras(model: Any, specs: list[InputSpec], target: Path, pack: Pack) ->
     )
 
 
-def _tensor_specs(tensors: list[Any]) -> list[InputSpec]:
+def _tensor_specs(tensors: list[Any]) -> list[TensorSpec]:
     return [
-        InputSpec(
+        TensorSpec(
             name=str(getattr(t, "name", None) or f"input_{i}").split(":")[0],
             shape=[None if d is None else int(d) for d in t.shape],
             dtype=_spec_dtype(t.dtype),
@@ -246,7 +241,7 @@ def _tensor_specs(tensors: list[Any]) -> list[InputSpec]:
     ]
 
 
-def _keras_specs(model: Any, input_shapes: dict[str, list[int]]) -> tuple[list[InputSpec], Pack]:
+def _keras_specs(model: Any, input_shapes: dict[str, list[int]]) -> tuple[list[TensorSpec], Pack]:
     """The model's inputs: its symbolic `inputs`, else the shapes its build recorded.
 
     Subclassed Keras 3 models have no `inputs`; calling or building them records the
@@ -281,7 +276,7 @@ def _keras_specs(model: Any, input_shapes: dict[str, list[int]]) -> tuple[list[I
 
 def _positional_specs(
     model: Any, parameters: list[str], input_shapes: dict[str, list[int]], dtype: str
-) -> tuple[list[InputSpec], Pack]:
+) -> tuple[list[TensorSpec], Pack]:
     """`call(self, a, b)`: Keras records only the first argument's shape, so declare all."""
     missing = [name for name in parameters if name not in input_shapes]
     if missing:
@@ -328,7 +323,7 @@ def _is_shape_tree(value: Any) -> bool:
     return _is_shape(value)
 
 
-def _build_by_calling(model: Any, specs: list[InputSpec], pack: Pack, workspace: Path) -> None:
+def _build_by_calling(model: Any, specs: list[TensorSpec], pack: Pack, workspace: Path) -> None:
     """Create an unbuilt model's variables by calling it once on zeros of the declared shapes."""
     import numpy as np
 
@@ -351,13 +346,13 @@ def _is_shape(value: Any) -> bool:
     return isinstance(value, list | tuple) and all(d is None or isinstance(d, int) for d in value)
 
 
-def _build_spec(name: str, shape: Any, dtype: str) -> InputSpec:
+def _build_spec(name: str, shape: Any, dtype: str) -> TensorSpec:
     """A recorded build shape; its batch is whatever the first call used, so it is left open."""
     dims = [None if d is None else int(d) for d in shape]
-    return InputSpec(name=name, shape=[None, *dims[1:]] if dims else dims, dtype=dtype)
+    return TensorSpec(name=name, shape=[None, *dims[1:]] if dims else dims, dtype=dtype)
 
 
-def _named_specs(shapes: dict[str, Any], dtype: str) -> list[InputSpec]:
+def _named_specs(shapes: dict[str, Any], dtype: str) -> list[TensorSpec]:
     return [_build_spec(str(name), shape, dtype) for name, shape in shapes.items()]
 
 
@@ -390,7 +385,7 @@ def _call_parameters(model: Any) -> list[str]:
 
 def _declared_specs(
     model: Any, input_shapes: dict[str, list[int]], dtype: str
-) -> tuple[list[InputSpec], Pack]:
+) -> tuple[list[TensorSpec], Pack]:
     """An unbuilt subclassed model: its inputs are exactly what the policy declares."""
     parameters = _call_parameters(model) or ["input"]
     if not input_shapes:
@@ -402,7 +397,8 @@ def _declared_specs(
             policy_key="input_shapes",
         )
     specs = [
-        InputSpec(name=name, shape=list(shape), dtype=dtype) for name, shape in input_shapes.items()
+        TensorSpec(name=name, shape=list(shape), dtype=dtype)
+        for name, shape in input_shapes.items()
     ]
     if len(specs) == 1:
         return specs, _pack_flat
@@ -412,13 +408,13 @@ def _declared_specs(
     return specs, _pack_dict(names)
 
 
-def _function_specs(function: Any) -> list[InputSpec]:
+def _function_specs(function: Any) -> list[TensorSpec]:
     args, kwargs = function.structured_input_signature
     flat = list(args) + [kwargs[k] for k in sorted(kwargs)]
     specs = []
     for i, spec in enumerate(flat):
         specs.append(
-            InputSpec(
+            TensorSpec(
                 name=spec.name or f"input_{i}",
                 shape=[None if d is None else int(d) for d in spec.shape.as_list()],
                 dtype=_spec_dtype(spec.dtype),
@@ -427,7 +423,7 @@ def _function_specs(function: Any) -> list[InputSpec]:
     return specs
 
 
-def _save_function(function: Any, owner: Any, specs: list[InputSpec], target: Path) -> None:
+def _save_function(function: Any, owner: Any, specs: list[TensorSpec], target: Path) -> None:
     """Re-trace `function` with the resolved specs and save it with debug info."""
 
     def serve(*args: Any) -> Any:
@@ -442,7 +438,7 @@ def _save_function(function: Any, owner: Any, specs: list[InputSpec], target: Pa
 
 
 def _write_saved_model(
-    serve: Callable[..., Any], owner: Any, specs: list[InputSpec], target: Path
+    serve: Callable[..., Any], owner: Any, specs: list[TensorSpec], target: Path
 ) -> None:
     """Save `serve` as the serving signature, tracking `owner`'s variables.
 

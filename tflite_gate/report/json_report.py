@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +22,3 @@ def report_schema() -> dict[str, Any]:
 def write_json_report(report: Report, path: Path) -> None:
     """Write atomically: a reader (or a cancelled job) never sees half a report."""
     write_text_atomic(path, report.model_dump_json(indent=2) + "\n")
-
-
-def main() -> None:
-    """Regenerate the shipped schema: `python -m tflite_gate.report.json_report`."""
-    SCHEMA_FILE.parent.mkdir(parents=True, exist_ok=True)
-    SCHEMA_FILE.write_text(json.dumps(report_schema(), indent=2) + "\n", encoding="utf-8")
-
-
-if __name__ == "__main__":
-    main()

@@ -19,6 +19,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from tflite_gate.explain import rule_url
 from tflite_gate.findings import RULES, Finding, Severity, sort_findings
 from tflite_gate.report.model import (
     EXECUTED_RUN_STATUSES,
@@ -178,6 +179,8 @@ def _run_status(run: RuntimeRun) -> str:
         status += f" in {escape_cell(run.phase)}"
         if run.signal:
             status += f" ({escape_cell(run.signal)})"
+    if run.latency_ms is not None:
+        status += f", {run.latency_ms:.3g} ms/invoke"
     return status
 
 
@@ -383,7 +386,7 @@ def _hints(findings: list[Finding]) -> str | None:
         return None
     lines = ["<details><summary>How to fix</summary>", ""]
     # Hints are our own Markdown (backticks meant as code), not untrusted text.
-    lines += [f"- {code_span(rule)}: {RULES[rule].hint}" for rule in rules]
+    lines += [f"- [{code_span(rule)}]({rule_url(rule)}): {RULES[rule].hint}" for rule in rules]
     lines += ["", "</details>"]
     return "\n".join(lines)
 

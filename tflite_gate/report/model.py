@@ -266,6 +266,13 @@ class RuntimeRun(_Model):
         description="Directory with model, inputs and a script, relative to the workspace.",
     )
     timings: dict[RunPhase, float] = Field(default_factory=dict)
+    latency_ms: float | None = Field(
+        default=None,
+        description="Median milliseconds per invoke of one sample (budgets.latency_runs "
+        "timed invokes after a warm-up); null when latency was not measured.",
+    )
+    latency_runs: int | None = None
+    latency_threads: int | None = None
     custom_op_registerers: list[str] = Field(
         default_factory=list,
         description="Custom-op registerers the policy loaded into this run (none: the "

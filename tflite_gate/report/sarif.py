@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from tflite_gate.explain import EXPLANATIONS, explain, rule_url
 from tflite_gate.files import write_text_atomic
 from tflite_gate.findings import RULES, Finding, Location, Rule, Severity
 from tflite_gate.report.model import Report
@@ -87,13 +88,22 @@ def _rule_descriptor(rule: Rule) -> dict[str, Any]:
     return descriptor | {
         "shortDescription": {"text": title},
         "fullDescription": {"text": f"{title}. {hint}"},
-        "help": {
-            "text": f"{title}.\n\nHow to fix: {hint}",
-            "markdown": f"**{title}**\n\nHow to fix: {hint}\n\nRule id: `{rule.id}`",
-        },
+        "helpUri": rule_url(rule.id),
+        "help": _help(rule),
         "defaultConfiguration": {"level": LEVELS[rule.severity]},
         "properties": {"tags": ["tflite-gate"]},
     }
+
+
+def _help(rule: Rule) -> dict[str, str]:
+    """The rule's hint first (what code scanning shows), then its whole explanation."""
+    text = f"{rule.title}.\n\nHow to fix: {rule.hint}"
+    markdown = f"**{rule.title}**\n\nHow to fix: {rule.hint}\n\nRule id: `{rule.id}`"
+    if rule.id in EXPLANATIONS:
+        more = explain(rule.id)
+        text += f"\n\n{more}"
+        markdown += f"\n\n{more}"
+    return {"text": text, "markdown": markdown}
 
 
 def _rules(findings: list[Finding]) -> list[Rule]:

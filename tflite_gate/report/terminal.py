@@ -83,6 +83,11 @@ def _run_lines(model: ModelReport) -> list[str]:
             text = f"  {variant.name} on {run.label}: {run.status}"
             if run.samples:
                 text += f" · {run.samples} samples"
+            if run.latency_ms is not None:
+                text += (
+                    f" · {run.latency_ms:.3g} ms/invoke (median of {run.latency_runs}, "
+                    f"{run.latency_threads} thread(s))"
+                )
             for metrics in run.metrics:
                 text += f" · {metrics_line(metrics)}"
             if run.custom_ops_executed:
@@ -121,7 +126,8 @@ def render(report: Report, report_path: str | None = None) -> str:
         lines.append(f"Findings ({counts(s.errors, s.warnings, s.notices)}):")
         for finding in sort_findings(report.findings):
             lines += _finding_lines(finding)
-        lines.append("")
+        first = sort_findings(report.findings)[0].rule
+        lines += [f"  Causes, fixes and examples: tflite-gate explain RULE (e.g. {first})", ""]
     if report.internal_error:
         lines.append(f"Internal error: {report.internal_error}")
     verdict = report.verdict.upper()
