@@ -32,7 +32,6 @@ from tflite_gate.gate import (
     usage_outcome,
 )
 from tflite_gate.handover import hand_over
-from tflite_gate.pipeline import CheckOptions, FailOn, OptionNames, artifacts_path
 from tflite_gate.policy import DEFAULT_POLICY_FILE
 from tflite_gate.report.comment import event_pull_request, upsert_comment
 from tflite_gate.report.github import (
@@ -50,6 +49,7 @@ from tflite_gate.report.markdown import render_markdown
 from tflite_gate.report.model import Report
 from tflite_gate.report.outputs import Output, output_path_problems, report_outputs, write_each
 from tflite_gate.report.terminal import render
+from tflite_gate.run_options import CheckOptions, FailOn, OptionNames, artifacts_path
 from tflite_gate.shards import SplitBy
 
 COMMENT_LIMIT = 65_536

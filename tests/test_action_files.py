@@ -147,7 +147,7 @@ def test_every_action_input_is_read_and_every_output_written() -> None:
     for name in action["inputs"]:
         assert f'"{name}"' in entrypoint, f"input {name} is not read by entrypoint.py"
     assert action["inputs"]["github-token"]["default"] == "${{ github.token }}"
-    from tflite_gate.pipeline import new_report
+    from tflite_gate.environment import new_report
     from tflite_gate.report.github import action_outputs
 
     report = new_report()

@@ -135,9 +135,18 @@ def _wait_for(path: Path, process: subprocess.Popen[str], timeout: float = 120) 
 
 
 def _cancel(
-    argv: list[str], workspace: Path, tmp: Path, signum: int, env: dict[str, str]
+    argv: list[str],
+    workspace: Path,
+    tmp: Path,
+    signum: int,
+    env: dict[str, str],
+    also_wait_for: str | None = None,
 ) -> Cancelled:
-    """Start the gate, wait until the worker halts, send `signum`, collect everything."""
+    """Start the gate, wait until the worker halts, send `signum`, collect everything.
+
+    `also_wait_for`: a glob under the run's TMPDIR that must match too (another model's
+    interpreter result, when models run in parallel), then a moment for its thread.
+    """
     (tmp / "tmp").mkdir()
     env = {**env, "TMPDIR": str(tmp / "tmp")}  # where the pipeline's scratch goes
     process = subprocess.Popen(
@@ -145,6 +154,11 @@ def _cancel(
     )
     marker = workspace / "marker.json"
     _wait_for(marker, process)
+    if also_wait_for is not None:
+        deadline = time.monotonic() + 60
+        while not list((tmp / "tmp").glob(also_wait_for)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(1.0)
     process.send_signal(signum)
     try:
         stdout, stderr = process.communicate(timeout=60)
@@ -262,7 +276,8 @@ def test_cancel_with_models_in_parallel_stops_every_worker(tmp_path: Path, phase
     workspace = _workspace(tmp_path / "ws", phase)
     env = {**os.environ, "PYTHONPATH": str(workspace)}
     argv = [*_cli(workspace), "--cache-dir", str(tmp_path / "cache"), "--jobs", "2"]
-    run = _cancel(argv, workspace, tmp_path, signal.SIGTERM, env)
+    # `done` runs beside `stuck`: it must have finished when the signal comes.
+    run = _cancel(argv, workspace, tmp_path, signal.SIGTERM, env, "**/result.json")
     assert run.returncode == 143, run.stderr
     assert "Traceback" not in run.stderr + run.stdout
     jsonschema.validate(run.report, SCHEMA)

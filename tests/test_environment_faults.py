@@ -25,8 +25,8 @@ from tflite_builder import build_model, builtin
 from tflite_gate import pipeline
 from tflite_gate.gate import EXIT_INTERNAL
 from tflite_gate.gate import run_gate as run_gate_in_process
-from tflite_gate.pipeline import CheckOptions
 from tflite_gate.report.outputs import report_outputs
+from tflite_gate.run_options import CheckOptions
 
 SCHEMA = json.loads((REPO / "tflite_gate" / "schemas" / "report.schema.json").read_text())
 

@@ -8,15 +8,16 @@ import pytest
 import yaml
 
 from tflite_gate.cli import main
-from tflite_gate.explain import DOCS_FILE, EXPLANATIONS, explain, rule_url, rules_document
+from tflite_gate.environment import new_report
+from tflite_gate.explain import DOCS_PATH, EXPLANATIONS, explain, rule_url, rules_document
 from tflite_gate.findings import RULES, make_finding
-from tflite_gate.pipeline import new_report
 from tflite_gate.policy import PolicyError, load_policy
 from tflite_gate.report.markdown import render_markdown
 from tflite_gate.report.model import Report
 from tflite_gate.report.sarif import to_sarif
 from tflite_gate.report.terminal import render
 
+DOCS_FILE = Path(__file__).resolve().parent.parent / DOCS_PATH
 MODEL = "models: [{name: m, source: model.keras}]"
 
 

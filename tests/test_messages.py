@@ -13,9 +13,9 @@ import pytest
 from tflite_builder import SIGNATURE_INPUT_NAME, build_model, builtin
 
 from tflite_gate import checks
+from tflite_gate.environment import new_report
 from tflite_gate.execute import run_interpreter
 from tflite_gate.findings import Finding, Location, group_across_variants, make_finding
-from tflite_gate.pipeline import new_report
 from tflite_gate.policy import ModelConfig, load_policy, resolve_model
 from tflite_gate.report.github import annotation_commands
 from tflite_gate.report.junit import to_junit_xml

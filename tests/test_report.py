@@ -9,8 +9,8 @@ import jsonschema
 import pytest
 
 from tflite_gate.cli import main
+from tflite_gate.environment import new_report
 from tflite_gate.findings import Severity, make_finding
-from tflite_gate.pipeline import new_report
 from tflite_gate.report.json_report import SCHEMA_FILE, report_schema, write_json_report
 
 

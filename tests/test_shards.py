@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from tflite_gate.environment import new_report
 from tflite_gate.findings import make_finding
-from tflite_gate.pipeline import new_report
 from tflite_gate.policy import LoadedPolicy, load_policy
 from tflite_gate.report.model import ModelReport, Report, RuntimeRun, Shard, VariantReport
 from tflite_gate.shards import ShardError, matrix_entries, merge_reports, read_shard

@@ -12,13 +12,13 @@ import errno
 import os
 import re
 import tempfile
-from importlib import metadata
 from typing import Any
 
 from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from tflite_gate.compare import MAX_METRICS
+from tflite_gate.environment import installed_version
 from tflite_gate.findings import Finding, Location, Severity, make_finding
 from tflite_gate.policy import ModelConfig, Setting, is_factory
 from tflite_gate.report.model import (
@@ -50,25 +50,6 @@ def _crash_location(cause: str | None, config: ModelConfig) -> Location:
 
 
 # --------------------------------------------------------------------------- versions
-
-
-# TensorFlow ships one `tensorflow` module under several distribution names; the
-# Action's image has the CPU build (the same converter, without CUDA kernels).
-_SAME_PACKAGE = {"tensorflow": ("tensorflow", "tensorflow-cpu")}
-
-
-def installed_version(distribution: str) -> str | None:
-    """The installed version of a distribution, read from metadata (no import).
-
-    `tensorflow` is also found as `tensorflow-cpu`: a policy asking for a TensorFlow
-    version means the module, whichever build provides it.
-    """
-    for name in _SAME_PACKAGE.get(distribution.lower(), (distribution,)):
-        try:
-            return metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return None
 
 
 def check_version_spec(name: str, spec: Setting[str], model: str | None) -> list[Finding]:

@@ -18,7 +18,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from tflite_gate import __version__, cancel
-from tflite_gate.conversion_cache import DEFAULT_MAX_MB
 from tflite_gate.explain import explain
 from tflite_gate.findings import RULES
 from tflite_gate.gate import (
@@ -33,7 +32,6 @@ from tflite_gate.gate import (
     run_merge,
 )
 from tflite_gate.json_schemas import schema_text
-from tflite_gate.pipeline import CheckOptions, FailOn
 from tflite_gate.policy import DEFAULT_POLICY_FILE
 from tflite_gate.report.github import (
     plain_line,
@@ -45,6 +43,7 @@ from tflite_gate.report.github import (
 from tflite_gate.report.outputs import Output, report_outputs
 from tflite_gate.report.status_line import status_line
 from tflite_gate.report.terminal import render
+from tflite_gate.run_options import DEFAULT_CACHE_MAX_MB, CheckOptions, FailOn
 
 DEFAULT_REPORT = "tflite-gate-report.json"
 
@@ -97,10 +96,10 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument(
         "--cache-max-mb",
         type=_positive_int,
-        default=DEFAULT_MAX_MB,
+        default=DEFAULT_CACHE_MAX_MB,
         metavar="MB",
         help="least recently used conversions are dropped beyond this size "
-        f"(default: {DEFAULT_MAX_MB})",
+        f"(default: {DEFAULT_CACHE_MAX_MB})",
     )
     check.add_argument(
         "--jobs",

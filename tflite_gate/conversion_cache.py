@@ -43,10 +43,10 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from tflite_gate import __version__
 from tflite_gate.convert import DEPENDENCIES_FILE, RESULT_FILE, ConversionResult
 from tflite_gate.report.model import CacheStatus, CacheUse
+from tflite_gate.run_options import DEFAULT_CACHE_MAX_MB
 from tflite_gate.worker_protocol import ConversionRequest, Dependencies, read_message
 
 CACHE_FORMAT = 1
-DEFAULT_MAX_MB = 2048
 # Partial entries older than this were left by a gate that was killed while storing.
 _ABANDONED_S = 3600
 _PACKAGES = ("tensorflow", "tensorflow-cpu", "keras", "tf-keras", "numpy", "h5py", "ml-dtypes")
@@ -100,10 +100,10 @@ class ConversionCache:
     """Where conversions are kept (`CACHE_DIR/conversions`) and how much may be kept."""
 
     directory: Path
-    max_bytes: int = DEFAULT_MAX_MB << 20
+    max_bytes: int = DEFAULT_CACHE_MAX_MB << 20
 
     @classmethod
-    def under(cls, cache_dir: Path, max_mb: int = DEFAULT_MAX_MB) -> ConversionCache:
+    def under(cls, cache_dir: Path, max_mb: int = DEFAULT_CACHE_MAX_MB) -> ConversionCache:
         return cls(cache_dir / "conversions", max_mb << 20)
 
     def restore(self, key: str, request: ConversionRequest) -> Hit | None:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from tflite_gate.findings import RULES, Rule
 
-DOCS_FILE = Path(__file__).resolve().parent.parent / "docs" / "rules.md"
+DOCS_PATH = Path("docs") / "rules.md"  # relative to the repository root
 DOCS_URL = "https://github.com/tflite-gate/tflite-gate/blob/main/docs/rules.md"
 
 
@@ -368,9 +368,9 @@ def rules_document() -> str:
 
 
 def main() -> None:
-    """Regenerate docs/rules.md."""
-    DOCS_FILE.parent.mkdir(parents=True, exist_ok=True)
-    DOCS_FILE.write_text(rules_document(), encoding="utf-8")
+    """Regenerate docs/rules.md; run from the repository root (installed, there is no docs/)."""
+    DOCS_PATH.parent.mkdir(parents=True, exist_ok=True)
+    DOCS_PATH.write_text(rules_document(), encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -10,25 +10,25 @@ partial report is still written).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tflite_gate.cancel import Cancelled, cancellable
+from tflite_gate.environment import new_report
 from tflite_gate.findings import Location, make_finding
 from tflite_gate.layout import UnusablePlace
-from tflite_gate.pipeline import (
+from tflite_gate.policy import PolicyError, PolicyIssue, display_path_for, load_policy
+from tflite_gate.report.model import Report
+from tflite_gate.report.outputs import Output, PathProblem, output_path_problems, write_each
+from tflite_gate.run_options import (
     CheckOptions,
     OutputPathError,
     Progress,
     UsageError,
     artifacts_path,
-    new_report,
-    run_check,
 )
-from tflite_gate.policy import PolicyError, PolicyIssue, display_path_for, load_policy
-from tflite_gate.report.model import Report
-from tflite_gate.report.outputs import Output, PathProblem, output_path_problems, write_each
 from tflite_gate.shards import ShardError, SplitBy, matrix_entries, merge_reports, read_shard
 
 EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_INTERNAL, EXIT_OUTPUT = 0, 1, 2, 3, 4
@@ -129,7 +129,15 @@ def run_gate(options: CheckOptions, progress: Progress) -> GateOutcome:
         return usage_outcome([message], options)
     try:
         with cancellable():
-            report = run_check(options, progress)
+            started = time.monotonic()
+            loaded = load_policy(
+                options.policy, options.workspace, policy_option=options.names.policy
+            )
+            # Only a usable policy pays for the pipeline's imports (numpy, the workers,
+            # every stage): a bad one is answered first, and fast.
+            from tflite_gate.pipeline import run_check
+
+            report = run_check(options, progress, loaded=loaded, started=started)
     except Cancelled as cancelled:
         return _cancelled_outcome(cancelled, options)
     except PolicyError as error:

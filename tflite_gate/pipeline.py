@@ -9,23 +9,19 @@ becomes findings for that model; the others still run.
 from __future__ import annotations
 
 import os
-import platform
 import tempfile
 import threading
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 
-from tflite_gate import __version__, checks
+from tflite_gate import checks
 from tflite_gate.cancel import Cancelled, cancelled_by
 from tflite_gate.compare import OutputPlan, compare_run
-from tflite_gate.conversion_cache import DEFAULT_MAX_MB, ConversionCache, conversion_key
+from tflite_gate.conversion_cache import ConversionCache, conversion_key
 from tflite_gate.convert import (
     ConversionResult,
     conversion_pool,
@@ -40,12 +36,12 @@ from tflite_gate.data import (
     stack,
 )
 from tflite_gate.data_worker import needs_worker, samples_in_worker
+from tflite_gate.environment import new_report
 from tflite_gate.execute import ExecutionResult, ExecutionStatus, run_interpreter
 from tflite_gate.files import copy_file_atomic, disk_problem
 from tflite_gate.findings import Finding, group_across_variants, make_finding
 from tflite_gate.inspect import InvalidModelError, inspect_model
 from tflite_gate.layout import (
-    GATE_DIRECTORY,
     ModelPlaces,
     new_scratch_directory,
     prepare_artifacts,
@@ -59,17 +55,14 @@ from tflite_gate.policy import (
     ModelConfig,
     ModelSpec,
     RuntimeEntry,
-    default_memory_mb,
     is_factory,
     load_policy,
-    machine_memory_mb,
     resolve_inside,
     resolve_model,
     runtime_name,
 )
 from tflite_gate.report.model import (
     CacheUse,
-    EnvironmentInfo,
     ModelReport,
     OutputMetrics,
     Report,
@@ -79,11 +72,19 @@ from tflite_gate.report.model import (
     SkippedThreshold,
     SourceKind,
     TensorInfo,
-    Tool,
     VariantReport,
 )
-from tflite_gate.report.outputs import Output, PathProblem, output_path_problems
+from tflite_gate.report.outputs import output_path_problems
 from tflite_gate.report.text import cache_note, format_metric
+from tflite_gate.run_options import (
+    CheckOptions,
+    FailOn,
+    OptionNames,
+    OutputPathError,
+    Progress,
+    UsageError,
+    artifacts_path,
+)
 from tflite_gate.runtimes import (
     DEFAULT_RUNTIME,
     RuntimeEnvironment,
@@ -111,57 +112,7 @@ from tflite_gate.worker_protocol import (
 from tflite_gate.workers import WorkerPool, at_most, default_jobs
 from tflite_gate.workspace_files import read_tflite, unreadable_message
 
-Progress = Callable[[str], None]
-FailOn = Literal["error", "warning", "never"]
 Arrays = dict[str, np.ndarray]
-
-ENVIRONMENT_PACKAGES = ("tensorflow", "ai-edge-litert", "keras", "numpy", "tflite-gate")
-
-
-class UsageError(Exception):
-    """A command-line mistake (exit 2)."""
-
-
-class OutputPathError(UsageError):
-    """Outputs that must not be written where they were asked to be (exit 2)."""
-
-    def __init__(self, problems: list[PathProblem]) -> None:
-        super().__init__("\n".join(problem.message for problem in problems))
-        self.problems = problems
-
-
-@dataclass(frozen=True)
-class OptionNames:
-    """How the user sets each option, for messages that say what to change.
-
-    The CLI's flags by default; the Action passes its input names, so a message in a
-    workflow log never tells the user to pass a flag they cannot pass. None: the
-    option cannot be set there.
-    """
-
-    workspace: str = "--workspace"
-    policy: str = "--policy"
-    only: str = "--only"
-    runtime: str = "--runtime"
-    artifacts: str | None = "--artifacts"
-    cache_dir: str = "--cache-dir (or TFLITE_GATE_CACHE)"
-    no_cache: str = "--no-cache"
-
-
-@dataclass
-class CheckOptions:
-    policy: Path
-    workspace: Path
-    only: list[str] = field(default_factory=list)
-    runtimes: list[str] = field(default_factory=list)  # run only these (a matrix shard)
-    jobs: int | None = None  # workers at once; None: from the cores and free memory
-    artifacts: Path | None = None
-    fail_on: FailOn | None = None
-    cache_dir: Path | None = None
-    cache: bool = True  # reuse and keep conversions under cache_dir
-    cache_max_mb: int = DEFAULT_MAX_MB
-    outputs: list[Output] = field(default_factory=list)  # report files; never over an input
-    names: OptionNames = field(default_factory=OptionNames)
 
 
 @dataclass
@@ -210,25 +161,6 @@ def serialized(progress: Progress) -> Progress:
     return say
 
 
-def environment() -> EnvironmentInfo:
-    """Versions that explain a result; read from metadata, without importing TensorFlow."""
-    return EnvironmentInfo(
-        python=platform.python_version(),
-        platform=f"{platform.system()}-{platform.machine()}",
-        packages={name: checks.installed_version(name) for name in ENVIRONMENT_PACKAGES},
-        default_memory_mb=default_memory_mb(machine_memory_mb()),
-    )
-
-
-def new_report() -> Report:
-    """An empty report stamped with the tool, the start time and the environment."""
-    return Report(
-        tool=Tool(version=__version__),
-        started_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        environment=environment(),
-    )
-
-
 def select_models(loaded: LoadedPolicy, only: list[str], option: str = "--only") -> list[int]:
     """Indices of the models to run; `only` names that are not in the policy are an error."""
     names = [model.name for model in loaded.policy.models]
@@ -241,17 +173,26 @@ def select_models(loaded: LoadedPolicy, only: list[str], option: str = "--only")
     return [i for i, name in enumerate(names) if not only or name in only]
 
 
-def run_check(options: CheckOptions, progress: Progress) -> Report:
+def run_check(
+    options: CheckOptions,
+    progress: Progress,
+    *,
+    loaded: LoadedPolicy | None = None,
+    started: float | None = None,
+) -> Report:
     """The whole gate for one policy; raises PolicyError/UsageError/UnusablePlace before
     any model work.
+
+    `loaded`: the policy, when the caller has already loaded it (at monotonic time
+    `started`, so the report's policy time still counts the loading).
 
     A cancellation leaves as `Cancelled` carrying the partial report: the models that
     finished, the one being checked with what it had, and a `cancelled` finding.
     """
     report = new_report()
-    started = time.monotonic()
+    started = time.monotonic() if started is None else started
     try:
-        fail_on = _check_models(options, progress, report, started)
+        fail_on = _check_models(options, progress, report, started, loaded)
     except Cancelled as cancelled:
         report.add([_cancelled_finding(cancelled, report)])
         report.duration_s = round(time.monotonic() - started, 3)
@@ -266,10 +207,15 @@ def run_check(options: CheckOptions, progress: Progress) -> Report:
 
 
 def _check_models(
-    options: CheckOptions, progress: Progress, report: Report, started: float
+    options: CheckOptions,
+    progress: Progress,
+    report: Report,
+    started: float,
+    loaded: LoadedPolicy | None,
 ) -> FailOn:
     """Policy, then every selected model into `report`; the fail_on that applies."""
-    loaded = load_policy(options.policy, options.workspace, policy_option=options.names.policy)
+    if loaded is None:
+        loaded = load_policy(options.policy, options.workspace, policy_option=options.names.policy)
     report.policy = loaded.display_path
     _refuse_outputs_over_inputs(options, loaded)  # before any other usage error writes one
     artifacts = artifacts_path(options)
@@ -456,11 +402,6 @@ def _cancelled_finding(cancelled: Cancelled, report: Report) -> Finding:
         model=unfinished[0] if len(unfinished) == 1 else None,
         details={"signal": cancelled.signal_name, "finished_models": finished},
     )
-
-
-def artifacts_path(options: CheckOptions) -> Path:
-    """Where converted models go (created only when the run starts)."""
-    return options.artifacts or options.workspace / GATE_DIRECTORY / "artifacts"
 
 
 def _read_files(loaded: LoadedPolicy, workspace: Path, *more: Path) -> list[Path]:

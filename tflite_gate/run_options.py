@@ -1,0 +1,70 @@
+"""What a run is asked to do: the options, how the user names them, and usage errors.
+
+Light on purpose: the CLI, the Action's entry point and `gate` build and check these
+before anything heavy is imported, so a bad policy or option is answered fast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from tflite_gate.layout import GATE_DIRECTORY
+from tflite_gate.report.outputs import Output, PathProblem
+
+Progress = Callable[[str], None]
+FailOn = Literal["error", "warning", "never"]
+DEFAULT_CACHE_MAX_MB = 2048
+
+
+class UsageError(Exception):
+    """A command-line mistake (exit 2)."""
+
+
+class OutputPathError(UsageError):
+    """Outputs that must not be written where they were asked to be (exit 2)."""
+
+    def __init__(self, problems: list[PathProblem]) -> None:
+        super().__init__("\n".join(problem.message for problem in problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class OptionNames:
+    """How the user sets each option, for messages that say what to change.
+
+    The CLI's flags by default; the Action passes its input names, so a message in a
+    workflow log never tells the user to pass a flag they cannot pass. None: the
+    option cannot be set there.
+    """
+
+    workspace: str = "--workspace"
+    policy: str = "--policy"
+    only: str = "--only"
+    runtime: str = "--runtime"
+    artifacts: str | None = "--artifacts"
+    cache_dir: str = "--cache-dir (or TFLITE_GATE_CACHE)"
+    no_cache: str = "--no-cache"
+
+
+@dataclass
+class CheckOptions:
+    policy: Path
+    workspace: Path
+    only: list[str] = field(default_factory=list)
+    runtimes: list[str] = field(default_factory=list)  # run only these (a matrix shard)
+    jobs: int | None = None  # workers at once; None: from the cores and free memory
+    artifacts: Path | None = None
+    fail_on: FailOn | None = None
+    cache_dir: Path | None = None
+    cache: bool = True  # reuse and keep conversions under cache_dir
+    cache_max_mb: int = DEFAULT_CACHE_MAX_MB
+    outputs: list[Output] = field(default_factory=list)  # report files; never over an input
+    names: OptionNames = field(default_factory=OptionNames)
+
+
+def artifacts_path(options: CheckOptions) -> Path:
+    """Where converted models go (created only when the run starts)."""
+    return options.artifacts or options.workspace / GATE_DIRECTORY / "artifacts"
