@@ -944,6 +944,9 @@ def test_invalid_policy_is_rejected_before_tensorflow_is_imported(tmp_path: Path
         code = main(sys.argv[1:])
         assert "tensorflow" not in sys.modules, "tensorflow was imported"
         assert "keras" not in sys.modules, "keras was imported"
+        # Nor the pipeline and numpy: a bad policy is answered in a fraction of a second.
+        assert "tflite_gate.pipeline" not in sys.modules, "the pipeline was imported"
+        assert "numpy" not in sys.modules, "numpy was imported"
         print(f"NO-TENSORFLOW exit={code}")
         """
     )

@@ -9,8 +9,9 @@ import pytest
 from tflite_gate.environment import new_report
 from tflite_gate.findings import make_finding
 from tflite_gate.policy import LoadedPolicy, load_policy
+from tflite_gate.report.json_report import ReportFileError, read_json_report
 from tflite_gate.report.model import ModelReport, Report, RuntimeRun, Shard, VariantReport
-from tflite_gate.shards import ShardError, matrix_entries, merge_reports, read_shard
+from tflite_gate.shards import ShardError, matrix_entries, merge_reports
 
 POLICY = """\
 version: 1
@@ -103,5 +104,5 @@ def test_a_fifo_is_refused_not_read(tmp_path: Path) -> None:
 
     fifo = tmp_path / "shard.json"
     os.mkfifo(fifo)
-    with pytest.raises(ShardError, match="is not a regular file"):
-        read_shard(fifo)
+    with pytest.raises(ReportFileError, match="is not a regular file"):
+        read_json_report(fifo)

@@ -30,6 +30,7 @@ from tflite_gate.gate import (
     publish_reports,
     run_gate,
     run_merge,
+    run_suggest,
 )
 from tflite_gate.json_schemas import schema_text
 from tflite_gate.policy import DEFAULT_POLICY_FILE
@@ -43,7 +44,14 @@ from tflite_gate.report.github import (
 from tflite_gate.report.outputs import Output, report_outputs
 from tflite_gate.report.status_line import status_line
 from tflite_gate.report.terminal import render
-from tflite_gate.run_options import DEFAULT_CACHE_MAX_MB, CheckOptions, FailOn
+from tflite_gate.run_options import (
+    DEFAULT_CACHE_MAX_MB,
+    DEFAULT_MARGIN,
+    CheckOptions,
+    FailOn,
+    margin_text,
+    parse_margin,
+)
 
 DEFAULT_REPORT = "tflite-gate-report.json"
 
@@ -120,6 +128,57 @@ def _parser() -> argparse.ArgumentParser:
     merge.add_argument("shards", nargs="+", type=Path, metavar="REPORT")
     _policy_arguments(merge)
     _report_arguments(merge)
+    suggest = commands.add_parser(
+        "suggest",
+        help="thresholds that pass on a finished run's data, with a margin, as a policy snippet",
+    )
+    _policy_arguments(suggest)
+    suggest.add_argument(
+        "--report",
+        type=Path,
+        default=Path(DEFAULT_REPORT),
+        help=f"the JSON report of the run (default: {DEFAULT_REPORT})",
+    )
+    suggest.add_argument(
+        "--margin",
+        type=_margin,
+        default=DEFAULT_MARGIN,
+        help=f"how much the measured error may grow, as a share or a percentage "
+        f"(default: {margin_text(DEFAULT_MARGIN)})",
+    )
+    init = commands.add_parser(
+        "init", help="check a model once and write a starter policy that passes as written"
+    )
+    _policy_arguments(init)
+    init.add_argument(
+        "--source",
+        help="the model: a .keras, .h5, SavedModel directory, .tflite or package.module:function "
+        "(default: the one model file in the workspace)",
+    )
+    init.add_argument("--name", help="the model's name in the policy (default: from the source)")
+    init.add_argument(
+        "--variants",
+        default="float",
+        help="comma-separated: float, dynamic, float16, int8, int16x8 (default: float)",
+    )
+    init.add_argument(
+        "--input-shape",
+        action="append",
+        default=[],
+        type=_input_shape,
+        metavar="NAME=DIMS",
+        help="the sizes your app feeds an input with dynamic dimensions, e.g. image=1,224,224,3 "
+        "(repeat per input)",
+    )
+    init.add_argument(
+        "--margin",
+        type=_margin,
+        default=DEFAULT_MARGIN,
+        help=f"how much the measured error may grow (default: {margin_text(DEFAULT_MARGIN)})",
+    )
+    init.add_argument("--force", action="store_true", help="replace an existing policy file")
+    init.add_argument("--cache-dir", type=Path, help="as for check")
+    init.add_argument("--quiet", action="store_true", help="no progress lines")
     explain = commands.add_parser(
         "explain", help="what a rule means, typical causes, how to fix it, an example"
     )
@@ -173,6 +232,26 @@ def _positive_int(text: str) -> int:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"expected a whole number above 0, got {text!r}")
     return value
+
+
+def _margin(text: str) -> float:
+    try:
+        return parse_margin(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _input_shape(text: str) -> tuple[str, list[int]]:
+    name, equals, dims = text.partition("=")
+    try:
+        sizes = [int(part) for part in dims.split(",")]
+    except ValueError:
+        sizes = []
+    if not equals or not name.strip() or not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(
+            f"write NAME=DIMS with whole sizes above 0, e.g. image=1,224,224,3; got {text!r}"
+        )
+    return name.strip(), sizes
 
 
 @contextmanager
@@ -274,6 +353,39 @@ def _finish(outcome: GateOutcome, outputs: list[Output], args: argparse.Namespac
     return outcome.exit_code
 
 
+def _suggest(args: argparse.Namespace) -> int:
+    options = CheckOptions(policy=_policy_path(args), workspace=args.workspace)
+    outcome = run_suggest(options, args.report, args.margin)
+    for message in outcome.messages:
+        print(plain_lines(f"tflite-gate suggest: {message}"), file=sys.stderr)
+    if outcome.text:
+        print(plain_lines(outcome.text))
+    return outcome.exit_code
+
+
+def _init(args: argparse.Namespace) -> int:
+    from tflite_gate.starter_policy import InitRequest, run_init
+
+    request = InitRequest(
+        workspace=args.workspace,
+        policy=_policy_path(args),
+        source=args.source,
+        name=args.name,
+        variants=split_names([args.variants]),
+        input_shapes=dict(args.input_shape),
+        margin=args.margin,
+        force=args.force,
+        cache_dir=args.cache_dir,
+    )
+    with _progress(args.quiet) as progress:
+        outcome = run_init(request, progress)
+    for message in outcome.messages:
+        print(plain_lines(f"tflite-gate init: {message}"), file=sys.stderr)
+    if outcome.summary:
+        print(plain_lines(outcome.summary))
+    return outcome.exit_code
+
+
 def _explain(rule: str | None) -> int:
     """One rule's explanation; an unknown id is a usage error that names the close ones."""
     if rule is None:
@@ -304,6 +416,11 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_PASS
     if args.command == "matrix":
         return _matrix(args)
+    if args.command == "suggest":
+        return _suggest(args)
+    if args.command == "init":
+        with cancel.signals_handled():
+            return _init(args)
     if args.command == "merge":
         return _merge(args)
     with cancel.signals_handled():  # SIGTERM/SIGINT: kill the workers, write what finished

@@ -336,27 +336,23 @@ def tightest_passing(metrics: OutputMetrics) -> dict[str, float]:
     for key in MAX_METRICS:
         value = metrics.value(key)  # type: ignore[arg-type]  # MAX_METRICS are metric names
         if value is not None and math.isfinite(value):
-            tightest[key] = _round_significant(value, ROUND_CEILING)
+            tightest[key] = round_up(value)
     for key, metric in MIN_METRICS.items():
         found = metrics.value(metric)
         if found is not None and math.isfinite(found):
-            tightest[key] = (
-                _cosine_floor(found)
-                if key == "min_cosine"
-                else _round_significant(found, ROUND_FLOOR)
-            )
+            tightest[key] = cosine_floor(found) if key == "min_cosine" else round_down(found)
     return tightest
 
 
-def _cosine_floor(cosine: float) -> float:
+def cosine_floor(cosine: float, digits: int = SIGNIFICANT_DIGITS) -> float:
     """Round the distance from 1 instead: 0.99922637 → 0.9992264, not 0.9992.
 
     Cosines of good conversions crowd just below 1, where 4 significant digits of the
     cosine itself would hide everything; 4 digits of `1 - cosine` keep the signal.
     """
     if cosine >= 1.0 or cosine <= 0.0:
-        return _round_significant(cosine, ROUND_FLOOR)
-    floor = 1.0 - _round_significant(1.0 - cosine, ROUND_CEILING)
+        return round_down(cosine, digits)
+    floor = 1.0 - round_up(1.0 - cosine, digits)
     tidy = float(f"{floor:.12g}")  # 1 - 0.9 is 0.09999999999999998; write 0.1 if it passes
     if tidy <= cosine:
         return tidy
@@ -365,8 +361,18 @@ def _cosine_floor(cosine: float) -> float:
     return floor
 
 
-def _round_significant(value: float, rounding: str) -> float:
-    """Round to `SIGNIFICANT_DIGITS` in the passing direction, never past `value`.
+def round_up(value: float, digits: int = SIGNIFICANT_DIGITS) -> float:
+    """The smallest `digits`-significant-digit decimal float not below `value`."""
+    return _round_significant(value, ROUND_CEILING, digits)
+
+
+def round_down(value: float, digits: int = SIGNIFICANT_DIGITS) -> float:
+    """The largest `digits`-significant-digit decimal float not above `value`."""
+    return _round_significant(value, ROUND_FLOOR, digits)
+
+
+def _round_significant(value: float, rounding: str, digits: int) -> float:
+    """Round to `digits` significant digits in the passing direction, never past `value`.
 
     Floats are binary: 0.1 is really 0.1000000000000000055…, so rounding its exact value
     up would give 0.1001. First try the nearest 4-digit decimal; if, as a float, it
@@ -377,7 +383,7 @@ def _round_significant(value: float, rounding: str) -> float:
     if value == 0.0 or not math.isfinite(value):
         return value
     exact = Decimal(value)
-    quantum = Decimal(1).scaleb(exact.adjusted() - (SIGNIFICANT_DIGITS - 1))
+    quantum = Decimal(1).scaleb(exact.adjusted() - (digits - 1))
     nearest = float(exact.quantize(quantum, rounding=ROUND_HALF_EVEN))
     if (nearest >= value) if rounding == ROUND_CEILING else (nearest <= value):
         return nearest

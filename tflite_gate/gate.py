@@ -17,9 +17,16 @@ from pathlib import Path
 
 from tflite_gate.cancel import Cancelled, cancellable
 from tflite_gate.environment import new_report
-from tflite_gate.findings import Location, make_finding
+from tflite_gate.findings import Location, Severity, make_finding
 from tflite_gate.layout import UnusablePlace
-from tflite_gate.policy import PolicyError, PolicyIssue, display_path_for, load_policy
+from tflite_gate.policy import (
+    LoadedPolicy,
+    PolicyError,
+    PolicyIssue,
+    display_path_for,
+    load_policy,
+)
+from tflite_gate.report.json_report import ReportFileError, read_json_report
 from tflite_gate.report.model import Report
 from tflite_gate.report.outputs import Output, PathProblem, output_path_problems, write_each
 from tflite_gate.run_options import (
@@ -29,7 +36,7 @@ from tflite_gate.run_options import (
     UsageError,
     artifacts_path,
 )
-from tflite_gate.shards import ShardError, SplitBy, matrix_entries, merge_reports, read_shard
+from tflite_gate.shards import ShardError, SplitBy, matrix_entries, merge_reports
 
 EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_INTERNAL, EXIT_OUTPUT = 0, 1, 2, 3, 4
 EXIT_SIGINT, EXIT_SIGTERM = 130, 143
@@ -183,18 +190,87 @@ def run_merge(options: CheckOptions, reports: Sequence[Path]) -> GateOutcome:
         return usage_outcome([problem.message for problem in problems], options, problems)
     try:
         loaded = load_policy(options.policy, options.workspace, policy_option=options.names.policy)
-        shards = [(str(path), read_shard(path)) for path in reports]
+        shards = [(str(path), read_json_report(path)) for path in reports]
         report = merge_reports(shards, loaded)
     except PolicyError as error:
         return GateOutcome(
             _policy_error_report(error), EXIT_USAGE, [str(issue) for issue in error.issues]
         )
-    except ShardError as error:
+    except (ShardError, ReportFileError) as error:
         return usage_outcome([str(error)], options)
     if report.internal_error is not None:
         return GateOutcome(report, EXIT_INTERNAL, ["a shard hit an internal error (a bug)"])
     exit_code = {"pass": EXIT_PASS, "error": EXIT_USAGE}.get(report.verdict, EXIT_FAIL)
     return GateOutcome(report, exit_code)
+
+
+@dataclass
+class SuggestOutcome:
+    """`tflite-gate suggest`: the snippet for stdout, or what went wrong for stderr."""
+
+    exit_code: int
+    text: str = ""
+    messages: list[str] = field(default_factory=list)
+
+
+def run_suggest(options: CheckOptions, report_path: Path, margin: float) -> SuggestOutcome:
+    """Thresholds that pass on a finished run's data, for the policy that run used.
+
+    Reads the report instead of running again: the numbers the user saw fail are the
+    numbers the suggestion is made from. A report made with another policy, or naming
+    models the policy lacks, is a usage error (the snippet would land in the wrong place).
+    """
+    from tflite_gate.suggest import SuggestionError, annotated_snippet, suggest_thresholds
+
+    try:
+        loaded = load_policy(options.policy, options.workspace, policy_option=options.names.policy)
+        report = read_json_report(report_path)
+    except PolicyError as error:
+        return SuggestOutcome(EXIT_USAGE, messages=[str(issue) for issue in error.issues])
+    except ReportFileError as error:
+        return SuggestOutcome(EXIT_USAGE, messages=[str(error)])
+    mismatch = _report_policy_mismatch(report, loaded, report_path)
+    if mismatch:
+        return SuggestOutcome(EXIT_USAGE, messages=[mismatch])
+    try:
+        suggestion = suggest_thresholds(report, loaded, margin)
+    except SuggestionError as error:
+        return SuggestOutcome(EXIT_INTERNAL, messages=[_internal_error_message(str(error))])
+    unfixable = _not_thresholds(report)
+    if suggestion is None:
+        text = f"# No divergence threshold in {report_path} can be loosened to pass.\n"
+    else:
+        text = annotated_snippet(suggestion, loaded.display_path)
+    return SuggestOutcome(EXIT_PASS, text + "".join(f"# {line}\n" for line in unfixable))
+
+
+def _report_policy_mismatch(report: Report, loaded: LoadedPolicy, report_path: Path) -> str | None:
+    if report.policy is not None and report.policy != loaded.display_path:
+        return (
+            f"pass --policy {report.policy}: {report_path} was made with it, "
+            f"not with {loaded.display_path}"
+        )
+    names = {model.name for model in loaded.policy.models}
+    unknown = [model.name for model in report.models if model.name not in names]
+    if unknown:
+        return (
+            f"pass the report of a run of {loaded.display_path}: {report_path} checked "
+            f"{', '.join(map(repr, unknown))}, which the policy does not have"
+        )
+    return None
+
+
+def _not_thresholds(report: Report) -> list[str]:
+    """Error findings no threshold can fix: crashes, missing ops, infinite errors..."""
+    lines = []
+    for finding in report.findings:
+        if finding.severity is not Severity.ERROR:
+            continue
+        if finding.rule == "divergence" and not finding.details.get("infinite"):
+            continue
+        first = finding.message.splitlines()[0] if finding.message else ""
+        lines.append(f"not a threshold ({finding.rule}): {first[:160]}")
+    return lines
 
 
 def publish_reports(outcome: GateOutcome, outputs: Sequence[Output]) -> list[str]:

@@ -100,6 +100,7 @@ from tflite_gate.sources import (
     classify,
     signature_name,
 )
+from tflite_gate.suggest import suggestion_for
 from tflite_gate.thresholds import plan_output
 from tflite_gate.worker_protocol import (
     ConversionRequest,
@@ -258,6 +259,7 @@ def _check_models(
             _check_in_parallel(configs, versions, report, context)
         finally:
             pool.close()
+    report.suggestion = suggestion_for(report, loaded)
     return options.fail_on or loaded.policy.fail_on
 
 

@@ -6,6 +6,7 @@ before anything heavy is imported, so a bad policy or option is answered fast.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,32 @@ from tflite_gate.report.outputs import Output, PathProblem
 Progress = Callable[[str], None]
 FailOn = Literal["error", "warning", "never"]
 DEFAULT_CACHE_MAX_MB = 2048
+DEFAULT_MARGIN = 1.0
+"""Suggested thresholds let the error double: CPUs with other vector units round
+differently (a deep model measured max_abs 1e-4 on one x86 machine, 2e-4 on another)."""
+MAX_MARGIN = 100.0
+
+
+def parse_margin(text: str) -> float:
+    """`50%` or `0.5` → 0.5; ValueError (with what to write) for anything else."""
+    spelled = text.strip()
+    number = spelled[:-1] if spelled.endswith("%") else spelled
+    try:
+        value = float(number)
+    except ValueError:
+        raise ValueError(
+            f"write the margin as a share or a percentage (0.5 or 50%), got {text!r}"
+        ) from None
+    if spelled.endswith("%"):
+        value /= 100
+    if not math.isfinite(value) or not 0 <= value <= MAX_MARGIN:
+        raise ValueError(f"the margin must be between 0 and {MAX_MARGIN:g} (10000%), got {text!r}")
+    return value
+
+
+def margin_text(margin: float) -> str:
+    """0.5 → '50%'."""
+    return f"{margin * 100:.4g}%"
 
 
 class UsageError(Exception):

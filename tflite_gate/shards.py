@@ -13,10 +13,7 @@ model's line, so a job that died before writing its report cannot turn into a pa
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Literal
-
-from pydantic import ValidationError
 
 from tflite_gate.findings import Finding, Location, make_finding
 from tflite_gate.policy import LoadedPolicy, resolve_model, runtime_name
@@ -43,22 +40,6 @@ def matrix_entries(loaded: LoadedPolicy, by: SplitBy) -> list[dict[str, str]]:
     return entries
 
 
-def read_shard(path: Path) -> Report:
-    """A shard's JSON report; anything else is a ShardError naming the file."""
-    if path.exists() and not path.is_file():  # a FIFO or a device would never end
-        raise ShardError(f"pass report files only: {path} is not a regular file")
-    try:
-        return Report.model_validate_json(path.read_bytes())
-    except OSError as error:
-        raise ShardError(f"make {path} readable: {error.strerror or error}") from None
-    except ValidationError as error:
-        first = error.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "the top level"
-        raise ShardError(
-            f"pass tflite-gate JSON reports only: {path} is not one ({where}: {first['msg']})"
-        ) from None
-
-
 def merge_reports(shards: Sequence[tuple[str, Report]], loaded: LoadedPolicy) -> Report:
     """The report of the whole run from its shards (`(name, report)`, name for messages)."""
     if not shards:
@@ -80,6 +61,9 @@ def merge_reports(shards: Sequence[tuple[str, Report]], loaded: LoadedPolicy) ->
     merged.internal_error = "".join(errors) or None
     merged.duration_s = round(sum(report.duration_s for _, report in shards), 3)
     merged.timings["total"] = merged.duration_s
+    from tflite_gate.suggest import suggestion_for  # numpy: not for `matrix` or a bad policy
+
+    merged.suggestion = suggestion_for(merged, loaded)
     merged.finalize(first.fail_on)
     return merged
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from tflite_gate.files import write_text_atomic
 from tflite_gate.report.model import Report
 
@@ -22,3 +24,23 @@ def report_schema() -> dict[str, Any]:
 def write_json_report(report: Report, path: Path) -> None:
     """Write atomically: a reader (or a cancelled job) never sees half a report."""
     write_text_atomic(path, report.model_dump_json(indent=2) + "\n")
+
+
+class ReportFileError(Exception):
+    """A file given as a report that is not one, or cannot be read (a usage error)."""
+
+
+def read_json_report(path: Path) -> Report:
+    """A tflite-gate JSON report; anything else is an ReportFileError naming the file."""
+    if path.exists() and not path.is_file():  # a FIFO or a device would never end
+        raise ReportFileError(f"pass report files only: {path} is not a regular file")
+    try:
+        return Report.model_validate_json(path.read_bytes())
+    except OSError as error:
+        raise ReportFileError(f"make {path} readable: {error.strerror or error}") from None
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "the top level"
+        raise ReportFileError(
+            f"pass tflite-gate JSON reports only: {path} is not one ({where}: {first['msg']})"
+        ) from None

@@ -20,18 +20,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from tflite_gate.explain import rule_url
-from tflite_gate.findings import RULES, Finding, Severity, sort_findings
+from tflite_gate.findings import RULES, Finding, Location, Severity, sort_findings
 from tflite_gate.report.model import (
     EXECUTED_RUN_STATUSES,
     FAILING_RUN_STATUSES,
     ModelReport,
     Report,
     RuntimeRun,
+    ThresholdSuggestion,
     ThresholdViolation,
     VariantReport,
 )
 from tflite_gate.report.terminal import format_size
 from tflite_gate.report.text import cache_note, format_metric, format_number, plural
+from tflite_gate.run_options import margin_text
 
 # Characters with a meaning in Markdown inline syntax (CommonMark lets any ASCII
 # punctuation be backslash-escaped; these are the ones that can change rendering
@@ -249,12 +251,12 @@ def _model_section(model: ModelReport) -> str:
     return "\n".join(lines)
 
 
-def _location(finding: Finding) -> str:
-    if finding.location is None:
+def _location(location: Location | None) -> str:
+    if location is None:
         return "-"
-    where = finding.location.path
-    if finding.location.line is not None:
-        where += f":{finding.location.line}"
+    where = location.path
+    if location.line is not None:
+        where += f":{location.line}"
     return code_span(where, in_table=True)
 
 
@@ -262,7 +264,7 @@ def _finding_row(finding: Finding) -> str:
     severity = finding.severity.value
     if finding.severity is Severity.ERROR:
         severity = f"**{severity}**"
-    cells = [severity, code_span(finding.rule, in_table=True), _location(finding)]
+    cells = [severity, code_span(finding.rule, in_table=True), _location(finding.location)]
     cells.append(escape_cell(finding.message))
     return "| " + " | ".join(cells) + " |"
 
@@ -391,6 +393,40 @@ def _hints(findings: list[Finding]) -> str | None:
     return "\n".join(lines)
 
 
+def _suggestion_details(suggestion: ThresholdSuggestion | None) -> str | None:
+    """The collapsed section of a run that broke thresholds: values that pass, and where."""
+    if suggestion is None:
+        return None
+    rows = [
+        [
+            escape_cell(f"{item.model}/{item.variant}"),
+            code_span(item.output, in_table=True) if item.output else "all",
+            code_span(item.key, in_table=True),
+            _num(item.threshold, 12),
+            _num(item.measured, 6),
+            f"**{_num(item.value, 12)}**",
+            _location(item.location),
+        ]
+        for item in suggestion.thresholds
+    ]
+    header = ["variant", "output", "threshold", "broken", "measured", "suggested", "written at"]
+    lines = [
+        f"<details><summary>Suggested thresholds (margin {margin_text(suggestion.margin)})"
+        "</summary>",
+        "",
+        "These pass on this run's data with the measured error allowed to grow by the "
+        "margin; merge the snippet into the policy (list entries by name), or print it "
+        "with another margin: `tflite-gate suggest --margin 50%`.",
+        "",
+        _table(header, rows),
+        "",
+        _fenced_block(suggestion.snippet.splitlines(), "yaml"),
+        "",
+        "</details>",
+    ]
+    return "\n".join(lines)
+
+
 # --------------------------------------------------------------------------- assembly
 
 
@@ -426,6 +462,7 @@ def _parts(report: Report, heading: str, report_path: str | None) -> _Parts:
         findings_head = "### Findings\n\n" + _table(["severity", "rule", "location", "message"], [])
     model_details = [d for d in (_model_details(m) for m in report.models) if d is not None]
     hints = _hints(findings)
+    suggested = _suggestion_details(report.suggestion)
     packages = report.environment.packages
     versions = ", ".join(
         f"{name} {escape_text(packages.get(name) or 'missing')}"
@@ -442,7 +479,7 @@ def _parts(report: Report, heading: str, report_path: str | None) -> _Parts:
         models=[_model_section(m) for m in report.models],
         findings_head=findings_head,
         finding_rows=[_finding_row(f) for f in findings],
-        details=[*([hints] if hints else []), *model_details],
+        details=[*([hints] if hints else []), *([suggested] if suggested else []), *model_details],
         footer=footer,
     )
 

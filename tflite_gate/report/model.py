@@ -357,6 +357,42 @@ class ModelReport(_Model):
     timings: dict[ModelPhase, float] = Field(default_factory=dict)
 
 
+class SuggestedThreshold(_Model):
+    """One broken threshold and a value that passes on this run's data, with the margin."""
+
+    model: str
+    variant: str
+    output: str | None = Field(
+        description="The output it is written for (under `per_output`); null: every output "
+        "of the variant."
+    )
+    key: ThresholdKey
+    threshold: float = Field(description="The threshold that was broken.")
+    measured: float = Field(
+        description="The worst value measured, over the outputs and runtimes it covers."
+    )
+    value: float = Field(description="The suggested threshold: the measured value, loosened.")
+    location: Location | None = Field(description="Where the broken threshold is written.")
+    placed_at: str = Field(
+        description="The policy block the snippet writes it in, e.g. "
+        "`models[1].variants[0].max_divergence`."
+    )
+
+
+class ThresholdSuggestion(_Model):
+    """Thresholds that make the broken ones pass, as a snippet to merge into the policy."""
+
+    margin: float = Field(
+        description="How much larger the measured error may grow (1.0: twice as large); "
+        "cosine's distance from 1 and the SNR follow from the same error."
+    )
+    thresholds: list[SuggestedThreshold]
+    snippet: str = Field(
+        description="YAML to merge into the policy (list entries matched by `name`), checked "
+        "before it is suggested: with it, every threshold above passes on this run's metrics."
+    )
+
+
 class Summary(_Model):
     errors: int = 0
     warnings: int = 0
@@ -396,6 +432,10 @@ class Report(_Model):
     models: list[ModelReport] = Field(default_factory=list)
     findings: list[Finding] = Field(default_factory=list)
     summary: Summary = Field(default_factory=Summary)
+    suggestion: ThresholdSuggestion | None = Field(
+        default=None,
+        description="When a divergence threshold was broken: values that pass on this data.",
+    )
     internal_error: str | None = Field(
         default=None, description="Set when the gate itself failed; the report is still written."
     )
@@ -424,10 +464,9 @@ class Report(_Model):
             return self
         copy = self.model_copy(deep=True)
         for finding in copy.findings:
-            if finding.location is not None and not finding.location.path.startswith("/"):
-                finding.location = finding.location.model_copy(
-                    update={"path": f"{prefix.rstrip('/')}/{finding.location.path}"}
-                )
+            finding.location = _prefixed(finding.location, prefix)
+        for suggested in copy.suggestion.thresholds if copy.suggestion else []:
+            suggested.location = _prefixed(suggested.location, prefix)
         if copy.policy and not copy.policy.startswith("/"):
             copy.policy = f"{prefix.rstrip('/')}/{copy.policy}"
         return copy
@@ -465,3 +504,10 @@ class Report(_Model):
         threshold = {"error": Severity.ERROR.rank, "warning": Severity.WARNING.rank}.get(fail_on)
         failing = threshold is not None and any(f.severity.rank >= threshold for f in self.findings)
         self.verdict = "fail" if failing else "pass"
+
+
+def _prefixed(location: Location | None, prefix: str) -> Location | None:
+    """`location` with its workspace-relative path under `prefix`; absolute ones as they are."""
+    if location is None or location.path.startswith("/"):
+        return location
+    return location.model_copy(update={"path": f"{prefix.rstrip('/')}/{location.path}"})

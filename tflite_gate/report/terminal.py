@@ -13,6 +13,7 @@ from tflite_gate.report.model import (
     VariantReport,
 )
 from tflite_gate.report.text import cache_note, counts, metrics_line
+from tflite_gate.run_options import margin_text
 
 Phase = TypeVar("Phase", bound=str)
 
@@ -127,7 +128,13 @@ def render(report: Report, report_path: str | None = None) -> str:
         for finding in sort_findings(report.findings):
             lines += _finding_lines(finding)
         first = sort_findings(report.findings)[0].rule
-        lines += [f"  Causes, fixes and examples: tflite-gate explain RULE (e.g. {first})", ""]
+        lines.append(f"  Causes, fixes and examples: tflite-gate explain RULE (e.g. {first})")
+        if report.suggestion:
+            lines.append(
+                f"  Thresholds that pass here, with a {margin_text(report.suggestion.margin)} "
+                "margin, as a policy snippet: tflite-gate suggest"
+            )
+        lines.append("")
     if report.internal_error:
         lines.append(f"Internal error: {report.internal_error}")
     verdict = report.verdict.upper()

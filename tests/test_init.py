@@ -1,0 +1,188 @@
+"""`tflite-gate init`: a starter policy measured on the model, that passes as written."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import run_gate
+from tflite_builder import build_model, builtin
+
+from tflite_gate.json_schemas import schema_text
+from tflite_gate.policy import load_policy
+from tflite_gate.starter_policy import SCHEMA_FILE_NAME, find_sources, model_name
+
+TINY_MODEL = """\
+    import keras
+    inputs = keras.Input({shape}, name="x")
+    hidden = keras.layers.Dense(16, activation="relu")(inputs)
+    outputs = keras.layers.Dense(4, activation="softmax", name="probs")(hidden)
+    keras.Model(inputs, outputs).save({path!r})
+    """
+
+
+def _keras_model(path: Path, shape: tuple[int | None, ...] = (8,)) -> None:
+    script = textwrap.dedent(TINY_MODEL).format(shape=shape, path=str(path))
+    subprocess.run([sys.executable, "-c", script], check=True, capture_output=True, timeout=300)
+
+
+def _init(workspace: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tflite_gate", "init", "--workspace", str(workspace), *args],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A workspace with one small Keras model, saved once for the module."""
+    workspace = tmp_path_factory.mktemp("tiny")
+    _keras_model(workspace / "tiny.keras")
+    return workspace
+
+
+def test_model_files_are_found_outside_hidden_and_environment_directories(tmp_path: Path) -> None:
+    for name in ("a.keras", "models/b.tflite", ".git/c.keras", "venv/lib/d.h5", "e/saved_model.pb"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"")
+    (tmp_path / "venv" / "pyvenv.cfg").write_text("")
+    (tmp_path / "e" / "variables").mkdir()
+    (tmp_path / "e" / "variables" / "f.h5").write_bytes(b"")
+    assert find_sources(tmp_path) == ["a.keras", "e", "models/b.tflite"]
+
+
+def test_names_come_from_the_source() -> None:
+    assert model_name("models/Classifier v2.keras") == "Classifier_v2"
+    assert model_name("zoo.models:build_mobilenet") == "build_mobilenet"
+    assert model_name("example_models.gram:build") == "gram"
+    assert model_name("saved/") == "saved"
+    assert model_name("_x.h5") == "x"
+    assert model_name("---.keras") == "model"
+
+
+def test_init_asks_for_what_it_cannot_decide(tmp_path: Path) -> None:
+    empty = _init(tmp_path)
+    assert empty.returncode == 2
+    assert empty.stderr.startswith("tflite-gate init: pass --source PATH")
+
+    (tmp_path / "a.tflite").write_bytes(build_model([builtin("RELU")]))
+    (tmp_path / "b.tflite").write_bytes(build_model([builtin("RELU")]))
+    several = _init(tmp_path)
+    assert several.returncode == 2
+    assert "pass --source with the model to check, one of: a.tflite, b.tflite" in several.stderr
+
+    wrong = _init(tmp_path, "--source", "a.tflite", "--variants", "int4")
+    assert wrong.returncode == 2
+    assert "pass --variants with some of float, dynamic, float16, int8, int16x8" in wrong.stderr
+
+    (tmp_path / "tflite-gate.yml").write_text("mine\n")
+    kept = _init(tmp_path, "--source", "a.tflite")
+    assert kept.returncode == 2
+    assert "pass --force to replace" in kept.stderr
+    assert (tmp_path / "tflite-gate.yml").read_text() == "mine\n"
+
+
+def test_a_tflite_source_gets_its_ops_and_runtime(tmp_path: Path) -> None:
+    (tmp_path / "relu.tflite").write_bytes(build_model([builtin("RELU"), builtin("TANH")]))
+    made = _init(tmp_path)
+    assert made.returncode == 0, made.stderr
+    policy = yaml.safe_load((tmp_path / "tflite-gate.yml").read_text())
+    assert policy["models"] == [
+        {
+            "name": "relu",
+            "source": "relu.tflite",
+            "ops": {"allow": ["RELU", "TANH"]},
+            "versions": {"target_runtime": "1.14.0"},
+        }
+    ]
+    assert run_gate(tmp_path).returncode == 0
+    # A new op is what the allow list is for.
+    (tmp_path / "relu.tflite").write_bytes(build_model([builtin("RELU"), builtin("LOGISTIC")]))
+    changed = run_gate(tmp_path)
+    assert changed.returncode == 1
+    assert [f["rule"] for f in changed.findings()] == ["op-not-allowed"]
+
+
+@pytest.mark.slow
+def test_the_starter_policy_passes_as_written(tiny: Path) -> None:
+    made = _init(tiny, "--variants", "float,int8")
+    assert made.returncode == 0, made.stderr
+    assert made.stdout.startswith("Wrote tflite-gate.yml (2 variant(s), 4 ops allowed")
+    text = (tiny / "tflite-gate.yml").read_text()
+    assert text.startswith(f"# yaml-language-server: $schema={SCHEMA_FILE_NAME}\n")
+    assert (tiny / SCHEMA_FILE_NAME).read_text() == schema_text("policy")
+    assert "with a 100% margin" in text
+    model = load_policy(tiny / "tflite-gate.yml", tiny).policy.models[0]
+    assert model.ops is not None and model.ops.allow == [
+        "DEQUANTIZE",
+        "FULLY_CONNECTED",
+        "QUANTIZE",
+        "SOFTMAX",
+    ]
+    assert model.variants is not None
+    assert [(v.name, v.quantization) for v in model.variants] == [
+        ("float", "none"),
+        ("int8", "int8"),
+    ]
+    int8 = model.variants[1].max_divergence
+    assert int8 is not None and int8.rel_rmse is not None and int8.min_cosine is not None
+    assert 0 < int8.rel_rmse < 0.2 and 0.99 < int8.min_cosine < 1
+
+    checked = run_gate(tiny)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert checked.findings() == []
+    assert checked.report is not None
+    assert checked.report["models"][0]["cache"]["status"] == "reused"  # init's conversion, reused
+
+    again = _init(tiny)
+    assert again.returncode == 2 and "pass --force" in again.stderr
+    forced = _init(tiny, "--force", "--margin", "0")
+    assert forced.returncode == 0, forced.stderr
+    assert "with a 0% margin" in (tiny / "tflite-gate.yml").read_text()
+    assert run_gate(tiny).returncode == 0  # even with no margin: it is what was measured
+
+
+@pytest.mark.slow
+def test_unknown_sizes_are_asked_for_never_invented(tmp_path: Path) -> None:
+    _keras_model(tmp_path / "seq.keras", shape=(None, 3))
+    asked = _init(tmp_path)
+    assert asked.returncode == 2
+    assert "pass the sizes your app feeds as --input-shape NAME=1,D1,D2,..." in asked.stderr
+    assert "input 'x' has dynamic dimensions [None, None, 3]" in asked.stderr
+    assert not (tmp_path / "tflite-gate.yml").exists()
+
+    given = _init(tmp_path, "--input-shape", "x=1,5,3")
+    assert given.returncode == 0, given.stderr
+    policy = yaml.safe_load((tmp_path / "tflite-gate.yml").read_text())
+    assert policy["models"][0]["input_shapes"] == {"x": [1, 5, 3]}
+    assert run_gate(tmp_path).returncode == 0
+
+
+@pytest.mark.slow
+def test_a_model_that_does_not_convert_writes_no_policy(tmp_path: Path) -> None:
+    (tmp_path / "gram.py").write_text(
+        textwrap.dedent(
+            """\
+            import tensorflow as tf
+
+            @tf.function(input_signature=[tf.TensorSpec([3, 3], tf.float32)])
+            def det(x):
+                return tf.linalg.det(tf.linalg.matmul(x, x, transpose_b=True))
+
+            def build():
+                return det
+            """
+        )
+    )
+    refused = _init(tmp_path, "--source", "gram:build")
+    assert refused.returncode == 1
+    assert "fix these first (or choose other --variants)" in refused.stderr
+    assert "flex-op" in refused.stderr
+    assert not (tmp_path / "tflite-gate.yml").exists()

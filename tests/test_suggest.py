@@ -1,0 +1,368 @@
+"""Suggested thresholds: loosened by the margin, placed where they take effect, verified.
+
+Reports here are made by the real comparison (`compare_run`) of arrays against the
+thresholds a real policy resolves to, as the pipeline does after an interpreter run.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tflite_gate.checks import check_divergence
+from tflite_gate.cli import main
+from tflite_gate.compare import MAX_METRICS, OutputPlan, compare_run
+from tflite_gate.environment import new_report
+from tflite_gate.policy import LoadedPolicy, load_policy, resolve_model
+from tflite_gate.report.markdown import render_markdown
+from tflite_gate.report.model import ModelReport, Report, RuntimeRun, VariantReport
+from tflite_gate.report.terminal import render
+from tflite_gate.run_options import parse_margin
+from tflite_gate.suggest import (
+    SuggestionError,
+    loosened,
+    merge,
+    policy_mapping,
+    suggest_thresholds,
+    verify,
+)
+
+RNG = np.random.default_rng(0)
+REFERENCE = {"probs": RNG.random((8, 10)), "box": RNG.random((8, 4))}
+
+
+def _load(tmp_path: Path, text: str) -> LoadedPolicy:
+    path = tmp_path / "tflite-gate.yml"
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return load_policy(path, tmp_path)
+
+
+def _run(
+    loaded: LoadedPolicy, model: str, variant: str, noise: dict[str, float], runtime: str
+) -> RuntimeRun:
+    """A run whose outputs are the reference plus `noise` (relative), judged by the policy."""
+    index = [m.name for m in loaded.policy.models].index(model)
+    plan = resolve_model(loaded, index).thresholds[variant]
+    actual = {
+        name: ref + noise.get(name, 0.0) * np.abs(ref).max() * RNG.standard_normal(ref.shape)
+        for name, ref in REFERENCE.items()
+    }
+    judged = compare_run(
+        REFERENCE,
+        actual,
+        by_order=False,
+        plan_for=lambda name, _: OutputPlan({k: s.value for k, s in plan.for_output(name).items()}),
+    )
+    return RuntimeRun(
+        runtime=runtime,
+        status=judged.status,
+        samples=8,
+        metrics=judged.metrics,
+        violations=judged.violations,
+        tightest=judged.tightest,
+    )
+
+
+def _report(loaded: LoadedPolicy, runs: dict[tuple[str, str], list[RuntimeRun]]) -> Report:
+    report = new_report()
+    report.policy = loaded.display_path
+    for model in loaded.policy.models:
+        variants = [
+            VariantReport(name=v, quantization="int8", io="float32", status="converted", runs=r)
+            for (m, v), r in runs.items()
+            if m == model.name
+        ]
+        report.models.append(ModelReport(name=model.name, source=model.source, variants=variants))
+    return report
+
+
+def _pasted(loaded: LoadedPolicy, snippet: str) -> dict[str, object]:
+    return merge(policy_mapping(loaded.policy), yaml.safe_load(snippet))
+
+
+TWO_VARIANTS = """\
+    version: 1
+    models:
+      - name: det
+        source: det.keras
+        max_divergence: {min_cosine: 0.99999, max_abs: 0.5}
+        variants:
+          - {name: float}
+          - {name: int8, quantization: int8}
+    """
+
+
+def test_margin_spellings() -> None:
+    assert parse_margin("50%") == 0.5
+    assert parse_margin("0.5") == 0.5
+    assert parse_margin(" 0 ") == 0.0
+    for bad in ("-1", "abc", "nan", "inf", "1e9", "", "%"):
+        with pytest.raises(ValueError, match="margin"):
+            parse_margin(bad)
+
+
+def test_loosened_values() -> None:
+    assert loosened("max_abs", 0.0123, 1.0) == 0.025
+    assert loosened("rel_rmse", 0.0123, 0.0) == 0.013  # no margin: still rounded looser
+    assert loosened("min_cosine", 0.999, 1.0) == 0.996  # the gap grows with the error squared
+    assert loosened("min_snr_db", 40.0, 1.0) == 33.9  # 20·log10(2) = 6.02 dB
+    assert loosened("min_top1", 0.9, 1.0) == 0.8
+    assert loosened("min_top1", 0.2, 9.0) == 0.0  # never below the range
+    assert loosened("min_cosine", -0.5, 9.0) == -1.0
+
+
+@given(
+    key=st.sampled_from(["max_abs", "rmse", "rel_rmse", "min_cosine", "min_snr_db", "min_top1"]),
+    measured=st.floats(0.0, 1.0, allow_nan=False),
+    margin=st.floats(0.0, 100.0, allow_nan=False),
+)
+def test_a_loosened_threshold_passes_what_was_measured(
+    key: str, measured: float, margin: float
+) -> None:
+    value = loosened(key, measured, margin)  # type: ignore[arg-type]
+    assert math.isfinite(value)
+    assert value >= measured if key in MAX_METRICS else value <= measured
+
+
+def test_only_the_broken_output_is_loosened_in_the_variant_that_broke_it(tmp_path: Path) -> None:
+    loaded = _load(tmp_path, TWO_VARIANTS)
+    runs = {
+        ("det", "float"): [_run(loaded, "det", "float", {}, "ai-edge-litert")],
+        ("det", "int8"): [
+            _run(loaded, "det", "int8", {"probs": 0.01}, "ai-edge-litert"),
+            _run(loaded, "det", "int8", {"probs": 0.03}, "tflite-runtime==2.14.0"),
+        ],
+    }
+    report = _report(loaded, runs)
+    suggestion = suggest_thresholds(report, loaded, margin=1.0)
+    assert suggestion is not None
+    assert [(t.variant, t.output, t.key) for t in suggestion.thresholds] == [
+        ("int8", "probs", "min_cosine")
+    ]
+    item = suggestion.thresholds[0]
+    worst = min(m.cosine for r in runs[("det", "int8")] for m in r.metrics if m.output == "probs")
+    assert item.measured == worst  # the worse runtime decides
+    assert item.threshold == 0.99999
+    assert item.value == loosened("min_cosine", worst, 1.0) < worst
+    assert item.location is not None and item.location.line == 5  # the model's min_cosine
+    assert item.placed_at == "models[0].variants[1].max_divergence.per_output.probs"
+    assert yaml.safe_load(suggestion.snippet) == {
+        "models": [
+            {
+                "name": "det",
+                "variants": [
+                    {
+                        "name": "int8",
+                        "max_divergence": {"per_output": {"probs": {"min_cosine": item.value}}},
+                    }
+                ],
+            }
+        ]
+    }
+    pasted = _pasted(loaded, suggestion.snippet)
+    assert pasted["models"][0]["variants"][0] == {"name": "float"}  # type: ignore[index]
+    assert pasted["models"][0]["max_divergence"] == {"min_cosine": 0.99999, "max_abs": 0.5}  # type: ignore[index]
+
+
+def test_every_output_broken_gives_one_variant_wide_value(tmp_path: Path) -> None:
+    loaded = _load(tmp_path, TWO_VARIANTS)
+    runs = {("det", "int8"): [_run(loaded, "det", "int8", {"probs": 0.02, "box": 0.01}, "x")]}
+    suggestion = suggest_thresholds(_report(loaded, runs), loaded, margin=0.5)
+    assert suggestion is not None
+    assert [(t.output, t.key) for t in suggestion.thresholds] == [(None, "min_cosine")]
+    cosines = [m.cosine for m in runs[("det", "int8")][0].metrics]
+    assert suggestion.thresholds[0].measured == min(cosines)
+    assert "margin 50%" not in suggestion.snippet  # the snippet is YAML only
+    block = yaml.safe_load(suggestion.snippet)["models"][0]["variants"][0]
+    assert block == {
+        "name": "int8",
+        "max_divergence": {"min_cosine": suggestion.thresholds[0].value},
+    }
+
+
+def test_a_value_written_per_output_is_loosened_per_output(tmp_path: Path) -> None:
+    loaded = _load(
+        tmp_path,
+        """\
+        version: 1
+        models:
+          - name: det
+            source: det.keras
+            max_divergence: {per_output: {box: {max_abs: 0.001}}}
+        """,
+    )
+    runs = {("det", "float"): [_run(loaded, "det", "float", {"probs": 0.01, "box": 0.01}, "x")]}
+    suggestion = suggest_thresholds(_report(loaded, runs), loaded)
+    assert suggestion is not None
+    assert [(t.output, t.key) for t in suggestion.thresholds] == [("box", "max_abs")]
+    # The model lists no variants: the snippet writes its default one, with the value.
+    assert yaml.safe_load(suggestion.snippet) == {
+        "models": [
+            {
+                "name": "det",
+                "variants": [
+                    {
+                        "name": "float",
+                        "max_divergence": {
+                            "per_output": {"box": {"max_abs": suggestion.thresholds[0].value}}
+                        },
+                    }
+                ],
+            }
+        ]
+    }
+
+
+def test_a_defaults_variant_takes_the_loosest_value_of_every_model(tmp_path: Path) -> None:
+    loaded = _load(
+        tmp_path,
+        """\
+        version: 1
+        defaults:
+          max_divergence: {max_abs: 0.01}
+          variants: [{name: float}, {name: int8, quantization: int8}]
+        models:
+          - {name: a, source: a.keras}
+          - {name: b, source: b.keras}
+        """,
+    )
+    runs = {
+        ("a", "int8"): [_run(loaded, "a", "int8", {"probs": 0.02, "box": 0.02}, "x")],
+        ("b", "int8"): [_run(loaded, "b", "int8", {"probs": 0.05, "box": 0.05}, "x")],
+    }
+    suggestion = suggest_thresholds(_report(loaded, runs), loaded)
+    assert suggestion is not None
+    snippet = yaml.safe_load(suggestion.snippet)
+    assert list(snippet) == ["defaults"]
+    (entry,) = snippet["defaults"]["variants"]
+    assert entry["name"] == "int8"
+    worst = max(t.measured for t in suggestion.thresholds)
+    assert entry["max_divergence"]["max_abs"] == loosened("max_abs", worst, 1.0)
+    assert {t.value for t in suggestion.thresholds} == {entry["max_divergence"]["max_abs"]}
+    assert {t.placed_at for t in suggestion.thresholds} == {"defaults.variants[1].max_divergence"}
+
+
+def test_a_tflite_source_run_is_loosened_in_its_model(tmp_path: Path) -> None:
+    loaded = _load(
+        tmp_path,
+        """\
+        version: 1
+        models:
+          - name: q
+            source: q.tflite
+            reference: q.keras
+            max_divergence: {min_cosine: 0.9999999}
+        """,
+    )
+    runs = {("q", "tflite"): [_run(loaded, "q", "tflite", {"probs": 0.01, "box": 0.01}, "x")]}
+    suggestion = suggest_thresholds(_report(loaded, runs), loaded)
+    assert suggestion is not None
+    assert suggestion.thresholds[0].placed_at == "models[0].max_divergence"
+    model = yaml.safe_load(suggestion.snippet)["models"][0]
+    assert model == {"name": "q", "max_divergence": {"min_cosine": suggestion.thresholds[0].value}}
+
+
+def test_an_infinite_error_is_not_suggested_away(tmp_path: Path) -> None:
+    loaded = _load(tmp_path, TWO_VARIANTS)
+    run = _run(loaded, "det", "int8", {}, "x")
+    run.metrics[0] = run.metrics[0].model_copy(
+        update={"max_abs": None, "infinite": {"max_abs": "inf"}}
+    )
+    run.violations = [
+        v.model_copy(update={"value": None, "infinite": "inf"}) for v in run.violations
+    ] or []
+    report = _report(loaded, {("det", "int8"): [run]})
+    assert suggest_thresholds(report, loaded) is None
+
+
+def test_a_snippet_that_would_still_fail_is_refused(tmp_path: Path) -> None:
+    loaded = _load(tmp_path, TWO_VARIANTS)
+    report = _report(loaded, {("det", "int8"): [_run(loaded, "det", "int8", {"probs": 0.05}, "x")]})
+    too_tight = (
+        "models: [{name: det, variants: [{name: int8, max_divergence: {min_cosine: 0.9999}}]}]"
+    )
+    with pytest.raises(SuggestionError, match="still breaks"):
+        verify(too_tight, report, loaded)
+    with pytest.raises(SuggestionError, match="not a valid policy"):
+        verify("models: [{name: det, variants: [{name: int8, nope: 1}]}]", report, loaded)
+
+
+def test_markdown_and_terminal_offer_the_suggestion(tmp_path: Path) -> None:
+    loaded = _load(tmp_path, TWO_VARIANTS)
+    report = _report(loaded, {("det", "int8"): [_run(loaded, "det", "int8", {"probs": 0.05}, "x")]})
+    config = resolve_model(loaded, 0)
+    for variant in report.models[0].variants:
+        for run in variant.runs:
+            report.add(check_divergence(config, variant, run))
+    report.suggestion = suggest_thresholds(report, loaded)
+    report.finalize("error")
+    assert report.verdict == "fail"
+    markdown = render_markdown(report, max_chars=65536)
+    assert "<details><summary>Suggested thresholds (margin 100%)</summary>" in markdown
+    assert "```yaml\nmodels:\n  - name: det\n" in markdown
+    assert "tflite-gate suggest --margin 50%" in markdown
+    assert "as a policy snippet: tflite-gate suggest" in render(report, "r.json")
+
+
+def _write_report(tmp_path: Path, report: Report) -> Path:
+    path = tmp_path / "tflite-gate-report.json"
+    path.write_text(report.model_dump_json(), encoding="utf-8")
+    return path
+
+
+def test_suggest_command_prints_a_commented_snippet(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    loaded = _load(tmp_path, TWO_VARIANTS)
+    report = _report(loaded, {("det", "int8"): [_run(loaded, "det", "int8", {"probs": 0.05}, "x")]})
+    report_path = _write_report(tmp_path, report)
+    code = main(
+        ["suggest", "--workspace", str(tmp_path), "--report", str(report_path), "--margin", "25%"]
+    )
+    out = capsys.readouterr().out
+    assert code == 0
+    assert out.startswith("# Merge into tflite-gate.yml (list entries by name). Margin 25%")
+    assert "# det/int8 output 'probs': min_cosine 0.99999 (tflite-gate.yml:5) measured " in out
+    body = yaml.safe_load(out)
+    value = body["models"][0]["variants"][0]["max_divergence"]["per_output"]["probs"]["min_cosine"]
+    verify(yaml.safe_dump(body), report, loaded)
+    assert value < 0.99999
+
+
+def test_suggest_command_refuses_what_it_cannot_place(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    loaded = _load(tmp_path, TWO_VARIANTS)
+    report = _report(loaded, {("det", "float"): [_run(loaded, "det", "float", {}, "x")]})
+    report_path = _write_report(tmp_path, report)
+    args = ["suggest", "--workspace", str(tmp_path), "--report", str(report_path)]
+    assert main(args) == 0
+    assert capsys.readouterr().out.startswith("# No divergence threshold in ")
+
+    report.policy = "other.yml"
+    _write_report(tmp_path, report)
+    assert main(args) == 2
+    assert "pass --policy other.yml: " in capsys.readouterr().err
+
+    report.policy = "tflite-gate.yml"
+    report.models[0].name = "gone"
+    _write_report(tmp_path, report)
+    assert main(args) == 2
+    assert "checked 'gone', which the policy does not have" in capsys.readouterr().err
+
+    report_path.write_text(json.dumps({"not": "a report"}), encoding="utf-8")
+    assert main(args) == 2
+    assert "pass tflite-gate JSON reports only" in capsys.readouterr().err
+
+    with pytest.raises(SystemExit) as exited:
+        main([*args, "--margin=-5%"])
+    assert exited.value.code == 2
+    assert "the margin must be between 0 and 100" in capsys.readouterr().err

@@ -1,0 +1,101 @@
+"""A failing run offers thresholds; pasting them into the policy makes the next run pass."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import GateRun, run_gate
+from tflite_builder import build_model, builtin
+
+from tflite_gate.suggest import merge
+
+POLICY = """\
+    version: 1
+    models:
+      - name: clamp
+        source: clamp.tflite
+        reference: tanh.tflite
+        max_divergence: {min_cosine: 0.99999, max_abs: 0.5}
+    """
+
+
+def _suggest(workspace: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tflite_gate", "suggest", "--workspace", str(workspace), *args],
+        cwd=workspace,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def _paste(policy: Path, snippet: str) -> None:
+    """What a user does with the snippet: merge it into their policy by name."""
+    text = yaml.safe_dump(merge(yaml.safe_load(policy.read_text()), yaml.safe_load(snippet)))
+    policy.write_text(text, encoding="utf-8")
+
+
+def _failing_run(tmp_path: Path) -> tuple[GateRun, Path]:
+    # The model clamps to [-1, 1] where its reference takes tanh: a few % apart.
+    (tmp_path / "clamp.tflite").write_bytes(build_model([builtin("RELU_N1_TO_1")]))
+    (tmp_path / "tanh.tflite").write_bytes(build_model([builtin("TANH")]))
+    (tmp_path / "tflite-gate.yml").write_text(textwrap.dedent(POLICY), encoding="utf-8")
+    summary = tmp_path / "summary.md"
+    env = {**os.environ, "GITHUB_STEP_SUMMARY": str(summary)}
+    return run_gate(tmp_path, "--format", "github", env=env), summary
+
+
+def test_pasting_the_suggested_snippet_makes_the_next_run_pass(tmp_path: Path) -> None:
+    failing, summary = _failing_run(tmp_path)
+    assert failing.returncode == 1, failing.stdout + failing.stderr
+    [finding] = failing.findings(rule="divergence")
+    assert finding["details"]["threshold_key"] == "min_cosine"
+    suggestion = failing.report["suggestion"]
+    [item] = suggestion["thresholds"]
+    assert (item["model"], item["variant"], item["key"]) == ("clamp", "tflite", "min_cosine")
+    assert item["placed_at"] == "models[0].max_divergence"
+    assert item["location"] == finding["location"]
+    assert item["measured"] == finding["details"]["value"]
+    assert item["value"] < item["measured"] < item["threshold"]
+    assert "<details><summary>Suggested thresholds (margin 100%)</summary>" in summary.read_text()
+    assert "tflite-gate suggest" in failing.stdout
+
+    printed = _suggest(tmp_path, "--margin", "10%")
+    assert printed.returncode == 0, printed.stderr
+    assert printed.stdout.startswith(
+        "# Merge into tflite-gate.yml (list entries by name). Margin 10%"
+    )
+    _paste(tmp_path / "tflite-gate.yml", printed.stdout)
+
+    passing = run_gate(tmp_path)
+    assert passing.returncode == 0, passing.stdout + passing.stderr
+    assert passing.findings() == []
+    assert passing.report["suggestion"] is None
+    policy = yaml.safe_load((tmp_path / "tflite-gate.yml").read_text())
+    assert policy["models"][0]["max_divergence"]["max_abs"] == 0.5  # what held is kept
+
+
+def test_the_report_of_another_policy_is_refused(tmp_path: Path) -> None:
+    failing, _ = _failing_run(tmp_path)
+    assert failing.returncode == 1
+    other = tmp_path / "other.yml"
+    other.write_text(textwrap.dedent(POLICY), encoding="utf-8")
+    refused = _suggest(tmp_path, "--policy", str(other))
+    assert refused.returncode == 2
+    assert refused.stderr.startswith("tflite-gate suggest: pass --policy tflite-gate.yml: ")
+
+
+@pytest.mark.parametrize("margin", ["0", "300%"])
+def test_any_margin_still_passes_on_the_measured_data(tmp_path: Path, margin: str) -> None:
+    _failing_run(tmp_path)
+    printed = _suggest(tmp_path, "--margin", margin)
+    assert printed.returncode == 0, printed.stderr
+    _paste(tmp_path / "tflite-gate.yml", printed.stdout)
+    assert run_gate(tmp_path).returncode == 0

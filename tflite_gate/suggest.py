@@ -1,0 +1,422 @@
+"""Thresholds that pass on the measured data, with a margin, as a snippet for the policy.
+
+A divergence finding already names the tightest value that would have passed; a
+threshold set to exactly that fails on the next machine, whose float kernels round
+differently. This module loosens measured values by a stated margin and writes them
+where they take effect: the variant's own entry (or the model's, for a `.tflite`
+source's run), under `per_output` when only some outputs need it or the broken value
+was written there. It serves `tflite-gate suggest`, the collapsed section of a failing
+run's summary and comment (the pipeline stores the suggestion in the report), and
+`tflite-gate init` (the thresholds of a first policy).
+
+Every snippet is checked before it is offered: merged into the policy as a user would
+paste it and resolved again, each threshold it writes must pass on the metrics of the
+report it came from.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from typing import Any
+
+import yaml
+
+from tflite_gate.compare import MAX_METRICS, MIN_METRICS, round_up
+from tflite_gate.policy import AS_IS_VARIANT, LoadedPolicy, ModelConfig, Policy, resolve_model
+from tflite_gate.report.model import (
+    ModelReport,
+    OutputMetrics,
+    Report,
+    SuggestedThreshold,
+    ThresholdKey,
+    ThresholdSuggestion,
+    ThresholdViolation,
+)
+from tflite_gate.run_options import DEFAULT_MARGIN, margin_text
+
+DIGITS = 2
+"""Significant digits of a suggested value (rounded in the passing direction)."""
+
+PathKey = tuple[str | int, ...]
+
+
+class SuggestionError(Exception):
+    """The snippet would not make the thresholds pass: a bug, never shown as advice."""
+
+
+def loosened(key: ThresholdKey, measured: float, margin: float) -> float:
+    """The threshold that lets the error behind `measured` grow by `margin`.
+
+    Error metrics grow with the error; cosine's distance from 1 grows with its square
+    (1 - cos ≈ rel_rmse² / 2), the SNR drops by 20·log10(1 + margin) dB, and top-1
+    disagreement grows like the error. Rounded to `DIGITS` significant digits, looser.
+    """
+    growth = 1.0 + margin
+    if key in MAX_METRICS:
+        return _looser_than(measured, measured * growth, round_up)
+    if key == "min_cosine":
+        gap = min((1.0 - measured) * growth**2, 2.0)
+        return max(1.0 - _looser_than(1.0 - measured, gap, round_up), -1.0)
+    if key == "min_snr_db":
+        return math.floor((measured - 20 * math.log10(growth)) * 10) / 10
+    if key == "min_top1":
+        gap = min((1.0 - measured) * growth, 1.0)
+        return max(1.0 - _looser_than(1.0 - measured, gap, round_up), 0.0)
+    raise ValueError(f"unknown threshold {key!r}")
+
+
+def _looser_than(measured: float, loose: float, rounded: Callable[[float, int], float]) -> float:
+    """`loose` rounded to `DIGITS`, read as a decimal first: 0.001 * 4 is 0.0040000000000000036
+    in binary and would round up to 0.0041. Never below `measured`."""
+    tidy = rounded(float(f"{loose:.12g}"), DIGITS)
+    return tidy if tidy >= measured else rounded(loose, DIGITS)
+
+
+def _worse(key: str, a: float, b: float) -> float:
+    return max(a, b) if key in MAX_METRICS else min(a, b)
+
+
+def _metric_value(metrics: OutputMetrics, key: str) -> float | None:
+    metric = key if key in MAX_METRICS else MIN_METRICS[key]
+    return metrics.value(metric)  # type: ignore[arg-type]  # a key's metric is a MetricName
+
+
+# --------------------------------------------------------------------------- what broke
+
+
+@dataclass
+class _Broken:
+    """A threshold key broken for one output of one variant, over all its runtimes."""
+
+    output: str
+    key: ThresholdKey
+    threshold: float
+    measured: float
+    violation: ThresholdViolation
+
+
+def _broken_in(model: ModelReport, variant: str) -> dict[tuple[str, str], _Broken]:
+    """(output, key) → the worst measured value over the variant's runs; finite ones only:
+    no threshold passes an infinite error, so those stay findings, not suggestions."""
+    broken: dict[tuple[str, str], _Broken] = {}
+    for run in next(v for v in model.variants if v.name == variant).runs:
+        by_output = {metrics.output: metrics for metrics in run.metrics}
+        for violation in run.violations:
+            metrics = by_output.get(violation.output)
+            value = _metric_value(metrics, violation.threshold_key) if metrics else None
+            if value is None or not math.isfinite(value):
+                continue
+            found = broken.get((violation.output, violation.threshold_key))
+            if found is None:
+                broken[(violation.output, violation.threshold_key)] = _Broken(
+                    violation.output,
+                    violation.threshold_key,
+                    violation.threshold,
+                    value,
+                    violation,
+                )
+            else:
+                found.measured = _worse(violation.threshold_key, found.measured, value)
+    return broken
+
+
+def _outputs_of(model: ModelReport, variant: str) -> set[str]:
+    runs = next(v for v in model.variants if v.name == variant).runs
+    return {metrics.output for run in runs for metrics in run.metrics}
+
+
+# --------------------------------------------------------------------------- where it goes
+
+
+def _variant_entry(loaded: LoadedPolicy, config: ModelConfig, variant: str) -> PathKey:
+    """The policy block a variant's thresholds are written in.
+
+    The variant's own list entry (the model's list, else the defaults' list, else the
+    model's list the snippet creates); a `.tflite` source's run has no entry of its
+    own: the model's block.
+    """
+    names = [spec.name for spec in config.variants]
+    if variant == AS_IS_VARIANT and variant not in names:
+        return ("models", config.index)
+    position = names.index(variant)
+    model = loaded.policy.models[config.index]
+    if model.variants is None and loaded.policy.defaults.variants is not None:
+        return ("defaults", "variants", position)
+    return ("models", config.index, "variants", position)
+
+
+def _placements(
+    loaded: LoadedPolicy, config: ModelConfig, model: ModelReport, variant: str
+) -> Iterator[tuple[PathKey, _Broken, str | None]]:
+    """(block, what broke, output or None for the variant's own thresholds).
+
+    Per output when the broken value was written per output (it would win over a
+    variant-wide one) or when only some of the variant's outputs broke the key (a
+    variant-wide value would loosen the others too); else once for the variant, at
+    the worst value over its outputs.
+    """
+    broken = _broken_in(model, variant)
+    entry = (*_variant_entry(loaded, config, variant), "max_divergence")
+    plan = config.thresholds[variant]
+    outputs = _outputs_of(model, variant)
+    for key in dict.fromkeys(key for _, key in broken):
+        items = [b for (_, k), b in broken.items() if k == key]
+        per_output = {b.output for b in items} != outputs or any(
+            key in plan.per_output.get(b.output, {}) for b in items
+        )
+        if per_output:
+            for item in items:
+                yield entry, item, item.output
+            continue
+        worst = items[0]
+        for item in items[1:]:
+            if _worse(key, item.measured, worst.measured) != worst.measured:
+                worst = item
+        yield entry, worst, None
+
+
+# --------------------------------------------------------------------------- the snippet
+
+
+def _named(items: list[dict[str, Any]], name: str) -> dict[str, Any]:
+    """The list entry called `name`, appended if missing: how a user merges by hand."""
+    for item in items:
+        if item.get("name") == name:
+            return item
+    items.append({"name": name})
+    return items[-1]
+
+
+def _block(tree: dict[str, Any], path: PathKey, loaded: LoadedPolicy) -> dict[str, Any]:
+    """The mapping at policy `path` inside `tree`, list positions turned into names."""
+    node = tree
+    step = 0
+    while step < len(path):
+        key = str(path[step])
+        if step + 1 < len(path) and isinstance(path[step + 1], int):
+            node = _named(node.setdefault(key, []), _entry_name(loaded, path[: step + 2]))
+            step += 2
+        else:
+            node = node.setdefault(key, {})
+            step += 1
+    return node
+
+
+def _entry_name(loaded: LoadedPolicy, path: PathKey) -> str:
+    """The name of the list entry `path` ends at (a model, or a variant of a list)."""
+    position = int(path[-1])
+    if path == ("models", position):
+        return loaded.policy.models[position].name
+    if path[0] == "defaults":
+        return (loaded.policy.defaults.variants or [])[position].name
+    return resolve_model(loaded, int(path[1])).variants[position].name
+
+
+def _dotted(path: PathKey) -> str:
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+    return text
+
+
+class _IndentedDumper(yaml.SafeDumper):
+    """Block lists indented under their key, as policies are usually written."""
+
+    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
+        super().increase_indent(flow, False)
+
+
+def _yaml(tree: dict[str, Any]) -> str:
+    return yaml.dump(
+        tree, Dumper=_IndentedDumper, sort_keys=False, default_flow_style=False, allow_unicode=False
+    )
+
+
+def merge(policy: dict[str, Any], snippet: dict[str, Any]) -> dict[str, Any]:
+    """`snippet` merged into a policy mapping: mappings key by key, named list entries by
+    name (appended when new), anything else replaced. The policy is not changed."""
+    merged = copy.deepcopy(policy)
+    for key, value in snippet.items():
+        current = merged.get(key)
+        if isinstance(value, dict) and isinstance(current, dict):
+            merged[key] = merge(current, value)
+        elif isinstance(value, list) and isinstance(current, list) and _all_named(value):
+            merged[key] = _merge_named(current, value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def _all_named(items: list[Any]) -> bool:
+    return all(isinstance(item, dict) and "name" in item for item in items)
+
+
+def _merge_named(current: list[Any], entries: list[dict[str, Any]]) -> list[Any]:
+    merged = copy.deepcopy(current)
+    for entry in entries:
+        for position, item in enumerate(merged):
+            if isinstance(item, dict) and item.get("name") == entry["name"]:
+                merged[position] = merge(item, entry)
+                break
+        else:
+            merged.append(copy.deepcopy(entry))
+    return merged
+
+
+def policy_mapping(policy: Policy) -> dict[str, Any]:
+    """The policy as written (unset keys left out), in the YAML spelling of its keys."""
+    return policy.model_dump(mode="json", by_alias=True, exclude_unset=True)
+
+
+# --------------------------------------------------------------------------- suggest
+
+
+@dataclass(frozen=True)
+class _Placed:
+    """A broken threshold of one model's variant, and the block its new value goes in."""
+
+    model: ModelReport
+    config: ModelConfig
+    variant: str
+    entry: PathKey
+    broken: _Broken
+    output: str | None  # None: the variant's own thresholds
+
+    @property
+    def spot(self) -> tuple[PathKey, str | None, str]:
+        return (self.entry, self.output, self.broken.key)
+
+
+def _placed(report: Report, loaded: LoadedPolicy) -> Iterator[_Placed]:
+    indices = {model.name: index for index, model in enumerate(loaded.policy.models)}
+    for model in report.models:
+        if model.name not in indices:
+            continue
+        config = resolve_model(loaded, indices[model.name])
+        for variant in model.variants:
+            if variant.name not in config.thresholds:
+                continue
+            for entry, broken, output in _placements(loaded, config, model, variant.name):
+                yield _Placed(model, config, variant.name, entry, broken, output)
+
+
+def _suggested(placed: _Placed, value: float) -> SuggestedThreshold:
+    broken = placed.broken
+    setting = placed.config.thresholds[placed.variant].for_output(broken.output)[broken.key]
+    per_output = f".per_output.{placed.output}" if placed.output is not None else ""
+    return SuggestedThreshold(
+        model=placed.model.name,
+        variant=placed.variant,
+        output=placed.output,
+        key=broken.key,
+        threshold=broken.threshold,
+        measured=broken.measured,
+        value=value,
+        location=setting.location,
+        placed_at=_dotted(placed.entry) + per_output,
+    )
+
+
+def suggest_thresholds(
+    report: Report, loaded: LoadedPolicy, margin: float = DEFAULT_MARGIN
+) -> ThresholdSuggestion | None:
+    """Values for every finitely broken divergence threshold in `report`; None if none is.
+
+    Raises SuggestionError if the snippet, merged into the policy, would not make them
+    pass (a bug here; callers that only decorate a report drop the suggestion).
+    """
+    placed = list(_placed(report, loaded))
+    if not placed:
+        return None
+    values: dict[tuple[PathKey, str | None, str], float] = {}
+    for item in placed:  # a defaults' variant broken in several models takes the loosest
+        value = loosened(item.broken.key, item.broken.measured, margin)
+        known = values.get(item.spot)
+        values[item.spot] = value if known is None else _worse(item.broken.key, known, value)
+    tree: dict[str, Any] = {}
+    for (entry, output, key), value in values.items():
+        block = _block(tree, entry, loaded)
+        if output is not None:
+            block = block.setdefault("per_output", {}).setdefault(output, {})
+        block[key] = value
+    snippet = _yaml(tree)
+    verify(snippet, report, loaded)
+    suggested = [_suggested(item, values[item.spot]) for item in placed]
+    return ThresholdSuggestion(margin=margin, thresholds=suggested, snippet=snippet)
+
+
+def suggestion_for(report: Report, loaded: LoadedPolicy) -> ThresholdSuggestion | None:
+    """What a run's summary and comment offer, at the default margin.
+
+    Advice must not break the run it decorates: a snippet that fails its own check is
+    left out here (`tflite-gate suggest` reports that as the bug it is).
+    """
+    try:
+        return suggest_thresholds(report, loaded)
+    except SuggestionError:
+        return None
+
+
+def verify(snippet: str, report: Report, loaded: LoadedPolicy) -> None:
+    """Raise SuggestionError unless `snippet`, merged into the policy, leaves no finitely
+    broken threshold in `report`'s runs."""
+    merged = merge(policy_mapping(loaded.policy), yaml.safe_load(snippet))
+    try:
+        pasted = replace(loaded, policy=Policy.model_validate(merged))
+    except ValueError as error:
+        raise SuggestionError(f"the suggested snippet is not a valid policy: {error}") from error
+    indices = {model.name: index for index, model in enumerate(pasted.policy.models)}
+    for model in report.models:
+        if model.name not in indices:
+            continue
+        config = resolve_model(pasted, indices[model.name])
+        for variant in model.variants:
+            plan = config.thresholds.get(variant.name)
+            if plan is None:
+                continue
+            for run in variant.runs:
+                for metrics in run.metrics:
+                    _verify_output(plan.for_output(metrics.output), metrics, model, variant.name)
+
+
+def _verify_output(
+    thresholds: dict[str, Any], metrics: OutputMetrics, model: ModelReport, variant: str
+) -> None:
+    for key, setting in thresholds.items():
+        value = _metric_value(metrics, key)
+        if value is None or not math.isfinite(value):
+            continue
+        within = value <= setting.value if key in MAX_METRICS else value >= setting.value
+        if not within:
+            raise SuggestionError(
+                f"{model.name}/{variant} output {metrics.output!r}: {key} {setting.value} "
+                f"still breaks on {value} with the snippet"
+            )
+
+
+_SAFE_COMMENT = re.compile(r"[^\x20-\x7e]")
+
+
+def annotated_snippet(suggestion: ThresholdSuggestion, policy_path: str) -> str:
+    """The snippet with a comment per threshold: what broke, where, what was measured."""
+    lines = [
+        f"# Merge into {policy_path} (list entries by name). Margin "
+        f"{margin_text(suggestion.margin)}: the measured error may grow by that share.",
+    ]
+    for item in suggestion.thresholds:
+        where = (
+            f"{item.location.path}:{item.location.line}"
+            if item.location and item.location.line
+            else "default"
+        )
+        output = f" output {item.output!r}" if item.output else ""
+        text = (
+            f"# {item.model}/{item.variant}{output}: {item.key} {item.threshold:g} ({where}) "
+            f"measured {item.measured:.6g} -> {item.value:g}"
+        )
+        lines.append(_SAFE_COMMENT.sub("?", text))
+    return "\n".join(lines) + "\n" + suggestion.snippet
