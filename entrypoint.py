@@ -65,6 +65,7 @@ ACTION_NAMES = OptionNames(
     artifacts=None,
     cache_dir="the `cache-dir` input",
     no_cache="`cache: false`",
+    baseline="the `baseline` input",
 )
 
 
@@ -95,6 +96,7 @@ class ActionInputs:
     split_by: SplitBy = "model"
     reports: list[Path] = field(default_factory=list)  # merge: the shard reports
     jobs: int | None = None
+    baseline: Path | None = None
 
 
 def _repository(env: Mapping[str, str]) -> Path:
@@ -194,6 +196,7 @@ def read_inputs(env: Mapping[str, str]) -> ActionInputs:
         split_by="runtime" if split_by == "runtime" else "model",
         reports=reports,
         jobs=int(jobs_text) if jobs_text else None,
+        baseline=optional("baseline"),
     )
 
 
@@ -341,6 +344,7 @@ def _run(env: Mapping[str, str], out: TextIO) -> int:
         only=inputs.only,
         runtimes=inputs.runtimes,
         jobs=inputs.jobs,
+        baseline=inputs.baseline,
         fail_on=inputs.fail_on,
         cache_dir=inputs.cache_dir,
         cache=inputs.cache,

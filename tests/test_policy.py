@@ -207,8 +207,8 @@ def test_unknown_keys_at_every_level_point_at_the_key(tmp_path: Path) -> None:
             11,
             9,
             "models[0].variants[0].quantisation: unknown key 'quantisation' "
-            "(did you mean 'quantization'?); expected one of io, max_divergence, name, "
-            "quantization",
+            "(did you mean 'quantization'?); expected one of io, keep_float, max_divergence, "
+            "name, quantization",
         ),
         (2, 1, "colour: unknown key 'colour'; expected one of defaults, fail_on, models, version"),
     ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import textwrap
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -21,13 +22,20 @@ from tflite_gate.checks import check_divergence
 from tflite_gate.cli import main
 from tflite_gate.compare import MAX_METRICS, OutputPlan, compare_run
 from tflite_gate.environment import new_report
-from tflite_gate.policy import LoadedPolicy, load_policy, resolve_model
+from tflite_gate.policy import LoadedPolicy, Policy, load_policy, resolve_model
 from tflite_gate.report.markdown import render_markdown
-from tflite_gate.report.model import ModelReport, Report, RuntimeRun, VariantReport
+from tflite_gate.report.model import (
+    LayerDiagnosis,
+    ModelReport,
+    Report,
+    RuntimeRun,
+    VariantReport,
+)
 from tflite_gate.report.terminal import render
 from tflite_gate.run_options import parse_margin
 from tflite_gate.suggest import (
     SuggestionError,
+    add_keep_float_snippets,
     loosened,
     merge,
     policy_mapping,
@@ -366,3 +374,62 @@ def test_suggest_command_refuses_what_it_cannot_place(
         main([*args, "--margin=-5%"])
     assert exited.value.code == 2
     assert "the margin must be between 0 and 100" in capsys.readouterr().err
+
+
+def _diagnosed(loaded: LoadedPolicy, model: str, variant: str, nodes: list[str]) -> Report:
+    report = new_report()
+    for spec in loaded.policy.models:
+        variants = []
+        if spec.name == model:
+            diagnosis = LayerDiagnosis(runtime="x", before=[], keep_float=nodes)
+            variants.append(
+                VariantReport(
+                    name=variant,
+                    quantization="int8",
+                    io="float32",
+                    status="converted",
+                    diagnosis=diagnosis,
+                )
+            )
+        report.models.append(ModelReport(name=spec.name, source=spec.source, variants=variants))
+    return report
+
+
+def test_a_keep_float_fix_goes_in_the_variant_entry(tmp_path: Path) -> None:
+    loaded = _load(tmp_path, TWO_VARIANTS)
+    report = _diagnosed(loaded, "det", "int8", ["a/b;c", "d"])
+    add_keep_float_snippets(report, loaded)
+    snippet = report.models[0].variants[0].diagnosis.snippet  # type: ignore[union-attr]
+    assert snippet is not None
+    pasted = _pasted(loaded, snippet)
+    assert pasted["models"][0]["variants"] == [  # type: ignore[index]
+        {"name": "float"},
+        {"name": "int8", "quantization": "int8", "keep_float": {"nodes": ["a/b;c", "d"]}},
+    ]
+
+
+def test_a_keep_float_fix_for_a_defaults_variant_stays_in_its_model(tmp_path: Path) -> None:
+    loaded = _load(
+        tmp_path,
+        """\
+        version: 1
+        defaults:
+          variants: [{name: float}, {name: int8, quantization: int8, io: int8}]
+        models:
+          - {name: a, source: a.keras}
+          - {name: b, source: b.keras}
+        """,
+    )
+    report = _diagnosed(loaded, "b", "int8", ["n"])
+    add_keep_float_snippets(report, loaded)
+    snippet = report.models[1].variants[0].diagnosis.snippet  # type: ignore[union-attr]
+    assert snippet is not None
+    merged = _pasted(loaded, snippet)
+    pasted = replace(loaded, policy=Policy.model_validate(merged))
+    assert resolve_model(pasted, 0).variants == resolve_model(loaded, 0).variants  # a: as it was
+    b = resolve_model(pasted, 1).variants
+    assert [(v.name, v.quantization, v.io) for v in b] == [
+        ("float", "none", "float32"),
+        ("int8", "int8", "int8"),
+    ]
+    assert b[1].keep_float is not None and b[1].keep_float.nodes == ["n"]

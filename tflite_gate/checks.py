@@ -30,6 +30,7 @@ from tflite_gate.report.model import (
     SkippedThreshold,
     TensorInfo,
     ThresholdViolation,
+    VariantChange,
     VariantReport,
 )
 from tflite_gate.runtime_versions import ops_newer_than, runtime_version_less
@@ -729,6 +730,144 @@ def check_size_budget(config: ModelConfig, variant: VariantReport) -> list[Findi
             model=config.name,
             variant=variant.name,
         )
+    ]
+
+
+# --------------------------------------------------------------------------- baseline
+
+
+def _regression(
+    config: ModelConfig, change: VariantChange, setting: Setting[Any], text: str, **details: Any
+) -> Finding:
+    return make_finding(
+        "baseline-regression",
+        f"{config.name}/{change.variant}: {text}",
+        location=_where(setting, config),
+        details={"key": details.pop("key"), **details},
+        model=config.name,
+        variant=change.variant,
+    )
+
+
+def _size_regression(config: ModelConfig, change: VariantChange) -> list[Finding]:
+    allowed = config.max_size_increase
+    before, after = change.size_before, change.size_after
+    if (
+        allowed.value is None
+        or not before
+        or after is None
+        or after <= before * (1 + allowed.value)
+    ):
+        return []
+    grown = (after - before) / before
+    text = (
+        f"shrink the model or raise regression.max_size_increase: {after} bytes is {grown:.1%} "
+        f"more than the baseline's {before} (at most {allowed.value:.1%})"
+    )
+    return [
+        _regression(
+            config, change, allowed, text, key="max_size_increase", before=before, after=after
+        )
+    ]
+
+
+def _op_regression(config: ModelConfig, change: VariantChange) -> list[Finding]:
+    if config.allow_new_ops.value or not change.ops_added:
+        return []
+    text = (
+        f"remove the new op(s) or set regression.allow_new_ops: true: "
+        f"{', '.join(change.ops_added)} not in the baseline"
+    )
+    return [
+        _regression(
+            config, change, config.allow_new_ops, text, key="allow_new_ops", ops=change.ops_added
+        )
+    ]
+
+
+def _runtime_regression(config: ModelConfig, change: VariantChange) -> list[Finding]:
+    before, after = change.runtime_before, change.runtime_after
+    if config.allow_min_runtime_increase.value or not before or not after:
+        return []
+    if not runtime_version_less(before, after):
+        return []
+    bumped = ", ".join(f"{v.op} v{v.before}→v{v.after}" for v in change.versions)
+    why = f" ({bumped})" if bumped else ""
+    text = (
+        "keep the ops the baseline used or set regression.allow_min_runtime_increase: true: "
+        f"it needs runtime {after}, the baseline needed {before}{why}"
+    )
+    setting = config.allow_min_runtime_increase
+    return [
+        _regression(
+            config,
+            change,
+            setting,
+            text,
+            key="allow_min_runtime_increase",
+            before=before,
+            after=after,
+        )
+    ]
+
+
+def metric_worsening(metric: str, before: float, after: float) -> float | None:
+    """How much worse `after` is, as a share of the baseline's error; None: not relative.
+
+    Error metrics compare themselves; cosine and top-1 compare their distance from 1
+    (0.9990 → 0.9980 doubles the disagreement). A baseline without error (0, or a
+    perfect cosine) gives no share to compare with, and the SNR is a ratio already.
+    """
+    if metric in MAX_METRICS:
+        return (after - before) / before if before > 0 else None
+    if metric in ("cosine", "top1"):
+        gap = 1.0 - before
+        return ((1.0 - after) - gap) / gap if gap > 0 else None
+    return None
+
+
+def _metric_regressions(config: ModelConfig, change: VariantChange) -> list[Finding]:
+    allowed = config.max_metric_worsening
+    if allowed.value is None:
+        return []
+    found = []
+    for item in change.metrics:
+        if item.before is None or item.after is None:
+            continue
+        worse = metric_worsening(item.metric, item.before, item.after)
+        if worse is None or worse <= allowed.value:
+            continue
+        text = (
+            f"find what made output {item.output!r} worse on {item.runtime}, or raise "
+            f"regression.max_metric_worsening: {item.metric} {item.before:.6g} → {item.after:.6g} "
+            f"is {worse:.1%} worse than the baseline (at most {allowed.value:.1%})"
+        )
+        found.append(
+            _regression(
+                config,
+                change,
+                allowed,
+                text,
+                key="max_metric_worsening",
+                runtime=item.runtime,
+                output=item.output,
+                metric=item.metric,
+                before=item.before,
+                after=item.after,
+            )
+        )
+    return found
+
+
+def check_regressions(config: ModelConfig, change: VariantChange) -> list[Finding]:
+    """What the policy's `regression:` section forbids, at the key that forbids it."""
+    if change.presence != "both":
+        return []
+    return [
+        *_size_regression(config, change),
+        *_op_regression(config, change),
+        *_runtime_regression(config, change),
+        *_metric_regressions(config, change),
     ]
 
 

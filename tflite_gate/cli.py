@@ -116,6 +116,13 @@ def _parser() -> argparse.ArgumentParser:
         help="workers at once: models and variants converted and run in parallel (default: "
         "one per core, fewer when memory is short)",
     )
+    check.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="REPORT",
+        help="an earlier JSON report (e.g. the base branch's) to compare size, ops, runtime, "
+        "metrics and latency with; the policy's regression: section gates the changes",
+    )
     check.add_argument("--quiet", action="store_true", help="no progress lines")
     matrix = commands.add_parser(
         "matrix", help="print the strategy.matrix JSON that splits the check over CI jobs"
@@ -305,6 +312,7 @@ def _check(args: argparse.Namespace) -> int:
         jobs=args.jobs,
         fail_on=fail_on,
         outputs=outputs,
+        baseline=args.baseline,
     )
     with _progress(args.quiet) as progress:
         outcome = run_gate(options, progress)

@@ -12,6 +12,7 @@ and a fresh worker carries on with the rest.
 from __future__ import annotations
 
 import contextlib
+import difflib
 import os
 import re
 import sys
@@ -25,9 +26,12 @@ from typing import Any
 from tflite_gate.findings import Location
 from tflite_gate.report.model import ConverterError
 from tflite_gate.worker_protocol import (
+    Candidate,
     ConversionRequest,
     Dependencies,
+    DiagnosisResult,
     EvaluationResult,
+    KeepFloat,
     LoadResult,
     PoolJob,
     TensorSpec,
@@ -42,6 +46,7 @@ from tflite_gate.workspace_code import WorkspaceReads
 
 # What a finished worker leaves in its scratch, and all a cached conversion keeps.
 DEPENDENCIES_FILE = "dependencies.json"
+DIAGNOSIS_FILE = "diagnosis.json"
 
 
 @dataclass
@@ -283,7 +288,10 @@ def _convert_variant(
             converter = _make_converter(
                 request, saved, key, variant, calibration, request.select_tf_ops
             )
-            blob = converter.convert()
+            if variant.keep_float is None:
+                blob = converter.convert()
+            else:
+                blob = _quantized(_calibrated(converter), converter, variant, variant.keep_float)
     except Exception as exc:
         result.errors = _converter_errors(exc, workspace)
     else:
@@ -294,6 +302,106 @@ def _convert_variant(
     result.log_lines = interesting_log_lines(log.read_text(errors="replace"))
     result.duration_s = time.monotonic() - started
     return result
+
+
+def _calibrated(converter: Any) -> bytes:
+    """The float model with the calibration statistics the quantizer starts from."""
+    converter._experimental_calibrate_only = True
+    calibrated: bytes = converter.convert()
+    return calibrated
+
+
+def _quantized(
+    calibrated: bytes, converter: Any, variant: VariantRequest, keep: KeepFloat
+) -> bytes:
+    """Full-integer quantization of a calibrated model, with `keep` left in float.
+
+    The converter's own MLIR quantizer call (TensorFlow's `lite.py`), plus the
+    denylists `tf.lite.experimental.QuantizationDebugger` passes. Names the quantizer
+    does not know would be ignored without a word: they are refused first.
+    """
+    import tensorflow as tf
+    from tensorflow.lite.python.convert import mlir_quantize
+
+    _refuse_unknown(calibrated, keep)
+    io = {"int8": tf.int8, "uint8": tf.uint8}.get(variant.io, tf.float32)
+    quantized: bytes = mlir_quantize(
+        calibrated,
+        converter._experimental_disable_per_channel,
+        input_data_type=io,
+        output_data_type=io,
+        denylisted_ops=keep.ops or None,
+        denylisted_nodes=keep.nodes or None,
+        disable_per_channel_for_dense_layers=(
+            converter._experimental_disable_per_channel_quantization_for_dense_layers
+        ),
+    )
+    return quantized
+
+
+class UnknownKeepFloat(ValueError):  # noqa: N818 -- a converter error, reported as such
+    """keep_float names a tensor or an op the model does not have."""
+
+
+def _refuse_unknown(calibrated: bytes, keep: KeepFloat) -> None:
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_content=calibrated)
+    interpreter.allocate_tensors()
+    names = {d["name"] for d in interpreter.get_tensor_details()}
+    ops = {op["op_name"] for op in interpreter._get_ops_details()}
+    for name in keep.nodes:
+        if name not in names:
+            close = ", ".join(difflib.get_close_matches(name, sorted(names), n=3)) or "none close"
+            raise UnknownKeepFloat(
+                f"keep_float.nodes: {name!r} is not a tensor of the converted model "
+                f"(closest: {close}); name op outputs as the report's layers list them"
+            )
+    for op in keep.ops:
+        if op not in ops:
+            raise UnknownKeepFloat(
+                f"keep_float.ops: {op!r} is not an op of the converted model; it has "
+                f"{', '.join(sorted(ops))}"
+            )
+
+
+def _diagnose(request: ConversionRequest, prepared: Any, scratch: Path) -> DiagnosisResult:
+    """Per-layer error of a full-integer variant, and keep_float candidates to verify."""
+    import numpy as np
+
+    from tflite_gate.layer_errors import keep_float_sets, measure, rank
+
+    assert request.diagnose is not None
+    started = time.monotonic()
+    order = request.diagnose
+    calibration = _samples(request, prepared.inputs, "calibration")
+    with _descriptors_to(scratch / "diagnosis.log"):
+        converter = _make_converter(
+            request,
+            prepared.saved_model_dir,
+            prepared.signature_key,
+            order.variant,
+            calibration,
+            request.select_tf_ops,
+        )
+        calibrated = _calibrated(converter)
+        kept = order.variant.keep_float or KeepFloat()  # what the policy already keeps float
+        quantized = _quantized(calibrated, converter, order.variant, kept)
+    with np.load(order.inputs) as arrays:
+        count = len(arrays[arrays.files[0]]) if arrays.files else 0
+        samples = [{name: arrays[name][i : i + 1] for name in arrays.files} for i in range(count)]
+    layers = rank(measure(calibrated, quantized, samples), order.top)
+    candidates = []
+    for position, found in enumerate(keep_float_sets(layers, order.candidates)):
+        nodes = [*kept.nodes, *(node for node in found if node not in kept.nodes)]
+        target = scratch / f"candidate-{position}.tflite"
+        keep = KeepFloat(nodes=nodes, ops=kept.ops)
+        with _descriptors_to(scratch / "diagnosis.log"):
+            target.write_bytes(_quantized(calibrated, converter, order.variant, keep))
+        candidates.append(Candidate(nodes=nodes, tflite_path=target.name))
+    return DiagnosisResult(
+        ok=True, layers=layers, candidates=candidates, duration_s=time.monotonic() - started
+    )
 
 
 def _reference_outputs(prepared: Any, feeds: list[dict[str, Any]]) -> dict[str, Any]:
@@ -403,6 +511,13 @@ def worker_main(request_path: str) -> int:
     load, prepared = _load(request, scratch)
     write_message(scratch / "load.json", load)
     if prepared is None:
+        return 0
+    if request.diagnose is not None:
+        try:
+            diagnosis = _diagnose(request, prepared, scratch)
+        except Exception as exc:  # the diagnosis of a failure must not hide the failure
+            diagnosis = DiagnosisResult(ok=False, error=f"{type(exc).__name__}: {exc}")
+        write_message(scratch / DIAGNOSIS_FILE, diagnosis)
         return 0
     for variant in request.variants:
         if variant.name in request.skip:
@@ -614,24 +729,7 @@ def _convert_part(
         write_message(request_path, request)
         worker_log = scratch / f"worker-{attempt}.log"
         remaining = max(timeout_s - (time.monotonic() - started), 1.0)
-        if pool is not None:
-            outcome = pool.run(
-                PoolJob(log=str(worker_log), job=str(request_path)).model_dump_json(),
-                log_path=worker_log,
-                timeout_s=remaining,
-                memory_mb=memory_mb,
-                heartbeat=heartbeat,
-            )
-        else:
-            outcome = run_worker(
-                [sys.executable, "-m", "tflite_gate.convert", str(request_path)],
-                timeout_s=remaining,
-                memory_mb=memory_mb,
-                log_path=worker_log,
-                cwd=Path(request.workspace),
-                env=_worker_env(),
-                heartbeat=heartbeat,
-            )
+        outcome = _launch(request, request_path, worker_log, remaining, memory_mb, heartbeat, pool)
         if outcome.ok or not (scratch / "load.json").exists():
             break
         crashed = _crashed_variant(request, scratch, crashes)
@@ -645,6 +743,72 @@ def _convert_part(
     result = _collect(request, scratch, outcome, crashes, worker_log, time.monotonic() - started)
     result.complete = outcome.ok and not crashes
     return result
+
+
+def _launch(
+    request: ConversionRequest,
+    request_path: Path,
+    worker_log: Path,
+    timeout_s: float,
+    memory_mb: int | None,
+    heartbeat: Heartbeat | None,
+    pool: WorkerPool | None,
+) -> WorkerOutcome:
+    """One conversion worker run of `request_path`: a pooled worker's job, or a process."""
+    if pool is not None:
+        return pool.run(
+            PoolJob(log=str(worker_log), job=str(request_path)).model_dump_json(),
+            log_path=worker_log,
+            timeout_s=timeout_s,
+            memory_mb=memory_mb,
+            heartbeat=heartbeat,
+        )
+    return run_worker(
+        [sys.executable, "-m", "tflite_gate.convert", str(request_path)],
+        timeout_s=timeout_s,
+        memory_mb=memory_mb,
+        log_path=worker_log,
+        cwd=Path(request.workspace),
+        env=_worker_env(),
+        heartbeat=heartbeat,
+    )
+
+
+def run_diagnosis(
+    request: ConversionRequest,
+    *,
+    timeout_s: float,
+    memory_mb: int | None,
+    pool: WorkerPool | None,
+) -> DiagnosisResult:
+    """Per-layer error and keep_float candidates of `request.diagnose`'s variant.
+
+    Never raises for the worker's sake: one that dies or runs out of time is a result
+    that says so, and the run it diagnoses keeps its own verdict.
+    """
+    scratch = Path(request.scratch)
+    scratch.mkdir(parents=True, exist_ok=True)
+    request_path = scratch / "request.json"
+    write_message(request_path, request)
+    log = scratch / "worker.log"
+    outcome = _launch(request, request_path, log, timeout_s, memory_mb, None, pool)
+    found = read_message(scratch / DIAGNOSIS_FILE, DiagnosisResult)
+    if found is not None:
+        return found
+    load = read_message(scratch / "load.json", LoadResult)
+    if load is not None and not load.ok:
+        return DiagnosisResult(ok=False, error=load.error)
+    return DiagnosisResult(ok=False, error=f"the worker {_ended(outcome)}")
+
+
+def _ended(outcome: WorkerOutcome) -> str:
+    if outcome.timed_out:
+        return "ran out of time"
+    if outcome.memory_exceeded:
+        return "ran out of memory"
+    if outcome.signal_name:
+        return f"was killed by {outcome.signal_name}"
+    return f"exited with code {outcome.returncode}"
 
 
 def finished_results(request: ConversionRequest, duration_s: float) -> ConversionResult:

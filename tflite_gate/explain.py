@@ -241,12 +241,15 @@ EXPLANATIONS: dict[str, Explanation] = {
         ),
         (
             "Use calibration data from the real input distribution, or keep sensitive "
-            "layers in float.",
-            "If the accuracy is acceptable, loosen the threshold to the tightest passing "
-            "value the finding and report give (with a margin).",
+            "layers in float: for an int8 variant the report's `diagnosis` (and the job "
+            "summary) names the layers that add the error and a `keep_float` set that was "
+            "converted, run and found to pass.",
+            "If the accuracy is acceptable, loosen the threshold: `tflite-gate suggest` "
+            "prints values that pass with a margin, where they belong in the policy.",
         ),
         "variants:\n  - name: int8\n    quantization: int8\n"
-        "    max_divergence: {min_cosine: 0.99, min_top1: 0.95}",
+        "    max_divergence: {min_cosine: 0.99, min_top1: 0.95}\n"
+        "    keep_float: {nodes: [model/dense_1/MatMul;model/dense_1/Relu]}",
     ),
     "non-finite": Explanation(
         "An output contains NaN or Inf where the source model's does not.",
@@ -283,10 +286,21 @@ EXPLANATIONS: dict[str, Explanation] = {
         "            latency_severity: error}",
     ),
     "baseline-regression": Explanation(
-        "Reserved for comparisons with a base branch's report; no check emits it yet.",
-        ("Not emitted by this version.",),
-        ("Nothing to fix.",),
-        "# reserved: no policy key compares with a baseline yet",
+        "Compared with the baseline report (`check --baseline`, e.g. the base branch's), a "
+        "variant changed in a way the policy's `regression:` section forbids: it grew by more "
+        "than `max_size_increase`, uses an op the baseline did not (`allow_new_ops: false`), "
+        "needs a newer runtime (`allow_min_runtime_increase: false`), or a metric got worse "
+        "by more than `max_metric_worsening`.",
+        (
+            "A new layer or a new op version from a converter upgrade.",
+            "A change in quantization or calibration data that costs accuracy.",
+        ),
+        (
+            "Undo the change the message names, or accept it by loosening that key; the next "
+            "baseline (the merged branch's report) then holds the new state.",
+        ),
+        "defaults:\n  regression:\n    max_size_increase: 10%\n    allow_new_ops: false\n"
+        "    allow_min_runtime_increase: false\n    max_metric_worsening: 5%",
     ),
     "internal-error": Explanation(
         "tflite-gate itself failed: a bug, not your model.",

@@ -73,6 +73,10 @@ class ModelPlaces:
         """The data worker of a `.tflite` source's generator."""
         return self.scratch / "data"
 
+    def diagnosis(self, variant: int) -> Path:
+        """A failing int8 variant's per-layer diagnosis and the keep_float trials."""
+        return self.scratch / f"diagnose-{variant}"
+
     def run(self, variant: int | None, runtime: int) -> Path:
         """One interpreter run: one variant (None: the reference) on one runtime, by position."""
         return self.scratch / f"run-{'reference' if variant is None else variant}-{runtime}"

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from tflite_gate import checks
+from tflite_gate.baseline import compare_with_baseline
 from tflite_gate.cancel import Cancelled, cancelled_by
 from tflite_gate.compare import OutputPlan, compare_run
 from tflite_gate.conversion_cache import ConversionCache, conversion_key
@@ -33,9 +34,11 @@ from tflite_gate.data import (
     InputSignature,
     representative_samples,
     sample_shape,
+    save_npz,
     stack,
 )
 from tflite_gate.data_worker import needs_worker, samples_in_worker
+from tflite_gate.diagnose import diagnose, needs_diagnosis
 from tflite_gate.environment import new_report
 from tflite_gate.execute import ExecutionResult, ExecutionStatus, run_interpreter
 from tflite_gate.files import copy_file_atomic, disk_problem
@@ -61,6 +64,7 @@ from tflite_gate.policy import (
     resolve_model,
     runtime_name,
 )
+from tflite_gate.report.json_report import ReportFileError, read_json_report
 from tflite_gate.report.model import (
     CacheUse,
     ModelReport,
@@ -75,7 +79,7 @@ from tflite_gate.report.model import (
     VariantReport,
 )
 from tflite_gate.report.outputs import output_path_problems
-from tflite_gate.report.text import cache_note, format_metric
+from tflite_gate.report.text import cache_note, diagnosis_line, format_metric
 from tflite_gate.run_options import (
     CheckOptions,
     FailOn,
@@ -100,11 +104,12 @@ from tflite_gate.sources import (
     classify,
     signature_name,
 )
-from tflite_gate.suggest import suggestion_for
+from tflite_gate.suggest import add_keep_float_snippets, suggestion_for
 from tflite_gate.thresholds import plan_output
 from tflite_gate.worker_protocol import (
     ConversionRequest,
     EvaluationResult,
+    KeepFloat,
     LoadResult,
     SourceSpec,
     TensorSpec,
@@ -229,6 +234,7 @@ def _check_models(
     if options.only or options.runtimes:
         names = [loaded.policy.models[i].name for i in indices]
         report.shard = Shard(models=names, runtimes=options.runtimes or None)
+    baseline = _read_baseline(options)
     report.timings["policy"] = round(time.monotonic() - started, 3)
 
     versions = _version_findings(loaded, indices)  # a default's once, before the models
@@ -259,8 +265,33 @@ def _check_models(
             _check_in_parallel(configs, versions, report, context)
         finally:
             pool.close()
+    if baseline is not None and options.baseline is not None:
+        _compare_with_baseline(report, baseline, str(options.baseline), configs)
     report.suggestion = suggestion_for(report, loaded)
+    add_keep_float_snippets(report, loaded)
     return options.fail_on or loaded.policy.fail_on
+
+
+def _read_baseline(options: CheckOptions) -> Report | None:
+    """The earlier report to compare with, read before any model work (a usage error)."""
+    if options.baseline is None:
+        return None
+    try:
+        return read_json_report(options.baseline)
+    except ReportFileError as error:
+        raise UsageError(f"{options.names.baseline}: {error}") from None
+
+
+def _compare_with_baseline(
+    report: Report, baseline: Report, shown_as: str, configs: list[ModelConfig]
+) -> None:
+    """The changes since `baseline`, and a finding for each one the policy forbids."""
+    report.baseline = compare_with_baseline(report, baseline, shown_as)
+    by_name = {config.name: config for config in configs}
+    for change in report.baseline.variants:
+        config = by_name.get(change.model)
+        if config is not None:
+            report.add(checks.check_regressions(config, change))
 
 
 def _check_in_parallel(
@@ -857,7 +888,14 @@ def _conversion_request(
         select_tf_ops=config.select_tf_ops.value,
         allow_custom_ops=bool(config.custom_ops.value),
         variants=[
-            VariantRequest(name=v.name, quantization=v.quantization, io=v.io)
+            VariantRequest(
+                name=v.name,
+                quantization=v.quantization,
+                io=v.io,
+                keep_float=KeepFloat(nodes=v.keep_float.nodes, ops=v.keep_float.ops)
+                if v.keep_float
+                else None,
+            )
             for v in config.variants
         ],
         calibration=calibration,
@@ -921,6 +959,8 @@ def _run_conversion(
         saved = _inspect_variant(config, variant, Path(outcome.tflite_path), report, context)
         if saved is not None and inputs is not None:
             _execute_variant(config, position, variant, saved, inputs, reference, report, context)
+        if inputs is not None and reference is not None:
+            _diagnose_variant(config, position, variant, request, inputs, reference, context)
 
 
 def _convert(
@@ -1195,6 +1235,53 @@ def _execute_variant(
         context.progress(f"[{config.name}/{variant.name}] {spec.name}: {_summary(run)}")
 
 
+def _diagnose_variant(
+    config: ModelConfig,
+    position: int,
+    variant: VariantReport,
+    request: ConversionRequest,
+    inputs: Arrays,
+    reference: Arrays,
+    context: RunContext,
+) -> None:
+    """An int8 variant that broke a threshold: the layers behind it, and a verified fix."""
+    broken = needs_diagnosis(variant)
+    if broken is None:
+        return
+    names = [runtime_name(item) for item in config.runtimes.value]
+    runtime_position = names.index(broken.runtime)
+    spec = runtime_spec(config.runtimes.value[runtime_position], context.workspace)
+    runtime = context.runtimes.get(spec)
+    if not isinstance(runtime, RuntimeEnvironment):  # it ran: prepared, unless a bug
+        return
+    scratch = context.places(config).diagnosis(position)
+    scratch.mkdir(parents=True, exist_ok=True)
+    save_npz(scratch / "inputs.npz", inputs)
+
+    def try_model(model: Path, trial: int) -> RuntimeRun:
+        places = (scratch / f"run-{trial}", scratch / f"reproducer-{trial}")
+        result = _run_on(config, spec, runtime, model, inputs, context, places)
+        run = _runtime_run(config, spec, runtime, result, variant, context)
+        if result.ok:
+            _judge(run, result.outputs, reference, variant, config)
+        return run
+
+    context.progress(f"[{config.name}/{variant.name}] finding the layers behind the divergence")
+    variant_request = next(v for v in request.variants if v.name == variant.name)
+    variant.diagnosis = diagnose(
+        request,
+        variant_request,
+        broken,
+        scratch / "inputs.npz",
+        scratch,
+        try_model,
+        timeout_s=config.timeout_s.value,
+        memory_mb=config.memory_mb.value,
+        pool=context.pool,
+    )
+    context.progress(f"[{config.name}/{variant.name}] {diagnosis_line(variant.diagnosis)}")
+
+
 def _interpret(
     config: ModelConfig,
     spec: RuntimeSpec,
@@ -1212,22 +1299,39 @@ def _interpret(
     """
     places = context.places(config)
     directory = runtime_directories([runtime_name(item) for item in config.runtimes.value])
+    where = (
+        places.run(variant[0] if variant else None, runtime_position),
+        places.reproducer(variant[1] if variant else None, directory[runtime_position]),
+    )
+    latency_runs = (config.latency_runs.value or 0) if variant else 0
+    return _run_on(config, spec, runtime, model, inputs, context, where, latency_runs)
+
+
+def _run_on(
+    config: ModelConfig,
+    spec: RuntimeSpec,
+    runtime: RuntimeEnvironment,
+    model: Path,
+    inputs: Arrays,
+    context: RunContext,
+    where: tuple[Path, Path],
+    latency_runs: int = 0,
+) -> ExecutionResult:
+    """`model` on `runtime` under the model's limits; `where`: (scratch, reproducer dir)."""
     return run_interpreter(
         model,
         inputs,
         python=runtime.python,
         module=runtime.module,
-        scratch=places.run(variant[0] if variant else None, runtime_position),
-        reproducer_dir=places.reproducer(
-            variant[1] if variant else None, directory[runtime_position]
-        ),
+        scratch=where[0],
+        reproducer_dir=where[1],
         timeout_s=config.interpreter_timeout_s.value,
         memory_mb=config.memory_mb.value,
         num_threads=config.num_threads,
         custom_op_registerers=spec.custom_op_registerers,
         custom_op_libraries=spec.custom_op_libraries,
         pythonpath=[str(context.workspace.resolve())],
-        latency_runs=(config.latency_runs.value or 0) if variant else 0,
+        latency_runs=latency_runs,
         latency_threads=config.latency_threads.value,
     )
 

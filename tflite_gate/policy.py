@@ -24,10 +24,12 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     FiniteFloat,
     ValidationError,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -45,7 +47,7 @@ Quantization = Literal["none", "dynamic", "float16", "int8", "int16x8"]
 IoType = Literal["float32", "int8", "uint8", "int16"]
 FailOn = Literal["error", "warning"]
 
-_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 _FACTORY_PATTERN = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*:[A-Za-z_][\w]*$")
 
 
@@ -150,6 +152,46 @@ class Budgets(_Strict):
     latency_severity: BudgetSeverity | None = None
 
 
+def _share(value: Any) -> Any:
+    """`10%` or `0.1` → 0.1: how much larger a value may get than the baseline's."""
+    if isinstance(value, str):
+        text = value.strip()
+        if not text.endswith("%"):
+            raise ValueError(
+                f"write a share as a percentage (10%) or a number (0.1), got {value!r}"
+            )
+        try:
+            value = float(text[:-1]) / 100
+        except ValueError:
+            raise ValueError(f"write a share as a percentage (10%), got {value!r}") from None
+    return value
+
+
+Share = Annotated[
+    FiniteFloat,
+    Field(ge=0),
+    BeforeValidator(_share),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number", "minimum": 0},
+                {"type": "string", "pattern": r"^\s*[0-9]+(\.[0-9]+)?%\s*$"},
+            ],
+            "description": "A share of the baseline's value: 10% or 0.1.",
+        }
+    ),
+]
+
+
+class Regression(_Strict):
+    """What may change since the baseline report (`check --baseline`)."""
+
+    max_size_increase: Share | None = None
+    allow_new_ops: bool | None = None
+    allow_min_runtime_increase: bool | None = None
+    max_metric_worsening: Share | None = None
+
+
 _SYMBOL_PATTERN = re.compile(r"^[A-Za-z_]\w*$")
 
 
@@ -188,11 +230,34 @@ class RuntimeEntry(_Strict):
 RuntimeItem = Annotated[str, Field(min_length=1)] | RuntimeEntry
 
 
+class KeepFloatSpec(_Strict):
+    """Selective quantization: these ops of a full-integer variant stay in float."""
+
+    nodes: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)
+    ops: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)
+
+    @field_validator("ops")
+    @classmethod
+    def _upper_op_names(cls, names: list[str]) -> list[str]:
+        return [name.strip().upper() for name in names]
+
+
 class VariantSpec(_Strict):
-    name: Annotated[str, Field(pattern=_NAME_PATTERN)]
+    name: Annotated[str, Field(pattern=NAME_PATTERN)]
     quantization: Quantization = "none"
     io: IoType = "float32"
     max_divergence: Divergence | None = None
+    keep_float: KeepFloatSpec | None = None
+
+    @model_validator(mode="after")
+    def _keep_float_needs_int8(self) -> VariantSpec:
+        if self.keep_float is not None and self.quantization != "int8":
+            raise _PathError(
+                "keep_float needs quantization int8 (full-integer, where the converter can "
+                f"leave ops in float), got {self.quantization!r}",
+                ("keep_float",),
+            )
+        return self
 
     @model_validator(mode="after")
     def _io_fits_quantization(self) -> VariantSpec:
@@ -215,6 +280,7 @@ class Settings(_Strict):
     data: DataPolicy | None = None
     limits: Limits | None = None
     budgets: Budgets | None = None
+    regression: Regression | None = None
     runtimes: Annotated[list[RuntimeItem], Field(min_length=1)] | None = None
     variants: Annotated[list[VariantSpec], Field(min_length=1)] | None = None
 
@@ -266,7 +332,7 @@ class Settings(_Strict):
 
 
 class ModelSpec(Settings):
-    name: Annotated[str, Field(pattern=_NAME_PATTERN)]
+    name: Annotated[str, Field(pattern=NAME_PATTERN)]
     source: Annotated[str, Field(min_length=1)]
     input_shapes: dict[str, list[Annotated[int, Field(ge=1)]]] | None = None
     signature: str | None = None
@@ -721,6 +787,10 @@ class ModelConfig:
     latency_runs: Setting[int | None]  # invokes timed; None: latency is not measured
     latency_threads: Setting[int]
     latency_severity: Setting[BudgetSeverity]
+    max_size_increase: Setting[float | None]
+    allow_new_ops: Setting[bool]
+    allow_min_runtime_increase: Setting[bool]
+    max_metric_worsening: Setting[float | None]
     runtimes: Setting[list[str | RuntimeEntry]]
     runtime_locations: dict[str, Location]  # by runtime name: the entry's own line
     thresholds: dict[str, ThresholdPlan]  # by variant name; AS_IS_VARIANT for a .tflite run
@@ -886,6 +956,12 @@ def resolve_model(loaded: LoadedPolicy, index: int) -> ModelConfig:
         ),
         num_threads=_pick(loaded, index, "limits", "num_threads", 2).value,
         **_budgets(loaded, index),
+        max_size_increase=_pick(loaded, index, "regression", "max_size_increase", None),
+        allow_new_ops=_pick(loaded, index, "regression", "allow_new_ops", True),
+        allow_min_runtime_increase=_pick(
+            loaded, index, "regression", "allow_min_runtime_increase", True
+        ),
+        max_metric_worsening=_pick(loaded, index, "regression", "max_metric_worsening", None),
         runtimes=runtimes,
         runtime_locations={
             runtime_name(item): loaded.location((*runtimes_path, position))

@@ -74,6 +74,7 @@ class OptionNames:
     artifacts: str | None = "--artifacts"
     cache_dir: str = "--cache-dir (or TFLITE_GATE_CACHE)"
     no_cache: str = "--no-cache"
+    baseline: str = "--baseline"
 
 
 @dataclass
@@ -89,6 +90,7 @@ class CheckOptions:
     cache: bool = True  # reuse and keep conversions under cache_dir
     cache_max_mb: int = DEFAULT_CACHE_MAX_MB
     outputs: list[Output] = field(default_factory=list)  # report files; never over an input
+    baseline: Path | None = None  # an earlier JSON report to compare with
     names: OptionNames = field(default_factory=OptionNames)
 
 

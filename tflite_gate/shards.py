@@ -61,9 +61,10 @@ def merge_reports(shards: Sequence[tuple[str, Report]], loaded: LoadedPolicy) ->
     merged.internal_error = "".join(errors) or None
     merged.duration_s = round(sum(report.duration_s for _, report in shards), 3)
     merged.timings["total"] = merged.duration_s
-    from tflite_gate.suggest import suggestion_for  # numpy: not for `matrix` or a bad policy
+    from tflite_gate.suggest import add_keep_float_snippets, suggestion_for  # numpy: lazily
 
     merged.suggestion = suggestion_for(merged, loaded)
+    add_keep_float_snippets(merged, loaded)
     merged.finalize(first.fail_on)
     return merged
 

@@ -30,7 +30,13 @@ from tflite_gate.files import write_text_atomic
 from tflite_gate.findings import Finding, Severity
 from tflite_gate.json_schemas import schema_text
 from tflite_gate.layout import GATE_DIRECTORY
-from tflite_gate.policy import PolicyError, display_path_for, load_policy, resolve_model
+from tflite_gate.policy import (
+    NAME_PATTERN,
+    PolicyError,
+    display_path_for,
+    load_policy,
+    resolve_model,
+)
 from tflite_gate.report.model import ModelReport, OutputMetrics, Report, VariantReport
 from tflite_gate.run_options import CheckOptions, Progress, margin_text
 from tflite_gate.runtime_versions import parse_runtime_version
@@ -379,10 +385,19 @@ class InitOutcome:
 
 
 def _refuse_overwrite(request: InitRequest) -> None:
-    if request.policy.exists() and not request.force:
-        raise InitError(f"pass --force to replace {request.policy}: it exists")
     if request.policy.is_dir():
         raise InitError(f"pass --policy a file path: {request.policy} is a directory")
+    if request.policy.exists() and not request.force:
+        raise InitError(f"pass --force to replace {request.policy}: it exists")
+
+
+def _checked_name(name: str) -> str:
+    if not re.fullmatch(NAME_PATTERN, name):
+        raise InitError(
+            "pass --name with letters, digits and _ . - only, starting with a letter or a "
+            f"digit: {name!r} cannot name a model (it is a file name in the artifacts)"
+        )
+    return name
 
 
 def run_init(request: InitRequest, progress: Progress) -> InitOutcome:
@@ -392,7 +407,7 @@ def run_init(request: InitRequest, progress: Progress) -> InitOutcome:
     try:
         _refuse_overwrite(request)
         source = _source(request)
-        name = request.name or model_name(source)
+        name = _checked_name(request.name or model_name(source))
         variants = _variant_entries(request.variants)
         if source.endswith(".tflite") and request.variants != ["float"]:
             raise InitError("leave out --variants for a .tflite source: it is checked as it is")

@@ -291,12 +291,16 @@ class _Placed:
         return (self.entry, self.output, self.broken.key)
 
 
-def _placed(report: Report, loaded: LoadedPolicy) -> Iterator[_Placed]:
+def _configured(report: Report, loaded: LoadedPolicy) -> Iterator[tuple[ModelReport, ModelConfig]]:
+    """Each model of the report the policy has, with its resolved settings."""
     indices = {model.name: index for index, model in enumerate(loaded.policy.models)}
     for model in report.models:
-        if model.name not in indices:
-            continue
-        config = resolve_model(loaded, indices[model.name])
+        if model.name in indices:
+            yield model, resolve_model(loaded, indices[model.name])
+
+
+def _placed(report: Report, loaded: LoadedPolicy) -> Iterator[_Placed]:
+    for model, config in _configured(report, loaded):
         for variant in model.variants:
             if variant.name not in config.thresholds:
                 continue
@@ -347,6 +351,42 @@ def suggest_thresholds(
     verify(snippet, report, loaded)
     suggested = [_suggested(item, values[item.spot]) for item in placed]
     return ThresholdSuggestion(margin=margin, thresholds=suggested, snippet=snippet)
+
+
+def add_keep_float_snippets(report: Report, loaded: LoadedPolicy) -> None:
+    """Each verified keep_float fix as YAML for the variant's own entry in the policy.
+
+    Node names belong to one model: a variant the model inherits from `defaults` gets
+    the defaults' list copied into the model, so other models keep theirs unchanged.
+    """
+    for model, config in _configured(report, loaded):
+        for variant in model.variants:
+            diagnosis = variant.diagnosis
+            if diagnosis is None or not diagnosis.keep_float:
+                continue
+            diagnosis.snippet = _keep_float_snippet(
+                loaded, config, variant.name, diagnosis.keep_float
+            )
+
+
+def _keep_float_snippet(
+    loaded: LoadedPolicy, config: ModelConfig, variant: str, nodes: list[str]
+) -> str:
+    entry = _variant_entry(loaded, config, variant)
+    keep = {"keep_float": {"nodes": list(nodes)}}
+    if entry[0] != "defaults":
+        tree: dict[str, Any] = {}
+        _block(tree, entry, loaded).update(keep)
+        return _yaml(tree)
+    listed = [
+        spec.model_dump(mode="json", by_alias=True, exclude_unset=True)
+        for spec in loaded.policy.defaults.variants or []
+    ]
+    for spec in listed:
+        if spec["name"] == variant:
+            spec.update(keep)
+    model = {"name": config.name, "variants": listed}
+    return _yaml({"models": [model]})
 
 
 def suggestion_for(report: Report, loaded: LoadedPolicy) -> ThresholdSuggestion | None:

@@ -78,10 +78,33 @@ class SourceSpec(_Message):
     high: float = DEFAULT_HIGH
 
 
+class KeepFloat(_Message):
+    """Ops of a full-integer variant left in float: by output tensor name, or by op type."""
+
+    nodes: list[str] = Field(default_factory=list)
+    ops: list[str] = Field(default_factory=list)
+
+
 class VariantRequest(_Message):
     name: str
     quantization: str
     io: str = "float32"
+    keep_float: KeepFloat | None = None
+
+
+class DiagnosisRequest(_Message):
+    """Where a full-integer variant's error comes from, and keep_float sets to try.
+
+    The worker calibrates the variant once, compares every op output of the quantized
+    model with the calibrated float model on `inputs` (an .npz of evaluation inputs),
+    and quantizes it again with the top layers kept in float, one candidate per
+    `candidates` entry (how many of the top layers).
+    """
+
+    variant: VariantRequest
+    inputs: str
+    top: int = 5
+    candidates: list[int] = Field(default_factory=lambda: [1, 2, 3])
 
 
 class ConversionRequest(_Message):
@@ -103,6 +126,7 @@ class ConversionRequest(_Message):
     samples: int = 16
     reference: bool = True
     skip: list[str] = Field(default_factory=list)
+    diagnose: DiagnosisRequest | None = None
 
 
 class PoolJob(_Message):
@@ -133,6 +157,37 @@ class VariantResult(_Message):
     data_location: Place | None = None
     crash: str | None = None
     crash_cause: str | None = None
+    duration_s: float = 0.0
+
+
+class LayerError(_Message):
+    """One op output of a quantized model against the same tensor of its float model.
+
+    `rel_rmse` is the error that reached this tensor; `added` what this op added to the
+    worst error of its inputs; `share` its part of all the error added in the model.
+    """
+
+    tensor: str
+    op: str
+    rel_rmse: float | None
+    added: float
+    share: float
+    rmse_over_scale: float | None = None
+    inputs: list[str] = Field(default_factory=list)
+
+
+class Candidate(_Message):
+    """A keep_float set and the variant quantized with it."""
+
+    nodes: list[str]
+    tflite_path: ScratchFile
+
+
+class DiagnosisResult(_Message):
+    ok: bool
+    error: str | None = None
+    layers: list[LayerError] = Field(default_factory=list)
+    candidates: list[Candidate] = Field(default_factory=list)
     duration_s: float = 0.0
 
 

@@ -24,15 +24,23 @@ from tflite_gate.findings import RULES, Finding, Location, Severity, sort_findin
 from tflite_gate.report.model import (
     EXECUTED_RUN_STATUSES,
     FAILING_RUN_STATUSES,
+    LayerStat,
     ModelReport,
+    OutputMetrics,
     Report,
     RuntimeRun,
     ThresholdSuggestion,
     ThresholdViolation,
     VariantReport,
 )
-from tflite_gate.report.terminal import format_size
-from tflite_gate.report.text import cache_note, format_metric, format_number, plural
+from tflite_gate.report.text import (
+    cache_note,
+    change_parts,
+    format_metric,
+    format_number,
+    format_size,
+    plural,
+)
 from tflite_gate.run_options import margin_text
 
 # Characters with a meaning in Markdown inline syntax (CommonMark lets any ASCII
@@ -393,6 +401,34 @@ def _hints(findings: list[Finding]) -> str | None:
     return "\n".join(lines)
 
 
+def _baseline_section(report: Report) -> str | None:
+    """The deltas since the baseline report, shown whether or not they fail anything."""
+    baseline = report.baseline
+    if baseline is None:
+        return None
+    rows = []
+    unchanged = 0
+    for change in baseline.variants:
+        parts = change_parts(change)
+        if not parts:
+            unchanged += 1
+            continue
+        rows.append(
+            [escape_cell(f"{change.model}/{change.variant}"), "<br>".join(map(escape_text, parts))]
+        )
+    lines = [
+        f"### Since the baseline {code_span(baseline.report)}",
+        "",
+        f"Baseline run {escape_text(baseline.started_at)}, tflite-gate "
+        f"{escape_text(baseline.tool_version)}.",
+    ]
+    if rows:
+        lines += ["", _table(["variant", "changes"], rows)]
+    if unchanged:
+        lines += ["", f"{plural(unchanged, 'variant')} unchanged."]
+    return "\n".join(lines)
+
+
 def _suggestion_details(suggestion: ThresholdSuggestion | None) -> str | None:
     """The collapsed section of a run that broke thresholds: values that pass, and where."""
     if suggestion is None:
@@ -424,6 +460,108 @@ def _suggestion_details(suggestion: ThresholdSuggestion | None) -> str | None:
         "",
         "</details>",
     ]
+    return "\n".join(lines)
+
+
+_CHART_LABEL = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+def _chart_label(position: int, tensor: str) -> str:
+    """A short, inert label: Mermaid has no escaping we could trust with model text."""
+    parts = tensor.split(";")[0].split("/")
+    layer = parts[-2] if len(parts) > 1 else parts[0]  # `model/dense_1/MatMul` → `dense_1`
+    short = _CHART_LABEL.sub("", layer)[:24]
+    return f"{position}. {short}" if short else str(position)
+
+
+def _layer_chart(title: str, layers: list[LayerStat]) -> str:
+    labels = ", ".join(f'"{_chart_label(i, layer.tensor)}"' for i, layer in enumerate(layers, 1))
+    bars = ", ".join(f"{layer.share * 100:.1f}" for layer in layers)
+    return "\n".join(
+        [
+            "```mermaid",
+            "xychart-beta",
+            f'    title "{_CHART_LABEL.sub(" ", title).strip()}"',
+            f"    x-axis [{labels}]",
+            '    y-axis "share of the error added (%)" 0 --> 100',
+            f"    bar [{bars}]",
+            "```",
+        ]
+    )
+
+
+def _metrics_pair(before: list[OutputMetrics], after: list[OutputMetrics]) -> list[list[str]]:
+    later = {m.output: m for m in after}
+    rows = []
+    for old in before:
+        new = later.get(old.output)
+        cells = [code_span(old.output, in_table=True)]
+        for metric in ("max_abs", "rel_rmse", "cosine"):
+            now = _num(getattr(new, metric), 6) if new else "n/a"
+            cells.append(f"{_num(getattr(old, metric), 6)} → {now}")
+        rows.append(cells)
+    return rows
+
+
+def _diagnosis_details(model: ModelReport, variant: VariantReport) -> str | None:
+    """Where an int8 variant loses accuracy, and the keep_float fix that was verified."""
+    diagnosis = variant.diagnosis
+    if diagnosis is None:
+        return None
+    name = f"{model.name}/{variant.name}"
+    lines = [
+        f"<details><summary>{_summary_html(name)}: where the quantization error comes from"
+        "</summary>",
+        "",
+    ]
+    if diagnosis.error:
+        lines += [f"The layers could not be measured: {escape_text(diagnosis.error)}", ""]
+    if diagnosis.layers:
+        rows = [
+            [
+                str(position),
+                code_span(layer.tensor, in_table=True),
+                escape_cell(layer.op),
+                _num(layer.rel_rmse),
+                _num(layer.added),
+                f"{layer.share:.0%}",
+                _num(layer.rmse_over_scale),
+            ]
+            for position, layer in enumerate(diagnosis.layers, 1)
+        ]
+        header = ["#", "op output (tensor)", "op", "rel_rmse", "added", "share", "rmse/scale"]
+        lines += [
+            "Every op output of the int8 model against the calibrated float model, on the "
+            "evaluation data; *added* is the relative error the op adds to its inputs' worst.",
+            "",
+            _table(header, rows),
+            "",
+            _layer_chart(f"Error added per layer {name}", diagnosis.layers),
+            "",
+        ]
+    if diagnosis.keep_float and diagnosis.snippet:
+        trial = next(t for t in diagnosis.trials if t.nodes == diagnosis.keep_float)
+        lines += [
+            f"**Verified fix:** with these {len(diagnosis.keep_float)} op(s) kept in float the "
+            f"variant was converted again, run on {escape_text(diagnosis.runtime)} and passes "
+            "every threshold (before → after):",
+            "",
+            _table(
+                ["output", "max_abs", "rel_rmse", "cosine"],
+                _metrics_pair(diagnosis.before, trial.metrics),
+            ),
+            "",
+            _fenced_block(diagnosis.snippet.splitlines(), "yaml"),
+            "",
+        ]
+    elif diagnosis.trials:
+        lines += [
+            f"No keep_float set tried passes ({len(diagnosis.trials)} tried, up to "
+            f"{max(len(t.nodes) for t in diagnosis.trials)} ops kept in float): the error is "
+            "spread out; better calibration data, int16x8, or a looser threshold may be needed.",
+            "",
+        ]
+    lines.append("</details>")
     return "\n".join(lines)
 
 
@@ -463,6 +601,12 @@ def _parts(report: Report, heading: str, report_path: str | None) -> _Parts:
     model_details = [d for d in (_model_details(m) for m in report.models) if d is not None]
     hints = _hints(findings)
     suggested = _suggestion_details(report.suggestion)
+    diagnoses = [
+        found
+        for model in report.models
+        for variant in model.variants
+        if (found := _diagnosis_details(model, variant)) is not None
+    ]
     packages = report.environment.packages
     versions = ", ".join(
         f"{name} {escape_text(packages.get(name) or 'missing')}"
@@ -476,10 +620,18 @@ def _parts(report: Report, heading: str, report_path: str | None) -> _Parts:
     )
     return _Parts(
         head="\n".join(head),
-        models=[_model_section(m) for m in report.models],
+        models=[
+            *(_model_section(m) for m in report.models),
+            *([baseline] if (baseline := _baseline_section(report)) else []),
+        ],
         findings_head=findings_head,
         finding_rows=[_finding_row(f) for f in findings],
-        details=[*([hints] if hints else []), *([suggested] if suggested else []), *model_details],
+        details=[
+            *([hints] if hints else []),
+            *diagnoses,
+            *([suggested] if suggested else []),
+            *model_details,
+        ],
         footer=footer,
     )
 

@@ -303,6 +303,46 @@ class RuntimeRun(_Model):
         return "with the policy's registerers " + ", ".join(self.custom_op_registerers)
 
 
+class LayerStat(_Model):
+    """One op output of a full-integer variant against the calibrated float model."""
+
+    tensor: str = Field(description="The op's output tensor: the name keep_float.nodes takes.")
+    op: str
+    rel_rmse: float | None = Field(description="Relative error that reached this tensor.")
+    added: float = Field(description="rel_rmse minus the worst rel_rmse of the op's inputs.")
+    share: float = Field(description="Its part of all the error the model's ops added.")
+    rmse_over_scale: float | None = Field(
+        default=None,
+        description="rmse in quantization steps of the tensor (about 0.3 is rounding).",
+    )
+
+
+class KeepFloatTrial(_Model):
+    """The variant quantized again with `nodes` left in float, run and compared."""
+
+    nodes: list[str]
+    runtime: str
+    status: RunStatus
+    message: str | None = None
+    metrics: list[OutputMetrics] = Field(default_factory=list)
+    violations: list[ThresholdViolation] = Field(default_factory=list)
+
+
+class LayerDiagnosis(_Model):
+    """Where a full-integer variant that broke a threshold loses its accuracy, and a fix
+    that was verified (converted, run and compared) before it is suggested."""
+
+    runtime: str = Field(description="The runtime whose run broke the threshold.")
+    before: list[OutputMetrics] = Field(description="That run's metrics.")
+    layers: list[LayerStat] = Field(default_factory=list)
+    trials: list[KeepFloatTrial] = Field(default_factory=list)
+    keep_float: list[str] | None = Field(
+        default=None, description="The first keep_float.nodes tried that passes, if any."
+    )
+    snippet: str | None = Field(default=None, description="That fix as policy YAML.")
+    error: str | None = Field(default=None, description="Why the layers could not be measured.")
+
+
 class VariantReport(_Model):
     name: str
     quantization: str
@@ -314,6 +354,9 @@ class VariantReport(_Model):
     inspection: Inspection | None = None
     converter: ConverterDiagnostics = Field(default_factory=ConverterDiagnostics)
     runs: list[RuntimeRun] = Field(default_factory=list)
+    diagnosis: LayerDiagnosis | None = Field(
+        default=None, description="For a full-integer variant that broke a threshold."
+    )
     timings: dict[VariantPhase, float] = Field(default_factory=dict)
 
     def status_label(self) -> str:
@@ -393,6 +436,54 @@ class ThresholdSuggestion(_Model):
     )
 
 
+class OpVersionChange(_Model):
+    op: str
+    before: int
+    after: int
+
+
+class MetricChange(_Model):
+    runtime: str
+    output: str
+    metric: MetricName
+    before: float | None
+    after: float | None
+
+
+class LatencyChange(_Model):
+    runtime: str
+    before_ms: float
+    after_ms: float
+
+
+class VariantChange(_Model):
+    """One variant against the same model and variant in the baseline report."""
+
+    model: str
+    variant: str
+    presence: Literal["both", "new", "gone"] = Field(
+        default="both", description="new: not in the baseline; gone: only in the baseline."
+    )
+    size_before: int | None = None
+    size_after: int | None = None
+    ops_added: list[str] = Field(default_factory=list)
+    ops_removed: list[str] = Field(default_factory=list)
+    versions: list[OpVersionChange] = Field(default_factory=list)
+    runtime_before: str | None = None
+    runtime_after: str | None = None
+    metrics: list[MetricChange] = Field(default_factory=list)
+    latency: list[LatencyChange] = Field(default_factory=list)
+
+
+class BaselineComparison(_Model):
+    """This run against an earlier report (`check --baseline`): what changed, per variant."""
+
+    report: str = Field(description="The baseline report, as given.")
+    started_at: str = Field(description="When the baseline run started.")
+    tool_version: str
+    variants: list[VariantChange] = Field(default_factory=list)
+
+
 class Summary(_Model):
     errors: int = 0
     warnings: int = 0
@@ -432,6 +523,9 @@ class Report(_Model):
     models: list[ModelReport] = Field(default_factory=list)
     findings: list[Finding] = Field(default_factory=list)
     summary: Summary = Field(default_factory=Summary)
+    baseline: BaselineComparison | None = Field(
+        default=None, description="With `check --baseline`: the changes since that report."
+    )
     suggestion: ThresholdSuggestion | None = Field(
         default=None,
         description="When a divergence threshold was broken: values that pass on this data.",

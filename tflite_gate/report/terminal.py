@@ -12,19 +12,18 @@ from tflite_gate.report.model import (
     Report,
     VariantReport,
 )
-from tflite_gate.report.text import cache_note, counts, metrics_line
+from tflite_gate.report.text import (
+    cache_note,
+    change_parts,
+    counts,
+    diagnosis_line,
+    format_size,
+    metrics_line,
+    plural,
+)
 from tflite_gate.run_options import margin_text
 
 Phase = TypeVar("Phase", bound=str)
-
-
-def format_size(n: int) -> str:
-    """Bytes as people read them (the terminal and Markdown reporters share it)."""
-    if n < 1024:
-        return f"{n} B"
-    if n < 1024 * 1024:
-        return f"{n / 1024:.1f} KiB"
-    return f"{n / (1024 * 1024):.1f} MiB"
 
 
 def _ops(variant: VariantReport) -> str:
@@ -98,7 +97,28 @@ def _run_lines(model: ModelReport) -> list[str]:
                 sample = f" sample {run.sample}" if run.sample is not None else ""
                 text += f" · in {run.phase}{sample}" + (f" ({run.signal})" if run.signal else "")
             lines.append(text)
+        if variant.diagnosis is not None:
+            where = " (snippet: the report's diagnosis)" if variant.diagnosis.snippet else ""
+            lines.append(f"  {variant.name}: {diagnosis_line(variant.diagnosis)}{where}")
     return lines
+
+
+def _baseline_lines(report: Report) -> list[str]:
+    """What changed since the baseline report, one line per variant that changed."""
+    baseline = report.baseline
+    if baseline is None:
+        return []
+    lines = [f"Since the baseline {baseline.report} (run {baseline.started_at}):"]
+    unchanged = 0
+    for change in baseline.variants:
+        parts = change_parts(change)
+        if parts:
+            lines.append(f"  {change.model}/{change.variant}: {' · '.join(parts)}")
+        else:
+            unchanged += 1
+    if unchanged:
+        lines.append(f"  {plural(unchanged, 'variant')} unchanged")
+    return [*lines, ""]
 
 
 def _finding_lines(finding: Finding) -> list[str]:
@@ -122,6 +142,7 @@ def render(report: Report, report_path: str | None = None) -> str:
     ]
     for model in report.models:
         lines += [*_model_lines(model), ""]
+    lines += _baseline_lines(report)
     s = report.summary
     if report.findings:
         lines.append(f"Findings ({counts(s.errors, s.warnings, s.notices)}):")

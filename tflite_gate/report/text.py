@@ -9,7 +9,13 @@ from __future__ import annotations
 
 import math
 
-from tflite_gate.report.model import CacheUse, MetricName, OutputMetrics
+from tflite_gate.report.model import (
+    CacheUse,
+    LayerDiagnosis,
+    MetricName,
+    OutputMetrics,
+    VariantChange,
+)
 
 NOT_MEASURED = "n/a"
 
@@ -90,3 +96,60 @@ def cache_note(cache: CacheUse | None) -> str | None:
     if cache.status == "not-stored" and cache.reason:
         return f"not kept in the cache: {cache.reason}"
     return None
+
+
+def diagnosis_line(diagnosis: LayerDiagnosis) -> str:
+    """One progress line: the top layer and whether a fix passed."""
+    if diagnosis.error:
+        return f"layers not measured: {diagnosis.error}"
+    if not diagnosis.layers:
+        return "no op output to compare"
+    top = diagnosis.layers[0]
+    head = f"most error added at {top.tensor!r} ({top.op}, {top.share:.0%})"
+    if diagnosis.keep_float:
+        return (
+            f"{head}; keep_float of {len(diagnosis.keep_float)} op(s) passes on {diagnosis.runtime}"
+        )
+    return f"{head}; no keep_float set tried passes ({len(diagnosis.trials)} tried)"
+
+
+def format_size(n: int) -> str:
+    """Bytes as people read them (the terminal and Markdown reporters share it)."""
+    if n < 1024:
+        return f"{n} B"
+    if n < 1024 * 1024:
+        return f"{n / 1024:.1f} KiB"
+    return f"{n / (1024 * 1024):.1f} MiB"
+
+
+_SHOWN_CHANGES: tuple[MetricName, ...] = ("max_abs", "rel_rmse", "cosine")
+
+
+def change_parts(change: VariantChange) -> list[str]:
+    """A variant's changes since the baseline as short phrases; empty when nothing changed."""
+    if change.presence == "new":
+        return ["new (not in the baseline)"]
+    if change.presence == "gone":
+        return ["gone (only in the baseline)"]
+    parts = []
+    before, after = change.size_before, change.size_after
+    if before is not None and after is not None and before != after:
+        grown = f" ({(after - before) / before:+.1%})" if before else ""
+        parts.append(f"size {format_size(before)} → {format_size(after)}{grown}")
+    ops = [f"+{op}" for op in change.ops_added] + [f"-{op}" for op in change.ops_removed]
+    ops += [f"{v.op} v{v.before}→v{v.after}" for v in change.versions]
+    if ops:
+        parts.append(f"ops {' '.join(ops)}")
+    if change.runtime_before != change.runtime_after:
+        parts.append(f"min runtime {change.runtime_before or '?'} → {change.runtime_after or '?'}")
+    for item in change.metrics:
+        if item.metric in _SHOWN_CHANGES and item.before != item.after:
+            parts.append(
+                f"{item.output} {item.metric} {format_number(item.before, 6)} → "
+                f"{format_number(item.after, 6)} on {item.runtime}"
+            )
+    parts += [
+        f"{item.runtime} {item.before_ms:.3g} → {item.after_ms:.3g} ms/invoke"
+        for item in change.latency
+    ]
+    return parts

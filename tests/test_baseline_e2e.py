@@ -1,0 +1,129 @@
+"""`check --baseline`: what changed since an earlier report, and what the policy forbids."""
+
+from __future__ import annotations
+
+import json
+import os
+import textwrap
+from pathlib import Path
+
+import pytest
+from conftest import run_gate
+from tflite_builder import build_model, builtin
+
+from tflite_gate.checks import check_regressions, metric_worsening
+from tflite_gate.policy import load_policy, resolve_model
+from tflite_gate.report.model import MetricChange, VariantChange
+
+POLICY = """\
+    version: 1
+    defaults:
+      regression:
+        max_size_increase: 50%
+        allow_new_ops: {new_ops}
+    models:
+      - name: relu
+        source: relu.tflite
+    """
+
+
+def _baseline(tmp_path: Path) -> Path:
+    (tmp_path / "relu.tflite").write_bytes(build_model([builtin("RELU")]))
+    (tmp_path / "tflite-gate.yml").write_text(textwrap.dedent(POLICY).format(new_ops="true"))
+    base = tmp_path / "base.json"
+    assert run_gate(tmp_path, report=base).returncode == 0
+    return base
+
+
+def test_one_more_layer_shows_its_deltas_and_fails_when_new_ops_are_forbidden(
+    tmp_path: Path,
+) -> None:
+    base = _baseline(tmp_path)
+    (tmp_path / "relu.tflite").write_bytes(build_model([builtin("RELU"), builtin("TANH")]))
+
+    allowed = run_gate(tmp_path, "--baseline", str(base))
+    assert allowed.returncode == 0, allowed.stdout + allowed.stderr
+    assert allowed.report is not None
+    [change] = allowed.report["baseline"]["variants"]
+    assert change["ops_added"] == ["TANH"] and change["ops_removed"] == []
+    assert change["size_after"] > change["size_before"]
+    assert "Since the baseline " in allowed.stdout
+    assert "relu/tflite: size " in allowed.stdout and "ops +TANH" in allowed.stdout
+
+    (tmp_path / "tflite-gate.yml").write_text(textwrap.dedent(POLICY).format(new_ops="false"))
+    summary = tmp_path / "summary.md"
+    env = {**os.environ, "GITHUB_STEP_SUMMARY": str(summary)}
+    forbidden = run_gate(tmp_path, "--baseline", str(base), "--format", "github", env=env)
+    assert forbidden.returncode == 1
+    [finding] = forbidden.findings(rule="baseline-regression")
+    assert finding["location"] == {"path": "tflite-gate.yml", "line": 5, "column": 20}
+    assert finding["message"].startswith(
+        "relu/tflite: remove the new op(s) or set regression.allow_new_ops: true: TANH"
+    )
+    assert "### Since the baseline `" in summary.read_text()
+    assert "ops +TANH" in summary.read_text()
+
+
+def test_growth_beyond_the_allowed_share_fails_at_that_key(tmp_path: Path) -> None:
+    base = _baseline(tmp_path)
+    bigger = build_model([builtin("RELU", count=40)])
+    (tmp_path / "relu.tflite").write_bytes(bigger)
+    run = run_gate(tmp_path, "--baseline", str(base))
+    assert run.returncode == 1
+    [finding] = run.findings(rule="baseline-regression")
+    assert finding["location"]["line"] == 4
+    assert "shrink the model or raise regression.max_size_increase" in finding["message"]
+    assert finding["details"]["after"] == len(bigger)
+
+
+def test_a_baseline_that_is_not_a_report_is_a_usage_error(tmp_path: Path) -> None:
+    _baseline(tmp_path)
+    (tmp_path / "old.json").write_text(json.dumps({"verdict": "pass"}))
+    run = run_gate(tmp_path, "--baseline", str(tmp_path / "old.json"))
+    assert run.returncode == 2
+    [finding] = run.findings(rule="usage-error")
+    assert finding["message"].startswith("--baseline: pass tflite-gate JSON reports only")
+
+
+@pytest.mark.parametrize(
+    ("metric", "before", "after", "worse"),
+    [
+        ("max_abs", 0.01, 0.012, 0.2),
+        ("cosine", 0.999, 0.998, 1.0),
+        ("top1", 0.9, 0.95, -0.5),
+        ("max_abs", 0.0, 0.1, None),
+        ("cosine", 1.0, 0.99, None),
+        ("snr_db", 40.0, 20.0, None),
+    ],
+)
+def test_metric_worsening_is_a_share_of_the_baselines_error(
+    metric: str, before: float, after: float, worse: float | None
+) -> None:
+    found = metric_worsening(metric, before, after)
+    assert found == pytest.approx(worse) if worse is not None else found is None
+
+
+def test_a_newer_runtime_and_a_worse_metric_fail_where_forbidden(tmp_path: Path) -> None:
+    (tmp_path / "tflite-gate.yml").write_text(
+        "version: 1\nmodels:\n  - name: m\n    source: m.keras\n    regression:\n"
+        "      allow_min_runtime_increase: false\n      max_metric_worsening: 10%\n"
+    )
+    config = resolve_model(load_policy(tmp_path / "tflite-gate.yml", tmp_path), 0)
+    change = VariantChange(
+        model="m",
+        variant="int8",
+        runtime_before="1.14.0",
+        runtime_after="2.3.0",
+        metrics=[
+            MetricChange(runtime="r", output="y", metric="rel_rmse", before=0.01, after=0.0105),
+            MetricChange(runtime="r", output="y", metric="cosine", before=0.999, after=0.998),
+        ],
+    )
+    findings = check_regressions(config, change)
+    assert [(f.details["key"], f.location.line if f.location else None) for f in findings] == [
+        ("allow_min_runtime_increase", 6),
+        ("max_metric_worsening", 7),
+    ]
+    assert "it needs runtime 2.3.0, the baseline needed 1.14.0" in findings[0].message
+    assert "cosine 0.999 → 0.998 is 100.0% worse" in findings[1].message
+    assert check_regressions(config, change.model_copy(update={"presence": "new"})) == []

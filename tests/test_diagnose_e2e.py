@@ -1,0 +1,139 @@
+"""An int8 variant that breaks a threshold: the layers behind it and a verified keep_float fix.
+
+The model has one hidden channel a thousand times wider than the others, which nothing
+downstream reads: per-tensor int8 quantization spends its 256 steps on that channel and
+the next layer's output collapses. Kept in float, the two layers around it recover.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import run_gate
+
+from tflite_gate.policy import PolicyError, load_policy
+from tflite_gate.suggest import merge
+
+OUTLIER_MODEL = """\
+    import keras
+
+
+    def build():
+        keras.utils.set_random_seed(0)
+        inputs = keras.Input((8,), name="x")
+        wide = keras.layers.Dense(16, activation="relu", name="wide")(inputs)
+        mid = keras.layers.Dense(16, activation="relu", name="mid")(wide)
+        outputs = keras.layers.Dense(4, name="out")(mid)
+        model = keras.Model(inputs, outputs)
+        weights, bias = model.get_layer("wide").get_weights()
+        weights[:, 0] *= 1000
+        model.get_layer("wide").set_weights([weights, bias])
+        weights, bias = model.get_layer("mid").get_weights()
+        weights[0, :] = 0
+        model.get_layer("mid").set_weights([weights, bias])
+        return model
+    """
+
+
+def _paste(policy: Path, snippet: str) -> None:
+    merged = merge(yaml.safe_load(policy.read_text()), yaml.safe_load(snippet))
+    policy.write_text(yaml.safe_dump(merged, sort_keys=False), encoding="utf-8")
+
+
+@pytest.mark.slow
+def test_init_then_a_tight_int8_variant_then_its_verified_fix(tmp_path: Path) -> None:
+    (tmp_path / "outlier.py").write_text(textwrap.dedent(OUTLIER_MODEL))
+    init = ["init", "--workspace", str(tmp_path), "--source", "outlier:build", "--quiet"]
+    made = subprocess.run(
+        [sys.executable, "-m", "tflite_gate", *init],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    assert made.returncode == 0, made.stderr
+    assert run_gate(tmp_path).returncode == 0
+
+    policy_path = tmp_path / "tflite-gate.yml"
+    policy = yaml.safe_load(policy_path.read_text())
+    policy["models"][0]["variants"].append(
+        {"name": "int8", "quantization": "int8", "max_divergence": {"min_cosine": 0.999}}
+    )
+    policy["models"][0]["ops"]["allow"] += ["QUANTIZE", "DEQUANTIZE"]
+    policy["models"][0]["versions"]["target_runtime"] = "2.17"  # int8 ops need a newer one
+    policy_path.write_text(yaml.safe_dump(policy, sort_keys=False))
+    summary = tmp_path / "summary.md"
+    env = {**os.environ, "GITHUB_STEP_SUMMARY": str(summary)}
+    failing = run_gate(tmp_path, "--format", "github", env=env)
+    assert failing.returncode == 1, failing.stdout + failing.stderr
+    assert [f["rule"] for f in failing.findings()] == ["divergence"]
+    int8 = failing.model("outlier")["variants"][1]
+    diagnosis = int8["diagnosis"]
+    top = diagnosis["layers"][0]
+    assert "mid" in top["tensor"] and top["op"] == "FULLY_CONNECTED"
+    assert top["share"] > 0.9
+    before = diagnosis["before"][0]["cosine"]
+    assert before < 0.5
+    assert len(diagnosis["keep_float"]) == 2
+    assert any("wide" in node for node in diagnosis["keep_float"])
+    trial = diagnosis["trials"][-1]
+    assert trial["status"] == "passed" and trial["nodes"] == diagnosis["keep_float"]
+    after = trial["metrics"][0]["cosine"]
+    assert after >= 0.999
+    assert "most error added at" in failing.stdout
+
+    shown = summary.read_text()
+    assert "outlier/int8: where the quantization error comes from" in shown
+    assert "```mermaid\nxychart-beta\n" in shown
+    assert '"1. mid_1"' in shown
+    assert "**Verified fix:**" in shown
+
+    _paste(policy_path, diagnosis["snippet"])
+    fixed = run_gate(tmp_path)
+    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+    [run] = fixed.model("outlier")["variants"][1]["runs"]
+    assert run["metrics"][0]["cosine"] == after  # the model that was verified, converted again
+    assert fixed.model("outlier")["variants"][1]["diagnosis"] is None
+
+
+@pytest.mark.slow
+def test_a_keep_float_name_the_model_lacks_is_a_conversion_error(tmp_path: Path) -> None:
+    (tmp_path / "outlier.py").write_text(textwrap.dedent(OUTLIER_MODEL))
+    (tmp_path / "tflite-gate.yml").write_text(
+        textwrap.dedent(
+            """\
+            version: 1
+            models:
+              - name: outlier
+                source: outlier:build
+                variants:
+                  - {name: int8, quantization: int8, keep_float: {nodes: [functional_1/mid_1/MatMul;functional_1/mid_1/Relux]}}
+            """
+        )
+    )
+    run = run_gate(tmp_path)
+    assert run.returncode == 1
+    [finding] = run.findings(rule="conversion-failed")
+    assert (
+        "keep_float.nodes: 'functional_1/mid_1/MatMul;functional_1/mid_1/Relux' is not a "
+        in (finding["message"])
+    )
+    assert "closest: functional_1/mid_1/MatMul;functional_1/mid_1/Relu" in finding["message"]
+
+
+def test_keep_float_needs_a_full_integer_variant(tmp_path: Path) -> None:
+    (tmp_path / "tflite-gate.yml").write_text(
+        "version: 1\nmodels:\n  - name: m\n    source: m.keras\n    variants:\n"
+        "      - {name: d, quantization: dynamic, keep_float: {nodes: [a]}}\n"
+    )
+    with pytest.raises(PolicyError) as raised:
+        load_policy(tmp_path / "tflite-gate.yml", tmp_path)
+    [issue] = raised.value.issues
+    assert issue.line == 6
+    assert "keep_float needs quantization int8" in issue.message

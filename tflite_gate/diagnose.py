@@ -1,0 +1,82 @@
+"""Why a full-integer variant broke a threshold, and a keep_float fix that was verified.
+
+After an int8 variant's run breaks a divergence threshold, the conversion worker
+calibrates it once more, measures every op output against the calibrated float model
+(`layer_errors`) and quantizes it again with the top layers (and the ops feeding them)
+left in float. Each candidate then runs where the variant broke, is compared with the
+same thresholds, and the first that passes is the fix the report offers, with its
+metrics before and after. A fix that was not verified is never suggested.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from tflite_gate.convert import run_diagnosis
+from tflite_gate.report.model import (
+    KeepFloatTrial,
+    LayerDiagnosis,
+    LayerStat,
+    RuntimeRun,
+    VariantReport,
+)
+from tflite_gate.worker_protocol import ConversionRequest, DiagnosisRequest, VariantRequest
+from tflite_gate.workers import WorkerPool
+
+TryModel = Callable[[Path, int], RuntimeRun]
+"""(candidate .tflite, its position) → the judged run on the runtime that broke."""
+
+
+def needs_diagnosis(variant: VariantReport) -> RuntimeRun | None:
+    """The first run of an int8 variant that broke a threshold (finitely or not)."""
+    if variant.quantization != "int8":
+        return None
+    return next((run for run in variant.runs if run.status == "diverged"), None)
+
+
+def diagnose(
+    request: ConversionRequest,
+    variant: VariantRequest,
+    broken: RuntimeRun,
+    inputs: Path,
+    scratch: Path,
+    try_model: TryModel,
+    *,
+    timeout_s: float,
+    memory_mb: int | None,
+    pool: WorkerPool | None,
+) -> LayerDiagnosis:
+    """Measure the layers, then try the candidates in order until one passes."""
+    order = request.model_copy(
+        update={
+            "scratch": str(scratch),
+            "variants": [],
+            "reference": False,
+            "skip": [],
+            "diagnose": DiagnosisRequest(variant=variant, inputs=str(inputs)),
+        }
+    )
+    result = run_diagnosis(order, timeout_s=timeout_s, memory_mb=memory_mb, pool=pool)
+    diagnosis = LayerDiagnosis(
+        runtime=broken.runtime,
+        before=broken.metrics,
+        layers=[LayerStat(**layer.model_dump(exclude={"inputs"})) for layer in result.layers],
+        error=result.error,
+    )
+    for position, candidate in enumerate(result.candidates):
+        run = try_model(scratch / candidate.tflite_path, position)
+        diagnosis.trials.append(
+            KeepFloatTrial(
+                nodes=candidate.nodes,
+                runtime=run.runtime,
+                status=run.status,
+                message=run.message,
+                metrics=run.metrics,
+                violations=run.violations,
+            )
+        )
+        if run.status == "passed":
+            diagnosis.keep_float = candidate.nodes
+            break
+    return diagnosis
