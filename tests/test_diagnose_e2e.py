@@ -137,3 +137,31 @@ def test_keep_float_needs_a_full_integer_variant(tmp_path: Path) -> None:
     [issue] = raised.value.issues
     assert issue.line == 6
     assert "keep_float needs quantization int8" in issue.message
+
+
+@pytest.mark.slow
+def test_an_int16x8_variant_gets_its_layers_and_no_keep_float(tmp_path: Path) -> None:
+    (tmp_path / "outlier.py").write_text(textwrap.dedent(OUTLIER_MODEL))
+    (tmp_path / "tflite-gate.yml").write_text(
+        textwrap.dedent(
+            """\
+            version: 1
+            models:
+              - name: outlier
+                source: outlier:build
+                variants:
+                  - {name: wide, quantization: int16x8, max_divergence: {min_cosine: 0.99999999}}
+            """
+        )
+    )
+    summary = tmp_path / "summary.md"
+    env = {**os.environ, "GITHUB_STEP_SUMMARY": str(summary)}
+    run = run_gate(tmp_path, "--format", "github", env=env)
+    assert run.returncode == 1, run.stdout + run.stderr
+    diagnosis = run.model("outlier")["variants"][0]["diagnosis"]
+    assert diagnosis["error"] is None
+    assert "mid" in diagnosis["layers"][0]["tensor"]
+    assert diagnosis["trials"] == [] and diagnosis["keep_float"] is None
+    assert diagnosis["snippet"] is None
+    assert "`keep_float` applies to int8 variants; for int16x8" in summary.read_text()
+    assert "no keep_float set tried" not in run.stdout

@@ -365,8 +365,44 @@ def _refuse_unknown(calibrated: bytes, keep: KeepFloat) -> None:
             )
 
 
+Requantize = Callable[[KeepFloat], bytes]
+
+
+def _twins(
+    request: ConversionRequest, prepared: Any, variant: VariantRequest, log: Path
+) -> tuple[bytes, bytes, Requantize | None]:
+    """(float twin, the variant as converted, how to quantize it again keeping ops float).
+
+    For int8 the twin is the calibrated model the quantizer starts from, so every op
+    output has a namesake, and keep_float candidates come from the same calibration.
+    Dynamic-range and int16x8 variants are compared with a float conversion of the
+    same model; the converter cannot leave their ops float, so there is no requantize.
+    """
+    calibration = (
+        _samples(request, prepared.inputs, "calibration")
+        if variant.quantization in {"int8", "int16x8"}
+        else None
+    )
+    saved, key, select = prepared.saved_model_dir, prepared.signature_key, request.select_tf_ops
+    with _descriptors_to(log):
+        converter = _make_converter(request, saved, key, variant, calibration, select)
+        if variant.quantization == "int8":
+            calibrated = _calibrated(converter)
+            kept = variant.keep_float or KeepFloat()  # what the policy already keeps float
+            quantized = _quantized(calibrated, converter, variant, kept)
+            return (
+                calibrated,
+                quantized,
+                lambda keep: _quantized(calibrated, converter, variant, keep),
+            )
+        converted: bytes = converter.convert()
+        as_float = VariantRequest(name=variant.name, quantization="none")
+        twin: bytes = _make_converter(request, saved, key, as_float, None, select).convert()
+        return twin, converted, None
+
+
 def _diagnose(request: ConversionRequest, prepared: Any, scratch: Path) -> DiagnosisResult:
-    """Per-layer error of a full-integer variant, and keep_float candidates to verify."""
+    """Per-layer error of a quantized variant, and keep_float candidates to verify (int8)."""
     import numpy as np
 
     from tflite_gate.layer_errors import keep_float_sets, measure, rank
@@ -374,30 +410,21 @@ def _diagnose(request: ConversionRequest, prepared: Any, scratch: Path) -> Diagn
     assert request.diagnose is not None
     started = time.monotonic()
     order = request.diagnose
-    calibration = _samples(request, prepared.inputs, "calibration")
-    with _descriptors_to(scratch / "diagnosis.log"):
-        converter = _make_converter(
-            request,
-            prepared.saved_model_dir,
-            prepared.signature_key,
-            order.variant,
-            calibration,
-            request.select_tf_ops,
-        )
-        calibrated = _calibrated(converter)
-        kept = order.variant.keep_float or KeepFloat()  # what the policy already keeps float
-        quantized = _quantized(calibrated, converter, order.variant, kept)
+    log = scratch / "diagnosis.log"
+    twin, quantized, requantize = _twins(request, prepared, order.variant, log)
     with np.load(order.inputs) as arrays:
         count = len(arrays[arrays.files[0]]) if arrays.files else 0
         samples = [{name: arrays[name][i : i + 1] for name in arrays.files} for i in range(count)]
-    layers = rank(measure(calibrated, quantized, samples), order.top)
+    layers = rank(measure(twin, quantized, samples), order.top)
     candidates = []
+    kept = order.variant.keep_float or KeepFloat()
     for position, found in enumerate(keep_float_sets(layers, order.candidates)):
+        if requantize is None:
+            break
         nodes = [*kept.nodes, *(node for node in found if node not in kept.nodes)]
         target = scratch / f"candidate-{position}.tflite"
-        keep = KeepFloat(nodes=nodes, ops=kept.ops)
-        with _descriptors_to(scratch / "diagnosis.log"):
-            target.write_bytes(_quantized(calibrated, converter, order.variant, keep))
+        with _descriptors_to(log):
+            target.write_bytes(requantize(KeepFloat(nodes=nodes, ops=kept.ops)))
         candidates.append(Candidate(nodes=nodes, tflite_path=target.name))
     return DiagnosisResult(
         ok=True, layers=layers, candidates=candidates, duration_s=time.monotonic() - started

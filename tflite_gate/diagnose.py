@@ -1,11 +1,13 @@
-"""Why a full-integer variant broke a threshold, and a keep_float fix that was verified.
+"""Why a quantized variant broke a threshold, and a keep_float fix that was verified.
 
-After an int8 variant's run breaks a divergence threshold, the conversion worker
-calibrates it once more, measures every op output against the calibrated float model
-(`layer_errors`) and quantizes it again with the top layers (and the ops feeding them)
-left in float. Each candidate then runs where the variant broke, is compared with the
-same thresholds, and the first that passes is the fix the report offers, with its
-metrics before and after. A fix that was not verified is never suggested.
+After a quantized variant's run breaks a divergence threshold, the conversion worker
+converts it once more and measures every op output against a float twin
+(`layer_errors`): for int8 the calibrated float model, which it then quantizes again
+with the top layers (and the ops feeding them) left in float; for dynamic-range and
+int16x8 variants a float conversion (the converter cannot leave their ops float, so
+the layers are the whole answer). Each candidate then runs where the variant broke,
+is compared with the same thresholds, and the first that passes is the fix the report
+offers, with its metrics before and after. A fix that was not verified is never suggested.
 """
 
 from __future__ import annotations
@@ -28,9 +30,12 @@ TryModel = Callable[[Path, int], RuntimeRun]
 """(candidate .tflite, its position) → the judged run on the runtime that broke."""
 
 
+DIAGNOSED = frozenset({"int8", "int16x8", "dynamic"})
+
+
 def needs_diagnosis(variant: VariantReport) -> RuntimeRun | None:
-    """The first run of an int8 variant that broke a threshold (finitely or not)."""
-    if variant.quantization != "int8":
+    """The first run of a quantized variant that broke a threshold (finitely or not)."""
+    if variant.quantization not in DIAGNOSED:
         return None
     return next((run for run in variant.runs if run.status == "diverged"), None)
 

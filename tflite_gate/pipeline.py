@@ -1244,7 +1244,8 @@ def _diagnose_variant(
     reference: Arrays,
     context: RunContext,
 ) -> None:
-    """An int8 variant that broke a threshold: the layers behind it, and a verified fix."""
+    """A quantized variant that broke a threshold: the layers behind it (and, for int8, a
+    verified keep_float fix)."""
     broken = needs_diagnosis(variant)
     if broken is None:
         return

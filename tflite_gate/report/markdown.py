@@ -531,8 +531,9 @@ def _diagnosis_details(model: ModelReport, variant: VariantReport) -> str | None
         ]
         header = ["#", "op output (tensor)", "op", "rel_rmse", "added", "share", "rmse/scale"]
         lines += [
-            "Every op output of the int8 model against the calibrated float model, on the "
-            "evaluation data; *added* is the relative error the op adds to its inputs' worst.",
+            "Every op output of the quantized model against its float twin (for int8 the "
+            "calibrated model it was quantized from), on the evaluation data; *added* is the "
+            "relative error the op adds to its inputs' worst.",
             "",
             _table(header, rows),
             "",
@@ -552,6 +553,13 @@ def _diagnosis_details(model: ModelReport, variant: VariantReport) -> str | None
             ),
             "",
             _fenced_block(diagnosis.snippet.splitlines(), "yaml"),
+            "",
+        ]
+    elif variant.quantization != "int8":
+        lines += [
+            f"`keep_float` applies to int8 variants; for {escape_text(variant.quantization)} "
+            "the layers above are where the error starts (calibration data covering the "
+            "real inputs, or another quantization, are the usual fixes).",
             "",
         ]
     elif diagnosis.trials:

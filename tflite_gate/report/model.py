@@ -304,7 +304,7 @@ class RuntimeRun(_Model):
 
 
 class LayerStat(_Model):
-    """One op output of a full-integer variant against the calibrated float model."""
+    """One op output of a quantized variant against its float twin."""
 
     tensor: str = Field(description="The op's output tensor: the name keep_float.nodes takes.")
     op: str
@@ -329,8 +329,8 @@ class KeepFloatTrial(_Model):
 
 
 class LayerDiagnosis(_Model):
-    """Where a full-integer variant that broke a threshold loses its accuracy, and a fix
-    that was verified (converted, run and compared) before it is suggested."""
+    """Where a quantized variant that broke a threshold loses its accuracy, and (int8) a
+    fix that was verified (converted, run and compared) before it is suggested."""
 
     runtime: str = Field(description="The runtime whose run broke the threshold.")
     before: list[OutputMetrics] = Field(description="That run's metrics.")
@@ -355,7 +355,7 @@ class VariantReport(_Model):
     converter: ConverterDiagnostics = Field(default_factory=ConverterDiagnostics)
     runs: list[RuntimeRun] = Field(default_factory=list)
     diagnosis: LayerDiagnosis | None = Field(
-        default=None, description="For a full-integer variant that broke a threshold."
+        default=None, description="For a quantized variant that broke a threshold."
     )
     timings: dict[VariantPhase, float] = Field(default_factory=dict)
 

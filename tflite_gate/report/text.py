@@ -110,7 +110,9 @@ def diagnosis_line(diagnosis: LayerDiagnosis) -> str:
         return (
             f"{head}; keep_float of {len(diagnosis.keep_float)} op(s) passes on {diagnosis.runtime}"
         )
-    return f"{head}; no keep_float set tried passes ({len(diagnosis.trials)} tried)"
+    if diagnosis.trials:
+        return f"{head}; no keep_float set tried passes ({len(diagnosis.trials)} tried)"
+    return head
 
 
 def format_size(n: int) -> str:
