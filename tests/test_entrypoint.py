@@ -289,6 +289,29 @@ def test_the_cache_input_reuses_or_converts_again(
     assert "converting 1 variant(s)" in runs["off"].stdout
 
 
+def test_the_baseline_input_shows_the_changes_in_the_summary(
+    repository: Path, github: FakeGitHub, tmp_path: Path
+) -> None:
+    inputs = {"working-directory": "examples", "only": "tiny-cnn", "comment": "off"}
+    (tmp_path / "first").mkdir()
+    assert run_action(repository, github, tmp_path / "first", **inputs).returncode == 1
+    shutil.copy(
+        repository / "examples" / "tflite-gate-report.json", repository / "examples" / "base.json"
+    )
+    (tmp_path / "second").mkdir()
+    run = run_action(repository, github, tmp_path / "second", baseline="base.json", **inputs)
+    assert run.returncode == 1, run.stdout  # tiny-cnn: op-not-allowed, as before
+    assert "### Since the baseline `examples/base.json`" in run.summary  # repository paths
+    assert "1 variant unchanged." in run.summary
+    report = json.loads((repository / "examples" / "tflite-gate-report.json").read_text())
+    assert report["baseline"]["variants"][0]["model"] == "tiny-cnn"
+
+    (tmp_path / "third").mkdir()
+    missing = run_action(repository, github, tmp_path / "third", baseline="gone.json", **inputs)
+    assert missing.returncode == 2
+    assert "the `baseline` input: make examples/gone.json readable" in missing.stdout
+
+
 SHARDED_POLICY = """\
 version: 1
 defaults:
@@ -386,6 +409,7 @@ def test_merge_without_reports_is_an_input_error(
         ({"split-by": "variant"}, "split-by must be model or runtime, got 'variant'"),
         ({"command": "merge"}, "command merge needs the shard reports: set reports"),
         ({"command": "merge", "reports": "../*.json"}, "must stay inside working-directory"),
+        ({"baseline": "../../old.json"}, "baseline '../../old.json' is outside the repository"),
     ],
 )
 def test_new_inputs_with_bad_values_are_input_errors(
@@ -395,7 +419,7 @@ def test_new_inputs_with_bad_values_are_input_errors(
     assert run.returncode == 2
     assert any(
         c.startswith("::error title=tflite-gate input::") and words in c for c in run.commands()
-    )
+    ), run.stdout
     assert run.outputs["verdict"] == "error"
     report = json.loads((repository / "tflite-gate-report.json").read_text())
     assert report["verdict"] == "error"
