@@ -37,7 +37,13 @@ from tflite_gate.policy import (
     load_policy,
     resolve_model,
 )
-from tflite_gate.report.model import ModelReport, OutputMetrics, Report, VariantReport
+from tflite_gate.report.model import (
+    MetricName,
+    ModelReport,
+    OutputMetrics,
+    Report,
+    VariantReport,
+)
 from tflite_gate.run_options import CheckOptions, Progress, margin_text
 from tflite_gate.runtime_versions import parse_runtime_version
 from tflite_gate.suggest import loosened
@@ -214,15 +220,19 @@ def _starting_value(key: str, measured: float, margin: float) -> float:
     return loosened("min_cosine", min(measured, 1.0 - COSINE_GAP_FLOOR), margin)
 
 
+_STARTERS: tuple[tuple[str, MetricName], ...] = (("rel_rmse", "rel_rmse"), ("min_cosine", "cosine"))
+
+
 def _output_thresholds(metrics: list[OutputMetrics], margin: float) -> dict[str, float]:
     """Starting thresholds for one output, from its worst value over the runtimes."""
     found: dict[str, float] = {}
-    for key, metric in (("rel_rmse", "rel_rmse"), ("min_cosine", "cosine")):
-        values = [m.value(metric) for m in metrics]  # type: ignore[arg-type]
-        if not values or any(v is None or not math.isfinite(v) for v in values):
+    for key, metric in _STARTERS:
+        values = [m.value(metric) for m in metrics]
+        finite = [v for v in values if v is not None and math.isfinite(v)]
+        if not finite or len(finite) < len(values):
             continue  # an all-zero reference: no relative error to start from
-        measured = max(values) if key == "rel_rmse" else min(values)  # type: ignore[type-var]
-        found[key] = _starting_value(key, measured, margin)  # type: ignore[arg-type]
+        measured = max(finite) if key == "rel_rmse" else min(finite)
+        found[key] = _starting_value(key, measured, margin)
     return found
 
 
@@ -330,22 +340,20 @@ def starter_policy(
 # --------------------------------------------------------------------------- checking it
 
 
-def _probe_problem(report: Report) -> str | None:
-    """Why the probe's result cannot become a policy, or None."""
+def _probe_problem(report: Report) -> tuple[int, str] | None:
+    """Why the probe's result cannot become a policy (exit code, message), or None."""
     shapes = [
         f
         for f in report.findings
         if f.rule == "policy-invalid" and f.details.get("key") == "input_shapes"
     ]
     if shapes:
-        return (
+        return 2, (
             "pass the sizes your app feeds as --input-shape NAME=1,D1,D2,... (repeat it per "
             f"input): {shapes[0].message}"
         )
     errors = [f for f in report.findings if f.severity is Severity.ERROR]
-    if errors:
-        return _errors_text(errors)
-    return None
+    return (1, _errors_text(errors)) if errors else None
 
 
 def _errors_text(errors: list[Finding]) -> str:
@@ -429,7 +437,7 @@ def run_init(request: InitRequest, progress: Progress) -> InitOutcome:
         )
     problem = _probe_problem(report)
     if problem:
-        return InitOutcome(2 if "--input-shape" in problem else 1, [problem])
+        return InitOutcome(problem[0], [problem[1]])
     text = starter_policy(name, source, variants, request.input_shapes, report, request.margin)
     with tempfile.TemporaryDirectory(prefix="tflite-gate-init-") as scratch:
         candidate = Path(scratch) / "tflite-gate.yml"
