@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import textwrap
 from pathlib import Path
@@ -11,9 +12,16 @@ import pytest
 from conftest import run_gate
 from tflite_builder import build_model, builtin
 
+from tflite_gate.baseline import variant_change
 from tflite_gate.checks import check_regressions, metric_worsening
 from tflite_gate.policy import load_policy, resolve_model
-from tflite_gate.report.model import MetricChange, VariantChange
+from tflite_gate.report.model import (
+    Inspection,
+    MetricChange,
+    OpInfo,
+    VariantChange,
+    VariantReport,
+)
 
 POLICY = """\
     version: 1
@@ -94,6 +102,8 @@ def test_a_baseline_that_is_not_a_report_is_a_usage_error(tmp_path: Path) -> Non
         ("max_abs", 0.0, 0.1, None),
         ("cosine", 1.0, 0.99, None),
         ("snr_db", 40.0, 20.0, None),
+        ("rel_rmse", math.inf, math.inf, None),  # an all-zero reference, both times
+        ("rel_rmse", math.inf, 0.1, None),
     ],
 )
 def test_metric_worsening_is_a_share_of_the_baselines_error(
@@ -127,3 +137,14 @@ def test_a_newer_runtime_and_a_worse_metric_fail_where_forbidden(tmp_path: Path)
     assert "it needs runtime 2.3.0, the baseline needed 1.14.0" in findings[0].message
     assert "cosine 0.999 → 0.998 is 100.0% worse" in findings[1].message
     assert check_regressions(config, change.model_copy(update={"presence": "new"})) == []
+
+
+def test_a_variant_that_did_not_convert_has_no_op_changes() -> None:
+    ops = [OpInfo(name="CONV_2D", kind="builtin", version=3, count=1)]
+    inspected = Inspection(
+        size_bytes=10, schema_version=3, subgraphs=1, ops=ops, inputs=[], outputs=[], signatures=[]
+    )
+    failed = VariantReport(name="v", quantization="none", io="float32", status="conversion-failed")
+    fixed = failed.model_copy(update={"status": "converted", "inspection": inspected})
+    change = variant_change("m", failed, fixed)
+    assert (change.ops_added, change.ops_removed, change.versions) == ([], [], [])

@@ -414,7 +414,9 @@ def test_a_keep_float_fix_for_a_defaults_variant_stays_in_its_model(tmp_path: Pa
         """\
         version: 1
         defaults:
-          variants: [{name: float}, {name: int8, quantization: int8, io: int8}]
+          variants:
+            - {name: float}
+            - {name: int8, quantization: int8, io: int8, keep_float: {ops: [SOFTMAX]}}
         models:
           - {name: a, source: a.keras}
           - {name: b, source: b.keras}
@@ -433,3 +435,4 @@ def test_a_keep_float_fix_for_a_defaults_variant_stays_in_its_model(tmp_path: Pa
         ("int8", "int8", "int8"),
     ]
     assert b[1].keep_float is not None and b[1].keep_float.nodes == ["n"]
+    assert b[1].keep_float.ops == ["SOFTMAX"]  # part of the fix that was verified

@@ -65,7 +65,9 @@ def _latency_changes(before: VariantReport, after: VariantReport) -> list[Latenc
 
 def variant_change(model: str, before: VariantReport, after: VariantReport) -> VariantChange:
     """What changed in one variant since the baseline."""
-    old_ops, new_ops = _builtin_ops(before), _builtin_ops(after)
+    inspected = before.inspection is not None and after.inspection is not None
+    # A side that was not converted has no ops to compare, not an empty op set.
+    old_ops, new_ops = (_builtin_ops(before), _builtin_ops(after)) if inspected else ({}, {})
     return VariantChange(
         model=model,
         variant=after.name,

@@ -9,6 +9,7 @@ setting; one caused by model code points at the code.
 from __future__ import annotations
 
 import errno
+import math
 import os
 import re
 import tempfile
@@ -789,9 +790,11 @@ def _runtime_regression(config: ModelConfig, change: VariantChange) -> list[Find
     before, after = change.runtime_before, change.runtime_after
     if config.allow_min_runtime_increase.value or not before or not after:
         return []
-    if not runtime_version_less(before, after):
+    if not _safe_less(before, after):  # the baseline is a file from elsewhere: never trust it
         return []
-    bumped = ", ".join(f"{v.op} v{v.before}→v{v.after}" for v in change.versions)
+    bumped = ", ".join(
+        f"{v.op} v{v.before}→v{v.after}" for v in change.versions if v.after > v.before
+    )
     why = f" ({bumped})" if bumped else ""
     text = (
         "keep the ops the baseline used or set regression.allow_min_runtime_increase: true: "
@@ -818,6 +821,8 @@ def metric_worsening(metric: str, before: float, after: float) -> float | None:
     (0.9990 → 0.9980 doubles the disagreement). A baseline without error (0, or a
     perfect cosine) gives no share to compare with, and the SNR is a ratio already.
     """
+    if not (math.isfinite(before) and math.isfinite(after)):
+        return None  # an infinite baseline is no share to compare with
     if metric in MAX_METRICS:
         return (after - before) / before if before > 0 else None
     if metric in ("cosine", "top1"):

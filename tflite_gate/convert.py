@@ -344,12 +344,9 @@ class UnknownKeepFloat(ValueError):  # noqa: N818 -- a converter error, reported
 
 
 def _refuse_unknown(calibrated: bytes, keep: KeepFloat) -> None:
-    from ai_edge_litert.interpreter import Interpreter
+    from tflite_gate.inspect import tensor_and_op_names
 
-    interpreter = Interpreter(model_content=calibrated)
-    interpreter.allocate_tensors()
-    names = {d["name"] for d in interpreter.get_tensor_details()}
-    ops = {op["op_name"] for op in interpreter._get_ops_details()}
+    names, ops = tensor_and_op_names(calibrated)
     for name in keep.nodes:
         if name not in names:
             close = ", ".join(difflib.get_close_matches(name, sorted(names), n=3)) or "none close"
@@ -412,9 +409,10 @@ def _diagnose(request: ConversionRequest, prepared: Any, scratch: Path) -> Diagn
     order = request.diagnose
     log = scratch / "diagnosis.log"
     twin, quantized, requantize = _twins(request, prepared, order.variant, log)
-    with np.load(order.inputs) as arrays:
-        count = len(arrays[arrays.files[0]]) if arrays.files else 0
-        samples = [{name: arrays[name][i : i + 1] for name in arrays.files} for i in range(count)]
+    with np.load(order.inputs) as stored:
+        arrays = {name: stored[name] for name in stored.files}  # each access reads the file
+    count = len(next(iter(arrays.values()))) if arrays else 0
+    samples = [{name: array[i : i + 1] for name, array in arrays.items()} for i in range(count)]
     layers = rank(measure(twin, quantized, samples), order.top)
     candidates = []
     kept = order.variant.keep_float or KeepFloat()
@@ -543,7 +541,8 @@ def worker_main(request_path: str) -> int:
         try:
             diagnosis = _diagnose(request, prepared, scratch)
         except Exception as exc:  # the diagnosis of a failure must not hide the failure
-            diagnosis = DiagnosisResult(ok=False, error=f"{type(exc).__name__}: {exc}")
+            last = (str(exc).strip().splitlines() or [""])[-1][:500]
+            diagnosis = DiagnosisResult(ok=False, error=f"{type(exc).__name__}: {last}")
         write_message(scratch / DIAGNOSIS_FILE, diagnosis)
         return 0
     for variant in request.variants:

@@ -185,6 +185,18 @@ def _ops(model: Any) -> list[OpInfo]:
     ]
 
 
+def tensor_and_op_names(data: bytes) -> tuple[set[str], set[str]]:
+    """Every tensor name and op name of a model, over all subgraphs, read without running it."""
+    model = _unpack(data)
+    tensors = {
+        _text(tensor.name)
+        for subgraph in model.subgraphs or []
+        for tensor in subgraph.tensors or []
+    }
+    ops = {_op_identity(code)[0] for code in model.operatorCodes or []}
+    return tensors, ops
+
+
 def _tensor_info(tensor: Any) -> TensorInfo:
     quant = tensor.quantization
     quantization = None

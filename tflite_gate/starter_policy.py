@@ -170,11 +170,11 @@ _PLAIN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_./-]*")
 
 def _quoted(text: str) -> str:
     """A YAML scalar that reads back as this string: plain when it is safe, else quoted
-    (a JSON string is a YAML double-quoted scalar; `true`, `1.0` or `null` would not
-    read back as strings)."""
+    (double-quoted with YAML's own escapes, which round-trip every character; `true`,
+    `1.0` or `null` would not read back as strings)."""
     if _PLAIN.fullmatch(text) and yaml.safe_load(text) == text:
         return text
-    return json.dumps(text)
+    return yaml.safe_dump(text, default_style='"', allow_unicode=False, width=1 << 30).rstrip("\n")
 
 
 def _number(value: float) -> str:

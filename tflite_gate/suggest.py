@@ -383,8 +383,8 @@ def _keep_float_snippet(
         for spec in loaded.policy.defaults.variants or []
     ]
     for spec in listed:
-        if spec["name"] == variant:
-            spec.update(keep)
+        if spec["name"] == variant:  # its keep_float.ops, if any, are part of the verified fix
+            spec.setdefault("keep_float", {})["nodes"] = list(nodes)
     model = {"name": config.name, "variants": listed}
     return _yaml({"models": [model]})
 

@@ -25,6 +25,7 @@ from tflite_gate.report.model import (
     EXECUTED_RUN_STATUSES,
     FAILING_RUN_STATUSES,
     LayerStat,
+    MetricName,
     ModelReport,
     OutputMetrics,
     Report,
@@ -490,15 +491,18 @@ def _layer_chart(title: str, layers: list[LayerStat]) -> str:
     )
 
 
+_PAIRED: tuple[MetricName, ...] = ("max_abs", "rel_rmse", "cosine")
+
+
 def _metrics_pair(before: list[OutputMetrics], after: list[OutputMetrics]) -> list[list[str]]:
     later = {m.output: m for m in after}
     rows = []
     for old in before:
         new = later.get(old.output)
         cells = [code_span(old.output, in_table=True)]
-        for metric in ("max_abs", "rel_rmse", "cosine"):
-            now = _num(getattr(new, metric), 6) if new else "n/a"
-            cells.append(f"{_num(getattr(old, metric), 6)} → {now}")
+        for metric in _PAIRED:
+            now = _num(new.value(metric), 6) if new else "n/a"
+            cells.append(f"{_num(old.value(metric), 6)} → {now}")
         rows.append(cells)
     return rows
 
@@ -540,7 +544,7 @@ def _diagnosis_details(model: ModelReport, variant: VariantReport) -> str | None
             _layer_chart(f"Error added per layer {name}", diagnosis.layers),
             "",
         ]
-    if diagnosis.keep_float and diagnosis.snippet:
+    if diagnosis.keep_float:
         trial = next(t for t in diagnosis.trials if t.nodes == diagnosis.keep_float)
         lines += [
             f"**Verified fix:** with these {len(diagnosis.keep_float)} op(s) kept in float the "
@@ -552,8 +556,11 @@ def _diagnosis_details(model: ModelReport, variant: VariantReport) -> str | None
                 _metrics_pair(diagnosis.before, trial.metrics),
             ),
             "",
-            _fenced_block(diagnosis.snippet.splitlines(), "yaml"),
-            "",
+            *(
+                [_fenced_block(diagnosis.snippet.splitlines(), "yaml"), ""]
+                if diagnosis.snippet
+                else []
+            ),
         ]
     elif variant.quantization != "int8":
         lines += [

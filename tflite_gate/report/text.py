@@ -144,12 +144,16 @@ def change_parts(change: VariantChange) -> list[str]:
         parts.append(f"ops {' '.join(ops)}")
     if change.runtime_before != change.runtime_after:
         parts.append(f"min runtime {change.runtime_before or '?'} → {change.runtime_after or '?'}")
-    for item in change.metrics:
-        if item.metric in _SHOWN_CHANGES and item.before != item.after:
+    changed = [item for item in change.metrics if item.before != item.after]
+    for item in changed:
+        if item.metric in _SHOWN_CHANGES:
             parts.append(
                 f"{item.output} {item.metric} {format_number(item.before, 6)} → "
                 f"{format_number(item.after, 6)} on {item.runtime}"
             )
+    others = sum(item.metric not in _SHOWN_CHANGES for item in changed)
+    if others:
+        parts.append(f"{plural(others, 'other metric')} changed (see the report)")
     parts += [
         f"{item.runtime} {item.before_ms:.3g} → {item.after_ms:.3g} ms/invoke"
         for item in change.latency
