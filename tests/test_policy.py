@@ -977,3 +977,17 @@ def test_artifacts_directory_that_cannot_be_created_is_a_usage_error(
     assert "give --artifacts a writable directory: cannot create artifacts in" in (
         capsys.readouterr().err
     )
+
+
+@pytest.mark.parametrize("odd_break", ["\u2028", "\u2029", "\x85"])
+def test_lines_are_numbered_by_newlines_as_editors_and_github_do(
+    tmp_path: Path, odd_break: str
+) -> None:
+    """YAML also ends a line at these; an annotation must still land on the right line."""
+    text = f"version: 1{odd_break}\nmodels: 3\n"  # two YAML line breaks, one newline
+    (tmp_path / POLICY).write_text(text, encoding="utf-8")
+    with pytest.raises(PolicyError) as raised:
+        load_policy(tmp_path / POLICY, tmp_path)
+    [issue] = raised.value.issues
+    assert issue.message == "models: input should be a valid list, got 3"
+    assert (issue.line, issue.column) == (2, 9)

@@ -12,6 +12,8 @@ billions of nodes, and deep nesting would exhaust the stack.
 
 from __future__ import annotations
 
+import re
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,19 +56,25 @@ class YamlError(Exception):
         self.mark = mark
 
 
-def _mark(node: yaml.Node) -> Mark:
-    return Mark(line=node.start_mark.line + 1, column=node.start_mark.column + 1)
+class _Positions:
+    """PyYAML's marks as editors and GitHub number lines: only a newline ends one.
+
+    YAML also breaks lines at a lone CR, NEL, U+2028 and U+2029, so its own line
+    numbers would put an annotation on the wrong line of a file holding one.
+    """
+
+    def __init__(self, text: str) -> None:
+        self._starts = [0, *(found.end() for found in re.finditer("\n", text))]
+
+    def __call__(self, mark: Any) -> Mark:
+        line = bisect_right(self._starts, mark.index) - 1
+        return Mark(line=line + 1, column=mark.index - self._starts[line] + 1)
 
 
 # Far above what a policy needs (aliases share a few blocks between models), far
 # below what takes noticeable time to build and validate.
 MAX_ALIASED_NODES = 10_000
 MAX_DEPTH = 64
-
-
-def _event_mark(event: yaml.Event) -> Mark | None:
-    start = event.start_mark
-    return Mark(line=start.line + 1, column=start.column + 1) if start else None
 
 
 class _BoundedLoader(yaml.SafeLoader):
@@ -77,8 +85,9 @@ class _BoundedLoader(yaml.SafeLoader):
     refused at the alias that crosses the budget, before anything is expanded.
     """
 
-    def __init__(self, stream: str) -> None:
+    def __init__(self, stream: str, positions: _Positions) -> None:
         super().__init__(stream)
+        self._position = positions
         self._sizes: dict[int, int] = {}  # id(composed node) → expanded size
         self._aliased = 0
         self._depth = 0
@@ -93,7 +102,7 @@ class _BoundedLoader(yaml.SafeLoader):
             raise YamlError(
                 f"flatten the structure: it nests more than {MAX_DEPTH} levels deep, and a "
                 "policy needs a few",
-                _event_mark(event),
+                self._event_mark(event),
             )
         self._depth += 1
         node = super().compose_node(parent, index)
@@ -106,6 +115,9 @@ class _BoundedLoader(yaml.SafeLoader):
         self._sizes[id(node)] = 1 + sum(self._sizes[id(child)] for child in children)
         return node
 
+    def _event_mark(self, event: yaml.Event) -> Mark | None:
+        return self._position(event.start_mark) if event.start_mark else None
+
     def _count_alias(self, event: yaml.Event, node: yaml.Node | None) -> None:
         name = getattr(event, "anchor", "")
         size = self._sizes.get(id(node))
@@ -113,7 +125,7 @@ class _BoundedLoader(yaml.SafeLoader):
             raise YamlError(
                 f"repeat the values instead of alias *{name} inside its own anchor "
                 f"&{name}: a policy cannot be recursive",
-                _event_mark(event),
+                self._event_mark(event),
             )
         self._aliased += size
         if self._aliased > MAX_ALIASED_NODES:
@@ -121,18 +133,22 @@ class _BoundedLoader(yaml.SafeLoader):
                 f"alias *{name}: use fewer aliases or write the values out; aliases here "
                 f"expand to more than {MAX_ALIASED_NODES} values, the limit that stops "
                 "alias bombs",
-                _event_mark(event),
+                self._event_mark(event),
             )
 
 
 class _Builder:
-    def __init__(self) -> None:
+    def __init__(self, positions: _Positions) -> None:
+        self._position = positions
         self.constructor = SafeConstructor()
         self.source_map = SourceMap()
         self._merged: dict[int, int] = {}  # id(mapping node) → how many pairs came from `<<`
 
+    def _mark(self, node: yaml.Node) -> Mark:
+        return self._position(node.start_mark)
+
     def build(self, node: yaml.Node, path: PathKey) -> Any:
-        self.source_map.values[path] = _mark(node)
+        self.source_map.values[path] = self._mark(node)
         if isinstance(node, yaml.MappingNode):
             return self._mapping(node, path)
         if isinstance(node, yaml.SequenceNode):
@@ -159,10 +175,10 @@ class _Builder:
         for position, (key_node, _) in enumerate(node.value):
             key = self.constructor.construct_object(key_node, deep=True)
             if not isinstance(key, str | int | float | bool) and key is not None:
-                raise YamlError("mapping keys must be plain scalars", _mark(key_node))
+                raise YamlError("mapping keys must be plain scalars", self._mark(key_node))
             if position >= merged:
                 if key in own_keys:
-                    raise YamlError(f"duplicate key {key!r}", _mark(key_node))
+                    raise YamlError(f"duplicate key {key!r}", self._mark(key_node))
                 own_keys.add(key)
             keys.append(key)
         # A later pair overrides an earlier one (an own key a merged one): build only
@@ -174,15 +190,16 @@ class _Builder:
             if winner[key] != position:
                 continue
             part = key if isinstance(key, str | int) else str(key)
-            self.source_map.keys[(*path, part)] = _mark(key_node)
+            self.source_map.keys[(*path, part)] = self._mark(key_node)
             result[key] = self.build(value_node, (*path, part))
         return result
 
 
 def load_yaml_with_marks(text: str) -> tuple[Any, SourceMap]:
     """Parse one YAML document; return its data and where each value sits."""
+    positions = _Positions(text)
     try:
-        loader = _BoundedLoader(text)
+        loader = _BoundedLoader(text, positions)
         try:
             node = loader.get_single_node()
         finally:
@@ -194,22 +211,21 @@ def load_yaml_with_marks(text: str) -> tuple[Any, SourceMap]:
             # "got '<stream end>'" points past the last line; the unclosed
             # bracket or quote is where the construct started.
             mark = context
-        position = Mark(mark.line + 1, mark.column + 1) if mark else None
+        position = positions(mark) if mark else None
         problem = exc.problem or exc.context or "invalid YAML"
         if exc.problem and exc.context and context is not None:
-            problem += (
-                f" ({exc.context} started at line {context.line + 1}, column {context.column + 1})"
-            )
+            started = positions(context)
+            problem += f" ({exc.context} started at line {started.line}, column {started.column})"
         raise YamlError(f"YAML syntax error: {problem}", position) from None
     except yaml.YAMLError as exc:
         raise YamlError(f"YAML error: {exc}", None) from None
     if node is None:
         return None, SourceMap()
-    builder = _Builder()
+    builder = _Builder(positions)
     try:
         data = builder.build(node, ())
     except yaml.constructor.ConstructorError as exc:
         mark = exc.problem_mark
-        position = Mark(mark.line + 1, mark.column + 1) if mark else None
+        position = positions(mark) if mark else None
         raise YamlError(f"YAML error: {exc.problem}", position) from None
     return data, builder.source_map
