@@ -339,6 +339,25 @@ def test_the_second_run_reuses_the_cached_runtime_and_edits_the_same_comment(
     assert "pull request comment updated" in second.stdout
 
 
+def test_the_baseline_input_compares_with_an_earlier_report_in_the_image(
+    engine: Engine,
+    image: Image,
+    runner: Runner,
+    github: FakeGitHub,
+    two_runs: tuple[tuple[ActionRun, float], tuple[ActionRun, float]],
+) -> None:
+    base = runner.repository / "ml" / "base.json"
+    shutil.copy(runner.repository / "ml" / "tflite-gate-report.json", base)
+    os.chown(base, RUNNER_UID, RUNNER_GID)
+    run, _ = run_action(engine, image, runner, github, baseline="base.json")
+    assert run.returncode == 1, run.stdout[-3000:]
+    assert "### Since the baseline `ml/base.json`" in run.summary  # a repository path
+    report = json.loads((runner.repository / "ml" / "tflite-gate-report.json").read_text())
+    assert report["baseline"]["report"] == "ml/base.json"
+    assert report["baseline"]["variants"]
+    base.unlink()
+
+
 def test_a_bad_input_still_writes_outputs_summary_and_report(
     engine: Engine,
     image: Image,

@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,7 @@ import jsonschema
 import pytest
 from action_env import ENTRYPOINT, action_env
 from conftest import REPO
+from outlier_model import OUTLIER_MODEL
 from tflite_builder import build_model, builtin
 
 SCHEMA = json.loads((REPO / "tflite_gate" / "schemas" / "report.schema.json").read_text())
@@ -387,3 +389,48 @@ def test_two_gates_share_a_cache_when_one_is_cancelled(tmp_path: Path) -> None:
     assert "another tflite-gate is still preparing" not in unavailable["message"]
     assert "Traceback" not in second_log.read_text()
     assert [p.name for p in (cache / "runtimes").iterdir() if p.is_dir()] == []
+
+
+TRIAL_RUNTIME = """\
+from ai_edge_litert.interpreter import Interpreter as _Base
+from halt import halt
+
+class Interpreter(_Base):
+    def __init__(self, *args, model_path=None, **kwargs):
+        self._trial = "candidate-" in str(model_path)  # a keep_float candidate, not the variant
+        super().__init__(*args, model_path=model_path, **kwargs)
+
+    def invoke(self):
+        if self._trial:
+            halt({marker!r})
+        super().invoke()
+"""
+
+
+@pytest.mark.slow
+def test_cancel_while_a_keep_float_fix_is_tried(tmp_path: Path) -> None:
+    """SIGTERM during a failing int8 variant's diagnosis: its runs stand, nothing survives."""
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    (workspace / "halt.py").write_text(HALT)
+    (workspace / "trial_runtime.py").write_text(
+        TRIAL_RUNTIME.format(marker=str(workspace / "marker.json"))
+    )
+    (workspace / "outlier.py").write_text(textwrap.dedent(OUTLIER_MODEL))
+    (workspace / "tflite-gate.yml").write_text(
+        "version: 1\nmodels:\n  - name: outlier\n    source: outlier:build\n"
+        "    runtimes: [{requirement: ai-edge-litert, module: trial_runtime}]\n"
+        "    variants: [{name: int8, quantization: int8, max_divergence: {min_cosine: 0.999}}]\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(workspace)}
+    argv = [*_cli(workspace), "--cache-dir", str(tmp_path / "cache")]
+    run = _cancel(argv, workspace, tmp_path, signal.SIGTERM, env)
+    assert run.returncode == 143, run.stderr
+    assert "Traceback" not in run.stderr + run.stdout
+    jsonschema.validate(run.report, SCHEMA)
+    assert run.report["verdict"] == "cancelled"
+    [variant] = run.report["models"][0]["variants"]
+    assert [r["status"] for r in variant["runs"]] == ["diverged"]  # measured before the signal
+    assert [f["rule"] for f in run.report["findings"]] == ["divergence", "cancelled"]
+    assert run.survivors == []
+    assert list(run.tmp.iterdir()) == []

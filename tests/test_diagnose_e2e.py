@@ -1,8 +1,7 @@
 """An int8 variant that breaks a threshold: the layers behind it and a verified keep_float fix.
 
-The model has one hidden channel a thousand times wider than the others, which nothing
-downstream reads: per-tensor int8 quantization spends its 256 steps on that channel and
-the next layer's output collapses. Kept in float, the two layers around it recover.
+The model (`tests/outlier_model.py`) has one hidden channel a thousand times wider than
+the others; its int8 conversion collapses, and two layers kept in float recover it.
 """
 
 from __future__ import annotations
@@ -16,29 +15,17 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import run_gate
+from outlier_model import OUTLIER_MODEL
 
 from tflite_gate.policy import PolicyError, load_policy
 from tflite_gate.suggest import merge
 
-OUTLIER_MODEL = """\
-    import keras
 
-
-    def build():
-        keras.utils.set_random_seed(0)
-        inputs = keras.Input((8,), name="x")
-        wide = keras.layers.Dense(16, activation="relu", name="wide")(inputs)
-        mid = keras.layers.Dense(16, activation="relu", name="mid")(wide)
-        outputs = keras.layers.Dense(4, name="out")(mid)
-        model = keras.Model(inputs, outputs)
-        weights, bias = model.get_layer("wide").get_weights()
-        weights[:, 0] *= 1000
-        model.get_layer("wide").set_weights([weights, bias])
-        weights, bias = model.get_layer("mid").get_weights()
-        weights[0, :] = 0
-        model.get_layer("mid").set_weights([weights, bias])
-        return model
-    """
+def _outlier(workspace: Path, variant: str) -> None:
+    """The outlier model and a policy with one variant, written in flow style."""
+    (workspace / "outlier.py").write_text(textwrap.dedent(OUTLIER_MODEL))
+    policy = "version: 1\nmodels:\n  - name: outlier\n    source: outlier:build\n"
+    (workspace / "tflite-gate.yml").write_text(f"{policy}    variants:\n      - {variant}\n")
 
 
 def _paste(policy: Path, snippet: str) -> None:
@@ -104,19 +91,8 @@ def test_init_then_a_tight_int8_variant_then_its_verified_fix(tmp_path: Path) ->
 
 @pytest.mark.slow
 def test_a_keep_float_name_the_model_lacks_is_a_conversion_error(tmp_path: Path) -> None:
-    (tmp_path / "outlier.py").write_text(textwrap.dedent(OUTLIER_MODEL))
-    (tmp_path / "tflite-gate.yml").write_text(
-        textwrap.dedent(
-            """\
-            version: 1
-            models:
-              - name: outlier
-                source: outlier:build
-                variants:
-                  - {name: int8, quantization: int8, keep_float: {nodes: [functional_1/mid_1/MatMul;functional_1/mid_1/Relux]}}
-            """
-        )
-    )
+    nodes = "[functional_1/mid_1/MatMul;functional_1/mid_1/Relux]"
+    _outlier(tmp_path, f"{{name: int8, quantization: int8, keep_float: {{nodes: {nodes}}}}}")
     run = run_gate(tmp_path)
     assert run.returncode == 1
     [finding] = run.findings(rule="conversion-failed")
@@ -141,18 +117,8 @@ def test_keep_float_needs_a_full_integer_variant(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_an_int16x8_variant_gets_its_layers_and_no_keep_float(tmp_path: Path) -> None:
-    (tmp_path / "outlier.py").write_text(textwrap.dedent(OUTLIER_MODEL))
-    (tmp_path / "tflite-gate.yml").write_text(
-        textwrap.dedent(
-            """\
-            version: 1
-            models:
-              - name: outlier
-                source: outlier:build
-                variants:
-                  - {name: wide, quantization: int16x8, max_divergence: {min_cosine: 0.99999999}}
-            """
-        )
+    _outlier(
+        tmp_path, "{name: wide, quantization: int16x8, max_divergence: {min_cosine: 0.99999999}}"
     )
     summary = tmp_path / "summary.md"
     env = {**os.environ, "GITHUB_STEP_SUMMARY": str(summary)}

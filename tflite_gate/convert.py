@@ -365,37 +365,26 @@ def _refuse_unknown(calibrated: bytes, keep: KeepFloat) -> None:
 Requantize = Callable[[KeepFloat], bytes]
 
 
-def _twins(
+def _float_twin(
     request: ConversionRequest, prepared: Any, variant: VariantRequest, log: Path
-) -> tuple[bytes, bytes, Requantize | None]:
-    """(float twin, the variant as converted, how to quantize it again keeping ops float).
+) -> tuple[bytes, Requantize | None]:
+    """The float model to compare the variant with, and how to quantize it again.
 
-    For int8 the twin is the calibrated model the quantizer starts from, so every op
-    output has a namesake, and keep_float candidates come from the same calibration.
+    For int8 the twin is the calibrated model the quantizer starts from (every op
+    output has a namesake, and keep_float candidates come from the same calibration).
     Dynamic-range and int16x8 variants are compared with a float conversion of the
     same model; the converter cannot leave their ops float, so there is no requantize.
     """
-    calibration = (
-        _samples(request, prepared.inputs, "calibration")
-        if variant.quantization in {"int8", "int16x8"}
-        else None
-    )
     saved, key, select = prepared.saved_model_dir, prepared.signature_key, request.select_tf_ops
     with _descriptors_to(log):
-        converter = _make_converter(request, saved, key, variant, calibration, select)
         if variant.quantization == "int8":
+            calibration = _samples(request, prepared.inputs, "calibration")
+            converter = _make_converter(request, saved, key, variant, calibration, select)
             calibrated = _calibrated(converter)
-            kept = variant.keep_float or KeepFloat()  # what the policy already keeps float
-            quantized = _quantized(calibrated, converter, variant, kept)
-            return (
-                calibrated,
-                quantized,
-                lambda keep: _quantized(calibrated, converter, variant, keep),
-            )
-        converted: bytes = converter.convert()
+            return calibrated, lambda keep: _quantized(calibrated, converter, variant, keep)
         as_float = VariantRequest(name=variant.name, quantization="none")
         twin: bytes = _make_converter(request, saved, key, as_float, None, select).convert()
-        return twin, converted, None
+        return twin, None
 
 
 def _diagnose(request: ConversionRequest, prepared: Any, scratch: Path) -> DiagnosisResult:
@@ -408,7 +397,8 @@ def _diagnose(request: ConversionRequest, prepared: Any, scratch: Path) -> Diagn
     started = time.monotonic()
     order = request.diagnose
     log = scratch / "diagnosis.log"
-    twin, quantized, requantize = _twins(request, prepared, order.variant, log)
+    twin, requantize = _float_twin(request, prepared, order.variant, log)
+    quantized = Path(order.model).read_bytes()  # the variant as checked, not a new conversion
     with np.load(order.inputs) as stored:
         arrays = {name: stored[name] for name in stored.files}  # each access reads the file
     count = len(next(iter(arrays.values()))) if arrays else 0

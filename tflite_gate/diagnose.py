@@ -44,6 +44,7 @@ def diagnose(
     request: ConversionRequest,
     variant: VariantRequest,
     broken: RuntimeRun,
+    model: Path,
     inputs: Path,
     scratch: Path,
     try_model: TryModel,
@@ -59,7 +60,9 @@ def diagnose(
             "variants": [],
             "reference": False,
             "skip": [],
-            "diagnose": DiagnosisRequest(variant=variant, inputs=str(inputs)),
+            "diagnose": DiagnosisRequest(
+                variant=variant, model=str(model.resolve()), inputs=str(inputs)
+            ),
         }
     )
     result = run_diagnosis(order, timeout_s=timeout_s, memory_mb=memory_mb, pool=pool)

@@ -959,8 +959,8 @@ def _run_conversion(
         saved = _inspect_variant(config, variant, Path(outcome.tflite_path), report, context)
         if saved is not None and inputs is not None:
             _execute_variant(config, position, variant, saved, inputs, reference, report, context)
-        if inputs is not None and reference is not None:
-            _diagnose_variant(config, position, variant, request, inputs, reference, context)
+        if saved is not None and inputs is not None and reference is not None:
+            _diagnose_variant(config, position, variant, saved, request, inputs, reference, context)
 
 
 def _convert(
@@ -1239,6 +1239,7 @@ def _diagnose_variant(
     config: ModelConfig,
     position: int,
     variant: VariantReport,
+    model: Path,
     request: ConversionRequest,
     inputs: Arrays,
     reference: Arrays,
@@ -1259,9 +1260,9 @@ def _diagnose_variant(
     scratch.mkdir(parents=True, exist_ok=True)
     save_npz(scratch / "inputs.npz", inputs)
 
-    def try_model(model: Path, trial: int) -> RuntimeRun:
+    def try_model(candidate: Path, trial: int) -> RuntimeRun:
         places = (scratch / f"run-{trial}", scratch / f"reproducer-{trial}")
-        result = _run_on(config, spec, runtime, model, inputs, context, places)
+        result = _run_on(config, spec, runtime, candidate, inputs, context, places)
         run = _runtime_run(config, spec, runtime, result, variant, context)
         if result.ok:
             _judge(run, result.outputs, reference, variant, config)
@@ -1273,6 +1274,7 @@ def _diagnose_variant(
         request,
         variant_request,
         broken,
+        model,
         scratch / "inputs.npz",
         scratch,
         try_model,

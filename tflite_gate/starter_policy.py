@@ -25,7 +25,6 @@ from pathlib import Path
 
 import yaml
 
-from tflite_gate.compare import violations
 from tflite_gate.files import write_text_atomic
 from tflite_gate.findings import Finding, Severity
 from tflite_gate.json_schemas import schema_text
@@ -46,7 +45,7 @@ from tflite_gate.report.model import (
 )
 from tflite_gate.run_options import CheckOptions, Progress, margin_text
 from tflite_gate.runtime_versions import parse_runtime_version
-from tflite_gate.suggest import loosened
+from tflite_gate.suggest import loosened, still_broken
 
 SCHEMA_FILE_NAME = ".tflite-gate.schema.json"
 QUANTIZATIONS = ("float", "dynamic", "float16", "int8", "int16x8")
@@ -367,18 +366,9 @@ def _errors_text(errors: list[Finding]) -> str:
 def check_starter(policy: Path, workspace: Path, report: Report) -> None:
     """The written text loads, and every threshold in it passes on the probe's metrics."""
     loaded = load_policy(policy, workspace)
-    config = resolve_model(loaded, 0)
-    model = report.models[0]
-    for variant in model.variants:
-        plan = config.thresholds.get(variant.name)
-        if plan is None:
-            continue
-        for run in variant.runs:
-            for metrics in run.metrics:
-                written = {k: s.value for k, s in plan.for_output(metrics.output).items()}
-                broken = violations(metrics, written)
-                if broken:
-                    raise StarterError(f"the starter policy breaks on its own data: {broken}")
+    broken = still_broken(report.models[0], resolve_model(loaded, 0), finite_only=False)
+    if broken:
+        raise StarterError(f"the starter policy breaks on its own data: {broken[0]}")
 
 
 # --------------------------------------------------------------------------- init

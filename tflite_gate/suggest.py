@@ -25,7 +25,7 @@ from typing import Any
 
 import yaml
 
-from tflite_gate.compare import MAX_METRICS, MIN_METRICS, round_up
+from tflite_gate.compare import MAX_METRICS, MIN_METRICS, round_up, violations
 from tflite_gate.policy import AS_IS_VARIANT, LoadedPolicy, ModelConfig, Policy, resolve_model
 from tflite_gate.report.model import (
     ModelReport,
@@ -409,33 +409,33 @@ def verify(snippet: str, report: Report, loaded: LoadedPolicy) -> None:
         pasted = replace(loaded, policy=Policy.model_validate(merged))
     except ValueError as error:
         raise SuggestionError(f"the suggested snippet is not a valid policy: {error}") from error
-    indices = {model.name: index for index, model in enumerate(pasted.policy.models)}
-    for model in report.models:
-        if model.name not in indices:
-            continue
-        config = resolve_model(pasted, indices[model.name])
-        for variant in model.variants:
-            plan = config.thresholds.get(variant.name)
-            if plan is None:
-                continue
-            for run in variant.runs:
-                for metrics in run.metrics:
-                    _verify_output(plan.for_output(metrics.output), metrics, model, variant.name)
+    for model, config in _configured(report, pasted):
+        broken = still_broken(model, config, finite_only=True)
+        if broken:
+            raise SuggestionError(f"{broken[0]}, with the snippet")
 
 
-def _verify_output(
-    thresholds: dict[str, Any], metrics: OutputMetrics, model: ModelReport, variant: str
-) -> None:
-    for key, setting in thresholds.items():
-        value = _metric_value(metrics, key)
-        if value is None or not math.isfinite(value):
+def still_broken(model: ModelReport, config: ModelConfig, *, finite_only: bool) -> list[str]:
+    """The thresholds `config` sets that the model's recorded metrics break, as text.
+
+    `finite_only` leaves out infinite errors (no threshold can pass them): what a
+    suggestion is checked for. A starter policy must not break even those.
+    """
+    found = []
+    for variant in model.variants:
+        plan = config.thresholds.get(variant.name)
+        if plan is None:
             continue
-        within = value <= setting.value if key in MAX_METRICS else value >= setting.value
-        if not within:
-            raise SuggestionError(
-                f"{model.name}/{variant} output {metrics.output!r}: {key} {setting.value} "
-                f"still breaks on {value} with the snippet"
-            )
+        for run in variant.runs:
+            for metrics in run.metrics:
+                written = {k: s.value for k, s in plan.for_output(metrics.output).items()}
+                found += [
+                    f"{model.name}/{variant.name} output {v.output!r}: {v.threshold_key} "
+                    f"{v.threshold} still breaks on {v.infinite if v.value is None else v.value}"
+                    for v in violations(metrics, written)
+                    if not (finite_only and v.value is None)
+                ]
+    return found
 
 
 _SAFE_COMMENT = re.compile(r"[^\x20-\x7e]")

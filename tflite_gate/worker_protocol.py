@@ -93,15 +93,16 @@ class VariantRequest(_Message):
 
 
 class DiagnosisRequest(_Message):
-    """Where a full-integer variant's error comes from, and keep_float sets to try.
+    """Where a quantized variant's error comes from, and (int8) keep_float sets to try.
 
-    The worker calibrates the variant once, compares every op output of the quantized
-    model with the calibrated float model on `inputs` (an .npz of evaluation inputs),
-    and quantizes it again with the top layers kept in float, one candidate per
-    `candidates` entry (how many of the top layers).
+    The worker compares every op output of `model` (the variant as it was checked)
+    with its float twin on `inputs` (an .npz of evaluation inputs); for int8 it then
+    quantizes the calibrated twin again with the top layers kept in float, one
+    candidate per `candidates` entry (how many of the top layers).
     """
 
     variant: VariantRequest
+    model: str
     inputs: str
     top: int = 5
     candidates: list[int] = Field(default_factory=lambda: [1, 2, 3])
