@@ -6,6 +6,7 @@ import json
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -67,6 +68,29 @@ def run_gate(
 @pytest.fixture
 def gate() -> Any:
     return run_gate
+
+
+def mount_tmpfs(point: Path, options: str) -> bool:
+    """A tmpfs at `point` (root, or a private mount namespace): a real full or read-only disk."""
+    point.mkdir(parents=True, exist_ok=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(point)],
+        capture_output=True,
+        check=False,
+    )
+    return mounted.returncode == 0
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 4 KiB tmpfs: one page, room for one small file and nothing more."""
+    point = tmp_path / "disk"
+    if not mount_tmpfs(point, "size=4k"):
+        pytest.skip("this machine does not let the tests mount a tmpfs")
+    try:
+        yield point
+    finally:
+        subprocess.run(["umount", "-l", str(point)], check=False)
 
 
 NPM_TOOLS = REPO / "tests" / "oracle"

@@ -10,6 +10,7 @@ read ``/user``, 5xx, 422, and links or redirects to another host.
 from __future__ import annotations
 
 import json
+import sys
 import threading
 import time
 import urllib.parse
@@ -55,6 +56,8 @@ class FakeGitHub:
     next_link_base: str | None = None  # put another host into Link: rel="next"
     redirect_list_to: str | None = None  # answer the list with a 307 to this URL
     delay_first_s: float = 0.0
+    stall_s: float = 0.0  # every answer waits this long before its first byte
+    trickle_s: float = 0.0  # every answer's body comes one byte per this many seconds
     _next_id: int = 1000
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -108,6 +111,7 @@ class Handler(BaseHTTPRequestHandler):
             index = len(fake.requests)
         if index == 1 and fake.delay_first_s:
             time.sleep(fake.delay_first_s)
+        time.sleep(fake.stall_s)
         if index <= fake.fail_first:
             return self._json(fake.fail_first_status, {"message": "Server Error"})
         if fake.forbid_all:
@@ -218,7 +222,14 @@ class Handler(BaseHTTPRequestHandler):
         for name, value in (headers or {}).items():
             self.send_header(name, value)
         self.end_headers()
-        self.wfile.write(raw)
+        fake = self.server.fake
+        if not fake.trickle_s:
+            self.wfile.write(raw)
+            return
+        for byte in raw:  # each byte its own read: a per-read timeout never fires
+            self.wfile.write(bytes([byte]))
+            self.wfile.flush()
+            time.sleep(fake.trickle_s)
 
 
 def _forbidden() -> dict[str, str]:
@@ -231,6 +242,11 @@ def _forbidden() -> dict[str, str]:
 
 class FakeServer(ThreadingHTTPServer):
     daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that gave up (a deadline) breaks the pipe: that is the test, not an error."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), Handler)

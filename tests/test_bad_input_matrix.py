@@ -70,6 +70,7 @@ class Workspace:
     tmpfs: list[tuple[Path, str]] = field(default_factory=list)  # (mount point, options)
     drop_capabilities: bool = False
     event: tuple[str, str] | None = None  # (event name, event file content)
+    fifos: list[str] = field(default_factory=list)  # runner files made FIFOs: event.json...
     report: Path | None = None  # None: WORKSPACE/tflite-gate-report.json
 
     @property
@@ -268,6 +269,26 @@ def _source_link_outside(ws: Workspace) -> None:
 def _fifo_source(ws: Workspace) -> None:
     _fifo(ws, RELU)
     ws.write(POLICY, one_model())
+
+
+def _fifo_model(name: str, source: str | None = None, extra: str = "") -> Setup:
+    """A model file (or a file a model reads) that is a FIFO; the policy's source is `source`."""
+
+    def setup(ws: Workspace) -> None:
+        _fifo(ws, name)
+        ws.write(POLICY, one_model(extra, source=source or name))
+
+    return setup
+
+
+def _fifo_in_saved_model(ws: Workspace) -> None:
+    (ws.path / "models" / "sm" / "variables").mkdir(parents=True)
+    _fifo(ws, "models/sm/saved_model.pb")
+    ws.write(POLICY, one_model(source="models/sm"))
+
+
+def _runner_fifo(name: str) -> Callable[[Workspace], None]:
+    return lambda ws: ws.fifos.append(name)
 
 
 def _empty_saved_model(ws: Workspace) -> None:
@@ -645,6 +666,49 @@ MODEL_CASES = [
         f"{P}:4:13",
     ),
     Case(
+        "keras-is-a-fifo",
+        _fifo_model("models/m.keras"),
+        1,
+        "model-load-failed",
+        "m.keras is a named pipe (FIFO); replace it with a regular file",
+        f"{P}:4:13",
+    ),
+    Case(
+        "h5-is-a-fifo",
+        _fifo_model("models/m.h5"),
+        1,
+        "model-load-failed",
+        "m.h5 is a named pipe (FIFO)",
+        f"{P}:4:13",
+    ),
+    Case(
+        "saved-model-pb-is-a-fifo",
+        _fifo_in_saved_model,
+        1,
+        "model-load-failed",
+        "sm/saved_model.pb is a named pipe (FIFO)",
+        f"{P}:4:13",
+    ),
+    Case(
+        "factory-module-is-a-fifo",
+        _chain(
+            lambda ws: ws.write("zoo/__init__.py", ""),
+            _fifo_model("zoo/nets.py", source="zoo.nets:build"),
+        ),
+        1,
+        "model-load-failed",
+        "nets.py is a named pipe (FIFO)",
+        f"{P}:4:13",
+    ),
+    Case(
+        "reference-is-a-fifo",
+        relu_and(lambda ws: _fifo(ws, "models/ref.keras"), "reference: models/ref.keras\n"),
+        1,
+        "model-load-failed",
+        "ref.keras is a named pipe (FIFO)",
+        f"{P}:5",
+    ),
+    Case(
         "tflite-is-random-bytes",
         source_bytes(RELU, os.urandom(4096)),
         1,
@@ -875,6 +939,17 @@ DATA_CASES = [
         "no data today",
         "gen/data.py:2",
     ),
+    Case(
+        "generator-module-is-a-fifo",
+        relu_and(
+            _chain(lambda ws: ws.write("gen/__init__.py", ""), lambda ws: _fifo(ws, "gen/data.py")),
+            "data: {evaluation: gen.data:samples}\n",
+        ),
+        1,
+        "data-invalid",
+        "data.py is a named pipe (FIFO)",
+        f"{P}:5",
+    ),
 ]
 
 RUNTIME_CASES = [
@@ -892,6 +967,18 @@ RUNTIME_CASES = [
         1,
         "runtime-unavailable",
         "no_such",
+        f"{P}:5",
+    ),
+    Case(
+        "custom-op-library-is-a-fifo",
+        relu_and(
+            lambda ws: _fifo(ws, "lib/ops.so"),
+            "runtimes: [{requirement: ai-edge-litert, custom_op_registerers: [Reg],"
+            " custom_op_libraries: [lib/ops.so]}]\n",
+        ),
+        1,
+        "runtime-unavailable",
+        "ops.so is a named pipe (FIFO)",
         f"{P}:5",
     ),
     Case(
@@ -1164,6 +1251,30 @@ ACTION_CASES = [
 
 EVENT_CASES = [
     Case(
+        "event-is-a-fifo",
+        relu_and(_runner_fifo("event.json")),
+        0,
+        "",
+        "sticky comment skipped: cannot read the event file",
+        via="action",
+    ),
+    Case(
+        "step-summary-is-a-fifo",
+        relu_and(_runner_fifo("summary.md")),
+        0,
+        "",
+        "summary.md is a named pipe (FIFO)",
+        via="action",
+    ),
+    Case(
+        "step-outputs-is-a-fifo",
+        relu_and(_runner_fifo("output.txt")),
+        0,
+        "",
+        "output.txt is a named pipe (FIFO)",
+        via="action",
+    ),
+    Case(
         "event-is-a-list",
         relu_and(_event("pull_request", "[1, 2]")),
         0,
@@ -1266,6 +1377,8 @@ def _run(case: Case, ws: Workspace) -> subprocess.CompletedProcess[str]:
         event_name, content = ws.event
         event_path = ws.root / "event.json"
         event_path.write_text(content, encoding="utf-8")
+    if "event.json" in ws.fifos:
+        event_name, event_path = "pull_request", ws.root / "event.json"
     runner = action_env(
         ws.path,
         ws.root,
@@ -1273,6 +1386,9 @@ def _run(case: Case, ws: Workspace) -> subprocess.CompletedProcess[str]:
         event_name=event_name,
         event_path=event_path,
     )
+    for name in ws.fifos:  # a FIFO where the runner gives a file: nobody ever opens its end
+        (ws.root / name).unlink(missing_ok=True)
+        os.mkfifo(ws.root / name)
     runner.update(ws.env)
     return run_entrypoint(
         ws.path, runner, prefix=tuple(_mounting(capabilities, ws.tmpfs)), timeout=case.timeout_s

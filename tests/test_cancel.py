@@ -434,3 +434,55 @@ def test_cancel_while_a_keep_float_fix_is_tried(tmp_path: Path) -> None:
     assert [f["rule"] for f in run.report["findings"]] == ["divergence", "cancelled"]
     assert run.survivors == []
     assert list(run.tmp.iterdir()) == []
+
+
+def _catches_sigterm(pid: int) -> bool:
+    """The process has a handler for SIGTERM (its SigCgt mask in /proc)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    caught = next(line for line in status.splitlines() if line.startswith("SigCgt:"))
+    return bool(int(caught.split()[1], 16) & (1 << (signal.SIGTERM - 1)))
+
+
+@pytest.mark.parametrize("when", ["first-handler", "0.3s"])
+@pytest.mark.parametrize("entry", ["action", "cli"])
+def test_a_signal_while_python_loads_the_gate_still_ends_in_a_cancelled_report(
+    tmp_path: Path, entry: str, when: str
+) -> None:
+    """A job cancelled within its first fraction of a second, while the imports still load.
+
+    `first-handler`: the moment the process first catches SIGTERM, the earliest a
+    Python program can; before the fix the gate caught it only after its imports.
+    """
+    repository = tmp_path / "repo"
+    repository.mkdir()
+    (repository / "relu.tflite").write_bytes(build_model([builtin("RELU")]))
+    (repository / "tflite-gate.yml").write_text(
+        "version: 1\nmodels:\n  - {name: relu, source: relu.tflite}\n"
+    )
+    env = action_env(repository, tmp_path, {"comment": "off"})
+    argv = [sys.executable, str(ENTRYPOINT)] if entry == "action" else _cli(repository)
+    process = subprocess.Popen(
+        argv, cwd=repository, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    if when == "first-handler":
+        deadline = time.monotonic() + 30
+        while not _catches_sigterm(process.pid) and time.monotonic() < deadline:
+            time.sleep(0.001)
+    else:
+        time.sleep(0.3)
+    process.send_signal(signal.SIGTERM)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 143, stdout + stderr
+    assert "Traceback" not in stdout + stderr
+    report = json.loads((repository / "tflite-gate-report.json").read_text())
+    jsonschema.validate(report, SCHEMA)
+    assert report["verdict"] == "cancelled"
+    assert [f["rule"] for f in report["findings"]] == ["cancelled"]
+    if entry == "action":
+        written = (tmp_path / "output.txt").read_text().splitlines()
+        [verdict] = [i for i, line in enumerate(written) if line.startswith("verdict<<")]
+        assert written[verdict + 1] == "cancelled"
+        assert _open_stop_token(stdout) is None

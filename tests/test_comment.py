@@ -10,6 +10,7 @@ cannot read ``/user``, 5xx, 422, and links or redirects to another host.
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -447,3 +448,42 @@ def test_bad_arguments_fail_without_network(github: FakeGitHub) -> None:
 )
 def test_pull_request_number(event_name: str, event: dict[str, Any], expected: int | None) -> None:
     assert pull_request_number(event, event_name) == expected
+
+
+# --- one deadline for the whole exchange ----------------------------------------------------
+
+
+def test_a_body_sent_a_byte_at_a_time_is_cut_at_the_deadline(github: FakeGitHub) -> None:
+    """urllib's timeout is per read: a trickling answer never trips it; the deadline does."""
+    github.trickle_s = 0.2  # the /user answer alone would take ~15 s
+    started = time.monotonic()
+
+    outcome = upsert(github, timeout_s=5, deadline_s=1.0)
+
+    assert time.monotonic() - started < 2.0
+    assert outcome.action == "failed"
+    assert "did not finish within 1 s (the publish deadline)" in outcome.message
+    assert github.writes() == []
+    assert_no_token(outcome)
+
+
+def test_an_api_that_stalls_costs_the_deadline_not_the_retries(github: FakeGitHub) -> None:
+    github.stall_s = 3.0  # every answer; 3 retries of 20 s reads would take minutes
+    started = time.monotonic()
+
+    outcome = upsert(github, timeout_s=20, deadline_s=1.0, sleep=time.sleep, backoff_s=1)
+
+    assert time.monotonic() - started < 2.0
+    assert outcome.action == "failed"
+    assert "publish deadline" in outcome.message
+
+
+def test_retries_stop_when_the_deadline_passes(github: FakeGitHub) -> None:
+    github.fail_first = 100  # 500s forever: retried, but never past the deadline
+    started = time.monotonic()
+
+    outcome = upsert(github, deadline_s=1.0, sleep=time.sleep, backoff_s=0.3, retries=50)
+
+    assert time.monotonic() - started < 2.0
+    assert outcome.action == "failed"
+    assert len(github.requests) < 10

@@ -282,3 +282,15 @@ def test_two_gates_storing_the_same_entry_both_succeed(workspace: Path, tmp_path
     assert len(list((cache.directory / key).iterdir())) == 1
     assert [p.name for p in cache.directory.iterdir() if p.name.startswith(".")] == []
     assert _restore(cache, key, workspace, tmp_path / "after") is not None
+
+
+def test_a_full_cache_disk_leaves_no_empty_entry_folder(
+    workspace: Path, tmp_path: Path, small_disk: Path
+) -> None:
+    cache = ConversionCache(small_disk / "conversions")
+    request = _request(workspace, tmp_path / "scratch")
+    _worker_output(Path(request.scratch), [], tflite=b"TFL3" * 4096)  # 16 KiB: no room
+    key = conversion_key(request)
+    reason = cache.store(key, request, 1.0)
+    assert reason is not None and "No space left on device" in reason
+    assert [p.name for p in (small_disk / "conversions").iterdir()] == []

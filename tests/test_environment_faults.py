@@ -14,12 +14,11 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
 import jsonschema
 import pytest
-from conftest import REPO, run_gate
+from conftest import REPO, mount_tmpfs, run_gate
 from tflite_builder import build_model, builtin
 
 from tflite_gate import pipeline
@@ -52,28 +51,6 @@ models:
   - name: relu
     source: relu.tflite
 """
-
-
-def _mount_tmpfs(point: Path, options: str) -> bool:
-    point.mkdir(parents=True, exist_ok=True)
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(point)],
-        capture_output=True,
-        check=False,
-    )
-    return mounted.returncode == 0
-
-
-@pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 4 KiB tmpfs: one page, room for one small file and nothing more."""
-    point = tmp_path / "disk"
-    if not _mount_tmpfs(point, "size=4k"):
-        pytest.skip("this machine does not let the tests mount a tmpfs")
-    try:
-        yield point
-    finally:
-        subprocess.run(["umount", "-l", str(point)], check=False)
 
 
 @pytest.fixture
@@ -121,7 +98,7 @@ def test_read_only_cache_is_the_runtime_unavailable_not_a_bug(
     workspace: Path, tmp_path: Path
 ) -> None:
     cache = tmp_path / "cache"
-    if not _mount_tmpfs(cache, "size=64k,ro"):
+    if not mount_tmpfs(cache, "size=64k,ro"):
         pytest.skip("this machine does not let the tests mount a tmpfs")
     try:
         (workspace / "tflite-gate.yml").write_text(
@@ -145,7 +122,7 @@ def test_read_only_cache_is_the_runtime_unavailable_not_a_bug(
 def test_full_temporary_disk_is_named_as_the_place_to_free(workspace: Path, tmp_path: Path) -> None:
     """The conversion worker saves the model into TMPDIR first: there it runs out of room."""
     scratch = tmp_path / "tmp"
-    if not _mount_tmpfs(scratch, "size=48k"):
+    if not mount_tmpfs(scratch, "size=48k"):
         pytest.skip("this machine does not let the tests mount a tmpfs")
     try:
         completed = subprocess.run(

@@ -8,21 +8,19 @@ token, progress lines and error messages on stderr (CLI) and stdout (Action).
 
 from __future__ import annotations
 
-import importlib.util
 import io
-import sys
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 
 import pytest
-from conftest import REPO, run_gate
+from conftest import run_gate
 from fake_github import FakeGitHub, serve
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from runner_commands import DOTNET_WHITESPACE, commands_in, parse_file_command
 from test_entrypoint import run_action
 
+from tflite_gate import action
 from tflite_gate.findings import RULES
 from tflite_gate.report.github import (
     format_outputs,
@@ -66,16 +64,6 @@ _PIECES = [
 hostile_text = st.lists(st.one_of(st.sampled_from(_PIECES), st.text(max_size=8))).map("".join)
 
 
-def _load_entrypoint() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("entrypoint", REPO / "entrypoint.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["entrypoint"] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
-entrypoint = _load_entrypoint()
 
 
 @given(hostile_text)
@@ -124,7 +112,7 @@ def test_the_token_is_masked_exactly_or_refused_unseen(empty_repository: Path, n
     token = f"ghs_Unguessable{noise}Token42"
     env = {"GITHUB_WORKSPACE": str(empty_repository), "INPUT_GITHUB-TOKEN": token}
     out = io.StringIO()
-    code = entrypoint.main(env, out)
+    code = action.main(env, out)
     commands = commands_in(out.getvalue())
     masks = [c for c in commands if c.name.lower() == "add-mask"]
     if code == 2 and not masks:  # refused: one error annotation, the token nowhere

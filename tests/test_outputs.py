@@ -27,6 +27,9 @@ POLICY = "version: 1\nmodels:\n  - {name: relu, source: relu.tflite}\n"
 SCHEMA = json.loads((REPO / "tflite_gate" / "schemas" / "report.schema.json").read_text())
 #: Well above the JSON report and JUnit XML of one tiny model, well below the SARIF log.
 FILE_SIZE_LIMIT = 16_000
+#: Above every file a check of one tiny model writes (model, samples, outputs) but its
+#: JSON report (about 3.6 kB).
+REPORT_ONLY = 2_500
 
 
 @pytest.fixture
@@ -267,3 +270,183 @@ def test_action_sarif_paths_start_at_the_repository_root(tmp_path: Path) -> None
     assert location == "ml/tflite-gate.yml"
     report = json.loads((repository / "ml" / "tflite-gate-report.json").read_text())
     assert report["findings"][0]["location"]["path"] == "tflite-gate.yml"
+
+
+# --------------------------------------------------------------------------- links and stdout
+
+
+def _report_json(run: subprocess.CompletedProcess[str]) -> dict[str, object]:
+    report: dict[str, object] = json.loads(run.stdout)
+    jsonschema.validate(report, SCHEMA)
+    return report
+
+
+def test_a_link_through_proc_is_refused_and_never_replaced(workspace: Path, tmp_path: Path) -> None:
+    """`--report /dev/stdout > f`, without touching the machine's own /dev/stdout."""
+    link = tmp_path / "stdout"
+    link.symlink_to("/proc/self/fd/1")
+    redirected = tmp_path / "f"
+    with redirected.open("w") as stdout:
+        completed = subprocess.run(
+            [
+                *(sys.executable, "-m", "tflite_gate", "check", "--quiet"),
+                *("--workspace", str(workspace), "--report", str(link)),
+            ],
+            stdout=stdout,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+    assert completed.returncode == 2, completed.stderr
+    assert link.is_symlink() and str(link.readlink()) == "/proc/self/fd/1"
+    assert f"give --report a file path, or - for stdout: {link} is a link through /proc" in (
+        completed.stderr
+    )
+    assert redirected.read_text() == ""
+    _no_model_work(workspace)
+
+
+def test_a_link_in_the_workspace_to_a_file_outside_is_refused(
+    workspace: Path, tmp_path: Path
+) -> None:
+    outside = tmp_path / "precious.txt"
+    outside.write_text("keep me\n")
+    link = workspace / "tflite-gate-report.json"
+    link.symlink_to(outside)
+    run = _gate(workspace, report=link)
+    assert run.returncode == 2, run.stderr
+    assert outside.read_text() == "keep me\n"
+    assert link.is_symlink()
+    assert f"give --report a path whose link stays inside the workspace: {link} is a link" in (
+        run.stderr
+    )
+    _no_model_work(workspace)
+
+
+def test_a_link_to_a_regular_file_is_written_through_and_stays_a_link(
+    workspace: Path, tmp_path: Path
+) -> None:
+    (workspace / "reports").mkdir()
+    target = workspace / "reports" / "latest.json"
+    target.write_text("{}")
+    link = workspace / "tflite-gate-report.json"
+    link.symlink_to(Path("reports") / "latest.json")
+    sarif_target = tmp_path / "elsewhere.sarif"  # a link the user made outside the workspace
+    sarif_link = tmp_path / "gate.sarif"
+    sarif_link.symlink_to(sarif_target)
+    run = _gate(workspace, "--sarif", str(sarif_link), report=link)
+    assert run.returncode == 0, run.stderr
+    assert link.is_symlink() and sarif_link.is_symlink()
+    assert json.loads(target.read_text())["verdict"] == "pass"
+    assert json.loads(sarif_target.read_text())["version"] == "2.1.0"
+
+
+def test_a_link_to_a_directory_is_refused(workspace: Path, tmp_path: Path) -> None:
+    link = tmp_path / "junit.xml"
+    link.symlink_to(tmp_path)
+    run = _gate(workspace, "--junit", str(link))
+    assert run.returncode == 2, run.stderr
+    assert f"give --junit a link to a regular file, or a file path: {link} leads to" in run.stderr
+    assert link.is_symlink()
+
+
+def test_report_dash_is_json_on_stdout_and_the_summary_on_stderr(workspace: Path) -> None:
+    run = _gate(workspace, report=Path("-"))
+    assert run.returncode == 0, run.stderr
+    report = _report_json(run)
+    assert report["verdict"] == "pass"
+    assert "Verdict: PASS" in run.stderr and "report: stdout" in run.stderr
+    assert not (workspace / "-").exists()
+
+
+def test_format_json_prints_only_the_report_and_still_writes_the_file(workspace: Path) -> None:
+    run = _gate(workspace, "--format", "json")
+    assert run.returncode == 0, run.stderr
+    assert _report_json(run) == json.loads((workspace / "tflite-gate-report.json").read_text())
+    assert "Verdict" not in run.stdout + run.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ("--format", "json", "--sarif", "-"),
+            "give --sarif a file path: --format json prints the JSON report on stdout",
+        ),
+        (
+            ("--format", "github", "--report", "-"),
+            "give --report a file path with --format github: its workflow commands go to stdout",
+        ),
+        (("--report", "-", "--junit", "-"), "give --junit a file path: --report already writes"),
+    ],
+)
+def test_two_things_on_stdout_are_a_usage_error(
+    workspace: Path, args: tuple[str, ...], message: str
+) -> None:
+    run = _gate(workspace, *args)
+    assert run.returncode == 2, run.stderr
+    assert message in run.stderr
+    _no_model_work(workspace)
+
+
+def test_action_report_input_that_is_a_link_is_written_through(
+    workspace: Path, tmp_path: Path
+) -> None:
+    (workspace / "out").mkdir()
+    link = workspace / "gate.json"
+    link.symlink_to(Path("out") / "gate.json")
+    env = _action_env(workspace, tmp_path, report="gate.json")
+    completed = run_entrypoint(workspace, env)
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert link.is_symlink()
+    assert json.loads((workspace / "out" / "gate.json").read_text())["verdict"] == "pass"
+
+
+# --------------------------------------------------------------------------- reports at the edges
+
+
+@pytest.mark.parametrize(
+    ("args", "complaint"),
+    [
+        (("--jobs", "abc"), "argument --jobs: expected a whole number above 0, got 'abc'"),
+        (("--jobs", "0"), "argument --jobs: expected a whole number above 0, got '0'"),
+        (("--format", "xml"), "argument --format: invalid choice: 'xml'"),
+        (("--cache-max-mb", "-5"), "argument --cache-max-mb: expected a whole number above 0"),
+    ],
+)
+def test_a_command_line_error_still_writes_the_report(
+    workspace: Path, args: tuple[str, ...], complaint: str
+) -> None:
+    run = _gate(workspace, *args)
+    assert run.returncode == 2, run.stderr
+    assert f"tflite-gate check: error: {complaint}" in run.stderr
+    assert run.stderr.startswith("usage: tflite-gate check")
+    report = json.loads((workspace / "tflite-gate-report.json").read_text())
+    jsonschema.validate(report, SCHEMA)
+    assert report["verdict"] == "error"
+    [finding] = report["findings"]
+    assert finding["rule"] == "usage-error"
+    assert finding["message"].startswith(complaint)
+    _no_model_work(workspace)
+
+
+def test_the_summary_never_names_a_report_that_was_not_written(
+    workspace: Path, tmp_path: Path
+) -> None:
+    report = tmp_path / "r.json"
+    completed = subprocess.run(
+        [
+            *(sys.executable, "-m", "tflite_gate", "check", "--quiet"),
+            *("--workspace", str(workspace), "--report", str(report)),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (REPORT_ONLY, REPORT_ONLY)),
+    )
+    assert completed.returncode == 4, completed.stderr
+    assert f"could not write --report {report}: File too large" in completed.stderr
+    assert completed.stdout.rstrip().endswith("report: not written"), completed.stdout
+    assert str(report) not in completed.stdout

@@ -37,6 +37,7 @@ class Cancelled(BaseException):
 
 @dataclass
 class _State:
+    held: bool = False  # a signal so far is remembered (`pending`), not acted on
     armed: bool = False  # inside `cancellable()`: a signal raises
     fired: bool = False  # one Cancelled per run; later signals are ignored
     deferring: int = 0  # inside `deferred()`: a signal waits until the block ends
@@ -51,9 +52,12 @@ _fired_by: str | None = None  # the signal of the run's cancellation, for every 
 
 def _handler(signum: int, _frame: FrameType | None) -> None:
     global _fired_by
+    name = signal.Signals(signum).name
+    if _state.held:  # before the run: `cancellable()` fires it as soon as the run starts
+        _state.pending = _state.pending or name
+        return
     if not _state.armed or _state.fired:
         return
-    name = signal.Signals(signum).name
     _fired_by = name  # other threads stop their workers at once, deferred or not
     if _state.deferring:
         _state.pending = _state.pending or name
@@ -67,14 +71,28 @@ def cancelled_by() -> str | None:
     return _fired_by if _state.armed else None
 
 
+def hold_signals() -> None:
+    """From now on, remember SIGTERM and SIGINT until the run starts (main thread only).
+
+    Called first thing by the command-line and Action entry points, before their
+    imports: a job cancelled while Python still loads the gate must still end in a
+    cancelled report, not in a process killed with nothing written.
+    """
+    _state.held = True
+    for signum in SIGNALS:
+        signal.signal(signum, _handler)
+
+
 @contextlib.contextmanager
 def signals_handled() -> Iterator[None]:
     """Route SIGTERM and SIGINT to the cancellation handler while inside (main thread).
 
-    The handler raises only inside `cancellable()` (the pipeline); elsewhere in the block
-    (writing reports and outputs) a signal is ignored so that they are written whole.
+    A signal before the run is held until `cancellable()` starts it; inside, it
+    raises; after it (writing reports and outputs) a signal is ignored so that they
+    are written whole.
     """
     previous = {signum: signal.signal(signum, _handler) for signum in SIGNALS}
+    _state.held = True
     try:
         yield
     finally:
@@ -84,10 +102,17 @@ def signals_handled() -> Iterator[None]:
 
 @contextlib.contextmanager
 def cancellable() -> Iterator[None]:
-    """While inside, a signal raises `Cancelled`; outside (writing reports) it is ignored."""
+    """While inside, a signal raises `Cancelled`; outside (writing reports) it is ignored.
+
+    A signal held since before (`hold_signals`) cancels the run as it starts.
+    """
     global _fired_by
-    _state.armed, _state.fired, _state.pending, _fired_by = True, False, None, None
+    early, _state.pending = _state.pending, None
+    _state.held, _state.armed, _state.fired, _fired_by = False, True, False, None
     try:
+        if early is not None:
+            _fired_by, _state.fired = early, True
+            raise Cancelled(early)
         yield
     finally:
         _state.armed = False

@@ -16,6 +16,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import NoReturn
 
 from tflite_gate import __version__, cancel
 from tflite_gate.explain import explain
@@ -31,6 +32,7 @@ from tflite_gate.gate import (
     run_gate,
     run_merge,
     run_suggest,
+    usage_outcome,
 )
 from tflite_gate.json_schemas import schema_text
 from tflite_gate.policy import DEFAULT_POLICY_FILE
@@ -41,7 +43,8 @@ from tflite_gate.report.github import (
     stop_commands,
     workflow_command,
 )
-from tflite_gate.report.outputs import Output, report_outputs
+from tflite_gate.report.json_report import json_text
+from tflite_gate.report.outputs import Output, PathProblem, output_path_problems, report_outputs
 from tflite_gate.report.status_line import status_line
 from tflite_gate.report.terminal import render
 from tflite_gate.run_options import (
@@ -49,6 +52,7 @@ from tflite_gate.run_options import (
     DEFAULT_MARGIN,
     CheckOptions,
     FailOn,
+    artifacts_path,
     margin_text,
     parse_margin,
 )
@@ -56,8 +60,21 @@ from tflite_gate.run_options import (
 DEFAULT_REPORT = "tflite-gate-report.json"
 
 
+class CommandLineError(Exception):
+    """argparse's complaint, raised instead of exiting: `check` still writes its report."""
+
+    def __init__(self, parser: argparse.ArgumentParser, message: str) -> None:
+        super().__init__(message)
+        self.parser = parser
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise CommandLineError(self, message)
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="tflite-gate",
         description="CI gate for TensorFlow → TFLite (LiteRT) conversion.",
     )
@@ -209,15 +226,20 @@ def _report_arguments(command: argparse.ArgumentParser) -> None:
         "--report",
         type=Path,
         default=Path(DEFAULT_REPORT),
-        help=f"JSON report path (default: {DEFAULT_REPORT})",
+        help=f"JSON report path, - for stdout (default: {DEFAULT_REPORT})",
     )
-    command.add_argument("--sarif", type=Path, help="also write a SARIF 2.1.0 report here")
-    command.add_argument("--junit", type=Path, help="also write a JUnit XML report here")
+    command.add_argument(
+        "--sarif", type=Path, help="also write a SARIF 2.1.0 report here (- for stdout)"
+    )
+    command.add_argument(
+        "--junit", type=Path, help="also write a JUnit XML report here (- for stdout)"
+    )
     command.add_argument(
         "--format",
-        choices=["text", "github"],
+        choices=["text", "json", "github"],
         default="text",
-        help="github: also print workflow-command annotations and write the job summary "
+        help="json: print the JSON report on stdout instead of the summary (progress stays on "
+        "stderr); github: also print workflow-command annotations and write the job summary "
         "and outputs when GITHUB_STEP_SUMMARY / GITHUB_OUTPUT are set",
     )
 
@@ -314,6 +336,9 @@ def _check(args: argparse.Namespace) -> int:
         outputs=outputs,
         baseline=args.baseline,
     )
+    conflict = _stdout_conflict(outputs, args.format)
+    if conflict is not None:
+        return _finish(_refused_stdout(conflict, options), outputs, args)
     with _progress(args.quiet) as progress:
         outcome = run_gate(options, progress)
     return _finish(outcome, outputs, args)
@@ -322,7 +347,16 @@ def _check(args: argparse.Namespace) -> int:
 def _merge(args: argparse.Namespace) -> int:
     outputs = _outputs(args)
     options = CheckOptions(policy=_policy_path(args), workspace=args.workspace, outputs=outputs)
+    conflict = _stdout_conflict(outputs, args.format)
+    if conflict is not None:
+        return _finish(_refused_stdout(conflict, options), outputs, args)
     return _finish(run_merge(options, args.shards), outputs, args)
+
+
+def _refused_stdout(message: str, options: CheckOptions) -> GateOutcome:
+    """A usage error whose report goes to the files asked for, never to the contested stdout."""
+    contested = [output for output in options.outputs if output.to_stdout]
+    return usage_outcome([message], options, [PathProblem(o, message) for o in contested])
 
 
 def _matrix(args: argparse.Namespace) -> int:
@@ -337,8 +371,26 @@ def _matrix(args: argparse.Namespace) -> int:
     return EXIT_PASS
 
 
+def _stdout_conflict(outputs: list[Output], output_format: str) -> str | None:
+    """Why the outputs and the format cannot share stdout; None if they can."""
+    to_stdout = [output for output in outputs if output.to_stdout]
+    if output_format == "github" and to_stdout:
+        return (
+            f"give {to_stdout[0].option} a file path with --format github: its workflow "
+            "commands go to stdout"
+        )
+    if output_format == "json" and any(output.option != "--report" for output in to_stdout):
+        other = next(output.option for output in to_stdout if output.option != "--report")
+        return f"give {other} a file path: --format json prints the JSON report on stdout"
+    return None
+
+
 def _finish(outcome: GateOutcome, outputs: list[Output], args: argparse.Namespace) -> int:
-    """Messages, report files, the summary and (`--format github`) annotations; the exit code."""
+    """Messages, report files, the summary and (`--format github`) annotations; the exit code.
+
+    stdout carries one thing: the summary, the JSON report (`--format json`, or an
+    output of `-`) or the workflow commands. Whatever else is shown goes to stderr.
+    """
     policy_error = any(finding.rule == "policy-invalid" for finding in outcome.report.findings)
     for message in outcome.messages:
         shown = message if policy_error else f"tflite-gate: error: {message}"
@@ -349,7 +401,13 @@ def _finish(outcome: GateOutcome, outputs: list[Output], args: argparse.Namespac
     failures = publish_reports(outcome, outputs)
     for failure in failures:
         print(plain_lines(f"tflite-gate: error: {failure}"), file=sys.stderr)
-    summary = render(report, str(args.report)) if shows_summary else ""
+    if args.format == "json" and not any(output.to_stdout for output in outputs):
+        sys.stdout.write(json_text(report))
+    json_output = next(output for output in outputs if output.option == "--report")
+    report_place = str(args.report) if outcome.wrote(json_output) else "not written"
+    if json_output.to_stdout and outcome.wrote(json_output):
+        report_place = "stdout"
+    summary = render(report, report_place) if shows_summary else ""
     if args.format == "github":
         if summary:  # untrusted text (messages, op names): never read as workflow commands
             stop_commands(summary.splitlines(), sys.stdout)
@@ -357,7 +415,11 @@ def _finish(outcome: GateOutcome, outputs: list[Output], args: argparse.Namespac
         for failure in failures:
             print(workflow_command("warning", failure, {"title": "tflite-gate output"}))
     elif summary:  # plain text, but a GitHub runner still reads it for commands
-        print(plain_lines(summary))
+        stdout_taken = args.format == "json" or any(output.to_stdout for output in outputs)
+        if not stdout_taken:
+            print(plain_lines(summary))
+        elif args.format != "json":
+            print(plain_lines(summary), file=sys.stderr)
     return outcome.exit_code
 
 
@@ -414,9 +476,56 @@ def _explain(rule: str | None) -> int:
     return EXIT_PASS
 
 
+def _report_place(argv: list[str]) -> argparse.Namespace | None:
+    """The report options of a command line that did not parse; None if they cannot be read."""
+    lenient = _Parser(add_help=False)
+    lenient.add_argument("--report", type=Path, default=Path(DEFAULT_REPORT))
+    lenient.add_argument("--sarif", type=Path)
+    lenient.add_argument("--junit", type=Path)
+    lenient.add_argument("--workspace", type=Path, default=Path())
+    lenient.add_argument("--policy", type=Path)
+    try:
+        place, _ = lenient.parse_known_args(argv)
+    except CommandLineError:
+        return None
+    return place
+
+
+def _command_line_error(error: CommandLineError, argv: list[str]) -> int:
+    """argparse's usage and message on stderr, and (check, merge) the report, as README says.
+
+    CI reads the JSON report after a failed step; a typo in the workflow's command line
+    must say so there too, not leave the previous run's report in place.
+    """
+    sys.stderr.write(error.parser.format_usage())
+    message = f"{error.parser.prog}: error: {error}"
+    print(plain_lines(message), file=sys.stderr)
+    if not error.parser.prog.endswith((" check", " merge")):
+        return EXIT_USAGE
+    place = _report_place(argv)
+    if place is None:
+        return EXIT_USAGE
+    outputs = _outputs(place)
+    options = CheckOptions(policy=_policy_path(place), workspace=place.workspace, outputs=outputs)
+    problems = output_path_problems(
+        outputs,
+        policy=options.policy,
+        artifacts=artifacts_path(options),
+        workspace=options.workspace,
+    )
+    outcome = usage_outcome([str(error)], options, problems)
+    for failure in publish_reports(outcome, outputs):
+        print(plain_lines(f"tflite-gate: error: {failure}"), file=sys.stderr)
+    return EXIT_USAGE
+
+
 def main(argv: list[str] | None = None) -> int:
     """`tflite-gate` console script."""
-    args = _parser().parse_args(argv)
+    arguments = sys.argv[1:] if argv is None else argv
+    try:
+        args = _parser().parse_args(arguments)
+    except CommandLineError as error:
+        return _command_line_error(error, arguments)
     if args.command == "explain":
         return _explain(args.rule)
     if args.command == "schema":

@@ -167,7 +167,12 @@ class ConversionCache:
             target = self.directory / key / _digest_of(dependencies)[:20]
             if target.exists():
                 return None
-            self._write_entry(target, key, scratch, dependencies, duration_s)
+            try:
+                self._write_entry(target, key, scratch, dependencies, duration_s)
+            except OSError:
+                with contextlib.suppress(OSError):
+                    target.parent.rmdir()  # a key folder with no entry is not a cache entry
+                raise
             self._evict(keep=target)
         except OSError as error:
             return f"{error.strerror or error}" + (f" ({error.filename})" if error.filename else "")

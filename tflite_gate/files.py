@@ -16,6 +16,48 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
+_MAX_LINK_HOPS = 40  # as the kernel's ELOOP limit
+PSEUDO_FILE_SYSTEMS = (Path("/proc"), Path("/sys"), Path("/dev"))
+
+
+def link_chain(path: Path) -> list[Path]:
+    """Every place a chain of symbolic links passes through: `path` first, where it ends last.
+
+    `/dev/stdout` → `/proc/self/fd/1` → the terminal or the shell's redirect: each hop
+    matters, because a hop through `/proc` or `/dev` means the end is not a file the
+    user named, whatever it resolves to.
+    """
+    hops = [path.absolute()]
+    while hops[-1].is_symlink() and len(hops) <= _MAX_LINK_HOPS:
+        try:
+            target = hops[-1].readlink()
+        except OSError:
+            break
+        hops.append(Path(os.path.normpath(hops[-1].parent / target)))
+    return hops
+
+
+def in_pseudo_file_system(path: Path) -> bool:
+    """Under /proc, /sys or /dev: kernel objects, never a report file."""
+    return any(path.is_relative_to(root) for root in PSEUDO_FILE_SYSTEMS)
+
+
+def written_through(path: Path) -> Path:
+    """Where writing `path` lands: `path`, or the regular file a link at `path` leads to.
+
+    A link is never replaced by the file written (a rename over it would): the write
+    goes to its end, which must be a regular file, or none yet, outside /proc, /sys
+    and /dev. Anything else is an OSError naming the link.
+    """
+    if not path.is_symlink():
+        return path
+    hops = link_chain(path)
+    end = Path(os.path.realpath(path))
+    through_kernel = any(in_pseudo_file_system(hop) for hop in [*hops, end])
+    if through_kernel or len(hops) > _MAX_LINK_HOPS or (end.exists() and not end.is_file()):
+        raise OSError(errno.EINVAL, "a link that does not lead to a regular file", str(path))
+    return end
+
 
 @contextmanager
 def _replacing(path: Path, mode: str) -> Iterator[IO[Any]]:
@@ -23,8 +65,10 @@ def _replacing(path: Path, mode: str) -> Iterator[IO[Any]]:
 
     `mkstemp` creates files readable only by their owner; in the Docker action the gate
     runs as root and a later step (upload-sarif, a test reporter) may run as another
-    user, so the file is made world-readable like one created with `open`.
+    user, so the file is made world-readable like one created with `open`. A link at
+    `path` stays a link: the file it leads to is replaced (`written_through`).
     """
+    path = written_through(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:

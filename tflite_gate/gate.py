@@ -51,6 +51,11 @@ class GateOutcome:
     exit_code: int
     messages: list[str] = field(default_factory=list)  # for stderr: what went wrong, where
     refused: list[Output] = field(default_factory=list)  # outputs whose path is unusable
+    unwritten: list[Output] = field(default_factory=list)  # outputs whose write failed
+
+    def wrote(self, output: Output) -> bool:
+        """Whether `output` is on disk (or stdout) now: a summary never names one that is not."""
+        return output not in self.refused and output not in self.unwritten
 
 
 def _issue_location(issue: PolicyIssue) -> Location | None:
@@ -122,7 +127,10 @@ def run_gate(options: CheckOptions, progress: Progress) -> GateOutcome:
     while inside `cancellable()`) also ends in a report, with its own exit code.
     """
     problems = output_path_problems(
-        options.outputs, policy=options.policy, artifacts=artifacts_path(options)
+        options.outputs,
+        policy=options.policy,
+        artifacts=artifacts_path(options),
+        workspace=options.workspace,
     )
     if problems:
         return usage_outcome([problem.message for problem in problems], options, problems)
@@ -184,7 +192,10 @@ def run_merge(options: CheckOptions, reports: Sequence[Path]) -> GateOutcome:
     The policy orders the models and says which matrix entries must have a report.
     """
     problems = output_path_problems(
-        options.outputs, policy=options.policy, artifacts=artifacts_path(options)
+        options.outputs,
+        policy=options.policy,
+        artifacts=artifacts_path(options),
+        workspace=options.workspace,
     )
     if problems:
         return usage_outcome([problem.message for problem in problems], options, problems)
@@ -283,6 +294,7 @@ def publish_reports(outcome: GateOutcome, outputs: Sequence[Output]) -> list[str
     failures = write_each(
         outcome.report, [output for output in outputs if output not in outcome.refused]
     )
+    outcome.unwritten += [failure.output for failure in failures]
     if failures and outcome.exit_code == EXIT_PASS:
         outcome.exit_code = EXIT_OUTPUT
-    return failures
+    return [failure.message for failure in failures]

@@ -19,6 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from tflite_gate.lifetime import owned_scratch
+
 GATE_DIRECTORY = ".tflite-gate"  # the gate's own directory in the workspace (artifacts, cache)
 _GITIGNORE = "# Written by tflite-gate: converted models, reproducers, caches.\n*\n"
 REPRODUCERS = "reproducers"  # MODEL/reproducers/VARIANT/RUNTIME/
@@ -149,7 +151,7 @@ def prepare_artifacts(artifacts: Path, workspace: Path, *, own: bool, option: st
 def new_scratch_directory() -> tempfile.TemporaryDirectory[str]:
     """The run's temporary directory; one that cannot be made is the machine's problem."""
     try:
-        return tempfile.TemporaryDirectory(prefix="tflite-gate-")
+        return owned_scratch("tflite-gate-")
     except OSError as error:
         raise UnusablePlace(
             "set TMPDIR to a writable directory with room: cannot create a temporary "

@@ -116,7 +116,13 @@ from tflite_gate.worker_protocol import (
     VariantRequest,
 )
 from tflite_gate.workers import WorkerPool, at_most, default_jobs
-from tflite_gate.workspace_files import read_tflite, unreadable_message
+from tflite_gate.workspace_code import factory_files
+from tflite_gate.workspace_files import (
+    SpecialFileError,
+    read_tflite,
+    refuse_special_files,
+    unreadable_message,
+)
 
 Arrays = dict[str, np.ndarray]
 
@@ -457,6 +463,7 @@ def _refuse_outputs_over_inputs(options: CheckOptions, loaded: LoadedPolicy) -> 
         options.outputs,
         policy=options.policy,
         artifacts=artifacts_path(options),
+        workspace=options.workspace,
         inputs=_read_files(loaded, options.workspace),
     )
     if problems:
@@ -512,6 +519,23 @@ def _run_model(
             ]
         )
         return
+    special = _special_file_problem(config.source, path, context) if kind != "tflite" else None
+    if special is not None:
+        report.add(
+            [
+                make_finding(
+                    "model-load-failed",
+                    f"{config.name}: {special}",
+                    model=config.name,
+                    location=config.source_location,
+                )
+            ]
+        )
+        return
+    unreadable_data = _special_data_files(config, context)
+    if unreadable_data:
+        report.add(unreadable_data)
+        return
     model_report.source_kind = kind
     reference = _reference_source(config, report, context) if kind == "tflite" else None
     unusable = kind == "tflite" and config.reference.value is not None and reference is None
@@ -559,7 +583,50 @@ def _reference_source(config: ModelConfig, report: Report, context: RunContext) 
             )
         )
         return None
+    special = _special_file_problem(raw, path, context) if kind != "tflite" else None
+    if special is not None:
+        report.add(checks.check_reference(config, special))
+        return None
     return kind, path
+
+
+def _special_file_problem(raw: str, path: Path | None, context: RunContext) -> str | None:
+    """Why a model a worker would read (file, SavedModel, factory module) is refused unread.
+
+    A FIFO or a device blocks the worker that opens it until its timeout; the gate
+    process opens none of them, it only checks their type. (`.tflite` files are read
+    by the gate itself, through `read_tflite`, which checks too.)
+    """
+    paths = [path] if path is not None else factory_files(raw, context.workspace)
+    try:
+        for each in paths:
+            refuse_special_files(each)
+    except SpecialFileError as error:
+        return error.message
+    except OSError as error:
+        return unreadable_message(error)
+    return None
+
+
+def _special_data_files(config: ModelConfig, context: RunContext) -> list[Finding]:
+    """A data generator's module that is a FIFO or a device: data-invalid at its data line."""
+    findings = []
+    for role, setting in (("calibration", config.calibration), ("evaluation", config.evaluation)):
+        value = setting.value
+        if not isinstance(value, str) or not is_factory(value):
+            continue
+        problem = _special_file_problem(value, None, context)
+        if problem is not None:
+            findings.append(
+                make_finding(
+                    "data-invalid",
+                    f"{config.name}: {role} data: {problem}",
+                    model=config.name,
+                    location=checks.data_location(config, role, None),
+                    details={"error": problem},
+                )
+            )
+    return findings
 
 
 def _run_tflite(

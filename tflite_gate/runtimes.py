@@ -28,7 +28,6 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -39,7 +38,9 @@ from typing import Any
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
+from tflite_gate.lifetime import owned_scratch
 from tflite_gate.workers import WorkerOutcome, log_tail, run_worker
+from tflite_gate.workspace_files import SpecialFileError, require_regular_file
 
 DEFAULT_RUNTIME = "ai-edge-litert"
 
@@ -234,12 +235,18 @@ def _check_arguments(spec: RuntimeSpec) -> None:
 def _check_libraries(spec: RuntimeSpec) -> None:
     """A custom-op library is built by the user's CI before the gate: say so when it is not."""
     for library in spec.custom_op_libraries:
-        if not Path(library).is_file():
+        if not Path(library).exists():
             raise RuntimeUnavailable(
                 f"runtime {spec.name!r}: custom-op library {library} does not exist; build it "
                 "before the gate runs, or fix `custom_op_libraries` (paths are relative to the "
                 "workspace)"
             )
+        try:
+            require_regular_file(Path(library))
+        except SpecialFileError as error:
+            raise RuntimeUnavailable(
+                f"runtime {spec.name!r}: custom-op library {library}: {error.message}"
+            ) from None
 
 
 def _resolve_requirement(requirement: str, written: str) -> str:
@@ -403,7 +410,7 @@ def _run_step(argv: list[str], log_path: Path, deadline: float) -> WorkerOutcome
     Its temporary files (pip's build environments) go to a directory of ours, removed
     even when pip is killed (timeout, cancelled gate) before it can clean up.
     """
-    scratch = tempfile.TemporaryDirectory(prefix="tflite-gate-step-", ignore_cleanup_errors=True)
+    scratch = owned_scratch("tflite-gate-step-")
     with scratch as temporary:
         return run_worker(
             argv,

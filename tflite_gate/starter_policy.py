@@ -17,7 +17,6 @@ import json
 import math
 import os
 import re
-import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -29,6 +28,7 @@ from tflite_gate.files import write_text_atomic
 from tflite_gate.findings import Finding, Severity
 from tflite_gate.json_schemas import schema_text
 from tflite_gate.layout import GATE_DIRECTORY
+from tflite_gate.lifetime import owned_scratch
 from tflite_gate.policy import (
     NAME_PATTERN,
     PolicyError,
@@ -411,7 +411,7 @@ def run_init(request: InitRequest, progress: Progress) -> InitOutcome:
             raise InitError("leave out --variants for a .tflite source: it is checked as it is")
     except InitError as error:
         return InitOutcome(2, [str(error)])
-    with tempfile.TemporaryDirectory(prefix="tflite-gate-init-") as scratch:
+    with owned_scratch("tflite-gate-init-") as scratch:
         probe = Path(scratch) / "probe.yml"
         probe.write_text(
             probe_policy(name, source, variants, request.input_shapes), encoding="utf-8"
@@ -429,7 +429,7 @@ def run_init(request: InitRequest, progress: Progress) -> InitOutcome:
     if problem:
         return InitOutcome(problem[0], [problem[1]])
     text = starter_policy(name, source, variants, request.input_shapes, report, request.margin)
-    with tempfile.TemporaryDirectory(prefix="tflite-gate-init-") as scratch:
+    with owned_scratch("tflite-gate-init-") as scratch:
         candidate = Path(scratch) / "tflite-gate.yml"
         candidate.write_text(text, encoding="utf-8")
         try:

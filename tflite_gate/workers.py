@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tflite_gate.cancel import Cancelled, cancelled_by, deferred
+from tflite_gate.lifetime import lifeline, under_lifeline
 
 _POLL_S = 0.1
 
@@ -212,13 +213,14 @@ def _run(
         try:
             with deferred():  # a cancellation waits until the pid is in hand to kill
                 process = subprocess.Popen(
-                    argv,
+                    under_lifeline(argv),
                     stdin=subprocess.DEVNULL,
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     cwd=cwd,
                     env=without_credentials(os.environ if env is None else env),
                     start_new_session=True,
+                    pass_fds=(lifeline(),),
                 )
             while process.poll() is None:
                 _stop_if_cancelled(process)
@@ -350,14 +352,14 @@ class WorkerPool:
         try:
             with deferred(), open(self._startup_log, "ab") as log:
                 process = subprocess.Popen(
-                    [*self._argv, str(write)],
+                    under_lifeline([*self._argv, str(write)]),
                     stdin=subprocess.PIPE,
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     cwd=self._cwd,
                     env=self._env,
                     start_new_session=True,
-                    pass_fds=(write,),
+                    pass_fds=(write, lifeline()),
                 )
         except BaseException:
             os.close(read)

@@ -68,6 +68,20 @@ def import_function(reference: str, workspace: Path) -> Callable[..., Any]:
     return cast(Callable[..., Any], function)
 
 
+def factory_files(reference: str, workspace: Path) -> list[Path]:
+    """The workspace files that importing `package.module:function` opens first.
+
+    Each package's `__init__.py` and the module itself, where they exist: the gate
+    checks their type before a worker imports them (a FIFO would block the import).
+    """
+    parts = reference.partition(":")[0].split(".")
+    root = workspace.resolve()
+    candidates = [root.joinpath(*parts[:depth], "__init__.py") for depth in range(1, len(parts))]
+    candidates += [root.joinpath(*parts[:-1], f"{parts[-1]}.py")]
+    candidates += [root.joinpath(*parts, "__init__.py")]
+    return [path for path in candidates if path.exists()]
+
+
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 _recording: WorkspaceReads | None = None
 

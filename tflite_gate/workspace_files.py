@@ -56,6 +56,27 @@ def require_regular_file(path: Path) -> None:
         _refuse(mode, path.name, "a regular file")
 
 
+def refuse_special_files(path: Path) -> None:
+    """Raise SpecialFileError if `path`, or a file in it (a SavedModel directory), is not regular.
+
+    The converter reads these in a worker, but a FIFO blocks that worker until its
+    timeout and costs the next model in the same worker its verdict: they are refused
+    by type in the gate process, which opens none of them.
+    """
+    if not path.is_dir():
+        require_regular_file(path)
+        return
+    for root, _directories, files in os.walk(path):  # links to directories are not followed
+        for name in sorted(files):
+            entry = Path(root, name)
+            try:
+                mode = entry.stat().st_mode
+            except FileNotFoundError:  # a dangling link: the loader says what is missing
+                continue
+            if not stat.S_ISREG(mode):
+                _refuse(mode, entry.relative_to(path.parent).as_posix(), "a regular file")
+
+
 def read_regular_bytes(path: Path, *, limit: int, limit_reason: str) -> bytes:
     """The bytes of a regular file of at most `limit` bytes; SpecialFileError otherwise.
 

@@ -30,9 +30,11 @@ urllib would otherwise forward the ``Authorization`` header to it.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import re
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -43,11 +45,14 @@ from pathlib import Path
 from typing import IO, Any, Literal
 
 from tflite_gate import __version__
+from tflite_gate.workspace_files import read_regular_bytes
 
 MARKER = "<!-- tflite-gate:sticky-comment -->"
 """Hidden HTML comment that identifies our comment. See `marker_for` for keyed markers."""
 
 MAX_BODY_CHARS = 65_536
+MAX_EVENT_BYTES = 64 << 20  # GitHub's webhook payloads are at most 25 MB
+DEFAULT_DEADLINE_S = 30.0  # the whole comment exchange, retries included
 """GitHub rejects longer comment bodies with 422 ("body is too long")."""
 
 DEFAULT_BOT_LOGIN = "github-actions[bot]"
@@ -118,7 +123,10 @@ def event_pull_request(path: str, event_name: str) -> tuple[int | None, str]:
     giving the reason: a comment problem must never change the gate's verdict.
     """
     try:
-        event = json.loads(Path(path).read_text(encoding="utf-8"))
+        data = read_regular_bytes(
+            Path(path), limit=MAX_EVENT_BYTES, limit_reason="GitHub caps webhook payloads at 25 MB"
+        )
+        event = json.loads(data.decode("utf-8"))
     except OSError as exc:
         return None, f"cannot read the event file {path}: {exc.strerror or exc}"
     except ValueError as exc:  # not UTF-8 or not JSON
@@ -200,6 +208,7 @@ def upsert_comment(
     token: str,
     marker: str = MARKER,
     timeout_s: float = 20,
+    deadline_s: float = DEFAULT_DEADLINE_S,
     retries: int = 3,
     opener: urllib.request.OpenerDirector | None = None,
     backoff_s: float = 1.0,
@@ -216,7 +225,12 @@ def upsert_comment(
     ``fallback_login`` is the author to look for when the token cannot read ``/user``
     (set it to ``"my-app[bot]"`` for a GitHub App installation token).
 
-    Never raises; never puts ``token`` in the outcome.
+    ``deadline_s`` bounds the whole exchange, retries and slow answers included:
+    ``timeout_s`` is urllib's, per read, so an API that sends its answer a byte at a
+    time would otherwise hold the step for as long as it likes. The exchange runs in
+    a thread the caller waits for; the wait is where a signal handler can interrupt.
+
+    Never raises (but for what a signal handler raises); never puts ``token`` in the outcome.
     """
 
     def finish(action: Action, message: str, url: str | None = None) -> CommentOutcome:
@@ -229,7 +243,46 @@ def upsert_comment(
         return finish(
             "skipped", "no GitHub token, so no PR comment; results are in the job summary"
         )
-    client = _Client(api_url, token, opener, timeout_s, max(retries, 0), backoff_s, sleep)
+    deadline = time.monotonic() + deadline_s
+    client = _Client(api_url, token, opener, timeout_s, max(retries, 0), backoff_s, sleep, deadline)
+    outcomes: list[CommentOutcome] = []
+
+    def exchange() -> None:
+        with contextlib.suppress(_OutOfTimeError):  # said below, with the deadline
+            outcomes.append(
+                _exchange(client, body, repository, issue_number, marker, fallback_login)
+            )
+
+    worker = threading.Thread(target=exchange, name="tflite-gate-comment", daemon=True)
+    worker.start()
+    try:
+        worker.join(timeout=max(deadline - time.monotonic(), 0.0))
+    finally:
+        if worker.is_alive():  # out of time, or a signal: nothing more goes to the API
+            client.stop()
+    if not outcomes:
+        return finish(
+            "failed",
+            f"sticky comment on #{issue_number} not written: the GitHub API did not finish "
+            f"within {deadline_s:g} s (the publish deadline)",
+        )
+    [outcome] = outcomes
+    return finish(outcome.action, outcome.message, outcome.comment_url)
+
+
+def _exchange(
+    client: _Client,
+    body: str,
+    repository: str,
+    issue_number: int,
+    marker: str,
+    fallback_login: str,
+) -> CommentOutcome:
+    """The find-then-write exchange with the API, every failure an outcome."""
+
+    def finish(action: Action, message: str, url: str | None = None) -> CommentOutcome:
+        return CommentOutcome(action, message, url)
+
     try:
         action, url = _upsert(
             client, compose_body(body, marker), repository, issue_number, marker, fallback_login
@@ -240,6 +293,8 @@ def upsert_comment(
         return finish("failed", f"sticky comment on #{issue_number} failed: {exc}")
     except (_TransientError, _ProtocolError) as exc:
         return finish("failed", f"sticky comment on #{issue_number} failed: {exc}")
+    except _OutOfTimeError:
+        raise
     except Exception as exc:  # a reporter must never take the gate down
         return finish(
             "failed", f"sticky comment on #{issue_number} failed: {type(exc).__name__}: {exc}"
@@ -354,6 +409,10 @@ class _ProtocolError(Exception):
     """An answer we cannot use (not JSON, a link to another host, a pagination loop)."""
 
 
+class _OutOfTimeError(Exception):
+    """The publish deadline passed: no further request is made."""
+
+
 @dataclass(frozen=True)
 class _Response:
     data: Any
@@ -400,7 +459,10 @@ class _Client:
         retries: int,
         backoff_s: float,
         sleep: Callable[[float], None],
+        deadline: float,
     ) -> None:
+        self._deadline = deadline
+        self._stopped = threading.Event()
         self._base = api_url.rstrip("/")
         self._origin = _origin(self._base)
         self._token = token
@@ -413,8 +475,19 @@ class _Client:
     def url(self, path: str) -> str:
         return self._base + path
 
+    def stop(self) -> None:
+        """No further request (the caller stopped waiting for this exchange)."""
+        self._stopped.set()
+
+    def _remaining(self) -> float:
+        """Seconds left before the deadline; `_OutOfTimeError` when none are."""
+        remaining = self._deadline - time.monotonic()
+        if remaining <= 0 or self._stopped.is_set():
+            raise _OutOfTimeError("the publish deadline passed")
+        return remaining
+
     def pause(self, attempt: int) -> None:
-        self._sleep(min(self._backoff_s * 2**attempt, 30.0))
+        self._sleep(min(self._backoff_s * 2**attempt, 30.0, self._remaining()))
 
     def request(
         self, method: str, url: str, body: str | None = None, *, retry: bool = True
@@ -439,8 +512,9 @@ class _Client:
         request = urllib.request.Request(url, data=data, method=method, headers=self._headers())
         if data is not None:
             request.add_header("Content-Type", "application/json; charset=utf-8")
+        timeout = min(self._timeout_s, self._remaining())
         try:
-            with self._opener.open(request, timeout=self._timeout_s) as response:
+            with self._opener.open(request, timeout=timeout) as response:
                 raw: bytes = response.read()
                 link = response.headers.get("Link")
         except urllib.error.HTTPError as exc:

@@ -24,6 +24,7 @@ from tflite_gate.report.markdown import render_markdown
 from tflite_gate.report.model import Report
 from tflite_gate.report.outputs import Output, OutputSkippedError, write_each
 from tflite_gate.report.text import plural
+from tflite_gate.workspace_files import require_regular_file
 
 #: GitHub shows at most this many annotations of each type (error, warning, notice) per step.
 ANNOTATIONS_PER_SEVERITY = 10
@@ -275,6 +276,17 @@ def stop_commands(lines: list[str], stream: TextIO) -> str:
 # --------------------------------------------------------------------------- files
 
 
+def _appendable(path: Path) -> Path:
+    """`path` if it is a regular file or none yet; SpecialFileError for a FIFO or device.
+
+    The runner's file commands are regular files; a FIFO in their place would block
+    the open forever, and a signal cannot end the step then.
+    """
+    if path.exists():
+        require_regular_file(path)
+    return path
+
+
 def _ends_without_newline(path: Path) -> bool:
     """True for a non-empty file whose last byte is not a newline."""
     try:
@@ -296,7 +308,7 @@ def write_step_summary(report: Report, path: str | Path, *, report_path: str | N
     fit what is left; non-ASCII text can take more bytes than characters, hence the
     re-render with a smaller budget.
     """
-    target = Path(path)
+    target = _appendable(Path(path))
     separator = "\n" if _ends_without_newline(target) else ""
     existing = target.stat().st_size if target.exists() else 0
     room = SUMMARY_LIMIT_BYTES - existing - len(separator) - 4096  # margin for the runner
@@ -350,7 +362,7 @@ def write_outputs(path: str | Path, outputs: Mapping[str, str]) -> None:
     The file is shared by everything in the step; if what came before us does not
     end with a newline, one is added so our first line is not glued onto theirs.
     """
-    target = Path(path)
+    target = _appendable(Path(path))
     text = format_outputs(outputs)
     if _ends_without_newline(target):
         text = "\n" + text
@@ -373,7 +385,7 @@ def report_to_github(
     for line in annotation_commands(report, report_path=report_path):
         stream.write(line + "\n")
     for failure in write_each(report, runner_outputs(report_path, env)):
-        stream.write(workflow_command("warning", failure, {"title": "tflite-gate"}) + "\n")
+        stream.write(workflow_command("warning", failure.message, {"title": "tflite-gate"}) + "\n")
 
 
 def runner_outputs(report_path: str, env: Mapping[str, str]) -> list[Output]:

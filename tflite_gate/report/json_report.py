@@ -21,9 +21,14 @@ def report_schema() -> dict[str, Any]:
     return schema
 
 
+def json_text(report: Report) -> str:
+    """The report as the JSON that the file, stdout (`--report -`) and `--format json` carry."""
+    return report.model_dump_json(indent=2) + "\n"
+
+
 def write_json_report(report: Report, path: Path) -> None:
     """Write atomically: a reader (or a cancelled job) never sees half a report."""
-    write_text_atomic(path, report.model_dump_json(indent=2) + "\n")
+    write_text_atomic(path, json_text(report))
 
 
 class ReportFileError(Exception):

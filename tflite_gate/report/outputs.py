@@ -12,15 +12,20 @@ from __future__ import annotations
 
 import os
 import stat
+import sys
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from tflite_gate.report.json_report import write_json_report
-from tflite_gate.report.junit import write_junit
+from tflite_gate.files import in_pseudo_file_system, link_chain, write_text_atomic
+from tflite_gate.report.json_report import json_text
+from tflite_gate.report.junit import to_junit_xml
 from tflite_gate.report.model import Report
-from tflite_gate.report.sarif import write_sarif
+from tflite_gate.report.sarif import sarif_text
+
+STDOUT = Path("-")
+"""The path `-`: the output goes to standard output, as `--report -` asks."""
 
 
 @dataclass(frozen=True)
@@ -30,6 +35,22 @@ class Output:
     option: str  # as the user wrote it: `--sarif` on the CLI, `sarif` in the Action
     path: Path
     write: Callable[[Report], None]
+
+    @property
+    def to_stdout(self) -> bool:
+        return self.path == STDOUT
+
+
+def _writer(path: Path, render: Callable[[Report], str]) -> Callable[[Report], None]:
+    """Write `render(report)` to `path` atomically, or to stdout for `-`."""
+    if path != STDOUT:
+        return lambda report: write_text_atomic(path, render(report))
+
+    def to_stdout(report: Report) -> None:
+        sys.stdout.write(render(report))
+        sys.stdout.flush()
+
+    return to_stdout
 
 
 def report_outputs(
@@ -44,18 +65,17 @@ def report_outputs(
 
     `sarif_prefix` is the workspace's path in the repository: code scanning reads
     SARIF locations from the repository root (the Action's working-directory).
+    A path of `-` writes to stdout.
     """
-    outputs = [Output(names["json"], json_path, lambda r: write_json_report(r, json_path))]
+    outputs = [Output(names["json"], json_path, _writer(json_path, json_text))]
     if sarif_path is not None:
-        target = sarif_path
 
-        def sarif(report: Report) -> None:
-            write_sarif(report.with_path_prefix(sarif_prefix) if sarif_prefix else report, target)
+        def sarif(report: Report) -> str:
+            return sarif_text(report.with_path_prefix(sarif_prefix) if sarif_prefix else report)
 
-        outputs.append(Output(names["sarif"], target, sarif))
+        outputs.append(Output(names["sarif"], sarif_path, _writer(sarif_path, sarif)))
     if junit_path is not None:
-        junit_target = junit_path
-        outputs.append(Output(names["junit"], junit_target, lambda r: write_junit(r, junit_target)))
+        outputs.append(Output(names["junit"], junit_path, _writer(junit_path, to_junit_xml)))
     return outputs
 
 
@@ -119,6 +139,7 @@ def output_path_problems(
     *,
     policy: Path,
     artifacts: Path,
+    workspace: Path,
     inputs: Sequence[Path] = (),
 ) -> list[PathProblem]:
     """Every reason an output cannot be written or would destroy something; [] if none.
@@ -126,24 +147,69 @@ def output_path_problems(
     `inputs` are files the run reads (model sources, references, data): a report
     written over one would replace the user's work with JSON. The converted models
     live in subdirectories of `artifacts`, so an output may sit directly in it only.
+    A link is written through, never replaced, and only to a regular file; a link
+    inside `workspace` (which a pull request may have committed) only to a file in it.
     """
     problems: list[PathProblem] = []
     seen: dict[Path, str] = {}
     for output in outputs:
-        path, option = output.path, output.option
-        problem = _path_problem(
-            output, policy=policy, artifacts=artifacts, inputs=inputs, seen=seen
-        )
+        if output.to_stdout:
+            problem = _stdout_problem(output, seen)
+            key = STDOUT
+        else:
+            problem = _link_problem(output, workspace) or _path_problem(
+                output, policy=policy, artifacts=artifacts, inputs=inputs, seen=seen
+            )
+            key = output.path.resolve()
         if problem is not None:
             problems.append(PathProblem(output, problem))
-        seen.setdefault(path.resolve(), option)
+        seen.setdefault(key, output.option)
     return problems
+
+
+def _stdout_problem(output: Output, seen: dict[Path, str]) -> str | None:
+    earlier = seen.get(STDOUT)
+    if earlier is None:
+        return None
+    return f"give {output.option} a file path: {earlier} already writes to stdout (-)"
+
+
+def _link_problem(output: Output, workspace: Path) -> str | None:
+    """Why the link at an output's path must not be written through; None if it may be."""
+    path, option = output.path, output.option
+    if not path.is_symlink():
+        return None
+    hops = link_chain(path)
+    end = Path(os.path.realpath(path))
+    shown = " → ".join(str(hop) for hop in hops)
+    kernel = next((hop for hop in [*hops[1:], end] if in_pseudo_file_system(hop)), None)
+    if kernel is not None:
+        return (
+            f"give {option} a file path, or - for stdout: {path} is a link through {kernel} "
+            f"({shown}), not to a file, and the gate never replaces a link"
+        )
+    if end.exists() and not end.is_file():
+        return (
+            f"give {option} a link to a regular file, or a file path: {path} leads to {end} "
+            f"({shown}), which is not a regular file"
+        )
+    if path.absolute().parent.resolve().is_relative_to(workspace.resolve()) and not (
+        end.is_relative_to(workspace.resolve())
+    ):
+        return (
+            f"give {option} a path whose link stays inside the workspace: {path} is a link "
+            f"({shown}) to a file outside the workspace ({workspace}), which may come from "
+            "a pull request"
+        )
+    return None
 
 
 def _path_problem(
     output: Output, *, policy: Path, artifacts: Path, inputs: Sequence[Path], seen: dict[Path, str]
 ) -> str | None:
     path, option = output.path, output.option
+    if path.is_symlink():  # checked as the file it leads to (`_link_problem` allowed it)
+        path = Path(os.path.realpath(path))
     if _same_file(path, policy):
         return (
             f"give {option} a path other than the policy file {policy}: writing the "
@@ -170,21 +236,24 @@ class OutputSkippedError(Exception):
     """An output left unwritten on purpose (a job summary with no room left), and why."""
 
 
-def write_each(report: Report, outputs: Sequence[Output]) -> list[str]:
-    """Write each output; a failure is a message naming it, and the others are still written.
+def write_each(report: Report, outputs: Sequence[Output]) -> list[PathProblem]:
+    """Write each output; a failure names it, and the others are still written.
 
     The one failure policy of every reporter (files, job summary, step outputs), so
-    the CLI and the Action cannot drift apart; the caller shows the messages its way.
+    the CLI and the Action cannot drift apart; the caller shows the messages its way
+    and never claims a failed output as written.
     """
-    failures: list[str] = []
+    failures: list[PathProblem] = []
     for output in outputs:
         try:
             output.write(report)
         except OutputSkippedError as skipped:
-            failures.append(f"did not write {output.option} {output.path}: {skipped}")
+            message = f"did not write {output.option} {output.path}: {skipped}"
+            failures.append(PathProblem(output, message))
         except OSError as error:
-            failures.append(
+            message = (
                 f"could not write {output.option} {output.path}: {error.strerror or error}; "
                 "free space or fix permissions there and run again"
             )
+            failures.append(PathProblem(output, message))
     return failures

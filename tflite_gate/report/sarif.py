@@ -252,7 +252,11 @@ def to_sarif(report: Report) -> dict[str, Any]:
     return cleaned
 
 
+def sarif_text(report: Report) -> str:
+    """The SARIF log as strict JSON (no NaN), for a file or stdout."""
+    return json.dumps(to_sarif(report), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+
 def write_sarif(report: Report, path: Path) -> None:
-    """Write atomically, as strict JSON (no NaN), UTF-8."""
-    payload = json.dumps(to_sarif(report), indent=2, ensure_ascii=False, allow_nan=False)
-    write_text_atomic(path, payload + "\n")
+    """Write atomically, UTF-8."""
+    write_text_atomic(path, sarif_text(report))
