@@ -44,6 +44,7 @@ def _baseline(tmp_path: Path) -> Path:
     return base
 
 
+@pytest.mark.slow
 def test_one_more_layer_shows_its_deltas_and_fails_when_new_ops_are_forbidden(
     tmp_path: Path,
 ) -> None:
@@ -73,6 +74,7 @@ def test_one_more_layer_shows_its_deltas_and_fails_when_new_ops_are_forbidden(
     assert "ops +TANH" in summary.read_text()
 
 
+@pytest.mark.slow
 def test_growth_beyond_the_allowed_share_fails_at_that_key(tmp_path: Path) -> None:
     base = _baseline(tmp_path)
     bigger = build_model([builtin("RELU", count=40)])
@@ -85,6 +87,7 @@ def test_growth_beyond_the_allowed_share_fails_at_that_key(tmp_path: Path) -> No
     assert finding["details"]["after"] == len(bigger)
 
 
+@pytest.mark.slow
 def test_a_baseline_that_is_not_a_report_is_a_usage_error(tmp_path: Path) -> None:
     _baseline(tmp_path)
     (tmp_path / "old.json").write_text(json.dumps({"verdict": "pass"}))
