@@ -22,6 +22,7 @@ from tflite_gate.report.model import (
     VariantChange,
     VariantReport,
 )
+from tflite_gate.report.text import format_number
 
 POLICY = """\
     version: 1
@@ -43,6 +44,7 @@ def _baseline(tmp_path: Path) -> Path:
     return base
 
 
+@pytest.mark.slow
 def test_one_more_layer_shows_its_deltas_and_fails_when_new_ops_are_forbidden(
     tmp_path: Path,
 ) -> None:
@@ -72,6 +74,7 @@ def test_one_more_layer_shows_its_deltas_and_fails_when_new_ops_are_forbidden(
     assert "ops +TANH" in summary.read_text()
 
 
+@pytest.mark.slow
 def test_growth_beyond_the_allowed_share_fails_at_that_key(tmp_path: Path) -> None:
     base = _baseline(tmp_path)
     bigger = build_model([builtin("RELU", count=40)])
@@ -84,6 +87,7 @@ def test_growth_beyond_the_allowed_share_fails_at_that_key(tmp_path: Path) -> No
     assert finding["details"]["after"] == len(bigger)
 
 
+@pytest.mark.slow
 def test_a_baseline_that_is_not_a_report_is_a_usage_error(tmp_path: Path) -> None:
     _baseline(tmp_path)
     (tmp_path / "old.json").write_text(json.dumps({"verdict": "pass"}))
@@ -135,7 +139,7 @@ def test_a_newer_runtime_and_a_worse_metric_fail_where_forbidden(tmp_path: Path)
         ("max_metric_worsening", 7),
     ]
     assert "it needs runtime 2.3.0, the baseline needed 1.14.0" in findings[0].message
-    assert "cosine 0.999 → 0.998 is 100.0% worse" in findings[1].message
+    assert "cosine 0.999 → 0.998 (100.0% worse)" in findings[1].message
     assert check_regressions(config, change.model_copy(update={"presence": "new"})) == []
 
 
@@ -148,3 +152,72 @@ def test_a_variant_that_did_not_convert_has_no_op_changes() -> None:
     fixed = failed.model_copy(update={"status": "converted", "inspection": inspected})
     change = variant_change("m", failed, fixed)
     assert (change.ops_added, change.ops_removed, change.versions) == ([], [], [])
+
+
+CNN = """\
+import keras
+
+
+def build() -> keras.Model:
+    keras.utils.set_random_seed(0)
+    image = keras.Input((16, 16, 3), batch_size=1, name="image")
+    x = image
+    for _ in range({convs}):
+        x = keras.layers.Conv2D(8, 3, padding="same", activation="relu")(x)
+    logits = keras.layers.Dense(4, name="logits")(keras.layers.Flatten()(x))
+    return keras.Model(image, logits)
+"""
+
+CNN_POLICY = """\
+version: 1
+defaults:
+  regression:
+    max_metric_worsening: 10%
+models:
+  - name: cnn
+    source: cnn:build
+    variants:
+      - {name: float}
+      - {name: int8, quantization: int8}
+"""
+
+
+@pytest.mark.slow
+def test_one_more_conv_gives_one_finding_per_worse_output_and_the_op_count(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "tflite-gate.yml").write_text(CNN_POLICY)
+    (tmp_path / "cnn.py").write_text(CNN.format(convs=2))
+    base = tmp_path / "base.json"
+    assert run_gate(tmp_path, "--no-cache", report=base).returncode == 0
+    (tmp_path / "cnn.py").write_text(CNN.format(convs=3))
+    run = run_gate(tmp_path, "--no-cache", "--baseline", str(base))
+    assert run.report is not None, run.stderr
+
+    changes = {change["variant"]: change for change in run.report["baseline"]["variants"]}
+    for change in changes.values():
+        assert [count for count in change["counts"] if count["op"] == "CONV_2D"] == [
+            {"op": "CONV_2D", "before": 2, "after": 3}
+        ]
+        for item in change["metrics"]:  # only what reads differently
+            assert format_number(item["before"], 6) != format_number(item["after"], 6), item
+    assert "CONV_2D x2→x3" in run.stdout
+
+    findings = run.findings(rule="baseline-regression")
+    outputs = [(f["variant"], f["details"]["runtime"], f["details"]["output"]) for f in findings]
+    assert len(outputs) == len(set(outputs))  # one finding per output
+    too_worse = {
+        (variant, item["runtime"], item["output"], item["metric"])
+        for variant, change in changes.items()
+        for item in change["metrics"]
+        if (worse := metric_worsening(item["metric"], item["before"], item["after"])) is not None
+        and worse > 0.1
+    }
+    named = {
+        (f["variant"], f["details"]["runtime"], f["details"]["output"], item["metric"])
+        for f in findings
+        for item in f["details"]["metrics"]
+    }
+    assert named == too_worse
+    assert len(too_worse) > len(findings)  # several metrics of one output got worse
+    assert run.returncode == 1

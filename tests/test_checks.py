@@ -11,10 +11,12 @@ from tflite_gate import checks
 from tflite_gate.policy import ModelConfig, load_policy, resolve_model
 from tflite_gate.report.model import (
     Inspection,
+    MetricChange,
     ModelReport,
     OpInfo,
     OutputMetrics,
     RuntimeRun,
+    VariantChange,
     VariantReport,
     WrittenBy,
 )
@@ -271,3 +273,42 @@ def test_non_finite_outputs_name_uninitialised_variables_as_the_cause(
     initialised = _variant(_op("VAR_HANDLE"), _op("READ_VARIABLE"), _op("CALL_ONCE"))
     [finding] = checks.check_divergence(configs[0], initialised, _nan_run())
     assert "likely cause" not in finding.message
+
+
+def test_a_worse_output_is_one_baseline_finding_naming_each_worse_metric(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "tflite-gate.yml").write_text(
+        "version: 1\nmodels:\n  - name: m\n    source: m.keras\n    regression:\n"
+        "      max_metric_worsening: 10%\n"
+    )
+    config = resolve_model(load_policy(tmp_path / "tflite-gate.yml", tmp_path), 0)
+    worse = {"max_abs": (0.01, 0.02), "mean_abs": (0.002, 0.003), "rmse": (0.003, 0.0045)}
+    worse |= {"rel_rmse": (0.03, 0.04), "cosine": (0.999, 0.998), "top1": (0.95, 0.9)}
+    change = VariantChange(
+        model="m",
+        variant="int8",
+        metrics=[
+            *(
+                MetricChange(runtime="r", output="y", metric=metric, before=old, after=new)
+                for metric, (old, new) in worse.items()
+            ),
+            MetricChange(runtime="r", output="y", metric="snr_db", before=40.0, after=30.0),
+            MetricChange(runtime="r", output="z", metric="rmse", before=0.01, after=0.0105),
+            MetricChange(runtime="r", output="z", metric="max_abs", before=0.01, after=0.05),
+        ],
+    )
+    findings = checks.check_regressions(config, change)
+    assert [(f.details["output"], f.location.line if f.location else None) for f in findings] == [
+        ("y", 6),
+        ("z", 6),
+    ]
+    y, z = findings
+    assert [item["metric"] for item in y.details["metrics"]] == list(worse)
+    assert [item["metric"] for item in z.details["metrics"]] == ["max_abs"]
+    assert y.message.startswith(
+        "m/int8: find what made output 'y' worse on r, or raise regression.max_metric_worsening:"
+    )
+    assert "max_abs 0.01 → 0.02 (100.0% worse)" in y.message
+    assert "cosine 0.999 → 0.998 (100.0% worse)" in y.message
+    assert y.message.endswith("against the baseline (at most 10.0% worse)")

@@ -6,12 +6,17 @@ import re
 import shutil
 from pathlib import Path
 
+import cmarkgfm
+import lxml.html
 import pytest
+from cmarkgfm.cmark import Options
 from conftest import REPO, run_gate
+from lxml.html import HtmlElement
 
-from tflite_gate.findings import Finding, Location, Severity, make_finding
+from tflite_gate.findings import Finding, Location, Severity, make_finding, sort_findings
 from tflite_gate.report.markdown import escape_cell, escape_text, render_markdown
 from tflite_gate.report.model import (
+    CacheUse,
     ConverterDiagnostics,
     ConverterError,
     EnvironmentInfo,
@@ -242,6 +247,34 @@ def _rows_of(text: str, header_start: str) -> list[str]:
     return rows
 
 
+def github_html(markdown: str) -> HtmlElement:
+    """The Markdown as GitHub renders it (cmark-gfm and its extensions), as an element tree.
+
+    GitHub keeps the raw HTML we use (`<details>`, `<code>`, `<br>`, `<sub>`) and filters
+    the rest, so the text is rendered with raw HTML allowed; the tag filter still applies.
+    """
+    rendered = cmarkgfm.github_flavored_markdown_to_html(markdown, options=Options.CMARK_OPT_UNSAFE)
+    body = lxml.html.document_fromstring(rendered).find("body")
+    assert body is not None
+    return body
+
+
+def text_of(element: HtmlElement) -> str:
+    return " ".join("".join(element.itertext()).split())
+
+
+def table_cells(table: HtmlElement) -> tuple[list[str], list[list[str]]]:
+    """The header and the body rows of a rendered table, as the cells' text."""
+    assert table.tag == "table"
+    header = [text_of(cell) for cell in table.iter("th")]
+    rows = [[text_of(cell) for cell in row.iter("td")] for row in table.iter("tr")]
+    return header, [row for row in rows if row]
+
+
+def headings(body: HtmlElement) -> list[str]:
+    return [text_of(e) for e in body if e.tag in {"h2", "h3"}]
+
+
 # --------------------------------------------------------------------------- content
 
 
@@ -249,8 +282,8 @@ def test_verdict_models_and_divergence_vs_threshold() -> None:
     text = render_markdown(example_report(), max_chars=COMMENT_LIMIT, report_path="r.json")
     assert text.startswith("## tflite-gate: FAIL\n")
     assert "**FAIL**: 2 errors, 1 warning, 0 notices in 3 models" in text
-    for name in ("### classifier\n", "### classifier-strict\n", "### gram\n"):
-        assert name in text
+    for name in ("classifier", "classifier-strict", "gram"):
+        assert f"\n| {name} | " in text
     [strict_int8] = [row for row in text.splitlines() if "**diverged**" in row]
     assert "cosine 0.99923 &lt; 0.99999" in strict_int8
     assert "<code>probs</code>" in strict_int8
@@ -258,6 +291,59 @@ def test_verdict_models_and_divergence_vs_threshold() -> None:
     assert "**conversion-failed**" in text
     assert "Cut to fit" not in text
     assert "`r.json`" in text
+
+
+def test_github_shows_the_findings_first_then_one_table_of_every_variant() -> None:
+    """Rendered as GitHub does: verdict, findings, one model x variant table, the rest collapsed."""
+    report = example_report()
+    body = github_html(render_markdown(report, max_chars=COMMENT_LIMIT, report_path="r.json"))
+    blocks = list(body)
+    assert [e.tag for e in blocks[:6]] == ["h2", "p", "h3", "table", "h3", "table"]
+    assert headings(body) == ["tflite-gate: FAIL", "Findings", "Models"]
+    findings_header, findings = table_cells(blocks[3])
+    assert findings_header == ["severity", "rule", "location", "message"]
+    assert [row[1] for row in findings] == [f.rule for f in sort_findings(report.findings)]
+    header, rows = table_cells(blocks[5])
+    assert header[:2] == ["model", "variant"]
+    assert [row[:2] for row in rows] == [
+        [model.name, variant.name] for model in report.models for variant in model.variants
+    ]
+    [diverged] = [row for row in rows if row[:2] == ["classifier-strict", "int8"]]
+    assert diverged[header.index("divergence")] == "probs cosine 0.99923 < 0.99999"
+    collapsed, footer = blocks[6:-1], blocks[-1]
+    assert collapsed and {e.tag for e in collapsed} == {"details"}
+    assert all("open" not in details.attrib for details in collapsed)
+    assert footer.tag == "p" and footer.find("sub") is not None
+    tables_inside = sum(len(list(details.iter("table"))) for details in collapsed)
+    assert len(list(body.iter("table"))) == 2 + tables_inside
+
+
+def test_a_model_without_variants_has_its_row() -> None:
+    report = example_report()
+    report.models.append(ModelReport(name="missing", source="models/missing.keras"))
+    body = github_html(render_markdown(report, max_chars=COMMENT_LIMIT))
+    header, rows = table_cells([e for e in body if e.tag == "table"][1])
+    cells = dict(zip(header, rows[-1], strict=True))
+    assert cells.pop("model") == "missing" and cells.pop("status") == "not loaded"
+    assert set(cells.values()) == {"-"}
+
+
+def test_reused_conversions_are_named_under_the_table() -> None:
+    report = example_report()
+    for model in report.models[:2]:
+        model.cache = CacheUse(
+            status="reused", converted_at="2025-01-01T00:00:00+00:00", original_s=3.2
+        )
+    body = github_html(render_markdown(report, max_chars=COMMENT_LIMIT))
+    blocks = list(body)
+    after_table = blocks[blocks.index([e for e in body if e.tag == "table"][1]) + 1]
+    assert text_of(after_table) == (
+        "Reused from the cache, not converted in this run: classifier, classifier-strict."
+    )
+    details = [text_of(e) for e in body if e.tag == "details"]
+    assert any(
+        "Reused from the cache: converted 2025-01-01 00:00:00 UTC in 3.2 s" in d for d in details
+    )
 
 
 def test_close_values_get_enough_digits_to_differ() -> None:
@@ -322,7 +408,7 @@ def test_findings_most_severe_first_with_locations() -> None:
 
 def test_details_are_collapsed_with_ops_and_metrics() -> None:
     text = render_markdown(example_report(), max_chars=COMMENT_LIMIT)
-    assert "<details><summary>classifier-strict: ops and metrics</summary>" in text
+    assert "<details><summary>classifier-strict: source, ops and metrics</summary>" in text
     assert "<details><summary>How to fix</summary>" in text
     assert "| <code>FULLY\\_CONNECTED</code> | builtin | 4 | 2 | 1.14.0 |" in text
     assert "0.99922637" in text  # cosine with digits that matter
@@ -357,7 +443,7 @@ def test_untrusted_text_is_escaped() -> None:
     assert "bad \\| pipe &lt;script&gt;alert(1)&lt;/script&gt; \\`tick\\` \\*star\\*" in cells[3]
     assert "\\[link\\](x) \\$x\\$<br>second line @\u200boctocat" in cells[3]
     assert cells[2].strip() == "<code>dir\\|x/\\`a\\`.py:3</code>"
-    for header in ("| op |", "| runtime |", "| variant |"):
+    for header in ("| op |", "| runtime |", "| model |"):
         for table_row in _rows_of(text, header):
             assert len(_cells(table_row)) == header_cells(text, header)
     # The converter log's fence is longer than any backtick run inside it.
@@ -399,8 +485,8 @@ def test_a_tflite_source_run_as_is_is_shown_plainly() -> None:
         inspection=_inspection([]),
     )
     text = render_markdown(report, max_chars=COMMENT_LIMIT)
-    [row] = [row for row in text.splitlines() if row.startswith("| tflite |")]
-    assert _cells(row)[2].strip() == "as-is (not converted)"
+    [row] = [row for row in text.splitlines() if row.startswith("| classifier | tflite |")]
+    assert _cells(row)[3].strip() == "as-is (not converted)"
     assert "not-converted" not in text
     assert "**tflite** (as-is): as-is (not converted)" in text
 
@@ -484,8 +570,16 @@ def test_size_cap_holds_for_5000_findings(huge: Report, limit: int) -> None:
     severities = [_cells(row)[0].strip() for row in rows]
     assert severities == sorted(severities, key=lambda s: s != "**error**")
     assert shown > 0
-    # Every model keeps its table.
-    assert text.count("| variant |") == len(huge.models)
+    # The findings lead; the models table is less important and went before them.
+    variants = sum(len(model.variants) for model in huge.models)
+    assert f"all {variants:,} rows of the models table" in note.group(2)
+    body = github_html(text)
+    assert headings(body) == ["tflite-gate: FAIL", "Findings"]
+    header, rendered_rows = table_cells(list(body)[3])
+    assert header == ["severity", "rule", "location", "message"]
+    assert len(rendered_rows) == shown
+    [quote] = body.iter("blockquote")
+    assert text_of(quote).startswith(f"Cut to fit {limit:,} characters: left out")
 
 
 def test_details_are_dropped_before_any_finding() -> None:
@@ -499,6 +593,23 @@ def test_details_are_dropped_before_any_finding() -> None:
     assert "collapsed detail sections" in text
     assert "findings" not in re.search(r"left out (.*)\. The full", text).group(1)  # type: ignore[union-attr]
     assert 0 < text.count("<details>") == text.count("</details>")
+
+
+def test_model_rows_are_cut_before_any_finding() -> None:
+    report = _huge_report(findings=30, models=400, ops=1)
+    limit = 20_000
+    text = render_markdown(report, max_chars=limit)
+    assert len(text) <= limit
+    body = github_html(text)
+    assert headings(body) == ["tflite-gate: FAIL", "Findings", "Models"]
+    tables = [e for e in body if e.tag == "table"]
+    assert len(table_cells(tables[0])[1]) == len(report.findings)
+    shown = len(table_cells(tables[1])[1])
+    total = sum(len(model.variants) for model in report.models)
+    assert 0 < shown < total
+    [quote] = body.iter("blockquote")
+    assert f"{total - shown:,} of {total:,} rows of the models table" in text_of(quote)
+    assert "findings" not in text_of(quote).split("The full JSON")[0]
 
 
 @pytest.mark.parametrize("limit", [0, 40, 300, 2_000])
@@ -519,12 +630,19 @@ def test_real_example_report_renders(tmp_path: Path) -> None:
     report = Report.model_validate_json(report_path.read_text(encoding="utf-8"))
     text = render_markdown(report, max_chars=COMMENT_LIMIT, report_path="tflite-gate-report.json")
     assert len(text) <= COMMENT_LIMIT
-    assert text.startswith(f"## tflite-gate: {report.verdict.upper()}")
-    for model in report.models:
-        assert f"### {escape_text(model.name)}\n" in text
-    assert len(_rows_of(text, "| severity")) == len(report.findings)
-    [strict] = [row for row in text.splitlines() if "**diverged**" in row]
-    assert re.search(r"cosine 0\.99\d+ &lt; 0\.99999", strict)
+    body = github_html(text)
+    assert headings(body) == [f"tflite-gate: {report.verdict.upper()}", "Findings", "Models"]
+    findings_table, models_table = [e for e in body if e.tag == "table"]
+    assert len(table_cells(findings_table)[1]) == len(report.findings)
+    header, rows = table_cells(models_table)
+    assert [row[:2] for row in rows] == [
+        [model.name, variant.name] for model in report.models for variant in model.variants
+    ]
+    [strict] = [row for row in rows if row[header.index("run")] == "diverged"]
+    assert re.search(r"cosine 0\.99\d+ < 0\.99999", strict[header.index("divergence")])
+    collapsed = [e for e in body if e.tag == "details"]
+    assert len(collapsed) >= len(report.models)
+    assert all("open" not in details.attrib for details in collapsed)
 
 
 def test_runtime_label_shows_a_version_only_where_the_name_does_not_pin_it() -> None:

@@ -1,14 +1,17 @@
-"""This run against an earlier report: size, ops, op versions, runtime, metrics, latency.
+"""This run against an earlier report: size, ops, op versions and counts, runtime, metrics, latency.
 
 A pull request that makes a model 30% bigger, adds an op or needs a newer runtime may
 still pass every absolute limit; the base branch's report says what it was before.
 Variants are matched by model and variant name, runs by runtime, metrics by output.
+A metric counts as changed only when it prints differently, so float rounding is
+never a change (nor, through `max_metric_worsening`, a regression).
 Only the comparison lives here; `checks.check_regressions` turns the changes the
 policy's `regression:` section forbids into findings.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import get_args
 
 from tflite_gate.report.model import (
@@ -16,11 +19,13 @@ from tflite_gate.report.model import (
     LatencyChange,
     MetricChange,
     MetricName,
+    OpCountChange,
     OpVersionChange,
     Report,
     VariantChange,
     VariantReport,
 )
+from tflite_gate.report.text import reads_differently
 
 METRICS: tuple[MetricName, ...] = get_args(MetricName)
 
@@ -29,6 +34,23 @@ def _builtin_ops(variant: VariantReport) -> dict[str, int]:
     if variant.inspection is None:
         return {}
     return {op.name: op.version for op in variant.inspection.ops}
+
+
+def _op_counts(variant: VariantReport) -> Counter[str]:
+    """How often each op occurs, all its versions together (a second CONV_2D is news)."""
+    counts: Counter[str] = Counter()
+    for op in variant.inspection.ops if variant.inspection else []:
+        counts[op.name] += op.count
+    return counts
+
+
+def _count_changes(before: VariantReport, after: VariantReport) -> list[OpCountChange]:
+    old, new = _op_counts(before), _op_counts(after)
+    return [
+        OpCountChange(op=op, before=old[op], after=count)
+        for op, count in sorted(new.items())
+        if op in old and old[op] != count
+    ]
 
 
 def _metric_changes(before: VariantReport, after: VariantReport) -> list[MetricChange]:
@@ -49,7 +71,7 @@ def _metric_changes(before: VariantReport, after: VariantReport) -> list[MetricC
                     after=metrics.value(metric),
                 )
                 for metric in METRICS
-                if old.value(metric) is not None or metrics.value(metric) is not None
+                if reads_differently(old.value(metric), metrics.value(metric))
             ]
     return found
 
@@ -68,6 +90,7 @@ def variant_change(model: str, before: VariantReport, after: VariantReport) -> V
     inspected = before.inspection is not None and after.inspection is not None
     # A side that was not converted has no ops to compare, not an empty op set.
     old_ops, new_ops = (_builtin_ops(before), _builtin_ops(after)) if inspected else ({}, {})
+    counts = _count_changes(before, after) if inspected else []
     return VariantChange(
         model=model,
         variant=after.name,
@@ -80,6 +103,7 @@ def variant_change(model: str, before: VariantReport, after: VariantReport) -> V
             for op, version in sorted(new_ops.items())
             if op in old_ops and old_ops[op] != version
         ],
+        counts=counts,
         runtime_before=before.inspection.required_runtime if before.inspection else None,
         runtime_after=after.inspection.required_runtime if after.inspection else None,
         metrics=_metric_changes(before, after),

@@ -24,6 +24,7 @@ from tflite_gate.findings import Finding, Location, Severity, make_finding
 from tflite_gate.policy import ModelConfig, Setting, is_factory
 from tflite_gate.report.model import (
     ConverterError,
+    MetricChange,
     ModelReport,
     OpInfo,
     OutputMetrics,
@@ -34,6 +35,7 @@ from tflite_gate.report.model import (
     VariantChange,
     VariantReport,
 )
+from tflite_gate.report.text import metric_change_text
 from tflite_gate.runtime_versions import ops_newer_than, runtime_version_less
 from tflite_gate.worker_protocol import EvaluationResult, LoadResult, VariantResult
 
@@ -831,22 +833,40 @@ def metric_worsening(metric: str, before: float, after: float) -> float | None:
     return None
 
 
-def _metric_regressions(config: ModelConfig, change: VariantChange) -> list[Finding]:
-    allowed = config.max_metric_worsening
-    if allowed.value is None:
-        return []
-    found = []
+def _worse_metrics(
+    change: VariantChange, allowed: float
+) -> dict[tuple[str, str], list[tuple[MetricChange, float]]]:
+    """Each output's metrics that got worse by more than allowed, by (runtime, output)."""
+    found: dict[tuple[str, str], list[tuple[MetricChange, float]]] = {}
     for item in change.metrics:
         if item.before is None or item.after is None:
             continue
         worse = metric_worsening(item.metric, item.before, item.after)
-        if worse is None or worse <= allowed.value:
-            continue
-        text = (
-            f"find what made output {item.output!r} worse on {item.runtime}, or raise "
-            f"regression.max_metric_worsening: {item.metric} {item.before:.6g} → {item.after:.6g} "
-            f"is {worse:.1%} worse than the baseline (at most {allowed.value:.1%})"
+        if worse is not None and worse > allowed:
+            found.setdefault((item.runtime, item.output), []).append((item, worse))
+    return found
+
+
+def _metric_regressions(config: ModelConfig, change: VariantChange) -> list[Finding]:
+    """One finding per output: a layer that costs accuracy moves all its metrics at once."""
+    allowed = config.max_metric_worsening
+    if allowed.value is None:
+        return []
+    found = []
+    for (runtime, output), worse in _worse_metrics(change, allowed.value).items():
+        changes = ", ".join(
+            f"{metric_change_text(item.metric, item.before, item.after)} ({share:.1%} worse)"
+            for item, share in worse
         )
+        text = (
+            f"find what made output {output!r} worse on {runtime}, or raise "
+            f"regression.max_metric_worsening: {changes} against the baseline "
+            f"(at most {allowed.value:.1%} worse)"
+        )
+        metrics = [
+            {"metric": item.metric, "before": item.before, "after": item.after, "worse": share}
+            for item, share in worse
+        ]
         found.append(
             _regression(
                 config,
@@ -854,11 +874,9 @@ def _metric_regressions(config: ModelConfig, change: VariantChange) -> list[Find
                 allowed,
                 text,
                 key="max_metric_worsening",
-                runtime=item.runtime,
-                output=item.output,
-                metric=item.metric,
-                before=item.before,
-                after=item.after,
+                runtime=runtime,
+                output=output,
+                metrics=metrics,
             )
         )
     return found

@@ -289,8 +289,9 @@ EXPLANATIONS: dict[str, Explanation] = {
         "Compared with the baseline report (`check --baseline`, e.g. the base branch's), a "
         "variant changed in a way the policy's `regression:` section forbids: it grew by more "
         "than `max_size_increase`, uses an op the baseline did not (`allow_new_ops: false`), "
-        "needs a newer runtime (`allow_min_runtime_increase: false`), or a metric got worse "
-        "by more than `max_metric_worsening`.",
+        "needs a newer runtime (`allow_min_runtime_increase: false`), or an output's metrics "
+        "got worse by more than `max_metric_worsening` (one finding per output, naming each "
+        "metric; a change that does not show in six significant digits is no change).",
         (
             "A new layer or a new op version from a converter upgrade.",
             "A change in quantization or calibration data that costs accuracy.",

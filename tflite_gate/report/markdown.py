@@ -2,10 +2,11 @@
 
 Both places have hard size limits (the step summary 1 MiB, a comment body 65,536
 characters) and GitHub rejects, rather than truncates, text over the limit. So the
-renderer builds the text in parts of falling importance (verdict and per-model
-tables, then findings, then collapsed details) and, when the whole does not fit,
-drops details first, then findings beyond the most severe N, and says what it cut.
-The JSON report always has everything.
+renderer builds the text in parts of falling importance, which is also the order a
+reviewer reads them in: the verdict, the findings to act on, one table of every
+model's variants, the changes since the baseline, then collapsed details. When the
+whole does not fit it drops from the end (details, baseline changes, table rows, the
+least severe findings) and says what it cut. The JSON report always has everything.
 
 Everything that comes from the model, the converter or a runtime (op and tensor
 names, messages, paths) is untrusted text: it is escaped so it can neither break a
@@ -205,59 +206,57 @@ def _ops_cell(variant: VariantReport) -> str:
     return str(len(ops)) + (f" ({', '.join(extra)})" if extra else "")
 
 
-def _model_section(model: ModelReport) -> str:
-    lines = [f"### {escape_text(model.name)}", ""]
-    kind = f" ({model.source_kind})" if model.source_kind else ""
-    written = ""
-    if model.written_by is not None and (model.written_by.tensorflow or model.written_by.keras):
-        parts = [
-            f"{name} {version}"
-            for name, version in (
-                ("TensorFlow", model.written_by.tensorflow),
-                ("Keras", model.written_by.keras),
-            )
-            if version
-        ]
-        written = f", written by {escape_text(', '.join(parts))}"
-    lines.append(f"Source {code_span(model.source)}{kind}{written}")
-    note = cache_note(model.cache)
-    if note is not None:
-        lines += ["", f"_{escape_text(note[0].upper() + note[1:])}._"]
-    if not model.variants:
-        lines += ["", "_No variants: the model was not loaded or converted._"]
-        return "\n".join(lines)
-    header = [
-        "variant",
-        "quantization",
-        "status",
-        "size",
-        "ops",
-        "min runtime",
-        "runtime",
-        "run",
-        "divergence",
+_MODELS_HEADER = [
+    "model",
+    "variant",
+    "quantization",
+    "status",
+    "size",
+    "ops",
+    "min runtime",
+    "runtime",
+    "run",
+    "divergence",
+]
+
+
+def _variant_cells(variant: VariantReport) -> list[str]:
+    """A variant's cells after the model's; its runs share a cell each, one line per runtime."""
+    inspection = variant.inspection
+    status = variant.status_label()
+    cells = [
+        escape_cell(variant.name),
+        escape_cell(variant.quantization),
+        status if variant.status in _USABLE_VARIANTS else f"**{status}**",
+        format_size(inspection.size_bytes) if inspection else "-",
+        _ops_cell(variant),
+        escape_cell(inspection.required_runtime or "?") if inspection else "-",
     ]
-    rows: list[list[str]] = []
-    for variant in model.variants:
-        inspection = variant.inspection
-        status = variant.status_label()
-        status = status if variant.status in _USABLE_VARIANTS else f"**{status}**"
-        static = [
-            escape_cell(variant.name),
-            escape_cell(variant.quantization),
-            status,
-            format_size(inspection.size_bytes) if inspection else "-",
-            _ops_cell(variant),
-            escape_cell(inspection.required_runtime or "?") if inspection else "-",
-        ]
-        if not variant.runs:
-            rows.append([*static, "-", "-", "-"])
-            continue
-        for index, run in enumerate(variant.runs):
-            cells = static if index == 0 else [escape_cell(variant.name), "", "", "", "", ""]
-            rows.append([*cells, escape_cell(run.label), _run_status(run), _divergence_cell(run)])
-    lines += ["", _table(header, rows)]
-    return "\n".join(lines)
+    if not variant.runs:
+        return [*cells, "-", "-", "-"]
+    per_run = [escape_cell(run.label) for run in variant.runs]
+    statuses = [_run_status(run) for run in variant.runs]
+    divergences = [_divergence_cell(run) for run in variant.runs]
+    return [*cells, *("<br>".join(column) for column in (per_run, statuses, divergences))]
+
+
+def _model_rows(model: ModelReport) -> list[str]:
+    """One table row per variant, so every model reads in one table under the findings."""
+    name = escape_cell(model.name)
+    if not model.variants:
+        status = "**not loaded**" if not model.loaded else "**not converted**"
+        rows = [[name, "-", "-", status, *["-"] * (len(_MODELS_HEADER) - 4)]]
+    else:
+        rows = [[name, *_variant_cells(variant)] for variant in model.variants]
+    return ["| " + " | ".join(row) + " |" for row in rows]
+
+
+def _cache_line(models: list[ModelReport]) -> str:
+    """Which models' results come from an earlier conversion (when is in their details)."""
+    reused = [model.name for model in models if model.cache and model.cache.status == "reused"]
+    if not reused:
+        return ""
+    return f"Reused from the cache, not converted in this run: {escape_text(', '.join(reused))}."
 
 
 def _location(location: Location | None) -> str:
@@ -378,13 +377,30 @@ def _variant_details(variant: VariantReport) -> list[str]:
     return lines
 
 
-def _model_details(model: ModelReport) -> str | None:
-    if not model.variants:
-        return None
-    lines = [
-        f"<details><summary>{_summary_html(model.name)}: ops and metrics</summary>",
-        "",
-    ]
+def _source_line(model: ModelReport) -> str:
+    kind = f" ({model.source_kind})" if model.source_kind else ""
+    written = ""
+    if model.written_by is not None and (model.written_by.tensorflow or model.written_by.keras):
+        parts = [
+            f"{name} {version}"
+            for name, version in (
+                ("TensorFlow", model.written_by.tensorflow),
+                ("Keras", model.written_by.keras),
+            )
+            if version
+        ]
+        written = f", written by {escape_text(', '.join(parts))}"
+    return f"Source {code_span(model.source)}{kind}{written}"
+
+
+def _model_details(model: ModelReport) -> str:
+    """A model's source, cache use, ops and metrics: collapsed, for whoever digs deeper."""
+    what = "source, ops and metrics" if model.variants else "source"
+    lines = [f"<details><summary>{_summary_html(model.name)}: {what}</summary>", ""]
+    lines += [_source_line(model), ""]
+    note = cache_note(model.cache)
+    if note is not None:
+        lines += [f"_{escape_text(note[0].upper() + note[1:])}._", ""]
     for variant in model.variants:
         lines += [*_variant_details(variant), ""]
     lines.append("</details>")
@@ -584,13 +600,42 @@ def _diagnosis_details(model: ModelReport, variant: VariantReport) -> str | None
 
 
 @dataclass
+class _Section:
+    """Pieces of one kind (table rows or blocks); a cut drops them from the end.
+
+    `head` (ending in its separator) is shown above the first piece kept and `tail`
+    below the last; `left_out(dropped, total)` says in the cut note what went.
+    """
+
+    head: str
+    pieces: list[str]
+    joiner: str
+    left_out: Callable[[int, int], str]
+    tail: str = ""
+
+    def render(self, kept: int) -> str | None:
+        if kept <= 0:
+            return None
+        return self.head + self.joiner.join(self.pieces[:kept]) + self.tail
+
+
+@dataclass
 class _Parts:
     head: str
-    models: list[str]
-    findings_head: str
-    finding_rows: list[str]
-    details: list[str]
+    sections: list[_Section]  # in order of importance, which is also the order shown
     footer: str
+
+    @property
+    def pieces(self) -> int:
+        return sum(len(section.pieces) for section in self.sections)
+
+    def kept(self, pieces: int) -> list[int]:
+        """How many pieces of each section the first `pieces` are: the most important first."""
+        kept = []
+        for section in self.sections:
+            kept.append(min(len(section.pieces), pieces))
+            pieces -= kept[-1]
+        return kept
 
 
 def _verdict_line(report: Report) -> str:
@@ -605,16 +650,60 @@ def _verdict_line(report: Report) -> str:
     )
 
 
+def _share(dropped: int, total: int) -> str:
+    return f"all {_int(total)}" if dropped == total else f"{_int(dropped)} of {_int(total)}"
+
+
+def _findings_left_out(dropped: int, total: int) -> str:
+    kept = " (the most severe are shown)" if dropped < total else ""
+    return f"{_share(dropped, total)} findings{kept}"
+
+
+def _findings_section(report: Report) -> _Section:
+    header = _table(["severity", "rule", "location", "message"], [])
+    return _Section(
+        head=f"### Findings\n\n{header}\n",
+        pieces=[_finding_row(f) for f in sort_findings(report.findings)],
+        joiner="\n",
+        left_out=_findings_left_out,
+    )
+
+
+def _models_section(report: Report) -> _Section:
+    cache = _cache_line(report.models)
+    return _Section(
+        head=f"### Models\n\n{_table(_MODELS_HEADER, [])}\n",
+        pieces=[row for model in report.models for row in _model_rows(model)],
+        joiner="\n",
+        left_out=lambda dropped, total: f"{_share(dropped, total)} rows of the models table",
+        tail=f"\n\n{cache}" if cache else "",
+    )
+
+
+def _blocks_section(blocks: list[str], left_out: Callable[[int, int], str]) -> _Section:
+    return _Section(head="", pieces=blocks, joiner="\n\n", left_out=left_out)
+
+
+def _footer(report: Report, report_path: str | None) -> str:
+    packages = report.environment.packages
+    versions = ", ".join(
+        f"{name} {escape_text(packages.get(name) or 'missing')}"
+        for name in ("tensorflow", "ai-edge-litert")
+    )
+    where = f" · full report: {code_span(report_path)}" if report_path else ""
+    return (
+        f"<sub>tflite-gate {escape_text(report.tool.version)} · policy "
+        f"{code_span(report.policy) if report.policy else '-'} · {versions} · Python "
+        f"{escape_text(report.environment.python)}{where}</sub>"
+    )
+
+
 def _parts(report: Report, heading: str, report_path: str | None) -> _Parts:
+    """The text in order of importance: what to act on first, details last and collapsed."""
     head = [f"## {heading}: {report.verdict.upper()}", "", _verdict_line(report)]
     if report.internal_error:
         head += ["", f"> **Internal error:** {escape_text(report.internal_error)}"]
-    findings = sort_findings(report.findings)
-    findings_head = ""
-    if findings:
-        findings_head = "### Findings\n\n" + _table(["severity", "rule", "location", "message"], [])
-    model_details = [d for d in (_model_details(m) for m in report.models) if d is not None]
-    hints = _hints(findings)
+    hints = _hints(sort_findings(report.findings))
     suggested = _suggestion_details(report.suggestion)
     diagnoses = [
         found
@@ -622,81 +711,49 @@ def _parts(report: Report, heading: str, report_path: str | None) -> _Parts:
         for variant in model.variants
         if (found := _diagnosis_details(model, variant)) is not None
     ]
-    packages = report.environment.packages
-    versions = ", ".join(
-        f"{name} {escape_text(packages.get(name) or 'missing')}"
-        for name in ("tensorflow", "ai-edge-litert")
-    )
-    where = f" · full report: {code_span(report_path)}" if report_path else ""
-    footer = (
-        f"<sub>tflite-gate {escape_text(report.tool.version)} · policy "
-        f"{code_span(report.policy) if report.policy else '-'} · {versions} · Python "
-        f"{escape_text(report.environment.python)}{where}</sub>"
-    )
+    details = [
+        *([hints] if hints else []),
+        *diagnoses,
+        *([suggested] if suggested else []),
+        *(_model_details(m) for m in report.models),
+    ]
+    baseline = _baseline_section(report)
     return _Parts(
         head="\n".join(head),
-        models=[
-            *(_model_section(m) for m in report.models),
-            *([baseline] if (baseline := _baseline_section(report)) else []),
+        sections=[
+            _findings_section(report),
+            _models_section(report),
+            _blocks_section(
+                [baseline] if baseline else [], lambda _d, _t: "the changes since the baseline"
+            ),
+            _blocks_section(
+                details,
+                lambda dropped, total: (
+                    f"{_share(dropped, total)} collapsed detail sections (fix hints, ops, metrics)"
+                ),
+            ),
         ],
-        findings_head=findings_head,
-        finding_rows=[_finding_row(f) for f in findings],
-        details=[
-            *([hints] if hints else []),
-            *diagnoses,
-            *([suggested] if suggested else []),
-            *model_details,
-        ],
-        footer=footer,
+        footer=_footer(report, report_path),
     )
 
 
-def _assemble(
-    parts: _Parts,
-    *,
-    models: int,
-    findings: int,
-    details: int,
-    note: str,
-) -> str:
-    blocks = [parts.head, *parts.models[:models]]
-    if parts.findings_head:
-        blocks.append("\n".join([parts.findings_head, *parts.finding_rows[:findings]]))
-    blocks += parts.details[:details]
-    if note:
-        blocks.append(note)
-    blocks.append(parts.footer)
+def _assemble(parts: _Parts, pieces: int, note: str) -> str:
+    shown = [
+        text
+        for section, kept in zip(parts.sections, parts.kept(pieces), strict=True)
+        if (text := section.render(kept)) is not None
+    ]
+    blocks = [parts.head, *shown, *([note] if note else []), parts.footer]
     return "\n\n".join(blocks) + "\n"
 
 
-def _cut_note(
-    parts: _Parts,
-    max_chars: int,
-    *,
-    models: int,
-    findings: int,
-    details: int,
-    report_path: str | None,
-) -> str:
+def _cut_note(parts: _Parts, max_chars: int, pieces: int, report_path: str | None) -> str:
     """Say what was left out and where the rest is."""
-    cut: list[str] = []
-    dropped_details = len(parts.details) - details
-    if dropped_details:
-        share = (
-            f"all {_int(dropped_details)}"
-            if dropped_details == len(parts.details)
-            else f"{_int(dropped_details)} of {_int(len(parts.details))}"
-        )
-        cut.append(f"{share} collapsed detail sections (fix hints, ops, metrics)")
-    dropped_findings = len(parts.finding_rows) - findings
-    if dropped_findings:
-        cut.append(
-            f"{_int(dropped_findings)} of {_int(len(parts.finding_rows))} findings "
-            "(the most severe are shown)"
-        )
-    dropped_models = len(parts.models) - models
-    if dropped_models:
-        cut.append(f"the tables of {_int(dropped_models)} of {_int(len(parts.models))} models")
+    cut = [
+        section.left_out(len(section.pieces) - kept, len(section.pieces))
+        for section, kept in zip(parts.sections, parts.kept(pieces), strict=True)
+        if kept < len(section.pieces)
+    ]
     where = f" ({code_span(report_path)})" if report_path else ""
     return (
         f"> **Cut to fit {_int(max_chars)} characters:** left out {'; '.join(cut)}. "
@@ -727,45 +784,26 @@ def render_markdown(
 ) -> str:
     """The report as GitHub-flavoured Markdown of at most `max_chars` characters.
 
-    Order of importance: verdict and counts, one table per model (variants x
-    runtimes with size, ops, min runtime, run status, worst divergence vs its
-    threshold), findings most severe first, then collapsed details (fix hints,
-    ops and metrics per variant). When the full text is too long, details go
-    first, then the least severe findings, then model tables; a note says what
+    A reviewer reads from the top, so the text goes in order of importance: the
+    verdict and counts, the findings (most severe first), one table with a row per
+    model x variant (size, ops, min runtime, run status per runtime, worst divergence
+    vs its threshold), the changes since the baseline, then collapsed details (fix
+    hints, diagnoses, suggested thresholds, source, ops and metrics per model). When
+    the whole is too long it is cut from the end: details first, then the baseline
+    changes, then table rows, and the least severe findings last; a note says what
     was cut and that the JSON report (at `report_path`, if given) has it all.
     `heading` is trusted Markdown (the caller's title).
     """
     parts = _parts(report, heading, report_path)
-    everything = dict(
-        models=len(parts.models), findings=len(parts.finding_rows), details=len(parts.details)
-    )
-    full = _assemble(parts, note="", **everything)
+    full = _assemble(parts, parts.pieces, note="")
     if len(full) <= max_chars:
         return full
 
-    def attempt(models: int, findings: int, details: int) -> str:
-        note = _cut_note(
-            parts,
-            max_chars,
-            models=models,
-            findings=findings,
-            details=details,
-            report_path=report_path,
-        )
-        return _assemble(parts, models=models, findings=findings, details=details, note=note)
+    def attempt(pieces: int) -> str:
+        return _assemble(parts, pieces, _cut_note(parts, max_chars, pieces, report_path))
 
-    def fits(text: str) -> bool:
-        return len(text) <= max_chars
-
-    n_models, n_findings = everything["models"], everything["findings"]
-    details = _largest(lambda d: fits(attempt(n_models, n_findings, d)), len(parts.details))
-    if details >= 0:
-        return attempt(n_models, n_findings, details)
-    findings = _largest(lambda n: fits(attempt(n_models, n, 0)), n_findings)
-    if findings >= 0:
-        return attempt(n_models, findings, 0)
-    models = _largest(lambda m: fits(attempt(m, 0, 0)), n_models)
-    if models >= 0:
-        return attempt(models, 0, 0)
+    pieces = _largest(lambda n: len(attempt(n)) <= max_chars, parts.pieces)
+    if pieces >= 0:
+        return attempt(pieces)
     # Not even the verdict and the note fit: a hard cut, still never over the limit.
-    return attempt(0, 0, 0)[:max_chars]
+    return attempt(0)[:max_chars]

@@ -442,7 +442,17 @@ class OpVersionChange(_Model):
     after: int
 
 
+class OpCountChange(_Model):
+    """How often an op that both sides use occurs (all versions together)."""
+
+    op: str
+    before: int
+    after: int
+
+
 class MetricChange(_Model):
+    """A metric whose value reads differently (at six significant digits) than in the baseline."""
+
     runtime: str
     output: str
     metric: MetricName
@@ -469,6 +479,7 @@ class VariantChange(_Model):
     ops_added: list[str] = Field(default_factory=list)
     ops_removed: list[str] = Field(default_factory=list)
     versions: list[OpVersionChange] = Field(default_factory=list)
+    counts: list[OpCountChange] = Field(default_factory=list)
     runtime_before: str | None = None
     runtime_after: str | None = None
     metrics: list[MetricChange] = Field(default_factory=list)

@@ -40,19 +40,23 @@ AGREEMENT_METRICS = ("cosine", "top1")
 """Metrics whose best value is 1: rounding must never print a lower value as 1."""
 
 
-def format_metric(metrics: OutputMetrics, metric: MetricName, digits: int = 3) -> str:
-    """One metric of one output: its number, `inf`/`-inf`, or `n/a`.
+def format_metric_value(metric: MetricName, value: float | None, digits: int = 3) -> str:
+    """A metric's value: its number, `inf`/`-inf`, or `n/a`.
 
     A cosine of 0.99999997 is not a perfect match: agreement metrics get more digits
     until a value below 1 no longer reads as 1.
     """
-    value = metrics.value(metric)
     text = format_number(value, digits)
     if metric in AGREEMENT_METRICS and value is not None and value < 1.0:
         while float(text) >= 1.0 and digits < 17:
             digits += 1
             text = format_number(value, digits)
     return text
+
+
+def format_metric(metrics: OutputMetrics, metric: MetricName, digits: int = 3) -> str:
+    """One metric of one output, as `format_metric_value` writes it."""
+    return format_metric_value(metric, metrics.value(metric), digits)
 
 
 def metrics_line(metrics: OutputMetrics) -> str:
@@ -124,7 +128,53 @@ def format_size(n: int) -> str:
     return f"{n / (1024 * 1024):.1f} MiB"
 
 
+CHANGE_DIGITS = 6
+"""Significant digits a metric is compared with the baseline at, and printed with."""
+
+
+def reads_differently(before: float | None, after: float | None) -> bool:
+    """Whether two values of a metric differ when printed: the only changes worth a line.
+
+    A float variant's cosine of 0.9999999999999997 against a baseline's 1.0 is
+    rounding, not a change; listed, it reads "cosine 1 → 1".
+    """
+    return format_number(before, CHANGE_DIGITS) != format_number(after, CHANGE_DIGITS)
+
+
+def metric_change_text(metric: MetricName, before: float | None, after: float | None) -> str:
+    """`cosine 0.999 → 0.998`: both sides with the digits a change is judged at."""
+    return (
+        f"{metric} {format_metric_value(metric, before, CHANGE_DIGITS)} → "
+        f"{format_metric_value(metric, after, CHANGE_DIGITS)}"
+    )
+
+
 _SHOWN_CHANGES: tuple[MetricName, ...] = ("max_abs", "rel_rmse", "cosine")
+
+
+def _op_changes(change: VariantChange) -> str | None:
+    ops = [f"+{op}" for op in change.ops_added] + [f"-{op}" for op in change.ops_removed]
+    ops += [f"{v.op} v{v.before}→v{v.after}" for v in change.versions]
+    ops += [f"{c.op} x{c.before}→x{c.after}" for c in change.counts]
+    return f"ops {' '.join(ops)}" if ops else None
+
+
+def _metric_changes(change: VariantChange) -> list[str]:
+    """One phrase per output and runtime, with the shown metrics that read differently."""
+    by_output: dict[tuple[str, str], list[str]] = {}
+    for item in change.metrics:
+        if item.metric in _SHOWN_CHANGES:
+            by_output.setdefault((item.output, item.runtime), []).append(
+                metric_change_text(item.metric, item.before, item.after)
+            )
+    parts = [
+        f"{output} on {runtime}: {', '.join(changed)}"
+        for (output, runtime), changed in by_output.items()
+    ]
+    others = sum(item.metric not in _SHOWN_CHANGES for item in change.metrics)
+    if others:
+        parts.append(f"{plural(others, 'other metric')} changed (see the report)")
+    return parts
 
 
 def change_parts(change: VariantChange) -> list[str]:
@@ -138,22 +188,12 @@ def change_parts(change: VariantChange) -> list[str]:
     if before is not None and after is not None and before != after:
         grown = f" ({(after - before) / before:+.1%})" if before else ""
         parts.append(f"size {format_size(before)} → {format_size(after)}{grown}")
-    ops = [f"+{op}" for op in change.ops_added] + [f"-{op}" for op in change.ops_removed]
-    ops += [f"{v.op} v{v.before}→v{v.after}" for v in change.versions]
+    ops = _op_changes(change)
     if ops:
-        parts.append(f"ops {' '.join(ops)}")
+        parts.append(ops)
     if change.runtime_before != change.runtime_after:
         parts.append(f"min runtime {change.runtime_before or '?'} → {change.runtime_after or '?'}")
-    changed = [item for item in change.metrics if item.before != item.after]
-    for item in changed:
-        if item.metric in _SHOWN_CHANGES:
-            parts.append(
-                f"{item.output} {item.metric} {format_number(item.before, 6)} → "
-                f"{format_number(item.after, 6)} on {item.runtime}"
-            )
-    others = sum(item.metric not in _SHOWN_CHANGES for item in changed)
-    if others:
-        parts.append(f"{plural(others, 'other metric')} changed (see the report)")
+    parts += _metric_changes(change)
     parts += [
         f"{item.runtime} {item.before_ms:.3g} → {item.after_ms:.3g} ms/invoke"
         for item in change.latency
