@@ -78,7 +78,7 @@ def test_init_then_a_tight_int8_variant_then_its_verified_fix(tmp_path: Path) ->
     shown = summary.read_text()
     assert "outlier/int8: where the quantization error comes from" in shown
     assert "```mermaid\nxychart-beta\n" in shown
-    assert '"1. mid_1"' in shown
+    assert '"1. FULLY_CONNECTED"' in shown
     assert "**Verified fix:**" in shown
 
     _paste(policy_path, diagnosis["snippet"])

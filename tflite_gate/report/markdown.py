@@ -467,16 +467,16 @@ def _suggestion_details(suggestion: ThresholdSuggestion | None) -> str | None:
 _CHART_LABEL = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
-def _chart_label(position: int, tensor: str) -> str:
-    """A short, inert label: Mermaid has no escaping we could trust with model text."""
-    parts = tensor.split(";")[0].split("/")
-    layer = parts[-2] if len(parts) > 1 else parts[0]  # `model/dense_1/MatMul` → `dense_1`
-    short = _CHART_LABEL.sub("", layer)[:24]
-    return f"{position}. {short}" if short else str(position)
+def _chart_label(position: int, layer: LayerStat) -> str:
+    """The row number and the op type: a fused tensor name starts with whatever layer
+    the converter fused last (`re_lu_1/Relu;conv2d_1/...` is a CONV_2D), and Mermaid has
+    no escaping we could trust with model text."""
+    op = _CHART_LABEL.sub("", layer.op)[:24]
+    return f"{position}. {op}" if op else str(position)
 
 
 def _layer_chart(title: str, layers: list[LayerStat]) -> str:
-    labels = ", ".join(f'"{_chart_label(i, layer.tensor)}"' for i, layer in enumerate(layers, 1))
+    labels = ", ".join(f'"{_chart_label(i, layer)}"' for i, layer in enumerate(layers, 1))
     bars = ", ".join(f"{layer.share * 100:.1f}" for layer in layers)
     return "\n".join(
         [
