@@ -40,6 +40,7 @@ from tflite_gate.report.text import (
     format_metric,
     format_number,
     format_size,
+    keep_float_text,
     plural,
 )
 from tflite_gate.run_options import margin_text
@@ -484,7 +485,7 @@ def _layer_chart(title: str, layers: list[LayerStat]) -> str:
             "xychart-beta",
             f'    title "{_CHART_LABEL.sub(" ", title).strip()}"',
             f"    x-axis [{labels}]",
-            '    y-axis "share of the error added (%)" 0 --> 100',
+            '    y-axis "share of the output error (%)" 0 --> 100',
             f"    bar [{bars}]",
             "```",
         ]
@@ -537,17 +538,18 @@ def _diagnosis_details(model: ModelReport, variant: VariantReport) -> str | None
         lines += [
             "Every op output of the quantized model against its float twin (for int8 the "
             "calibrated model it was quantized from), on the evaluation data; *added* is the "
-            "relative error the op adds to its inputs' worst.",
+            "relative error the op made itself, *share* its part of the error at the outputs.",
             "",
             _table(header, rows),
             "",
             _layer_chart(f"Error added per layer {name}", diagnosis.layers),
             "",
         ]
-    if diagnosis.keep_float:
-        trial = next(t for t in diagnosis.trials if t.nodes == diagnosis.keep_float)
+    trial = diagnosis.fix()
+    if trial is not None:
+        kept = escape_text(keep_float_text(trial.nodes, trial.ops))
         lines += [
-            f"**Verified fix:** with these {len(diagnosis.keep_float)} op(s) kept in float the "
+            f"**Verified fix:** with {kept} kept in float the "
             f"variant was converted again, run on {escape_text(diagnosis.runtime)} and passes "
             "every threshold (before → after):",
             "",
