@@ -199,6 +199,7 @@ def test_a_softmax_output_requantization_is_found_and_kept_float(tmp_path: Path)
             }
         ]
     }
+    assert textwrap.indent(diagnosis["snippet"], "    ") in failing.stdout  # not only in the report
 
     _paste(policy, diagnosis["snippet"])
     fixed = run_gate(tmp_path)
