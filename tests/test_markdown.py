@@ -16,6 +16,7 @@ from tflite_gate.report.model import (
     ConverterError,
     EnvironmentInfo,
     Inspection,
+    KeepFloatTrial,
     LayerDiagnosis,
     LayerStat,
     ModelReport,
@@ -589,3 +590,14 @@ def test_the_layer_chart_names_each_bar_by_the_op_it_is() -> None:
     text = render_markdown(report, max_chars=COMMENT_LIMIT)
     [axis] = [line for line in text.splitlines() if line.startswith("    x-axis [")]
     assert axis == '    x-axis ["1. CONV_2D", "2. SOFTMAX"]'
+
+
+def test_a_failed_keep_float_of_op_types_is_counted_as_such() -> None:
+    softmax = LayerStat(tensor="probs", op="SOFTMAX", rel_rmse=0.03, added=0.01, share=1.0)
+    trial = KeepFloatTrial(nodes=[], ops=["SOFTMAX"], runtime="ai-edge-litert", status="diverged")
+    report = example_report()
+    report.models[1].variants[1].diagnosis = LayerDiagnosis(
+        runtime="ai-edge-litert", before=[_metrics()], layers=[softmax], trials=[trial]
+    )
+    text = render_markdown(report, max_chars=COMMENT_LIMIT)
+    assert "No keep_float set tried passes (1 tried, up to every SOFTMAX kept in float)" in text

@@ -572,10 +572,12 @@ def _diagnosis_details(model: ModelReport, variant: VariantReport) -> str | None
             "",
         ]
     elif diagnosis.trials:
+        largest = max(diagnosis.trials, key=lambda t: (len(t.nodes), len(t.ops)))
+        kept = escape_text(keep_float_text(largest.nodes, largest.ops))
         lines += [
-            f"No keep_float set tried passes ({len(diagnosis.trials)} tried, up to "
-            f"{max(len(t.nodes) for t in diagnosis.trials)} ops kept in float): the error is "
-            "spread out; better calibration data, int16x8, or a looser threshold may be needed.",
+            f"No keep_float set tried passes ({len(diagnosis.trials)} tried, up to {kept} "
+            "kept in float): the error is spread out; better calibration data, int16x8, or a "
+            "looser threshold may be needed.",
             "",
         ]
     lines.append("</details>")
