@@ -21,6 +21,9 @@ from tflite_gate.report.model import (
     ConverterError,
     EnvironmentInfo,
     Inspection,
+    KeepFloatTrial,
+    LayerDiagnosis,
+    LayerStat,
     ModelReport,
     OpInfo,
     OutputMetrics,
@@ -689,3 +692,30 @@ def test_agreement_below_one_never_reads_as_one() -> None:
     report = example_report()
     report.models[0].variants[0].runs[0].metrics = [close]
     assert "| 0.99999997 |" in render_markdown(report, max_chars=COMMENT_LIMIT)
+
+
+def test_the_layer_chart_names_each_bar_by_the_op_it_is() -> None:
+    fused = "functional_1/re_lu_1_1/Relu;functional_1/conv2d_1/convolution"  # a Conv2D, then ReLU
+    layers = [
+        LayerStat(tensor=fused, op="CONV_2D", rel_rmse=0.02, added=0.02, share=0.7),
+        LayerStat(
+            tensor="StatefulPartitionedCall_1:0", op="SOFTMAX", rel_rmse=0.03, added=0.01, share=0.3
+        ),
+    ]
+    report = example_report()
+    variant = report.models[1].variants[1]
+    variant.diagnosis = LayerDiagnosis(runtime="ai-edge-litert", before=[_metrics()], layers=layers)
+    text = render_markdown(report, max_chars=COMMENT_LIMIT)
+    [axis] = [line for line in text.splitlines() if line.startswith("    x-axis [")]
+    assert axis == '    x-axis ["1. CONV_2D", "2. SOFTMAX"]'
+
+
+def test_a_failed_keep_float_of_op_types_is_counted_as_such() -> None:
+    softmax = LayerStat(tensor="probs", op="SOFTMAX", rel_rmse=0.03, added=0.01, share=1.0)
+    trial = KeepFloatTrial(nodes=[], ops=["SOFTMAX"], runtime="ai-edge-litert", status="diverged")
+    report = example_report()
+    report.models[1].variants[1].diagnosis = LayerDiagnosis(
+        runtime="ai-edge-litert", before=[_metrics()], layers=[softmax], trials=[trial]
+    )
+    text = render_markdown(report, max_chars=COMMENT_LIMIT)
+    assert "No keep_float set tried passes (1 tried, up to every SOFTMAX kept in float)" in text

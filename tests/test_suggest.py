@@ -26,6 +26,7 @@ from tflite_gate.policy import LoadedPolicy, Policy, load_policy, resolve_model
 from tflite_gate.report.markdown import render_markdown
 from tflite_gate.report.model import (
     LayerDiagnosis,
+    LayerStat,
     ModelReport,
     Report,
     RuntimeRun,
@@ -436,3 +437,25 @@ def test_a_keep_float_fix_for_a_defaults_variant_stays_in_its_model(tmp_path: Pa
     ]
     assert b[1].keep_float is not None and b[1].keep_float.nodes == ["n"]
     assert b[1].keep_float.ops == ["SOFTMAX"]  # part of the fix that was verified
+
+
+def test_the_terminal_prints_a_verified_keep_float_fix(tmp_path: Path) -> None:
+    loaded = _load(tmp_path, TWO_VARIANTS)
+    report = _diagnosed(loaded, "det", "int8", [])
+    diagnosis = report.models[0].variants[0].diagnosis
+    assert diagnosis is not None
+    diagnosis.layers = [
+        LayerStat(tensor="probs", op="SOFTMAX", rel_rmse=0.01, added=0.01, share=0.9)
+    ]
+    diagnosis.keep_float_ops = ["SOFTMAX"]
+    add_keep_float_snippets(report, loaded)
+    assert diagnosis.snippet is not None
+    assert yaml.safe_load(diagnosis.snippet)["models"][0]["variants"] == [
+        {"name": "int8", "keep_float": {"ops": ["SOFTMAX"]}}
+    ]
+    shown = render(report, "r.json")
+    assert (
+        "  int8: most error added at 'probs' (SOFTMAX, 90%); keep_float of every SOFTMAX "
+        "passes on x; merge into the policy:\n"
+    ) in shown
+    assert textwrap.indent(diagnosis.snippet, "    ") in shown

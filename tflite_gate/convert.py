@@ -312,13 +312,20 @@ def _calibrated(converter: Any) -> bytes:
 
 
 def _quantized(
-    calibrated: bytes, converter: Any, variant: VariantRequest, keep: KeepFloat
+    calibrated: bytes,
+    converter: Any,
+    variant: VariantRequest,
+    keep: KeepFloat,
+    *,
+    numeric_verify: bool = False,
 ) -> bytes:
     """Full-integer quantization of a calibrated model, with `keep` left in float.
 
     The converter's own MLIR quantizer call (TensorFlow's `lite.py`), plus the
     denylists `tf.lite.experimental.QuantizationDebugger` passes. Names the quantizer
-    does not know would be ignored without a word: they are refused first.
+    does not know would be ignored without a word: they are refused first. With
+    `numeric_verify`, the debugger's model: each quantized op beside its float op on
+    the same inputs (`layer_errors` reads what each op made).
     """
     import tensorflow as tf
     from tensorflow.lite.python.convert import mlir_quantize
@@ -330,6 +337,7 @@ def _quantized(
         converter._experimental_disable_per_channel,
         input_data_type=io,
         output_data_type=io,
+        enable_numeric_verify=numeric_verify,
         denylisted_ops=keep.ops or None,
         denylisted_nodes=keep.nodes or None,
         disable_per_channel_for_dense_layers=(
@@ -362,7 +370,8 @@ def _refuse_unknown(calibrated: bytes, keep: KeepFloat) -> None:
             )
 
 
-Requantize = Callable[[KeepFloat], bytes]
+Requantize = Callable[[KeepFloat, bool], bytes]
+"""(ops left in float, numeric_verify) → the calibrated twin quantized again."""
 
 
 def _float_twin(
@@ -381,7 +390,13 @@ def _float_twin(
             calibration = _samples(request, prepared.inputs, "calibration")
             converter = _make_converter(request, saved, key, variant, calibration, select)
             calibrated = _calibrated(converter)
-            return calibrated, lambda keep: _quantized(calibrated, converter, variant, keep)
+
+            def requantize(keep: KeepFloat, numeric_verify: bool) -> bytes:
+                return _quantized(
+                    calibrated, converter, variant, keep, numeric_verify=numeric_verify
+                )
+
+            return calibrated, requantize
         as_float = VariantRequest(name=variant.name, quantization="none")
         twin: bytes = _make_converter(request, saved, key, as_float, None, select).convert()
         return twin, None
@@ -389,9 +404,7 @@ def _float_twin(
 
 def _diagnose(request: ConversionRequest, prepared: Any, scratch: Path) -> DiagnosisResult:
     """Per-layer error of a quantized variant, and keep_float candidates to verify (int8)."""
-    import numpy as np
-
-    from tflite_gate.layer_errors import keep_float_sets, measure, rank
+    from tflite_gate.layer_errors import keep_float_candidates, measure, rank
 
     assert request.diagnose is not None
     started = time.monotonic()
@@ -399,24 +412,32 @@ def _diagnose(request: ConversionRequest, prepared: Any, scratch: Path) -> Diagn
     log = scratch / "diagnosis.log"
     twin, requantize = _float_twin(request, prepared, order.variant, log)
     quantized = Path(order.model).read_bytes()  # the variant as checked, not a new conversion
-    with np.load(order.inputs) as stored:
-        arrays = {name: stored[name] for name in stored.files}  # each access reads the file
-    count = len(next(iter(arrays.values()))) if arrays else 0
-    samples = [{name: array[i : i + 1] for name, array in arrays.items()} for i in range(count)]
-    layers = rank(measure(twin, quantized, samples), order.top)
-    candidates = []
     kept = order.variant.keep_float or KeepFloat()
-    for position, found in enumerate(keep_float_sets(layers, order.candidates)):
+    with _descriptors_to(log):
+        verify = requantize(kept, True) if requantize is not None else None
+    tensors = measure(twin, quantized, _stored_samples(Path(order.inputs)), verify)
+    layers = rank(tensors, order.top)
+    candidates: list[Candidate] = []
+    for keep in keep_float_candidates(tensors, layers, order.candidates, kept):
         if requantize is None:
             break
-        nodes = [*kept.nodes, *(node for node in found if node not in kept.nodes)]
-        target = scratch / f"candidate-{position}.tflite"
+        target = scratch / f"candidate-{len(candidates)}.tflite"
         with _descriptors_to(log):
-            target.write_bytes(requantize(KeepFloat(nodes=nodes, ops=kept.ops)))
-        candidates.append(Candidate(nodes=nodes, tflite_path=target.name))
+            target.write_bytes(requantize(keep, False))
+        candidates.append(Candidate(nodes=keep.nodes, ops=keep.ops, tflite_path=target.name))
     return DiagnosisResult(
         ok=True, layers=layers, candidates=candidates, duration_s=time.monotonic() - started
     )
+
+
+def _stored_samples(path: Path) -> list[dict[str, Any]]:
+    """One feed dict per sample of a sample-major .npz."""
+    import numpy as np
+
+    with np.load(path) as stored:
+        arrays = {name: stored[name] for name in stored.files}  # each access reads the file
+    count = len(next(iter(arrays.values()))) if arrays else 0
+    return [{name: array[i : i + 1] for name, array in arrays.items()} for i in range(count)]
 
 
 def _reference_outputs(prepared: Any, feeds: list[dict[str, Any]]) -> dict[str, Any]:

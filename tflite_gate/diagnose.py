@@ -3,11 +3,12 @@
 After a quantized variant's run breaks a divergence threshold, the conversion worker
 converts it once more and measures every op output against a float twin
 (`layer_errors`): for int8 the calibrated float model, which it then quantizes again
-with the top layers (and the ops feeding them) left in float; for dynamic-range and
-int16x8 variants a float conversion (the converter cannot leave their ops float, so
-the layers are the whole answer). Each candidate then runs where the variant broke,
-is compared with the same thresholds, and the first that passes is the fix the report
-offers, with its metrics before and after. A fix that was not verified is never suggested.
+with the output activation (SOFTMAX, ...) left in float, then the top layers (and the
+ops reading them); for dynamic-range and int16x8 variants a float conversion (the
+converter cannot leave their ops float, so the layers are the whole answer). Each
+candidate then runs where the variant broke, is compared with the same thresholds, and
+the first that passes is the fix the report offers, with its metrics before and after.
+A fix that was not verified is never suggested.
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ def diagnose(
     diagnosis = LayerDiagnosis(
         runtime=broken.runtime,
         before=broken.metrics,
-        layers=[LayerStat(**layer.model_dump(exclude={"inputs"})) for layer in result.layers],
+        layers=[LayerStat(**layer.model_dump(exclude={"readers"})) for layer in result.layers],
         error=result.error,
     )
     for position, candidate in enumerate(result.candidates):
@@ -77,6 +78,7 @@ def diagnose(
         diagnosis.trials.append(
             KeepFloatTrial(
                 nodes=candidate.nodes,
+                ops=candidate.ops,
                 runtime=run.runtime,
                 status=run.status,
                 message=run.message,
@@ -85,6 +87,6 @@ def diagnose(
             )
         )
         if run.status == "passed":
-            diagnosis.keep_float = candidate.nodes
+            diagnosis.keep_float, diagnosis.keep_float_ops = candidate.nodes, candidate.ops
             break
     return diagnosis

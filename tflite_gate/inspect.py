@@ -214,7 +214,7 @@ def _tensor_info(tensor: Any) -> TensorInfo:
     )
 
 
-_PASS_THROUGH_OPS = frozenset({"DEQUANTIZE", "QUANTIZE", "RESHAPE", "SQUEEZE", "CAST"})
+PASS_THROUGH_OPS = frozenset({"DEQUANTIZE", "QUANTIZE", "RESHAPE", "SQUEEZE", "CAST"})
 """Ops that carry a value along unchanged in meaning; `producer` looks through them."""
 
 
@@ -232,7 +232,7 @@ def _producer(model: Any, subgraph: Any, tensor_index: int) -> str | None:
         op = made_by[tensor_index]
         name, _ = _op_identity(codes[op.opcodeIndex])
         inputs = [i for i in (op.inputs if op.inputs is not None else []) if i >= 0]
-        if name not in _PASS_THROUGH_OPS or not inputs:
+        if name not in PASS_THROUGH_OPS or not inputs:
             return name
         tensor_index = inputs[0]
     return None

@@ -362,18 +362,20 @@ def add_keep_float_snippets(report: Report, loaded: LoadedPolicy) -> None:
     for model, config in _configured(report, loaded):
         for variant in model.variants:
             diagnosis = variant.diagnosis
-            if diagnosis is None or not diagnosis.keep_float:
+            if diagnosis is None or diagnosis.keep_float is None:
                 continue
             diagnosis.snippet = _keep_float_snippet(
-                loaded, config, variant.name, diagnosis.keep_float
+                loaded, config, variant.name, diagnosis.keep_float, diagnosis.keep_float_ops or []
             )
 
 
 def _keep_float_snippet(
-    loaded: LoadedPolicy, config: ModelConfig, variant: str, nodes: list[str]
+    loaded: LoadedPolicy, config: ModelConfig, variant: str, nodes: list[str], ops: list[str]
 ) -> str:
+    """The fix's keep_float (its ops include the variant's own: they were part of it)."""
     entry = _variant_entry(loaded, config, variant)
-    keep = {"keep_float": {"nodes": list(nodes)}}
+    fix = {key: list(names) for key, names in (("nodes", nodes), ("ops", ops)) if names}
+    keep = {"keep_float": fix}
     if entry[0] != "defaults":
         tree: dict[str, Any] = {}
         _block(tree, entry, loaded).update(keep)
@@ -384,7 +386,7 @@ def _keep_float_snippet(
     ]
     for spec in listed:
         if spec["name"] == variant:  # its keep_float.ops, if any, are part of the verified fix
-            spec.setdefault("keep_float", {})["nodes"] = list(nodes)
+            spec.setdefault("keep_float", {}).update(fix)
     model = {"name": config.name, "variants": listed}
     return _yaml({"models": [model]})
 

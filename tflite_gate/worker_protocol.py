@@ -97,8 +97,8 @@ class DiagnosisRequest(_Message):
 
     The worker compares every op output of `model` (the variant as it was checked)
     with its float twin on `inputs` (an .npz of evaluation inputs); for int8 it then
-    quantizes the calibrated twin again with the top layers kept in float, one
-    candidate per `candidates` entry (how many of the top layers).
+    quantizes the calibrated twin again with the output activation kept in float, then
+    with the top layers, one candidate per `candidates` entry (how many of them).
     """
 
     variant: VariantRequest
@@ -164,8 +164,8 @@ class VariantResult(_Message):
 class LayerError(_Message):
     """One op output of a quantized model against the same tensor of its float model.
 
-    `rel_rmse` is the error that reached this tensor; `added` what this op added to the
-    worst error of its inputs; `share` its part of all the error added in the model.
+    `rel_rmse` is the error that reached this tensor; `added` the relative error this op
+    made itself; `share` its part of the error at the model outputs.
     """
 
     tensor: str
@@ -174,13 +174,14 @@ class LayerError(_Message):
     added: float
     share: float
     rmse_over_scale: float | None = None
-    inputs: list[str] = Field(default_factory=list)
+    readers: list[str] = Field(default_factory=list)
 
 
 class Candidate(_Message):
-    """A keep_float set and the variant quantized with it."""
+    """A keep_float set (tensor names and op types) and the variant quantized with it."""
 
     nodes: list[str]
+    ops: list[str] = Field(default_factory=list)
     tflite_path: ScratchFile
 
 

@@ -41,6 +41,7 @@ from tflite_gate.report.text import (
     format_metric,
     format_number,
     format_size,
+    keep_float_text,
     plural,
 )
 from tflite_gate.run_options import margin_text
@@ -483,16 +484,16 @@ def _suggestion_details(suggestion: ThresholdSuggestion | None) -> str | None:
 _CHART_LABEL = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
-def _chart_label(position: int, tensor: str) -> str:
-    """A short, inert label: Mermaid has no escaping we could trust with model text."""
-    parts = tensor.split(";")[0].split("/")
-    layer = parts[-2] if len(parts) > 1 else parts[0]  # `model/dense_1/MatMul` → `dense_1`
-    short = _CHART_LABEL.sub("", layer)[:24]
-    return f"{position}. {short}" if short else str(position)
+def _chart_label(position: int, layer: LayerStat) -> str:
+    """The row number and the op type: a fused tensor name starts with whatever layer
+    the converter fused last (`re_lu_1/Relu;conv2d_1/...` is a CONV_2D), and Mermaid has
+    no escaping we could trust with model text."""
+    op = _CHART_LABEL.sub("", layer.op)[:24]
+    return f"{position}. {op}" if op else str(position)
 
 
 def _layer_chart(title: str, layers: list[LayerStat]) -> str:
-    labels = ", ".join(f'"{_chart_label(i, layer.tensor)}"' for i, layer in enumerate(layers, 1))
+    labels = ", ".join(f'"{_chart_label(i, layer)}"' for i, layer in enumerate(layers, 1))
     bars = ", ".join(f"{layer.share * 100:.1f}" for layer in layers)
     return "\n".join(
         [
@@ -500,7 +501,7 @@ def _layer_chart(title: str, layers: list[LayerStat]) -> str:
             "xychart-beta",
             f'    title "{_CHART_LABEL.sub(" ", title).strip()}"',
             f"    x-axis [{labels}]",
-            '    y-axis "share of the error added (%)" 0 --> 100',
+            '    y-axis "share of the output error (%)" 0 --> 100',
             f"    bar [{bars}]",
             "```",
         ]
@@ -553,17 +554,18 @@ def _diagnosis_details(model: ModelReport, variant: VariantReport) -> str | None
         lines += [
             "Every op output of the quantized model against its float twin (for int8 the "
             "calibrated model it was quantized from), on the evaluation data; *added* is the "
-            "relative error the op adds to its inputs' worst.",
+            "relative error the op made itself, *share* its part of the error at the outputs.",
             "",
             _table(header, rows),
             "",
             _layer_chart(f"Error added per layer {name}", diagnosis.layers),
             "",
         ]
-    if diagnosis.keep_float:
-        trial = next(t for t in diagnosis.trials if t.nodes == diagnosis.keep_float)
+    trial = diagnosis.fix()
+    if trial is not None:
+        kept = escape_text(keep_float_text(trial.nodes, trial.ops))
         lines += [
-            f"**Verified fix:** with these {len(diagnosis.keep_float)} op(s) kept in float the "
+            f"**Verified fix:** with {kept} kept in float the "
             f"variant was converted again, run on {escape_text(diagnosis.runtime)} and passes "
             "every threshold (before → after):",
             "",
@@ -586,10 +588,12 @@ def _diagnosis_details(model: ModelReport, variant: VariantReport) -> str | None
             "",
         ]
     elif diagnosis.trials:
+        largest = max(diagnosis.trials, key=lambda t: (len(t.nodes), len(t.ops)))
+        kept = escape_text(keep_float_text(largest.nodes, largest.ops))
         lines += [
-            f"No keep_float set tried passes ({len(diagnosis.trials)} tried, up to "
-            f"{max(len(t.nodes) for t in diagnosis.trials)} ops kept in float): the error is "
-            "spread out; better calibration data, int16x8, or a looser threshold may be needed.",
+            f"No keep_float set tried passes ({len(diagnosis.trials)} tried, up to {kept} "
+            "kept in float): the error is spread out; better calibration data, int16x8, or a "
+            "looser threshold may be needed.",
             "",
         ]
     lines.append("</details>")

@@ -309,8 +309,15 @@ class LayerStat(_Model):
     tensor: str = Field(description="The op's output tensor: the name keep_float.nodes takes.")
     op: str
     rel_rmse: float | None = Field(description="Relative error that reached this tensor.")
-    added: float = Field(description="rel_rmse minus the worst rel_rmse of the op's inputs.")
-    share: float = Field(description="Its part of all the error the model's ops added.")
+    added: float = Field(
+        description="Relative error the op made itself: for int8 its output against its "
+        "float op on the same quantized inputs (output requantization included); for other "
+        "variants rel_rmse minus the worst rel_rmse of the op's inputs."
+    )
+    share: float = Field(
+        description="Its part of the error at the model outputs (what reaches an output is "
+        "split, going upstream, into what each op made and what its inputs brought)."
+    )
     rmse_over_scale: float | None = Field(
         default=None,
         description="rmse in quantization steps of the tensor (about 0.3 is rounding).",
@@ -318,9 +325,12 @@ class LayerStat(_Model):
 
 
 class KeepFloatTrial(_Model):
-    """The variant quantized again with `nodes` left in float, run and compared."""
+    """The variant quantized again with `nodes` and `ops` left in float, run and compared."""
 
-    nodes: list[str]
+    nodes: list[str] = Field(description="keep_float.nodes of the trial: op output tensors.")
+    ops: list[str] = Field(
+        default_factory=list, description="keep_float.ops of the trial: op types."
+    )
     runtime: str
     status: RunStatus
     message: str | None = None
@@ -337,10 +347,21 @@ class LayerDiagnosis(_Model):
     layers: list[LayerStat] = Field(default_factory=list)
     trials: list[KeepFloatTrial] = Field(default_factory=list)
     keep_float: list[str] | None = Field(
-        default=None, description="The first keep_float.nodes tried that passes, if any."
+        default=None,
+        description="keep_float.nodes of the first trial that passes (None: none passed).",
+    )
+    keep_float_ops: list[str] | None = Field(
+        default=None, description="keep_float.ops of that trial (None: none passed)."
     )
     snippet: str | None = Field(default=None, description="That fix as policy YAML.")
     error: str | None = Field(default=None, description="Why the layers could not be measured.")
+
+    def fix(self) -> KeepFloatTrial | None:
+        """The trial that passed: its keep_float is the fix the report offers."""
+        if self.keep_float is None:
+            return None
+        ops = self.keep_float_ops or []
+        return next((t for t in self.trials if t.nodes == self.keep_float and t.ops == ops), None)
 
 
 class VariantReport(_Model):

@@ -98,8 +98,10 @@ def _run_lines(model: ModelReport) -> list[str]:
                 text += f" · in {run.phase}{sample}" + (f" ({run.signal})" if run.signal else "")
             lines.append(text)
         if variant.diagnosis is not None:
-            where = " (snippet: the report's diagnosis)" if variant.diagnosis.snippet else ""
-            lines.append(f"  {variant.name}: {diagnosis_line(variant.diagnosis)}{where}")
+            snippet = variant.diagnosis.snippet
+            then = "; merge into the policy:" if snippet else ""
+            lines.append(f"  {variant.name}: {diagnosis_line(variant.diagnosis)}{then}")
+            lines += [f"    {line}" for line in (snippet or "").splitlines()]
     return lines
 
 

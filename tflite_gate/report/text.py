@@ -110,13 +110,19 @@ def diagnosis_line(diagnosis: LayerDiagnosis) -> str:
         return "no op output to compare"
     top = diagnosis.layers[0]
     head = f"most error added at {top.tensor!r} ({top.op}, {top.share:.0%})"
-    if diagnosis.keep_float:
-        return (
-            f"{head}; keep_float of {len(diagnosis.keep_float)} op(s) passes on {diagnosis.runtime}"
-        )
+    if diagnosis.keep_float is not None:
+        kept = keep_float_text(diagnosis.keep_float, diagnosis.keep_float_ops or [])
+        return f"{head}; keep_float of {kept} passes on {diagnosis.runtime}"
     if diagnosis.trials:
         return f"{head}; no keep_float set tried passes ({len(diagnosis.trials)} tried)"
     return head
+
+
+def keep_float_text(nodes: list[str], ops: list[str]) -> str:
+    """What a keep_float set leaves in float, in words: "2 op outputs and every SOFTMAX"."""
+    parts = [plural(len(nodes), "op output")] if nodes else []
+    parts += [f"every {op}" for op in ops]
+    return " and ".join(parts) or "nothing"
 
 
 def format_size(n: int) -> str:
