@@ -64,8 +64,6 @@ _PIECES = [
 hostile_text = st.lists(st.one_of(st.sampled_from(_PIECES), st.text(max_size=8))).map("".join)
 
 
-
-
 @given(hostile_text)
 def test_a_plain_line_is_never_a_command(text: str) -> None:
     line = plain_line(text)
