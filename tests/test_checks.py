@@ -15,6 +15,7 @@ from tflite_gate.report.model import (
     OpInfo,
     OutputMetrics,
     RuntimeRun,
+    ThresholdViolation,
     VariantReport,
     WrittenBy,
 )
@@ -271,3 +272,37 @@ def test_non_finite_outputs_name_uninitialised_variables_as_the_cause(
     initialised = _variant(_op("VAR_HANDLE"), _op("READ_VARIABLE"), _op("CALL_ONCE"))
     [finding] = checks.check_divergence(configs[0], initialised, _nan_run())
     assert "likely cause" not in finding.message
+
+
+def _violated_run(cosine: float, threshold: float) -> RuntimeRun:
+    measured = OutputMetrics(
+        output="y",
+        samples=4,
+        compared=16,
+        max_abs=0.01,
+        mean_abs=0.001,
+        rmse=0.002,
+        rel_rmse=0.01,
+        cosine=cosine,
+        snr_db=40.0,
+    )
+    broken = ThresholdViolation(
+        output="y", threshold_key="min_cosine", metric="cosine", value=cosine, threshold=threshold
+    )
+    return RuntimeRun(
+        runtime="ai-edge-litert", status="diverged", metrics=[measured], violations=[broken]
+    )
+
+
+@pytest.mark.parametrize(
+    ("cosine", "threshold", "said"),
+    [
+        (0.9999949, 0.999995, "cosine 0.9999949 is below min_cosine 0.999995"),
+        (0.9299999999999999, 0.95, "cosine 0.93 is below min_cosine 0.95"),
+    ],
+)
+def test_a_divergence_message_shows_the_gap_to_the_threshold(
+    configs: list[ModelConfig], cosine: float, threshold: float, said: str
+) -> None:
+    [finding] = checks.check_divergence(configs[0], _variant(), _violated_run(cosine, threshold))
+    assert said in finding.message
