@@ -8,8 +8,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tflite_gate.report.model import OutputMetrics
-from tflite_gate.report.text import format_metric, format_number, format_threshold, metrics_line
+from tflite_gate.report.model import LayerDiagnosis, LayerStat, OutputMetrics
+from tflite_gate.report.text import (
+    diagnosis_line,
+    format_metric,
+    format_number,
+    format_threshold,
+    layer_name,
+    metrics_line,
+)
 
 
 @pytest.mark.parametrize(
@@ -102,3 +109,42 @@ def test_not_measured_and_infinite_values_stay_words() -> None:
     assert format_number(None, threshold=0.5) == "n/a"
     assert format_number(math.inf, threshold=30.0) == "inf"
     assert format_number(math.nan) == "nan"
+
+
+FUSED = (
+    "mobilenetv2_1.00_224/block_16_project_BN/FusedBatchNormV3;"
+    "mobilenetv2_1.00_224/block_16_project_BN/FusedBatchNormV3/ReadVariableOp;"
+    "mobilenetv2_1.00_224/block_16_project/Conv2D;"
+    "mobilenetv2_1.00_224/block_16_depthwise_relu/Relu6;"
+    "mobilenetv2_1.00_224/block_16_depthwise_BN/FusedBatchNormV3;"
+    "mobilenetv2_1.00_224/block_16_depthwise/depthwise;block_16_project/kernel"
+)
+
+
+@pytest.mark.parametrize(
+    ("tensor", "shown"),
+    [
+        ("model/dense_1/MatMul;model/dense_1/BiasAdd;model/re_lu/Relu", "dense_1+re_lu"),
+        ("model_1/act_1/Relu;model_1/conv_1/convolution", "act_1+conv_1"),
+        ("model_1/flatten_1/Reshape", "flatten_1"),
+        ("serving_default_x:0", "serving_default_x:0"),
+        ("StatefulPartitionedCall_1:0", "StatefulPartitionedCall_1:0"),
+        (FUSED, "block_16_project_BN+block_16_project+block_16_depthwise_relu (+2 more)"),
+    ],
+)
+def test_a_fused_tensor_name_is_shown_as_its_layers(tensor: str, shown: str) -> None:
+    assert layer_name(tensor) == shown
+
+
+def test_the_diagnosis_line_names_layers_and_the_report_keeps_the_tensor() -> None:
+    diagnosis = LayerDiagnosis(
+        runtime="ai-edge-litert",
+        before=[],
+        layers=[LayerStat(tensor=FUSED, op="CONV_2D", rel_rmse=0.2, added=0.15, share=0.6)],
+    )
+    line = diagnosis_line(diagnosis)
+    assert line == (
+        "most error added at 'block_16_project_BN+block_16_project+block_16_depthwise_relu "
+        "(+2 more)' (CONV_2D, 60%)"
+    )
+    assert FUSED in diagnosis.model_dump_json()

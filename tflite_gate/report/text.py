@@ -8,6 +8,7 @@ number for the last two.
 from __future__ import annotations
 
 import math
+import re
 
 from tflite_gate.report.model import (
     CacheUse,
@@ -167,6 +168,31 @@ def cache_note(cache: CacheUse | None) -> str | None:
     return None
 
 
+_SHOWN_LAYERS = 3
+_VARIABLE_READ = re.compile(r"ReadVariableOp(_\d+)?")
+
+
+def layer_name(tensor: str) -> str:
+    """A converter tensor name shortened to the Keras layers it comes from.
+
+    The converter names a fused op's output after every TensorFlow op folded into it,
+    often hundreds of characters (`model/dense_1/MatMul;model/dense_1/BiasAdd;
+    model/re_lu/Relu`); people know the layers (`dense_1+re_lu`). The report keeps
+    the full name: it is what `keep_float.nodes` takes.
+    """
+    layers: list[str] = []
+    for part in tensor.split(";"):
+        path = [step for step in part.split("/") if not _VARIABLE_READ.fullmatch(step)]
+        layer = path[-2] if len(path) > 1 else part
+        if layer and layer not in layers:
+            layers.append(layer)
+    if not layers:
+        return tensor
+    shown = "+".join(layers[:_SHOWN_LAYERS])
+    more = len(layers) - _SHOWN_LAYERS
+    return f"{shown} (+{more} more)" if more > 0 else shown
+
+
 def diagnosis_line(diagnosis: LayerDiagnosis) -> str:
     """One progress line: the top layer and whether a fix passed."""
     if diagnosis.error:
@@ -174,7 +200,7 @@ def diagnosis_line(diagnosis: LayerDiagnosis) -> str:
     if not diagnosis.layers:
         return "no op output to compare"
     top = diagnosis.layers[0]
-    head = f"most error added at {top.tensor!r} ({top.op}, {top.share:.0%})"
+    head = f"most error added at {layer_name(top.tensor)!r} ({top.op}, {top.share:.0%})"
     if diagnosis.keep_float:
         return (
             f"{head}; keep_float of {len(diagnosis.keep_float)} op(s) passes on {diagnosis.runtime}"
