@@ -42,13 +42,14 @@ from tflite_gate.report.github import (
     workflow_command,
 )
 from tflite_gate.report.outputs import Output, report_outputs
-from tflite_gate.report.status_line import status_line
+from tflite_gate.report.status_line import status_line, wants_status_line
 from tflite_gate.report.terminal import render
 from tflite_gate.run_options import (
     DEFAULT_CACHE_MAX_MB,
     DEFAULT_MARGIN,
     CheckOptions,
     FailOn,
+    ResultLine,
     margin_text,
     parse_margin,
 )
@@ -351,14 +352,26 @@ def _input_shape(text: str) -> tuple[str, list[int]]:
 
 
 @contextmanager
-def _progress(quiet: bool) -> Iterator[Callable[[str], None]]:
-    """Progress lines on stderr (a live status line under them on a terminal)."""
+def _progress(quiet: bool, *, summary_follows: bool) -> Iterator[Callable[[str], None]]:
+    """Progress lines on stderr (a live status line under them on a terminal).
+
+    stdout carries the result, stderr the progress. When a summary of the results
+    follows on stdout, a log (CI, a pipe: both streams end up in one file) gets no
+    result lines on stderr, so nothing in it is said twice.
+    """
     if quiet:
         yield lambda _message: None
         return
+    watched = wants_status_line(sys.stderr)
     with status_line(sys.stderr) as write:
-        # The runner reads stderr for workflow commands too: every line is made plain.
-        yield lambda message: write(plain_line(message))
+
+        def say(message: str) -> None:
+            if summary_follows and not watched and isinstance(message, ResultLine):
+                return
+            # The runner reads stderr for workflow commands too: every line is made plain.
+            write(plain_line(message))
+
+        yield say
 
 
 def split_names(values: list[str]) -> list[str]:
@@ -403,7 +416,7 @@ def _check(args: argparse.Namespace) -> int:
         outputs=outputs,
         baseline=args.baseline,
     )
-    with _progress(args.quiet) as progress:
+    with _progress(args.quiet, summary_follows=True) as progress:
         outcome = run_gate(options, progress)
     return _finish(outcome, outputs, args)
 
@@ -474,7 +487,7 @@ def _init(args: argparse.Namespace) -> int:
         force=args.force,
         cache_dir=args.cache_dir,
     )
-    with _progress(args.quiet) as progress:
+    with _progress(args.quiet, summary_follows=False) as progress:
         outcome = run_init(request, progress)
     for message in outcome.messages:
         print(plain_lines(f"tflite-gate init: {message}"), file=sys.stderr)

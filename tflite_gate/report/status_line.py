@@ -29,7 +29,8 @@ def wants_status_line(stream: TextIO) -> bool:
     except (AttributeError, ValueError):
         return False
     dumb = os.environ.get("TERM", "") in {"", "dumb"}
-    return interactive and not dumb and not os.environ.get("CI")
+    in_ci = bool(os.environ.get("CI") or os.environ.get("GITHUB_ACTIONS"))
+    return interactive and not dumb and not in_ci
 
 
 class StatusLine:
