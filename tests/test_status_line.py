@@ -5,14 +5,13 @@ from __future__ import annotations
 import io
 import os
 import pty
-import select
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
+from pseudo_terminal import read_all
 from tflite_builder import SHAPE, build_model, builtin
 
 from tflite_gate.report.status_line import StatusLine, status_line, wants_status_line
@@ -96,24 +95,6 @@ SLOW_DATA = textwrap.dedent(
 )
 
 
-def _read_all(leader: int, process: subprocess.Popen[bytes]) -> bytes:
-    seen = b""
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([leader], [], [], 0.2)
-        if ready:
-            try:
-                chunk = os.read(leader, 65536)
-            except OSError:  # the other end closed
-                break
-            if not chunk:
-                break
-            seen += chunk
-        elif process.poll() is not None:
-            break
-    return seen
-
-
 def test_a_gate_on_a_terminal_shows_it_is_alive_then_clears_the_line(tmp_path: Path) -> None:
     (tmp_path / "relu.tflite").write_bytes(build_model([builtin("RELU")]))
     (tmp_path / "slow_data.py").write_text(SLOW_DATA)
@@ -132,7 +113,7 @@ def test_a_gate_on_a_terminal_shows_it_is_alive_then_clears_the_line(tmp_path: P
     )
     os.close(follower)
     try:
-        seen = _read_all(leader, process).decode()
+        seen = read_all(leader, process).decode()
         stdout, _ = process.communicate(timeout=60)
     finally:
         os.close(leader)

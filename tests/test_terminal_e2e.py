@@ -5,14 +5,13 @@ from __future__ import annotations
 import os
 import pty
 import re
-import select
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
+from pseudo_terminal import read_all
 from tflite_builder import build_model, builtin
 
 pytestmark = pytest.mark.slow
@@ -85,32 +84,14 @@ def test_a_log_with_both_streams_states_each_result_once(tmp_path: Path) -> None
     assert "[dense] converting 1 variant(s)" in log  # progress is still there
 
 
-def _read_until_exit(leader: int, process: subprocess.Popen[bytes]) -> str:
-    seen = b""
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([leader], [], [], 0.2)
-        if ready:
-            try:
-                chunk = os.read(leader, 65536)
-            except OSError:  # the other end closed
-                break
-            if not chunk:
-                break
-            seen += chunk
-        elif process.poll() is not None:
-            break
-    process.wait(timeout=60)
-    return seen.decode()
-
-
 def _on_terminal(argv: list[str], env: dict[str, str]) -> tuple[int, str]:
     """Both streams on one pseudo-terminal, as a runner that allocates a TTY shows them."""
     leader, follower = pty.openpty()
     process = subprocess.Popen(argv, stdout=follower, stderr=follower, env=env)
     os.close(follower)
     try:
-        seen = _read_until_exit(leader, process)
+        seen = read_all(leader, process).decode()
+        process.wait(timeout=60)
     finally:
         os.close(leader)
     return process.returncode, seen
