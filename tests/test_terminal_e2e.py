@@ -110,3 +110,46 @@ def test_a_person_at_a_terminal_sees_results_as_they_come(tmp_path: Path) -> Non
     code, seen = _on_terminal(_check(workspace), _env(TERM="xterm", COLUMNS="200"))
     assert code == 0, seen
     assert "[relu/tflite] ai-edge-litert: ran" in seen  # then again in the summary
+
+
+SGR = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def test_a_person_at_a_terminal_gets_a_coloured_summary(tmp_path: Path) -> None:
+    workspace = _tflite_workspace(tmp_path / "ws")
+    code, seen = _on_terminal(_check(workspace), _env(TERM="xterm", COLUMNS="200"))
+    assert code == 0, seen
+    assert "Verdict: \x1b[32mPASS\x1b[0m (fail_on: error)" in seen
+
+
+def test_no_color_on_a_terminal_gets_no_colour(tmp_path: Path) -> None:
+    workspace = _tflite_workspace(tmp_path / "ws")
+    code, seen = _on_terminal(_check(workspace), _env(TERM="xterm", NO_COLOR="1"))
+    assert code == 0, seen
+    assert "Verdict: PASS (fail_on: error)" in seen
+    assert SGR.findall(seen) == []
+
+
+def test_forced_colour_never_reaches_workflow_commands_or_files(tmp_path: Path) -> None:
+    workspace = _tflite_workspace(tmp_path / "ws")
+    (workspace / "tflite-gate.yml").write_text(
+        "version: 1\nmodels:\n  - name: relu\n    source: relu.tflite\n    ops: {allow: [ADD]}\n"
+    )
+    report, sarif = tmp_path / "report.json", tmp_path / "report.sarif"
+    done = subprocess.run(
+        [*_check(workspace), "--format", "github", "--report", str(report), "--sarif", str(sarif)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=_env(FORCE_COLOR="1"),
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "Verdict: \x1b[1;31mFAIL\x1b[0m" in done.stdout  # forced: coloured into a pipe
+    commands = [line for line in done.stdout.splitlines() if line.startswith("::")]
+    assert any(line.startswith("::error ") for line in commands), done.stdout
+    assert any(line.startswith("::stop-commands::") for line in commands), done.stdout
+    assert [line for line in commands if "\x1b" in line] == []
+    for written in (report, sarif):
+        text = written.read_text(encoding="utf-8")
+        assert "\x1b" not in text and "\\u001b" not in text

@@ -34,6 +34,7 @@ from tflite_gate.gate import (
 )
 from tflite_gate.json_schemas import schema_text
 from tflite_gate.policy import DEFAULT_POLICY_FILE
+from tflite_gate.report.colour import wants_colour
 from tflite_gate.report.github import (
     plain_line,
     plain_lines,
@@ -451,15 +452,17 @@ def _finish(outcome: GateOutcome, outputs: list[Output], args: argparse.Namespac
     failures = publish_reports(outcome, outputs)
     for failure in failures:
         print(plain_lines(f"tflite-gate: error: {failure}"), file=sys.stderr)
-    summary = render(report, str(args.report)) if shows_summary else ""
+    # Plain lines (a GitHub runner reads stdout for commands), coloured for a person.
+    colour = wants_colour(sys.stdout, os.environ)
+    summary = render(report, str(args.report), colour=colour) if shows_summary else ""
     if args.format == "github":
         if summary:  # untrusted text (messages, op names): never read as workflow commands
             stop_commands(summary.splitlines(), sys.stdout)
         report_to_github(report, report_path=str(args.report), stream=sys.stdout, env=os.environ)
         for failure in failures:
             print(workflow_command("warning", failure, {"title": "tflite-gate output"}))
-    elif summary:  # plain text, but a GitHub runner still reads it for commands
-        print(plain_lines(summary))
+    elif summary:
+        print(summary)
     return outcome.exit_code
 
 
