@@ -61,16 +61,22 @@ def test_logs_and_pipes_get_plain_lines_only(monkeypatch: pytest.MonkeyPatch) ->
 
 @pytest.mark.parametrize(
     ("term", "ci", "wanted"),
-    [("xterm", None, True), ("xterm", "true", False), ("dumb", None, False), ("", None, False)],
+    [
+        ("xterm", {}, True),
+        ("xterm", {"CI": "true"}, False),
+        ("xterm", {"GITHUB_ACTIONS": "true"}, False),
+        ("dumb", {}, False),
+        ("", {}, False),
+    ],
 )
 def test_only_a_terminal_outside_ci_gets_the_live_line(
-    monkeypatch: pytest.MonkeyPatch, term: str, ci: str | None, wanted: bool
+    monkeypatch: pytest.MonkeyPatch, term: str, ci: dict[str, str], wanted: bool
 ) -> None:
     monkeypatch.setenv("TERM", term)
-    if ci is None:
-        monkeypatch.delenv("CI", raising=False)
-    else:
-        monkeypatch.setenv("CI", ci)
+    for name in ("CI", "GITHUB_ACTIONS"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in ci.items():
+        monkeypatch.setenv(name, value)
     leader, follower = pty.openpty()
     try:
         with open(follower, "w", closefd=False) as terminal:
