@@ -101,6 +101,7 @@ SLOW_DATA = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_a_gate_on_a_terminal_shows_it_is_alive_then_clears_the_line(tmp_path: Path) -> None:
     (tmp_path / "relu.tflite").write_bytes(build_model([builtin("RELU")]))
     (tmp_path / "slow_data.py").write_text(SLOW_DATA)
@@ -133,6 +134,7 @@ def test_a_gate_on_a_terminal_shows_it_is_alive_then_clears_the_line(tmp_path: P
     assert b"\x1b" not in stdout  # the report on stdout is untouched
 
 
+@pytest.mark.slow
 def test_a_gate_with_stderr_in_a_pipe_writes_no_control_characters(tmp_path: Path) -> None:
     (tmp_path / "relu.tflite").write_bytes(build_model([builtin("RELU")]))
     (tmp_path / "tflite-gate.yml").write_text(
