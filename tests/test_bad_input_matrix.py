@@ -490,7 +490,7 @@ POLICY_CASES = [
         lambda ws: ws.path.mkdir(),
         2,
         "policy-invalid",
-        f"create {POLICY} or give --policy the policy",
+        "run `tflite-gate init` to write a first policy",
         None,
     ),
     Case(

@@ -16,6 +16,7 @@ from tflite_gate.report.model import (
     OpInfo,
     OutputMetrics,
     RuntimeRun,
+    ThresholdViolation,
     VariantChange,
     VariantReport,
     WrittenBy,
@@ -312,3 +313,37 @@ def test_a_worse_output_is_one_baseline_finding_naming_each_worse_metric(
     assert "max_abs 0.01 → 0.02 (100.0% worse)" in y.message
     assert "cosine 0.999 → 0.998 (100.0% worse)" in y.message
     assert y.message.endswith("against the baseline (at most 10.0% worse)")
+
+
+def _violated_run(cosine: float, threshold: float) -> RuntimeRun:
+    measured = OutputMetrics(
+        output="y",
+        samples=4,
+        compared=16,
+        max_abs=0.01,
+        mean_abs=0.001,
+        rmse=0.002,
+        rel_rmse=0.01,
+        cosine=cosine,
+        snr_db=40.0,
+    )
+    broken = ThresholdViolation(
+        output="y", threshold_key="min_cosine", metric="cosine", value=cosine, threshold=threshold
+    )
+    return RuntimeRun(
+        runtime="ai-edge-litert", status="diverged", metrics=[measured], violations=[broken]
+    )
+
+
+@pytest.mark.parametrize(
+    ("cosine", "threshold", "said"),
+    [
+        (0.9999949, 0.999995, "cosine 0.9999949 is below min_cosine 0.999995"),
+        (0.9299999999999999, 0.95, "cosine 0.93 is below min_cosine 0.95"),
+    ],
+)
+def test_a_divergence_message_shows_the_gap_to_the_threshold(
+    configs: list[ModelConfig], cosine: float, threshold: float, said: str
+) -> None:
+    [finding] = checks.check_divergence(configs[0], _variant(), _violated_run(cosine, threshold))
+    assert said in finding.message

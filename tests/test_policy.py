@@ -64,7 +64,10 @@ def at(line: int, column: int) -> Location:
 
 # --------------------------------------------------------------------------- the file itself
 
-MISSING = f"create {POLICY} or give --policy the policy's path: no such file"
+MISSING = (
+    "run `tflite-gate init` to write a first policy (it checks the model once), or give "
+    "--policy the policy's path: no such file"
+)
 
 
 def test_missing_policy_file(tmp_path: Path) -> None:
@@ -72,6 +75,37 @@ def test_missing_policy_file(tmp_path: Path) -> None:
         load_policy(tmp_path / POLICY, tmp_path)
     assert caught.value.issues == [PolicyIssue(POLICY, None, None, MISSING)]
     assert str(caught.value) == f"{POLICY}: {MISSING}"
+
+
+def _missing_message(file: Path, workspace: Path, option: str = "--policy") -> str:
+    with pytest.raises(PolicyError) as caught:
+        load_policy(file, workspace, policy_option=option)
+    [issue] = caught.value.issues
+    return f"{issue.path}: {issue.message}"
+
+
+def test_a_yaml_policy_beside_the_missing_yml_is_offered(tmp_path: Path) -> None:
+    (tmp_path / "tflite-gate.yaml").write_text("version: 1\nmodels: []\n", encoding="utf-8")
+    assert _missing_message(tmp_path / POLICY, tmp_path) == (
+        f"{POLICY}: did you mean tflite-gate.yaml? give --policy tflite-gate.yaml, "
+        f"or rename it {POLICY}: no such file"
+    )
+    assert _missing_message(tmp_path / POLICY, tmp_path, "the `policy` input") == (
+        f"{POLICY}: did you mean tflite-gate.yaml? give the `policy` input tflite-gate.yaml, "
+        f"or rename it {POLICY}: no such file"
+    )
+
+
+def test_a_yml_policy_is_offered_for_a_missing_yaml(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "ws" / "ci").mkdir(parents=True)
+    (tmp_path / "ws" / "ci" / POLICY).write_text("version: 1\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)  # the path as the user typed it, relative to where they are
+    assert _missing_message(Path("ws/ci/tflite-gate.yaml"), Path("ws")) == (
+        "ci/tflite-gate.yaml: did you mean ws/ci/tflite-gate.yml? give --policy "
+        "ws/ci/tflite-gate.yml, or rename it tflite-gate.yaml: no such file"
+    )
 
 
 @pytest.mark.parametrize(

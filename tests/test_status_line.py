@@ -5,14 +5,13 @@ from __future__ import annotations
 import io
 import os
 import pty
-import select
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
+from pseudo_terminal import read_all
 from tflite_builder import SHAPE, build_model, builtin
 
 from tflite_gate.report.status_line import StatusLine, status_line, wants_status_line
@@ -62,16 +61,22 @@ def test_logs_and_pipes_get_plain_lines_only(monkeypatch: pytest.MonkeyPatch) ->
 
 @pytest.mark.parametrize(
     ("term", "ci", "wanted"),
-    [("xterm", None, True), ("xterm", "true", False), ("dumb", None, False), ("", None, False)],
+    [
+        ("xterm", {}, True),
+        ("xterm", {"CI": "true"}, False),
+        ("xterm", {"GITHUB_ACTIONS": "true"}, False),
+        ("dumb", {}, False),
+        ("", {}, False),
+    ],
 )
 def test_only_a_terminal_outside_ci_gets_the_live_line(
-    monkeypatch: pytest.MonkeyPatch, term: str, ci: str | None, wanted: bool
+    monkeypatch: pytest.MonkeyPatch, term: str, ci: dict[str, str], wanted: bool
 ) -> None:
     monkeypatch.setenv("TERM", term)
-    if ci is None:
-        monkeypatch.delenv("CI", raising=False)
-    else:
-        monkeypatch.setenv("CI", ci)
+    for name in ("CI", "GITHUB_ACTIONS"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in ci.items():
+        monkeypatch.setenv(name, value)
     leader, follower = pty.openpty()
     try:
         with open(follower, "w", closefd=False) as terminal:
@@ -96,24 +101,7 @@ SLOW_DATA = textwrap.dedent(
 )
 
 
-def _read_all(leader: int, process: subprocess.Popen[bytes]) -> bytes:
-    seen = b""
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([leader], [], [], 0.2)
-        if ready:
-            try:
-                chunk = os.read(leader, 65536)
-            except OSError:  # the other end closed
-                break
-            if not chunk:
-                break
-            seen += chunk
-        elif process.poll() is not None:
-            break
-    return seen
-
-
+@pytest.mark.slow
 def test_a_gate_on_a_terminal_shows_it_is_alive_then_clears_the_line(tmp_path: Path) -> None:
     (tmp_path / "relu.tflite").write_bytes(build_model([builtin("RELU")]))
     (tmp_path / "slow_data.py").write_text(SLOW_DATA)
@@ -132,7 +120,7 @@ def test_a_gate_on_a_terminal_shows_it_is_alive_then_clears_the_line(tmp_path: P
     )
     os.close(follower)
     try:
-        seen = _read_all(leader, process).decode()
+        seen = read_all(leader, process).decode()
         stdout, _ = process.communicate(timeout=60)
     finally:
         os.close(leader)
@@ -146,6 +134,7 @@ def test_a_gate_on_a_terminal_shows_it_is_alive_then_clears_the_line(tmp_path: P
     assert b"\x1b" not in stdout  # the report on stdout is untouched
 
 
+@pytest.mark.slow
 def test_a_gate_with_stderr_in_a_pipe_writes_no_control_characters(tmp_path: Path) -> None:
     (tmp_path / "relu.tflite").write_bytes(build_model([builtin("RELU")]))
     (tmp_path / "tflite-gate.yml").write_text(

@@ -35,7 +35,12 @@ from tflite_gate.report.model import (
     VariantChange,
     VariantReport,
 )
-from tflite_gate.report.text import metric_change_text
+from tflite_gate.report.text import (
+    AGREEMENT_METRICS,
+    format_number,
+    format_threshold,
+    metric_change_text,
+)
 from tflite_gate.runtime_versions import ops_newer_than, runtime_version_less
 from tflite_gate.worker_protocol import EvaluationResult, LoadResult, VariantResult
 
@@ -1146,13 +1151,17 @@ def _collapse_note(metrics: OutputMetrics) -> str:
 
 def _violation_text(violation: ThresholdViolation) -> str:
     comparison = "above" if violation.threshold_key in MAX_METRICS else "below"
-    shown = violation.infinite or f"{violation.value:.6g}"
+    shown = violation.infinite or format_number(
+        violation.value,
+        threshold=violation.threshold,
+        agreement=violation.metric in AGREEMENT_METRICS,
+    )
     sample = (
         f", worst sample {violation.worst_sample}" if violation.worst_sample is not None else ""
     )
     return (
         f"{violation.metric} {shown} is {comparison} {violation.threshold_key} "
-        f"{violation.threshold:g}{sample}"
+        f"{format_threshold(violation.threshold)}{sample}"
     )
 
 

@@ -36,6 +36,7 @@ from tflite_gate.gate import (
 )
 from tflite_gate.json_schemas import schema_text
 from tflite_gate.policy import DEFAULT_POLICY_FILE
+from tflite_gate.report.colour import wants_colour
 from tflite_gate.report.github import (
     plain_line,
     plain_lines,
@@ -45,13 +46,14 @@ from tflite_gate.report.github import (
 )
 from tflite_gate.report.json_report import json_text
 from tflite_gate.report.outputs import Output, PathProblem, output_path_problems, report_outputs
-from tflite_gate.report.status_line import status_line
+from tflite_gate.report.status_line import status_line, wants_status_line
 from tflite_gate.report.terminal import render
 from tflite_gate.run_options import (
     DEFAULT_CACHE_MAX_MB,
     DEFAULT_MARGIN,
     CheckOptions,
     FailOn,
+    ResultLine,
     artifacts_path,
     margin_text,
     parse_margin,
@@ -73,14 +75,61 @@ class _Parser(argparse.ArgumentParser):
         raise CommandLineError(self, message)
 
 
+def _examples(*lines: str) -> str:
+    """An epilog of example command lines, shown under the options as written."""
+    return "examples:\n" + "\n".join(f"  {line}" for line in lines)
+
+
+def _literal(text: str) -> str:
+    """`text` as argparse help shows it: a bare `%` (`100%`) would be read as a format."""
+    return text.replace("%", "%%")
+
+
+def _command(
+    commands: argparse._SubParsersAction[_Parser],
+    name: str,
+    *,
+    summary: str,
+    description: str,
+    examples: list[str],
+) -> argparse.ArgumentParser:
+    """A subcommand whose --help says what it is for and shows how it is called."""
+    return commands.add_parser(
+        name,
+        help=summary,
+        description=description,
+        epilog=_examples(*examples),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="tflite-gate",
         description="CI gate for TensorFlow → TFLite (LiteRT) conversion.",
+        epilog=_examples(
+            "tflite-gate init --source model.keras   # a first policy, measured on the model",
+            "tflite-gate check                       # the gate, with tflite-gate.yml",
+            "tflite-gate explain divergence          # what a finding means and how to fix it",
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"tflite-gate {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
-    check = commands.add_parser("check", help="convert, inspect, run and check the models")
+    check = _command(
+        commands,
+        "check",
+        summary="convert, inspect, run and check the models",
+        description="Convert each model of the policy, inspect the .tflite files, run them on\n"
+        "representative data, compare them with the source model and report what\n"
+        "breaks the policy. Exit codes: 0 pass, 1 the gate failed, 2 usage or policy\n"
+        "error, 3 internal error (README lists them all).",
+        examples=[
+            "tflite-gate check",
+            "tflite-gate check --workspace examples --only classifier",
+            "tflite-gate check --format github --sarif tflite-gate.sarif",
+        ],
+    )
     _policy_arguments(check)
     _report_arguments(check)
     check.add_argument(
@@ -141,20 +190,35 @@ def _parser() -> argparse.ArgumentParser:
         "metrics and latency with; the policy's regression: section gates the changes",
     )
     check.add_argument("--quiet", action="store_true", help="no progress lines")
-    matrix = commands.add_parser(
-        "matrix", help="print the strategy.matrix JSON that splits the check over CI jobs"
+    matrix = _command(
+        commands,
+        "matrix",
+        summary="print the strategy.matrix JSON that splits the check over CI jobs",
+        description="Print the strategy.matrix JSON that splits a check over CI jobs: one\n"
+        "shard per model (or per model and runtime). Each job runs `check --only`\n"
+        "(and `--runtime`); `merge` combines their reports.",
+        examples=["tflite-gate matrix", "tflite-gate matrix --by runtime"],
     )
     _policy_arguments(matrix)
     _split_argument(matrix)
-    merge = commands.add_parser(
-        "merge", help="combine the shard reports of a split check into one report"
+    merge = _command(
+        commands,
+        "merge",
+        summary="combine the shard reports of a split check into one report",
+        description="Combine the JSON reports of a split check (see `matrix`) into one report,\n"
+        "with the verdict and exit code of a whole check; a missing shard is a finding.",
+        examples=["tflite-gate merge shards/*.json --report tflite-gate-report.json"],
     )
     merge.add_argument("shards", nargs="+", type=Path, metavar="REPORT")
     _policy_arguments(merge)
     _report_arguments(merge)
-    suggest = commands.add_parser(
+    suggest = _command(
+        commands,
         "suggest",
-        help="thresholds that pass on a finished run's data, with a margin, as a policy snippet",
+        summary="thresholds that pass on a finished run's data, with a margin, as a policy snippet",
+        description="Read the JSON report of a finished check and print the thresholds that\n"
+        "would pass on its data, with a margin, as a snippet to merge into the policy.",
+        examples=["tflite-gate suggest", "tflite-gate suggest --report old.json --margin 50%"],
     )
     _policy_arguments(suggest)
     suggest.add_argument(
@@ -167,11 +231,23 @@ def _parser() -> argparse.ArgumentParser:
         "--margin",
         type=_margin,
         default=DEFAULT_MARGIN,
-        help=f"how much the measured error may grow, as a share or a percentage "
-        f"(default: {margin_text(DEFAULT_MARGIN)})",
+        help=_literal(
+            "how much the measured error may grow, as a share or a percentage "
+            f"(default: {margin_text(DEFAULT_MARGIN)})"
+        ),
     )
-    init = commands.add_parser(
-        "init", help="check a model once and write a starter policy that passes as written"
+    init = _command(
+        commands,
+        "init",
+        summary="check a model once and write a starter policy that passes as written",
+        description="Check a model once and write a starter tflite-gate.yml (and its JSON\n"
+        "Schema beside it) with the ops, runtime and thresholds measured on this\n"
+        "machine, so that `tflite-gate check` passes as written.",
+        examples=[
+            "tflite-gate init",
+            "tflite-gate init --source models/classifier.keras --variants float,int8",
+            "tflite-gate init --source app.models:build --input-shape image=1,224,224,3",
+        ],
     )
     _policy_arguments(init)
     init.add_argument(
@@ -198,17 +274,32 @@ def _parser() -> argparse.ArgumentParser:
         "--margin",
         type=_margin,
         default=DEFAULT_MARGIN,
-        help=f"how much the measured error may grow (default: {margin_text(DEFAULT_MARGIN)})",
+        help=_literal(
+            f"how much the measured error may grow (default: {margin_text(DEFAULT_MARGIN)})"
+        ),
     )
     init.add_argument("--force", action="store_true", help="replace an existing policy file")
     init.add_argument("--cache-dir", type=Path, help="as for check")
     init.add_argument("--quiet", action="store_true", help="no progress lines")
-    explain = commands.add_parser(
-        "explain", help="what a rule means, typical causes, how to fix it, an example"
+    explain = _command(
+        commands,
+        "explain",
+        summary="what a rule means, typical causes, how to fix it, an example",
+        description="What a finding's rule means, its typical causes, how to fix it, and an\n"
+        "example; without a rule id, every rule with its one-line title.",
+        examples=["tflite-gate explain", "tflite-gate explain divergence"],
     )
     explain.add_argument("rule", nargs="?", help="a rule id; without one, every rule is listed")
-    schema = commands.add_parser(
-        "schema", help="print the JSON Schema of the policy file or of the JSON report"
+    schema = _command(
+        commands,
+        "schema",
+        summary="print the JSON Schema of the policy file or of the JSON report",
+        description="Print the JSON Schema of the policy file (for editor completion and\n"
+        "validation) or of the JSON report (for the scripts that read it).",
+        examples=[
+            "tflite-gate schema policy > .tflite-gate.schema.json",
+            "tflite-gate schema report",
+        ],
     )
     schema.add_argument(
         "which", nargs="?", choices=["policy", "report"], default="report", help="default: report"
@@ -284,14 +375,26 @@ def _input_shape(text: str) -> tuple[str, list[int]]:
 
 
 @contextmanager
-def _progress(quiet: bool) -> Iterator[Callable[[str], None]]:
-    """Progress lines on stderr (a live status line under them on a terminal)."""
+def _progress(quiet: bool, *, summary_follows: bool) -> Iterator[Callable[[str], None]]:
+    """Progress lines on stderr (a live status line under them on a terminal).
+
+    stdout carries the result, stderr the progress. When a summary of the results
+    follows on stdout, a log (CI, a pipe: both streams end up in one file) gets no
+    result lines on stderr, so nothing in it is said twice.
+    """
     if quiet:
         yield lambda _message: None
         return
+    watched = wants_status_line(sys.stderr)
     with status_line(sys.stderr) as write:
-        # The runner reads stderr for workflow commands too: every line is made plain.
-        yield lambda message: write(plain_line(message))
+
+        def say(message: str) -> None:
+            if summary_follows and not watched and isinstance(message, ResultLine):
+                return
+            # The runner reads stderr for workflow commands too: every line is made plain.
+            write(plain_line(message))
+
+        yield say
 
 
 def split_names(values: list[str]) -> list[str]:
@@ -339,7 +442,7 @@ def _check(args: argparse.Namespace) -> int:
     conflict = _stdout_conflict(outputs, args.format)
     if conflict is not None:
         return _finish(_refused_stdout(conflict, options), outputs, args)
-    with _progress(args.quiet) as progress:
+    with _progress(args.quiet, summary_follows=True) as progress:
         outcome = run_gate(options, progress)
     return _finish(outcome, outputs, args)
 
@@ -407,19 +510,19 @@ def _finish(outcome: GateOutcome, outputs: list[Output], args: argparse.Namespac
     report_place = str(args.report) if outcome.wrote(json_output) else "not written"
     if json_output.to_stdout and outcome.wrote(json_output):
         report_place = "stdout"
-    summary = render(report, report_place) if shows_summary else ""
+    stdout_taken = args.format == "json" or any(output.to_stdout for output in outputs)
+    stream = sys.stderr if stdout_taken else sys.stdout
+    # Plain lines (a GitHub runner reads stdout for commands), coloured for a person.
+    colour = args.format != "github" and wants_colour(stream, os.environ)
+    summary = render(report, report_place, colour=colour) if shows_summary else ""
     if args.format == "github":
         if summary:  # untrusted text (messages, op names): never read as workflow commands
             stop_commands(summary.splitlines(), sys.stdout)
         report_to_github(report, report_path=str(args.report), stream=sys.stdout, env=os.environ)
         for failure in failures:
             print(workflow_command("warning", failure, {"title": "tflite-gate output"}))
-    elif summary:  # plain text, but a GitHub runner still reads it for commands
-        stdout_taken = args.format == "json" or any(output.to_stdout for output in outputs)
-        if not stdout_taken:
-            print(plain_lines(summary))
-        elif args.format != "json":
-            print(plain_lines(summary), file=sys.stderr)
+    elif summary and args.format != "json":
+        print(summary, file=stream)
     return outcome.exit_code
 
 
@@ -447,7 +550,7 @@ def _init(args: argparse.Namespace) -> int:
         force=args.force,
         cache_dir=args.cache_dir,
     )
-    with _progress(args.quiet) as progress:
+    with _progress(args.quiet, summary_follows=False) as progress:
         outcome = run_init(request, progress)
     for message in outcome.messages:
         print(plain_lines(f"tflite-gate init: {message}"), file=sys.stderr)

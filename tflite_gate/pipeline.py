@@ -86,6 +86,7 @@ from tflite_gate.run_options import (
     OptionNames,
     OutputPathError,
     Progress,
+    ResultLine,
     UsageError,
     artifacts_path,
 )
@@ -1020,7 +1021,7 @@ def _run_conversion(
         conversion = checks.check_conversion(config, variant, outcome, model_report.inputs)
         report.add(_unless_reported(conversion, evaluation))
         report.add(checks.check_converter_warnings(config, variant, outcome))
-        context.progress(f"[{config.name}/{spec.name}] {variant.status}")
+        context.progress(ResultLine(f"[{config.name}/{spec.name}] {variant.status}"))
         if not (outcome.ok and outcome.tflite_path):
             continue
         saved = _inspect_variant(config, variant, Path(outcome.tflite_path), report, context)
@@ -1299,7 +1300,7 @@ def _execute_variant(
         report.add(checks.check_run(config, variant, run))
         report.add(checks.check_divergence(config, variant, run))
         report.add(checks.check_latency_budget(config, variant, run))
-        context.progress(f"[{config.name}/{variant.name}] {spec.name}: {_summary(run)}")
+        context.progress(ResultLine(f"[{config.name}/{variant.name}] {spec.name}: {_summary(run)}"))
 
 
 def _diagnose_variant(
@@ -1349,7 +1350,9 @@ def _diagnose_variant(
         memory_mb=config.memory_mb.value,
         pool=context.pool,
     )
-    context.progress(f"[{config.name}/{variant.name}] {diagnosis_line(variant.diagnosis)}")
+    context.progress(
+        ResultLine(f"[{config.name}/{variant.name}] {diagnosis_line(variant.diagnosis)}")
+    )
 
 
 def _interpret(

@@ -606,6 +606,29 @@ def _not_utf8(display: str, data: bytes, error: UnicodeDecodeError) -> PolicyIss
     )
 
 
+_OTHER_YAML_SUFFIX = {".yml": ".yaml", ".yaml": ".yml"}
+
+
+def _missing_policy_message(file: Path, workspace: Path, policy_option: str) -> str:
+    """What to do when the policy file is not there: first contact, or a `.yaml`/`.yml` slip.
+
+    The other spelling is named as the user would type it (relative to where they run
+    the gate); an absolute path (the Action's) is shown relative to the workspace.
+    """
+    other_suffix = _OTHER_YAML_SUFFIX.get(file.suffix.lower())
+    other = file.with_suffix(other_suffix) if other_suffix else None
+    if other is not None and other.is_file():
+        typed = display_path_for(other, workspace) if other.is_absolute() else str(other)
+        return (
+            f"did you mean {typed}? give {policy_option} {typed}, or rename it {file.name}: "
+            "no such file"
+        )
+    return (
+        "run `tflite-gate init` to write a first policy (it checks the model once), or give "
+        f"{policy_option} the policy's path: no such file"
+    )
+
+
 def load_policy(file: Path, workspace: Path, *, policy_option: str = "--policy") -> LoadedPolicy:
     """Read and validate the policy, including that model paths stay in the workspace.
 
@@ -616,7 +639,7 @@ def load_policy(file: Path, workspace: Path, *, policy_option: str = "--policy")
     try:
         text = _read_policy_text(file, display, policy_option)
     except FileNotFoundError:
-        message = f"create {display} or give {policy_option} the policy's path: no such file"
+        message = _missing_policy_message(file, workspace, policy_option)
         raise PolicyError([PolicyIssue(display, None, None, message)]) from None
     except SpecialFileError as exc:
         raise PolicyError([PolicyIssue(display, None, None, exc.message)]) from None

@@ -16,6 +16,15 @@ from tflite_gate.layout import GATE_DIRECTORY
 from tflite_gate.report.outputs import Output, PathProblem
 
 Progress = Callable[[str], None]
+
+
+class ResultLine(str):
+    """A progress line that states a result (a variant's status, a run's metrics, a
+    diagnosis). The summary printed at the end states it again, so a log (CI, a pipe)
+    leaves it out and says each thing once; a person at a terminal sees it as it comes.
+    """
+
+
 FailOn = Literal["error", "warning", "never"]
 DEFAULT_CACHE_MAX_MB = 2048
 DEFAULT_MARGIN = 1.0

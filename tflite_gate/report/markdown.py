@@ -36,11 +36,13 @@ from tflite_gate.report.model import (
     VariantReport,
 )
 from tflite_gate.report.text import (
+    AGREEMENT_METRICS,
     cache_note,
     change_parts,
     format_metric,
     format_number,
     format_size,
+    format_threshold,
     keep_float_text,
     plural,
 )
@@ -128,20 +130,6 @@ def _num(value: float | None, digits: int = 3) -> str:
     return format_number(value, digits)
 
 
-def _versus(value: float, threshold: float) -> tuple[str, str]:
-    """Value and threshold with enough digits that they visibly differ.
-
-    `0.99923` vs `0.99999` needs five digits, `0.999989` vs `0.99999` six; a fixed
-    precision would print "0.99999 < 0.99999" for a real violation.
-    """
-    shown_threshold = _num(threshold, 12)
-    for digits in range(5, 13):
-        shown = _num(value, digits)
-        if shown != shown_threshold:
-            return shown, shown_threshold
-    return _num(value, 17), shown_threshold
-
-
 def _int(n: int) -> str:
     return f"{n:,}"
 
@@ -157,11 +145,11 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 
 def _violation(violation: ThresholdViolation) -> str:
     """`probs cosine 0.99923 < 0.99999`, with enough digits that the two visibly differ."""
-    limit = _num(violation.threshold, 12)
-    shown = (
-        violation.infinite
-        if violation.infinite is not None or violation.value is None
-        else _versus(violation.value, violation.threshold)[0]
+    limit = format_threshold(violation.threshold)
+    shown = violation.infinite or format_number(
+        violation.value,
+        threshold=violation.threshold,
+        agreement=violation.metric in AGREEMENT_METRICS,
     )
     comparison = "&lt;" if violation.threshold_key.startswith("min_") else "&gt;"
     output = code_span(violation.output, in_table=True)
@@ -456,9 +444,9 @@ def _suggestion_details(suggestion: ThresholdSuggestion | None) -> str | None:
             escape_cell(f"{item.model}/{item.variant}"),
             code_span(item.output, in_table=True) if item.output else "all",
             code_span(item.key, in_table=True),
-            _num(item.threshold, 12),
-            _num(item.measured, 6),
-            f"**{_num(item.value, 12)}**",
+            format_threshold(item.threshold),
+            format_number(item.measured, threshold=item.threshold),
+            f"**{format_threshold(item.value)}**",
             _location(item.location),
         ]
         for item in suggestion.thresholds

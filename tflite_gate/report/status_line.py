@@ -17,6 +17,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TextIO
 
+from tflite_gate.report.colour import is_terminal
+
 _TICK_S = 0.5
 _SPINNER = "|/-\\"
 _CLEAR = "\r\x1b[K"
@@ -24,12 +26,9 @@ _CLEAR = "\r\x1b[K"
 
 def wants_status_line(stream: TextIO) -> bool:
     """A person is watching: a terminal that draws escapes, and not a CI log."""
-    try:
-        interactive = stream.isatty()
-    except (AttributeError, ValueError):
-        return False
     dumb = os.environ.get("TERM", "") in {"", "dumb"}
-    return interactive and not dumb and not os.environ.get("CI")
+    in_ci = bool(os.environ.get("CI") or os.environ.get("GITHUB_ACTIONS"))
+    return is_terminal(stream) and not dumb and not in_ci
 
 
 class StatusLine:

@@ -1,16 +1,24 @@
-"""The human summary printed at the end of `tflite-gate check`."""
+"""The human summary printed at the end of `tflite-gate check`.
+
+Plain text for logs; with `colour`, the gate's own words (severities, run statuses,
+hints, the verdict) are coloured for a person at a terminal (see `report.colour`).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import TypeVar
 
-from tflite_gate.findings import RULES, Finding, sort_findings
+from tflite_gate.findings import RULES, Finding, Severity, sort_findings
+from tflite_gate.report.colour import Line, Style, Styled, show_line
 from tflite_gate.report.model import (
     EXECUTED_RUN_STATUSES,
+    FAILING_RUN_STATUSES,
     ModelReport,
     Report,
+    RunStatus,
     VariantReport,
+    Verdict,
 )
 from tflite_gate.report.text import (
     cache_note,
@@ -24,6 +32,24 @@ from tflite_gate.report.text import (
 from tflite_gate.run_options import margin_text
 
 Phase = TypeVar("Phase", bound=str)
+
+_SEVERITY_STYLE: dict[Severity, Style] = {
+    Severity.ERROR: "error",
+    Severity.WARNING: "warning",
+    Severity.NOTICE: "notice",
+}
+_VERDICT_STYLE: dict[Verdict, Style] = {
+    "pass": "passed",
+    "fail": "error",
+    "error": "error",
+    "cancelled": "warning",
+}
+
+
+def _status(status: RunStatus) -> Styled | str:
+    if status == "passed":
+        return Styled(status, "passed")
+    return Styled(status, "failed") if status in FAILING_RUN_STATUSES else status
 
 
 def _ops(variant: VariantReport) -> str:
@@ -47,9 +73,9 @@ def _table(rows: list[list[str]]) -> list[str]:
     ]
 
 
-def _model_lines(model: ModelReport) -> list[str]:
+def _model_lines(model: ModelReport) -> list[Line]:
     kind = model.source_kind or "?"
-    lines = [f"{model.name}  ({kind}: {model.source})  {_timings(model.timings)}"]
+    lines: list[Line] = [f"{model.name}  ({kind}: {model.source})  {_timings(model.timings)}"]
     if model.inputs:
         shown = ", ".join(f"{t.name} {t.dtype}{t.shape}" for t in model.inputs)
         lines.append(f"  inputs: {shown}")
@@ -72,15 +98,15 @@ def _model_lines(model: ModelReport) -> list[str]:
                 _ops(v),
             ]
         )
-    return lines + _table(rows) + _run_lines(model)
+    return [*lines, *_table(rows), *_run_lines(model)]
 
 
-def _run_lines(model: ModelReport) -> list[str]:
+def _run_lines(model: ModelReport) -> list[Line]:
     """One line per variant x runtime: how it ran and its worst divergence."""
-    lines = []
+    lines: list[Line] = []
     for variant in model.variants:
         for run in variant.runs:
-            text = f"  {variant.name} on {run.label}: {run.status}"
+            text = ""
             if run.samples:
                 text += f" · {run.samples} samples"
             if run.latency_ms is not None:
@@ -96,7 +122,7 @@ def _run_lines(model: ModelReport) -> list[str]:
             if run.phase and run.status not in EXECUTED_RUN_STATUSES:
                 sample = f" sample {run.sample}" if run.sample is not None else ""
                 text += f" · in {run.phase}{sample}" + (f" ({run.signal})" if run.signal else "")
-            lines.append(text)
+            lines.append((f"  {variant.name} on {run.label}: ", _status(run.status), text))
         if variant.diagnosis is not None:
             snippet = variant.diagnosis.snippet
             then = "; merge into the policy:" if snippet else ""
@@ -105,12 +131,12 @@ def _run_lines(model: ModelReport) -> list[str]:
     return lines
 
 
-def _baseline_lines(report: Report) -> list[str]:
+def _baseline_lines(report: Report) -> list[Line]:
     """What changed since the baseline report, one line per variant that changed."""
     baseline = report.baseline
     if baseline is None:
         return []
-    lines = [f"Since the baseline {baseline.report} (run {baseline.started_at}):"]
+    lines: list[Line] = [f"Since the baseline {baseline.report} (run {baseline.started_at}):"]
     unchanged = 0
     for change in baseline.variants:
         parts = change_parts(change)
@@ -123,19 +149,30 @@ def _baseline_lines(report: Report) -> list[str]:
     return [*lines, ""]
 
 
-def _finding_lines(finding: Finding) -> list[str]:
+def _finding_lines(finding: Finding) -> list[Line]:
     where = f"{finding.location}  " if finding.location else ""
-    lines = [f"  {finding.severity.value:<7} {finding.rule:<18} {where}{finding.message}"]
+    severity = finding.severity.value
+    lines: list[Line] = [
+        (
+            "  ",
+            Styled(severity, _SEVERITY_STYLE[finding.severity]),
+            f"{'':<{7 - len(severity)}} {finding.rule:<18} {where}{finding.message}",
+        )
+    ]
     rule = RULES.get(finding.rule)
     if rule is not None:
-        lines.append(f"  {'':<7} {'':<18} hint: {rule.hint}")
+        lines.append((Styled(f"  {'':<7} {'':<18} hint: {rule.hint}", "dim"),))
     return lines
 
 
-def render(report: Report, report_path: str | None = None) -> str:
-    """Models, variants, ops, findings with hints, timings and the verdict."""
+def render(report: Report, report_path: str | None = None, *, colour: bool = False) -> str:
+    """Models, variants, ops, findings with hints, timings and the verdict.
+
+    Every line is made plain (control characters shown as escapes, nothing a CI runner
+    reads as a command); `colour` adds ANSI colour to the gate's own words.
+    """
     packages = report.environment.packages
-    lines = [
+    lines: list[Line] = [
         f"tflite-gate {report.tool.version} · policy {report.policy or '-'} · "
         f"TensorFlow {packages.get('tensorflow') or 'missing'} · "
         f"ai-edge-litert {packages.get('ai-edge-litert') or 'missing'} · "
@@ -160,10 +197,14 @@ def render(report: Report, report_path: str | None = None) -> str:
         lines.append("")
     if report.internal_error:
         lines.append(f"Internal error: {report.internal_error}")
-    verdict = report.verdict.upper()
+    verdict = Styled(report.verdict.upper(), _VERDICT_STYLE[report.verdict])
     tail = f" · report: {report_path}" if report_path else ""
     lines.append(
-        f"Verdict: {verdict} (fail_on: {report.fail_on}) · "
-        f"{counts(s.errors, s.warnings, s.notices)} · {report.duration_s:.1f} s{tail}"
+        (
+            "Verdict: ",
+            verdict,
+            f" (fail_on: {report.fail_on}) · "
+            f"{counts(s.errors, s.warnings, s.notices)} · {report.duration_s:.1f} s{tail}",
+        )
     )
-    return "\n".join(lines)
+    return "\n".join(show_line(line, colour) for line in lines)

@@ -8,6 +8,7 @@ number for the last two.
 from __future__ import annotations
 
 import math
+import re
 
 from tflite_gate.report.model import (
     CacheUse,
@@ -20,20 +21,99 @@ from tflite_gate.report.model import (
 NOT_MEASURED = "n/a"
 
 
-def format_number(value: float | None, digits: int = 3) -> str:
-    """Compact general format: `0.0116`, `7.45e-9`, `153`, `inf`; None is `n/a`."""
+_MAX_DIGITS = 17
+"""Significant digits that tell any two floats apart."""
+_AGREEMENT_DIGITS = 9
+"""How close to 1 an agreement metric is shown; closer is float noise (`0.9999999999999998`)."""
+
+
+def format_number(
+    value: float | None,
+    digits: int = 3,
+    *,
+    threshold: float | None = None,
+    agreement: bool = False,
+) -> str:
+    """A measured number with the digits that show its gap, and no more.
+
+    `digits` significant digits (`0.0116`, `7.45e-9`, `153`, `inf`; None is `n/a`), more
+    where a gap needs them: beside its `threshold` a value keeps two digits of the
+    distance between them, so it is never printed equal to it or on its other side
+    (`0.9999949` against `0.999995`, not `0.999995`). An `agreement` metric (best
+    value 1) below 1 never reads as 1: it gets the digits of its distance from 1, up
+    to float noise, which is shown as a bound (`>0.999999999`).
+    """
     if value is None:
         return NOT_MEASURED
+    if not math.isfinite(value):
+        return _non_finite(value)
+    if value == threshold:
+        return format_threshold(value)  # no gap: the same text, not a rounded neighbour
+    shown = max(1, digits)
+    if threshold is not None and math.isfinite(threshold):
+        shown = _digits_apart(value, threshold, shown)
+    if agreement and value < 1.0:
+        return _below_one(value, shown, threshold)
+    return _general(value, shown)
+
+
+def format_threshold(value: float) -> str:
+    """A policy setting as it was written: the shortest text that reads back as `value`."""
+    if not math.isfinite(value):
+        return _non_finite(value)
+    text = repr(float(value)).removesuffix(".0")
+    return _short_exponent(text)
+
+
+def _non_finite(value: float) -> str:
     if math.isnan(value):
         return "nan"
-    if math.isinf(value):
-        return "inf" if value > 0 else "-inf"
-    text = f"{value:.{digits}g}"
+    return "inf" if value > 0 else "-inf"
+
+
+def _general(value: float, digits: int) -> str:
+    """`{:g}` with a short exponent: `7.45e-9`, not `7.45e-09`."""
+    return _short_exponent(f"{value:.{digits}g}")
+
+
+def _short_exponent(text: str) -> str:
     mantissa, sep, exponent = text.partition("e")
-    if sep:
-        sign = "-" if exponent.startswith("-") else ""
-        text = f"{mantissa}e{sign}{exponent.lstrip('+-').lstrip('0') or '0'}"
-    return text
+    if not sep:
+        return text
+    sign = "-" if exponent.startswith("-") else ""
+    return f"{mantissa}e{sign}{exponent.lstrip('+-').lstrip('0') or '0'}"
+
+
+def _exponent(value: float) -> int:
+    return math.floor(math.log10(abs(value)))
+
+
+def _digits_apart(value: float, threshold: float, digits: int) -> int:
+    """Significant digits of `value` that show two digits of its distance to `threshold`
+    and keep it on its own side of the threshold."""
+    if value == 0:
+        return digits
+    gap = abs(value - threshold)
+    needed = _exponent(value) - _exponent(gap) + 2 if gap > 0 else _MAX_DIGITS
+    shown = min(max(digits, needed), _MAX_DIGITS)
+    while shown < _MAX_DIGITS and not _same_side(float(_general(value, shown)), value, threshold):
+        shown += 1
+    return shown
+
+
+def _same_side(shown: float, value: float, threshold: float) -> bool:
+    return (shown > threshold, shown < threshold) == (value > threshold, value < threshold)
+
+
+def _below_one(value: float, digits: int, threshold: float | None) -> str:
+    """An agreement value below 1 that rounding must not lift to 1."""
+    written = len(format_threshold(threshold).lstrip("-0.")) if threshold is not None else 0
+    limit = max(digits, _AGREEMENT_DIGITS, written)
+    for shown in range(digits, limit + 1):
+        text = _general(value, shown)
+        if float(text) < 1.0:
+            return text
+    return ">0." + "9" * limit
 
 
 AGREEMENT_METRICS = ("cosine", "top1")
@@ -41,17 +121,12 @@ AGREEMENT_METRICS = ("cosine", "top1")
 
 
 def format_metric_value(metric: MetricName, value: float | None, digits: int = 3) -> str:
-    """A metric's value: its number, `inf`/`-inf`, or `n/a`.
+    """A metric's value: its number, `inf`/`-inf`, or `n/a` (see `format_number`).
 
-    A cosine of 0.99999997 is not a perfect match: agreement metrics get more digits
-    until a value below 1 no longer reads as 1.
+    A cosine of 0.99999997 is not a perfect match: an agreement metric below 1 never
+    reads as 1.
     """
-    text = format_number(value, digits)
-    if metric in AGREEMENT_METRICS and value is not None and value < 1.0:
-        while float(text) >= 1.0 and digits < 17:
-            digits += 1
-            text = format_number(value, digits)
-    return text
+    return format_number(value, digits, agreement=metric in AGREEMENT_METRICS)
 
 
 def format_metric(metrics: OutputMetrics, metric: MetricName, digits: int = 3) -> str:
@@ -60,7 +135,7 @@ def format_metric(metrics: OutputMetrics, metric: MetricName, digits: int = 3) -
 
 
 def metrics_line(metrics: OutputMetrics) -> str:
-    """`probs: max_abs 0.0116 rel_rmse 0.0393 cosine 0.999226 snr_db 28.1 top1 1.000`."""
+    """`probs: max_abs 0.0116 rel_rmse 0.0393 cosine 0.999226 snr_db 28.1 top1 1`."""
     parts = [
         f"max_abs {format_metric(metrics, 'max_abs')}",
         f"rel_rmse {format_metric(metrics, 'rel_rmse')}",
@@ -102,6 +177,31 @@ def cache_note(cache: CacheUse | None) -> str | None:
     return None
 
 
+_SHOWN_LAYERS = 3
+_VARIABLE_READ = re.compile(r"ReadVariableOp(_\d+)?")
+
+
+def layer_name(tensor: str) -> str:
+    """A converter tensor name shortened to the Keras layers it comes from.
+
+    The converter names a fused op's output after every TensorFlow op folded into it,
+    often hundreds of characters (`model/dense_1/MatMul;model/dense_1/BiasAdd;
+    model/re_lu/Relu`); people know the layers (`dense_1+re_lu`). The report keeps
+    the full name: it is what `keep_float.nodes` takes.
+    """
+    layers: list[str] = []
+    for part in tensor.split(";"):
+        path = [step for step in part.split("/") if not _VARIABLE_READ.fullmatch(step)]
+        layer = path[-2] if len(path) > 1 else part
+        if layer and layer not in layers:
+            layers.append(layer)
+    if not layers:
+        return tensor
+    shown = "+".join(layers[:_SHOWN_LAYERS])
+    more = len(layers) - _SHOWN_LAYERS
+    return f"{shown} (+{more} more)" if more > 0 else shown
+
+
 def diagnosis_line(diagnosis: LayerDiagnosis) -> str:
     """One progress line: the top layer and whether a fix passed."""
     if diagnosis.error:
@@ -109,7 +209,7 @@ def diagnosis_line(diagnosis: LayerDiagnosis) -> str:
     if not diagnosis.layers:
         return "no op output to compare"
     top = diagnosis.layers[0]
-    head = f"most error added at {top.tensor!r} ({top.op}, {top.share:.0%})"
+    head = f"most error added at {layer_name(top.tensor)!r} ({top.op}, {top.share:.0%})"
     if diagnosis.keep_float is not None:
         kept = keep_float_text(diagnosis.keep_float, diagnosis.keep_float_ops or [])
         return f"{head}; keep_float of {kept} passes on {diagnosis.runtime}"
