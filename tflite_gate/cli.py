@@ -513,7 +513,7 @@ def _finish(outcome: GateOutcome, outputs: list[Output], args: argparse.Namespac
     stdout_taken = args.format == "json" or any(output.to_stdout for output in outputs)
     stream = sys.stderr if stdout_taken else sys.stdout
     # Plain lines (a GitHub runner reads stdout for commands), coloured for a person.
-    colour = args.format != "github" and wants_colour(stream, os.environ)
+    colour = wants_colour(stream, os.environ)
     summary = render(report, report_place, colour=colour) if shows_summary else ""
     if args.format == "github":
         if summary:  # untrusted text (messages, op names): never read as workflow commands
