@@ -70,6 +70,33 @@ def gate() -> Any:
     return run_gate
 
 
+@pytest.fixture(autouse=True)
+def _fast_tests_start_no_process(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Outside the slow tier a test runs in-process: `pytest -m "not slow"` stays fast.
+
+    A test that starts a process (the gate's CLI, a worker, a tool) fails here until
+    it is marked `slow`, so the fast tier cannot grow slow one test at a time.
+    Fixtures of a wider scope are not caught (installing the npm oracle once is
+    fine); a test whose module fixture converts a model or runs the gate is marked
+    slow by hand.
+    """
+    if request.node.get_closest_marker("slow") is not None:
+        return
+    name = request.node.nodeid
+
+    def refuse(self: subprocess.Popen[Any], args: Any, *_rest: Any, **_options: Any) -> None:
+        program = args[0] if isinstance(args, list | tuple) and args else args
+        pytest.fail(
+            f"{name} starts a process ({program}): mark it @pytest.mark.slow, or test "
+            "in-process; the fast tier starts none",
+            pytrace=False,
+        )
+
+    monkeypatch.setattr(subprocess.Popen, "_execute_child", refuse)
+
+
 def mount_tmpfs(point: Path, options: str) -> bool:
     """A tmpfs at `point` (root, or a private mount namespace): a real full or read-only disk."""
     point.mkdir(parents=True, exist_ok=True)

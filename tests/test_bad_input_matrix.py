@@ -9,8 +9,8 @@ no report was written where its own path is the problem.
 
 Rows over full or read-only disks mount a small tmpfs inside a private mount
 namespace (`unshare`), which disappears with the process; rows over unreadable
-files drop the capabilities that let root read anything (`setpriv`). Rows that
-convert a model import TensorFlow in the worker (seconds each) and are marked slow.
+files drop the capabilities that let root read anything (`setpriv`). Every row
+starts the gate as a process, so the rows are in the slow tier.
 """
 
 from __future__ import annotations
@@ -117,7 +117,6 @@ class Case:
     location: str | None = None  # "path:line[:column]" of the finding; None: no location
     via: Literal["cli", "action"] = "cli"
     needs: Literal["", "mount", "capabilities"] = ""
-    slow: bool = False
     timeout_s: float = 120
 
 
@@ -784,7 +783,6 @@ MODEL_CASES = [
         "model-load-failed",
         "m.keras",
         f"{P}:4:13",
-        slow=True,
     ),
     Case(
         "keras-file-is-an-lfs-pointer",
@@ -797,7 +795,6 @@ MODEL_CASES = [
         "model-load-failed",
         "LFS",
         f"{P}:4:13",
-        slow=True,
     ),
     Case(
         "factory-module-missing",
@@ -806,7 +803,6 @@ MODEL_CASES = [
         "model-load-failed",
         "nowhere",
         f"{P}:4:13",
-        slow=True,
     ),
     Case(
         "factory-raises",
@@ -815,7 +811,6 @@ MODEL_CASES = [
         "model-load-failed",
         "no weights here",
         "zoo/nets.py:2",
-        slow=True,
     ),
     Case(
         "savedmodel-directory-empty",
@@ -1133,7 +1128,6 @@ ENVIRONMENT_CASES = [
         "environment-error",
         "free disk space, or give --artifacts a directory with room",
         needs="mount",
-        slow=True,
     ),
     Case(
         "temporary-disk-full",
@@ -1142,7 +1136,6 @@ ENVIRONMENT_CASES = [
         "environment-error",
         "free disk space, or set TMPDIR to a directory with room",
         needs="mount",
-        slow=True,
     ),
     Case(
         "artifacts-read-only",
@@ -1161,7 +1154,6 @@ ENVIRONMENT_CASES = [
         0,
         "",
         "",
-        slow=True,
     ),
 ]
 
@@ -1406,10 +1398,8 @@ def _location_matches(found: dict[str, Any] | None, expected: str | None) -> boo
 
 
 def _params() -> list[Any]:
-    marks = {"slow": pytest.mark.slow}
-    return [
-        pytest.param(case, id=case.id, marks=[marks["slow"]] if case.slow else []) for case in CASES
-    ]
+    """Every row starts the gate as a process: all of them are in the slow tier."""
+    return [pytest.param(case, id=case.id, marks=[pytest.mark.slow]) for case in CASES]
 
 
 def test_the_matrix_is_large_enough() -> None:

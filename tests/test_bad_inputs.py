@@ -223,6 +223,7 @@ CASES = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
 def test_bad_policy_is_a_located_policy_error_in_bounded_time(tmp_path: Path, case: Case) -> None:
     workspace = tmp_path / "ws"
@@ -295,6 +296,7 @@ def test_link_in_a_data_directory_is_read_only_inside_the_workspace(tmp_path: Pa
     )
 
 
+@pytest.mark.slow
 def test_gate_reports_a_data_link_leading_outside_as_data_invalid(tmp_path: Path) -> None:
     workspace = tmp_path / "ws"
     (workspace / "data" / "eval").mkdir(parents=True)
@@ -371,6 +373,7 @@ def test_every_model_gets_a_memory_limit_by_default(tmp_path: Path) -> None:
     assert written.location == Location(path=POLICY, line=4, column=52)
 
 
+@pytest.mark.slow
 def test_report_states_the_default_memory_limit(tmp_path: Path) -> None:
     run = run_gate(tmp_path, "--quiet")  # no policy file: a policy error, still a report
     assert run.report is not None

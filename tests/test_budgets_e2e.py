@@ -13,6 +13,8 @@ from tflite_builder import SIGNATURE_INPUT_NAME, build_model, builtin
 
 from tflite_gate.execute import run_interpreter
 
+pytestmark = pytest.mark.slow  # every test here starts processes
+
 
 def _workspace(tmp_path: Path, budgets: str) -> Path:
     tmp_path.mkdir(parents=True, exist_ok=True)

@@ -27,6 +27,8 @@ from conftest import REPO
 from outlier_model import OUTLIER_MODEL
 from tflite_builder import build_model, builtin
 
+pytestmark = pytest.mark.slow  # every test here starts processes
+
 SCHEMA = json.loads((REPO / "tflite_gate" / "schemas" / "report.schema.json").read_text())
 
 # Both halt where the worker is doing its real work; the grandchild checks group killing.

@@ -284,6 +284,7 @@ def test_two_gates_storing_the_same_entry_both_succeed(workspace: Path, tmp_path
     assert _restore(cache, key, workspace, tmp_path / "after") is not None
 
 
+@pytest.mark.slow
 def test_a_full_cache_disk_leaves_no_empty_entry_folder(
     workspace: Path, tmp_path: Path, small_disk: Path
 ) -> None:

@@ -25,6 +25,8 @@ from ai_edge_litert import schema_py_generated as schema
 from conftest import GateRun, run_gate
 from tflite_builder import FILE_IDENTIFIER, build_model, custom
 
+pytestmark = pytest.mark.slow  # a C++ kernel is compiled and the gate runs as a process
+
 KERNEL_SOURCE = Path(__file__).resolve().parent / "custom_op_kernel" / "gate_erf.cc"
 SYMBOL = "GateRegisterErf"
 
@@ -377,7 +379,6 @@ CONVERTED = f"""\
     """
 
 
-@pytest.mark.slow
 def test_registered_kernel_is_compared_with_the_source_model(tmp_path: Path, library: Path) -> None:
     run = run_gate(_workspace(tmp_path, library, CONVERTED))
     assert run.returncode == 0, run.stdout[-3000:]

@@ -19,6 +19,8 @@ from action_env import action_env, run_entrypoint
 from conftest import REPO
 from fake_github import PR, TOKEN, FakeGitHub, serve
 
+pytestmark = pytest.mark.slow  # every test here starts processes
+
 
 @dataclass
 class ActionRun:

@@ -27,6 +27,8 @@ from tflite_gate.gate import run_gate as run_gate_in_process
 from tflite_gate.report.outputs import report_outputs
 from tflite_gate.run_options import CheckOptions
 
+pytestmark = pytest.mark.slow  # every test here starts processes
+
 SCHEMA = json.loads((REPO / "tflite_gate" / "schemas" / "report.schema.json").read_text())
 
 FACTORY = """\

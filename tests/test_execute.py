@@ -34,6 +34,8 @@ from tflite_builder import (
 from tflite_gate import execute
 from tflite_gate.execute import ExecutionResult, run_interpreter
 
+pytestmark = pytest.mark.slow  # every test here starts processes
+
 LITERT = "ai_edge_litert.interpreter"
 
 # Fake runtimes: module name under the `fakert` package → body of the Interpreter subclass.

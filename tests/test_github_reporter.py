@@ -121,6 +121,7 @@ def _ours(case: dict[str, Any]) -> str:
     )
 
 
+@pytest.mark.slow
 def test_workflow_commands_equal_actions_core_byte_for_byte(oracle: Any) -> None:
     cases = [_case(level, text) for level in ("error", "warning", "notice") for text in TRICKY]
     cases += [_case("error", "", title="t"), _case("notice", "")]
@@ -135,6 +136,7 @@ def test_workflow_commands_equal_actions_core_byte_for_byte(oracle: Any) -> None
     assert [_ours(case) for case in cases] == expected
 
 
+@pytest.mark.slow
 def test_escape_functions_equal_actions_core(oracle: Any) -> None:
     # core's escapeData/escapeProperty are module-private; read them off the commands:
     # `::notice::<escapeData(v)>` and `::notice title=<escapeProperty(v)>::`.
@@ -161,6 +163,7 @@ def _finding(
     return Finding(rule=rule, severity=severity, message=message, model=model, location=location)
 
 
+@pytest.mark.slow
 def test_annotation_command_is_what_core_prints_for_the_finding(oracle: Any) -> None:
     findings = [
         _finding(message, location=Location(path=path, line=line, column=column), severity=sev)

@@ -17,7 +17,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from tflite_builder import SHAPE, build_model, builtin
+
+pytestmark = pytest.mark.slow  # every test here starts processes
 
 ENDLESS = textwrap.dedent(
     """\

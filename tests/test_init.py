@@ -72,6 +72,7 @@ def test_names_written_into_the_policy_read_back_as_written(text: str) -> None:
     assert yaml.safe_load(f"key: {_quoted(text)}") == {"key": text}
 
 
+@pytest.mark.slow
 def test_init_asks_for_what_it_cannot_decide(tmp_path: Path) -> None:
     empty = _init(tmp_path)
     assert empty.returncode == 2
@@ -98,6 +99,7 @@ def test_init_asks_for_what_it_cannot_decide(tmp_path: Path) -> None:
     assert (tmp_path / "tflite-gate.yml").read_text() == "mine\n"
 
 
+@pytest.mark.slow
 def test_a_tflite_source_gets_its_ops_and_runtime(tmp_path: Path) -> None:
     (tmp_path / "relu.tflite").write_bytes(build_model([builtin("RELU"), builtin("TANH")]))
     made = _init(tmp_path)

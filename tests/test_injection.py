@@ -136,6 +136,7 @@ def github() -> Iterator[FakeGitHub]:
         "ghs_Unguessable\u2028::warning::injected",
     ],
 )
+@pytest.mark.slow
 def test_action_refuses_a_token_with_control_characters(
     empty_repository: Path, github: FakeGitHub, tmp_path: Path, token: str
 ) -> None:
@@ -147,6 +148,7 @@ def test_action_refuses_a_token_with_control_characters(
     assert "Unguessable" not in run.stdout and "injected" not in run.stdout
 
 
+@pytest.mark.slow
 def test_action_masks_a_percent_token_as_it_is(
     empty_repository: Path, github: FakeGitHub, tmp_path: Path
 ) -> None:
@@ -173,6 +175,7 @@ def _policy_with_source(workspace: Path, source: str) -> None:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("source", _PAYLOADS)
 def test_cli_github_format_carries_no_command_from_a_model_source(
     tmp_path: Path, source: str

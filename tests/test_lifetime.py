@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import tempfile
 from pathlib import Path
 
@@ -26,9 +25,11 @@ def _marked(directory: Path, owner: dict[str, object]) -> Path:
 
 
 def _ended_pid() -> int:
-    process = subprocess.Popen(["true"])
-    process.wait()
-    return process.pid
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    os.waitpid(pid, 0)
+    return pid
 
 
 def test_only_directories_whose_owner_ended_are_removed(tmp_path: Path) -> None:

@@ -178,6 +178,7 @@ def test_unresolvable_pip_requirement_leads_with_pips_error(
     assert finding.location is not None and finding.location.line == 5
 
 
+@pytest.mark.slow
 def test_worker_without_numpy_leads_with_the_exception_line(
     tmp_path: Path, config: ModelConfig
 ) -> None:

@@ -23,6 +23,8 @@ from action_env import action_env, run_entrypoint
 from conftest import REPO
 from tflite_builder import build_model, builtin
 
+pytestmark = pytest.mark.slow  # every test here starts processes
+
 POLICY = "version: 1\nmodels:\n  - {name: relu, source: relu.tflite}\n"
 SCHEMA = json.loads((REPO / "tflite_gate" / "schemas" / "report.schema.json").read_text())
 #: Well above the JSON report and JUnit XML of one tiny model, well below the SARIF log.

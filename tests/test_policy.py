@@ -969,6 +969,7 @@ def test_cli_workspace_not_a_directory_exits_2(
     assert [(f["rule"], f["message"]) for f in report["findings"]] == [("usage-error", message)]
 
 
+@pytest.mark.slow
 def test_invalid_policy_is_rejected_before_tensorflow_is_imported(tmp_path: Path) -> None:
     write_policy(tmp_path, BAD_POLICY)
     script = textwrap.dedent(

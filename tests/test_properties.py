@@ -239,12 +239,14 @@ def _findings_or_invalid(config: Any, data: bytes) -> str:
     return "inspected and checked"
 
 
+@pytest.mark.slow  # its seed is converted by TensorFlow in a process
 def test_the_unmutated_seed_is_inspected(converted: bytes, tflite_config: Any) -> None:
     inspection = inspect_model(converted)
     assert {op.name for op in inspection.ops} >= {"CONV_2D", "FULLY_CONNECTED"}
     assert _findings_or_invalid(tflite_config, converted) == "inspected and checked"
 
 
+@pytest.mark.slow  # its seed is converted by TensorFlow in a process
 @settings(max_examples=1500, deadline=None, suppress_health_check=list(HealthCheck))
 @given(data=st.data())
 def test_any_mutation_is_inspected_or_refused(
@@ -253,6 +255,7 @@ def test_any_mutation_is_inspected_or_refused(
     event(_findings_or_invalid(tflite_config, data.draw(mutants(converted))))
 
 
+@pytest.mark.slow
 @settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
 @given(data=st.data())
 def test_the_gate_survives_any_mutated_model(

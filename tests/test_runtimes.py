@@ -155,6 +155,7 @@ def test_default_cache_dir_precedence(monkeypatch: pytest.MonkeyPatch, tmp_path:
     assert default_cache_dir() == tmp_path / "explicit"
 
 
+@pytest.mark.slow
 def test_installed_runtime_is_the_gates_python_and_is_not_imported(tmp_path: Path) -> None:
     """Run in a fresh process: this test process may have imported the runtime already."""
     code = textwrap.dedent(

@@ -128,6 +128,7 @@ def test_loosened_values() -> None:
     assert loosened("min_cosine", -0.5, 9.0) == -1.0
 
 
+@pytest.mark.slow
 @given(
     key=st.sampled_from(["max_abs", "rmse", "rel_rmse", "min_cosine", "min_snr_db", "min_top1"]),
     measured=st.floats(0.0, 1.0, allow_nan=False),

@@ -15,6 +15,8 @@ from tflite_builder import build_model, builtin
 
 from tflite_gate.suggest import merge
 
+pytestmark = pytest.mark.slow  # every test here starts processes
+
 POLICY = """\
     version: 1
     models:

@@ -12,6 +12,8 @@ import pytest
 
 from tflite_gate.workers import WorkerPool, at_most
 
+pytestmark = pytest.mark.slow  # every test here starts processes
+
 # Serves jobs like the conversion worker: a JSON line on stdin, "done" on the control fd.
 SERVER = """\
 import atexit, json, os, sys, time

@@ -89,6 +89,7 @@ def test_a_valid_request_passes_both_checks_unchanged() -> None:
     assert ours.num_threads == 2 and ours.pythonpath == []
 
 
+@pytest.mark.slow
 def test_the_worker_refuses_a_request_that_does_not_fit(tmp_path: Path) -> None:
     request = tmp_path / "request.json"
     fields = {"model": "m", "module": "x", "inputs": "i", "outputs": "o", "result": "r"}

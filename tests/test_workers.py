@@ -8,7 +8,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pytest
+
 from tflite_gate.workers import at_most, default_jobs, log_tail, run_worker
+
+pytestmark = pytest.mark.slow  # every test here starts processes
 
 
 def _python(code: str) -> list[str]:

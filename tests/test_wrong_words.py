@@ -153,6 +153,7 @@ CASES = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
 def test_policy_error_names_the_right_line_and_words(tmp_path: Path, case: Case) -> None:
     workspace = tmp_path / "ws"
@@ -230,6 +231,7 @@ def _run_action(
         ("push", "[]", "is a list where GitHub writes an object"),
     ],
 )
+@pytest.mark.slow
 def test_event_of_the_wrong_shape_skips_the_comment_with_a_notice(
     passing_workspace: Path, tmp_path: Path, event_name: str, payload: str, why: str
 ) -> None:
@@ -250,6 +252,7 @@ def test_event_of_the_wrong_shape_skips_the_comment_with_a_notice(
     ]
 
 
+@pytest.mark.slow
 def test_unreadable_event_skips_the_comment_with_a_notice(
     passing_workspace: Path, tmp_path: Path
 ) -> None:

@@ -24,6 +24,7 @@ def empty_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path / "cache"
 
 
+@pytest.mark.slow
 def test_first_use_downloads_into_a_directory_keyed_by_the_pin(empty_cache: Path) -> None:
     wheel = fetch_wheel(BASIC_PITCH)
     assert wheel == empty_cache / "wheels" / "basic-pitch-0.4.0" / BASIC_PITCH.filename
@@ -33,6 +34,7 @@ def test_first_use_downloads_into_a_directory_keyed_by_the_pin(empty_cache: Path
     assert [p.name for p in wheel.parent.iterdir()] == [BASIC_PITCH.filename]
 
 
+@pytest.mark.slow
 def test_only_the_named_members_reach_the_workspace(empty_cache: Path, tmp_path: Path) -> None:
     workspace = tmp_path / "ws"
     placed = extract(BASIC_PITCH, {MEMBER: "models/nmp.tflite"}, workspace)
@@ -43,6 +45,7 @@ def test_only_the_named_members_reach_the_workspace(empty_cache: Path, tmp_path:
     assert (workspace / "models" / "nmp.tflite").read_bytes()[4:8] == b"TFL3"
 
 
+@pytest.mark.slow
 def test_a_changed_file_under_the_pin_fails_loudly(empty_cache: Path) -> None:
     wheel = fetch_wheel(BASIC_PITCH)
     data = bytearray(wheel.read_bytes())
@@ -52,6 +55,7 @@ def test_a_changed_file_under_the_pin_fails_loudly(empty_cache: Path) -> None:
         fetch_wheel(BASIC_PITCH)
 
 
+@pytest.mark.slow
 def test_an_unreachable_package_fails_with_what_to_do(empty_cache: Path) -> None:
     missing = dataclasses.replace(BASIC_PITCH, version="0.0.0.post999")
     with pytest.raises(pytest.fail.Exception, match=r"pip download` failed") as failure:
