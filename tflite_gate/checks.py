@@ -21,6 +21,7 @@ from packaging.version import InvalidVersion, Version
 from tflite_gate.compare import MAX_METRICS
 from tflite_gate.environment import installed_version
 from tflite_gate.findings import Finding, Location, Severity, make_finding
+from tflite_gate.input_pairing import PairingError
 from tflite_gate.policy import ModelConfig, Setting, is_factory
 from tflite_gate.report.model import (
     ConverterError,
@@ -180,6 +181,11 @@ def _tflite_key_problem(key: str, reference_kind: str | None, generated: bool) -
             "add `reference:` (the model this .tflite was made from), or remove it: without "
             "a reference no output is compared, so no top1 is gated"
         )
+    if reference_kind is None and key == "input_map":
+        return (
+            "add `reference:` (the model this .tflite was made from), or remove it: "
+            "input_map pairs the .tflite's inputs with the reference's"
+        )
     if reference_kind is None and re.fullmatch(r"(variants\[0\]\.)?max_divergence", key):
         return (
             "add `reference:` (the model this .tflite was made from: a .tflite, .keras, "
@@ -206,6 +212,11 @@ def _converted_key_problem(key: str, kind: str) -> str | None:
         return (
             "remove `reference`: it gives a .tflite source something to compare with; a "
             "converted model is compared with its own source"
+        )
+    if key == "input_map":
+        return (
+            "remove `input_map`: it pairs a .tflite source's inputs with its reference's; a "
+            "converted model is fed its own inputs"
         )
     if key == "signature" and kind != "saved_model":
         return f"remove `signature`: it selects a SavedModel signature; a {kind} source has none"
@@ -255,6 +266,28 @@ def check_reference(
             model=config.name,
             location=_where(config.reference, config),
             details={"reference": config.reference.value, "error": error},
+        )
+    ]
+
+
+def check_input_pairing(config: ModelConfig, error: PairingError) -> list[Finding]:
+    """Inputs of a .tflite and its reference that cannot be paired, at the line to change.
+
+    An `input_map` entry at fault is pointed at (its key, or its value when the
+    reference lacks that input); otherwise the map, or the reference, when none is written.
+    """
+    entry = next((e for e in config.input_map if e.tflite == error.entry), None)
+    if entry is not None:
+        location = entry.reference_location if error.in_value else entry.tflite_location
+    else:
+        location = config.key_locations.get("input_map") or _where(config.reference, config)
+    return [
+        make_finding(
+            "policy-invalid",
+            f"{config.name}: {error.message}; outputs not compared",
+            model=config.name,
+            location=location,
+            details={"reference": config.reference.value, "error": error.message},
         )
     ]
 

@@ -43,6 +43,13 @@ from tflite_gate.environment import new_report
 from tflite_gate.execute import ExecutionResult, ExecutionStatus, run_interpreter
 from tflite_gate.files import copy_file_atomic, disk_problem
 from tflite_gate.findings import Finding, group_across_variants, make_finding
+from tflite_gate.input_pairing import (
+    INPUT_MAP_KEY,
+    InputPairs,
+    PairingError,
+    check_map_keys,
+    pair_inputs,
+)
 from tflite_gate.inspect import InvalidModelError, inspect_model
 from tflite_gate.layout import (
     ModelPlaces,
@@ -102,7 +109,6 @@ from tflite_gate.sources import (
     SourceError,
     apply_input_shapes,
     classify,
-    signature_name,
 )
 from tflite_gate.suggest import add_keep_float_snippets, suggestion_for
 from tflite_gate.thresholds import plan_output
@@ -642,20 +648,9 @@ def _declared_inputs(
         return None
 
 
-def _same_input(a: str, b: str) -> bool:
-    """Signature names or converted tensor names (`serving_default_x:0` is `x`)."""
-    return a == b or signature_name(a, {b}) == b or signature_name(b, {a}) == a
-
-
-def _input_names(ours: list[str], theirs: list[str]) -> dict[str, str] | None:
-    """Our input name → theirs, by name; None unless every input has exactly one partner."""
-    pairs = {}
-    for name in ours:
-        partners = [other for other in theirs if _same_input(name, other)]
-        if len(partners) != 1:
-            return None
-        pairs[name] = partners[0]
-    return pairs if len(set(pairs.values())) == len(theirs) else None
+def _input_map(config: ModelConfig) -> dict[str, str]:
+    """The policy's `input_map`: the .tflite's input name → the reference's."""
+    return {entry.tflite: entry.reference for entry in config.input_map}
 
 
 def _reference_run(
@@ -669,6 +664,11 @@ def _reference_run(
 ) -> tuple[Arrays | None, Arrays | None]:
     """Evaluation inputs (keyed by the .tflite's input names) and the reference's outputs."""
     kind, path = reference
+    try:
+        check_map_keys([spec.name for spec in signature], _input_map(config))
+    except PairingError as error:
+        report.add(checks.check_input_pairing(config, error))
+        return None, None
     started = time.monotonic()
     if kind == "tflite" and path is not None:
         found = _tflite_reference(config, path, signature, report, context)
@@ -714,11 +714,15 @@ def _tflite_reference(
     except OSError as error:
         report.add(checks.check_reference(config, unreadable_message(error)))
         return None
-    names = _input_names([spec.name for spec in signature], [t.name for t in inspection.inputs])
-    if names is None:
-        ours = [spec.name for spec in signature]
-        report.add(_inputs_differ(config, ours, [t.name for t in inspection.inputs]))
+    ours, theirs = [spec.name for spec in signature], [t.name for t in inspection.inputs]
+    try:
+        pairs = pair_inputs(ours, theirs, _input_map(config))
+    except PairingError as error:
+        report.add(checks.check_input_pairing(config, error))
         return None
+    names = pairs.names
+    if pairs.by_position:
+        _say_paired_by_position(config, pairs, context)
     # Data in the reference's dtypes: a float reference of an int8 model gets real values,
     # which the int8 model's run quantizes with its own scale.
     dtypes = {t.name: t.dtype for t in inspection.inputs}
@@ -779,33 +783,38 @@ def _converted_reference(
     request.input_shapes = {spec.name: sample_shape(spec.shape) for spec in signature}
     request.signature = None  # safe_mode is written on a .tflite only for a .keras reference
     request.variants = []  # reference outputs only
+    request.input_map = _input_map(config)  # the worker pairs the inputs: only it loads them
     result = _convert(config, request, "reference outputs", model_report, context)
     if not result.load.ok:
-        load = result.load
-        if load.policy_key == "input_shapes":
-            error = f"it does not take the .tflite's inputs: {load.error}"
-            report.add(checks.check_reference(config, error, rule="policy-invalid"))
-        else:
-            report.add(checks.check_reference(config, f"cannot load it: {load.error}"))
+        report.add(_reference_not_loaded(config, result.load))
         return None
     report.add(checks.check_evaluation(config, result.evaluation))
     feeds, outputs = _load_evaluation(result.evaluation)
     if feeds is None or outputs is None:
         return None
-    names = _input_names([spec.name for spec in signature], list(feeds))
-    if names is None:
-        report.add(_inputs_differ(config, [spec.name for spec in signature], list(feeds)))
-        return None
-    return {name: feeds[names[name]] for name in names}, True, outputs
+    ours = [spec.name for spec in signature]
+    pairs = pair_inputs(ours, [spec.name for spec in result.load.inputs], _input_map(config))
+    if pairs.by_position:  # paired so by the worker, which loaded the reference
+        _say_paired_by_position(config, pairs, context)
+    return {name: feeds[name] for name in ours}, True, outputs
 
 
-def _inputs_differ(config: ModelConfig, ours: list[str], theirs: list[str]) -> list[Finding]:
-    return checks.check_reference(
-        config,
-        f"its inputs ({', '.join(theirs) or 'none'}) are not the .tflite's "
-        f"({', '.join(ours) or 'none'}); "
-        "a reference must take the same inputs, by name",
-        rule="policy-invalid",
+def _reference_not_loaded(config: ModelConfig, load: LoadResult) -> list[Finding]:
+    """Why the worker could not load the reference: its inputs, or the model itself."""
+    if load.policy_key is not None and load.policy_key.startswith(INPUT_MAP_KEY):
+        pairing = PairingError.from_policy_key(load.error or "", load.policy_key)
+        return checks.check_input_pairing(config, pairing)
+    if load.policy_key == "input_shapes":
+        error = f"it does not take the .tflite's inputs: {load.error}"
+        return checks.check_reference(config, error, rule="policy-invalid")
+    return checks.check_reference(config, f"cannot load it: {load.error}")
+
+
+def _say_paired_by_position(config: ModelConfig, pairs: InputPairs, context: RunContext) -> None:
+    ((ours, theirs),) = pairs.names.items()
+    context.progress(
+        f"[{config.name}] the reference's input {theirs!r} is fed as the .tflite's {ours!r} "
+        "(one input each, paired by position)"
     )
 
 
