@@ -393,6 +393,44 @@ def _tensor_list_finding(
     )
 
 
+# TensorFlow's text ops (and the ragged ops that splitting text makes): TFLite has no
+# builtin for any of them, only Select TF ops.
+_TEXT_OP = re.compile(r"^tf\.(String|StaticRegex|Regex|Unicode|Substr|Ragged)")
+
+
+def _is_text_op(error: ConverterError, inputs: list[TensorInfo]) -> bool:
+    """A Flex-only text op in a model that takes strings (text preprocessing in the model)."""
+    takes_text = any(tensor.dtype == "string" for tensor in inputs)
+    needs_flex = error.code == "ERROR_NEEDS_FLEX_OPS"
+    return takes_text and needs_flex and bool(_TEXT_OP.match(error.op or ""))
+
+
+def _text_ops_finding(
+    config: ModelConfig, variant: VariantReport, errors: list[ConverterError]
+) -> Finding:
+    """Text preprocessing inside a string-input model: no builtin-only model can be made."""
+    ops = _ops_named(errors)
+    flex = ", ".join(dict.fromkeys(f for e in errors if (f := _flex_name(e.op))))
+    location = next((e.location for e in errors if e.location is not None), None)
+    return make_finding(
+        "flex-op",
+        f"{config.name}/{variant.name}: standardize and split the text in the app and feed "
+        "the tokens (StringLookup, or TextVectorization with standardize=None and "
+        "split=None, convert to builtins), or set ops.select_tf_ops: true if the app links "
+        "the Flex delegate: this string-input model cannot be converted to a builtin-only "
+        f"TFLite model: {ops}{_at(location)} have no TFLite builtin, only Select TF ops "
+        f"({flex}); conversion failed",
+        location=location or _where(config.select_tf_ops, config),
+        details={
+            "cause": "text-ops",
+            "flex_ops": flex.split(", "),
+            "errors": [error.model_dump(mode="json") for error in errors],
+        },
+        model=config.name,
+        variant=variant.name,
+    )
+
+
 def _error_finding(config: ModelConfig, variant: VariantReport, error: ConverterError) -> Finding:
     """One converter error, led by what to do about it."""
     op, code = error.op, error.code
@@ -449,9 +487,9 @@ def check_conversion(
 ) -> list[Finding]:
     """Converter failures, each led by what to do, at the user's line of model code.
 
-    Errors with one known cause (an RNN's TensorList ops) become one finding with
-    that cause's fix; `inputs` (the model's, batch -1 if dynamic)
-    tell whether a fixed batch is that fix.
+    Errors with one known cause (an RNN's TensorList ops, a string-input model's text
+    ops) become one finding with that cause's fix; `inputs` (the model's, batch -1 if
+    dynamic) tell whether a fixed batch is that fix, and whether the model takes text.
     """
     if result.data_error:
         return [
@@ -478,13 +516,16 @@ def check_conversion(
             )
         ]
     tensor_list = [e for e in result.errors if _is_tensor_list(e)]
+    text_ops = [e for e in result.errors if _is_text_op(e, inputs or [])]
     findings = []
     if tensor_list:
         findings.append(_tensor_list_finding(config, variant, tensor_list, inputs or []))
+    if text_ops:
+        findings.append(_text_ops_finding(config, variant, text_ops))
     findings += [
         _error_finding(config, variant, error)
         for error in result.errors
-        if error not in tensor_list
+        if error not in tensor_list and error not in text_ops
     ]
     return findings
 
