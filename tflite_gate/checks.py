@@ -22,7 +22,7 @@ from tflite_gate.compare import MAX_METRICS
 from tflite_gate.environment import installed_version
 from tflite_gate.findings import Finding, Location, Severity, make_finding
 from tflite_gate.input_pairing import PairingError
-from tflite_gate.policy import ModelConfig, Setting, is_factory
+from tflite_gate.policy import ModelConfig, Setting, is_factory, runtime_name
 from tflite_gate.report.model import (
     ConverterError,
     ModelReport,
@@ -150,11 +150,14 @@ def check_load(config: ModelConfig, load: LoadResult, report: ModelReport) -> li
 _NOT_CONVERTED = "a .tflite source runs as-is (it is not converted)"
 
 
-def _tflite_key_problem(key: str, reference_kind: str | None, generated: bool) -> str | None:
+def _tflite_key_problem(
+    key: str, reference_kind: str | None, generated: bool, compared: bool
+) -> str | None:
     """What to do about a key written on a .tflite source's entry, or None if it applies.
 
     `reference_kind` is the kind of the model's `reference` (None: it has none);
-    `generated`: its data comes from a generator.
+    `generated`: its data comes from a generator; `compared`: its outputs are compared
+    with a reference, or (several runtimes, no reference) with its first runtime's.
     """
     if re.fullmatch(r"variants\[[1-9]\d*\]", key) or re.fullmatch(
         r"variants\[\d+\]\.(quantization|io)", key
@@ -176,7 +179,7 @@ def _tflite_key_problem(key: str, reference_kind: str | None, generated: bool) -
         return (
             "remove `safe_mode`: it applies to loading .keras files, here only a .keras reference"
         )
-    if reference_kind is None and key == "classification":
+    if not compared and key == "classification":
         return (
             "add `reference:` (the model this .tflite was made from), or remove it: without "
             "a reference no output is compared, so no top1 is gated"
@@ -186,7 +189,7 @@ def _tflite_key_problem(key: str, reference_kind: str | None, generated: bool) -
             "add `reference:` (the model this .tflite was made from), or remove it: "
             "input_map pairs the .tflite's inputs with the reference's"
         )
-    if reference_kind is None and re.fullmatch(r"(variants\[0\]\.)?max_divergence", key):
+    if not compared and re.fullmatch(r"(variants\[0\]\.)?max_divergence", key):
         return (
             "add `reference:` (the model this .tflite was made from: a .tflite, .keras, "
             ".h5, SavedModel or module:function), or remove it: there is nothing to compare with"
@@ -235,7 +238,8 @@ def check_source_keys(config: ModelConfig, kind: str, reference_kind: str | None
     by_line = sorted(config.key_locations.items(), key=lambda item: _line_order(item[1]))
     for key, location in by_line:
         if kind == "tflite":
-            problem = _tflite_key_problem(key, reference_kind, _generated_data(config))
+            compared = reference_kind is not None or len(config.runtimes.value) > 1
+            problem = _tflite_key_problem(key, reference_kind, _generated_data(config), compared)
         else:
             problem = _converted_key_problem(key, kind)
         if problem is not None:
@@ -1254,6 +1258,10 @@ def check_divergence(config: ModelConfig, variant: VariantReport, run: RuntimeRu
     plan = config.thresholds.get(variant.name)
     common: dict[str, Any] = {"model": config.name, "variant": variant.name, "runtime": run.runtime}
     where = f"{config.name}/{variant.name} on {run.runtime}"
+    versus: dict[str, Any] = {}
+    if run.compared_with is not None:  # another runtime's outputs were the reference
+        where += f" vs {run.compared_with}"
+        versus = {"compared_with": run.compared_with}
     by_output = {metrics.output: metrics for metrics in run.metrics}
     findings: list[Finding] = []
     for metrics in run.metrics:
@@ -1276,6 +1284,7 @@ def check_divergence(config: ModelConfig, variant: VariantReport, run: RuntimeRu
                     "output": metrics.output,
                     "count": metrics.non_finite,
                     "compared": metrics.compared,
+                    **versus,
                 },
                 **common,
             )
@@ -1298,7 +1307,7 @@ def check_divergence(config: ModelConfig, variant: VariantReport, run: RuntimeRu
                 f"{where}: output {violation.output!r} {_violation_text(violation)}{passing}"
                 f"{note}{_unfrozen_variables_cause(variant)}",
                 location=(setting.location if setting else None) or config.source_location,
-                details={**violation.model_dump(), "tightest": tightest},
+                details={**violation.model_dump(), "tightest": tightest, **versus},
                 **common,
             )
         )
@@ -1350,25 +1359,40 @@ def check_uncompared_thresholds(config: ModelConfig, model: ModelReport) -> list
 
     A .tflite source without `reference:` runs, but its outputs have no reference; a
     `max_divergence` from `defaults` then judges nothing, which must not pass unnoticed.
+    On several runtimes the first one's outputs are the others' reference: its own run
+    is not compared, and the others are not when it gave no outputs.
     """
     if config.reference.value is not None:  # a failed reference is reported on its own
         return []
+    names = [runtime_name(item) for item in config.runtimes.value]
+    first = names[0] if len(names) > 1 else None
     for variant in model.variants:
         plan = config.thresholds.get(variant.name)
         written = [s for s in (plan.all_settings() if plan else []) if s.location is not None]
-        if written and any(run.status == "ran" for run in variant.runs):
+        uncompared = [r for r in variant.runs if r.status == "ran" and r.runtime != first]
+        if written and uncompared:
             return [
                 make_finding(
                     "threshold-not-applied",
-                    f"{config.name}: add `reference:` (the model this .tflite was made from) to "
-                    "apply max_divergence: without it the outputs have nothing to be compared "
-                    "with, so no threshold was checked",
+                    f"{config.name}: {_uncompared_fix(first)}, so no threshold was checked",
                     model=config.name,
                     location=written[0].location,
-                    details={"reason": "no reference"},
+                    details={"reason": "no reference", "reference_runtime": first},
                 )
             ]
     return []
+
+
+def _uncompared_fix(first_runtime: str | None) -> str:
+    if first_runtime is None:
+        return (
+            "add `reference:` (the model this .tflite was made from) to apply max_divergence: "
+            "without it the outputs have nothing to be compared with"
+        )
+    return (
+        f"make the first runtime, {first_runtime}, run (its outputs are the reference of the "
+        "other runtimes), or add `reference:`: no other runtime's outputs were compared"
+    )
 
 
 def check_classification_names(config: ModelConfig, model: ModelReport) -> list[Finding]:

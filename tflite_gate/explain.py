@@ -248,6 +248,8 @@ EXPLANATIONS: dict[str, Explanation] = {
             "Quantization error: too few or unrepresentative calibration samples, "
             "sensitive layers quantized.",
             "A threshold tighter than float arithmetic allows across CPUs.",
+            "A `.tflite` source without `reference:` on several runtimes: a runtime computes "
+            "other numbers than the first one listed (the message names both).",
         ),
         (
             "Use calibration data from the real input distribution, or keep sensitive "
@@ -272,8 +274,13 @@ EXPLANATIONS: dict[str, Explanation] = {
         (
             "`min_top1` on a model without `classification:` outputs.",
             "A `.tflite` source without `reference:` (nothing to compare with).",
+            "A `.tflite` source without `reference:` on several runtimes whose first runtime "
+            "gave no outputs: they are the reference of the other runtimes.",
         ),
-        ("List the classification outputs, or give the .tflite a reference model.",),
+        (
+            "List the classification outputs, or give the .tflite a reference model.",
+            "Make the first runtime run (the message names it), or give a reference model.",
+        ),
         "models:\n  - name: m\n    source: model.keras\n    classification: [probs]",
     ),
     "size-budget": Explanation(

@@ -605,7 +605,18 @@ def _run_tflite(
             config, reference, variant, signature, model_report, report, context
         )
     if inputs is not None:  # without reference outputs the model still runs: status `ran`
-        _execute_variant(config, 0, variant, path, inputs, outputs, report, context)
+        compare_runtimes = reference is None  # then the first runtime's outputs are one
+        _execute_variant(
+            config,
+            0,
+            variant,
+            path,
+            inputs,
+            outputs,
+            report,
+            context,
+            compare_runtimes=compare_runtimes,
+        )
 
 
 def _read_tflite_source(
@@ -1210,38 +1221,84 @@ def _execute_variant(
     reference: Arrays | None,
     report: Report,
     context: RunContext,
+    *,
+    compare_runtimes: bool = False,
 ) -> None:
-    """Run the variant (the `position`-th) on every runtime and compare with the reference."""
-    for runtime_position, item in enumerate(config.runtimes.value):
-        if context.only_runtimes and runtime_name(item) not in context.only_runtimes:
+    """Run the variant (the `position`-th) on every runtime and compare with the reference.
+
+    `compare_runtimes` (a .tflite source without `reference:`): the first runtime's
+    outputs are the reference of the others, so a runtime that computes other numbers
+    fails as a bad conversion does. A shard that leaves the first runtime to another
+    shard still runs it, for its outputs only, so shards judge as one run does.
+    """
+    runtimes = config.runtimes.value
+    by_first = compare_runtimes and reference is None and len(runtimes) > 1
+    compared_with: str | None = None
+    for runtime_position, item in enumerate(runtimes):
+        ours = not context.only_runtimes or runtime_name(item) in context.only_runtimes
+        first = by_first and runtime_position == 0
+        if not (ours or first):
             continue  # another shard's
-        spec = runtime_spec(item, context.workspace)
-        prepared = _runtime(spec, config, report, context)
-        if prepared is None:
-            variant.runs.append(RuntimeRun(runtime=spec.name, status="unavailable"))
-            continue
-        at = (position, variant.name)
-        try:
-            result = _interpret(
-                config, spec, prepared, model, inputs, at, runtime_position, context
-            )
-        except OSError as error:  # its scratch files could not be written: not run at all
-            report.add([_environment_finding(error, config, context, variant.name)])
-            message = f"not run: {error.strerror or error}"
-            variant.runs.append(RuntimeRun(runtime=spec.name, status="error", message=message))
-            continue
-        if result.reproducer_error is not None:
-            report.add(
-                [_environment_finding(result.reproducer_error, config, context, variant.name)]
-            )
-        run = _runtime_run(config, spec, prepared, result, variant, context)
-        if result.ok and reference is not None:
-            _judge(run, result.outputs, reference, variant, config)
+        where = report if ours else _aside(report)
+        run, result = _run_variant_on(
+            config, item, runtime_position, (position, variant), model, inputs, where, context
+        )
+        outputs = result.outputs if result is not None and result.ok else None
+        if first:
+            reference, compared_with = outputs, run.label
+        elif outputs is not None and reference is not None:
+            _judge(run, outputs, reference, variant, config)
+            run.compared_with = compared_with
+        if not ours:
+            continue  # the first runtime, run for the others: its own shard reports it
         variant.runs.append(run)
+        if result is None:  # not run at all
+            continue
         report.add(checks.check_run(config, variant, run))
         report.add(checks.check_divergence(config, variant, run))
         report.add(checks.check_latency_budget(config, variant, run))
-        context.progress(f"[{config.name}/{variant.name}] {spec.name}: {_summary(run)}")
+        context.progress(f"[{config.name}/{variant.name}] {run.runtime}: {_summary(run)}")
+
+
+def _aside(report: Report) -> Report:
+    """A report whose findings nobody reads: for a run another shard reports."""
+    return Report(tool=report.tool, started_at="", environment=report.environment)
+
+
+def _run_variant_on(
+    config: ModelConfig,
+    item: str | RuntimeEntry,
+    runtime_position: int,
+    at: tuple[int, VariantReport],
+    model: Path,
+    inputs: Arrays,
+    report: Report,
+    context: RunContext,
+) -> tuple[RuntimeRun, ExecutionResult | None]:
+    """The variant (position, report) executed on one runtime, and how it went (None: not run)."""
+    position, variant = at
+    spec = runtime_spec(item, context.workspace)
+    prepared = _runtime(spec, config, report, context)
+    if prepared is None:
+        return RuntimeRun(runtime=spec.name, status="unavailable"), None
+    try:
+        result = _interpret(
+            config,
+            spec,
+            prepared,
+            model,
+            inputs,
+            (position, variant.name),
+            runtime_position,
+            context,
+        )
+    except OSError as error:  # its scratch files could not be written: not run at all
+        report.add([_environment_finding(error, config, context, variant.name)])
+        message = f"not run: {error.strerror or error}"
+        return RuntimeRun(runtime=spec.name, status="error", message=message), None
+    if result.reproducer_error is not None:
+        report.add([_environment_finding(result.reproducer_error, config, context, variant.name)])
+    return _runtime_run(config, spec, prepared, result, variant, context), result
 
 
 def _diagnose_variant(
@@ -1464,6 +1521,8 @@ def _summary(run: RuntimeRun) -> str:
     if not run.metrics:
         return run.status + (f" ({run.message.splitlines()[0]})" if run.message else "")
     worst = max(run.metrics, key=lambda m: m.value("max_abs") or 0.0)
-    return f"{run.status}, {run.samples} samples, worst output {worst.output!r}: " + ", ".join(
-        f"{metric} {format_metric(worst, metric)}" for metric in ("max_abs", "cosine")
+    versus = f" vs {run.compared_with}" if run.compared_with else ""
+    return (
+        f"{run.status}{versus}, {run.samples} samples, worst output {worst.output!r}: "
+        + ", ".join(f"{metric} {format_metric(worst, metric)}" for metric in ("max_abs", "cosine"))
     )

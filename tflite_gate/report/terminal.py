@@ -81,6 +81,8 @@ def _run_lines(model: ModelReport) -> list[str]:
     for variant in model.variants:
         for run in variant.runs:
             text = f"  {variant.name} on {run.label}: {run.status}"
+            if run.compared_with:
+                text += f" vs {run.compared_with}"
             if run.samples:
                 text += f" · {run.samples} samples"
             if run.latency_ms is not None:
