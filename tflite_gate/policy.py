@@ -353,6 +353,7 @@ class ModelSpec(Settings):
     def _each_reference_input_fed_once(
         cls, input_map: dict[str, str] | None
     ) -> dict[str, str] | None:
+        """Two .tflite inputs feeding one reference input leave another unfed: a typo."""
         fed: dict[str, str] = {}
         for ours, theirs in (input_map or {}).items():
             if theirs in fed:
