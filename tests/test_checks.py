@@ -347,3 +347,59 @@ def test_a_divergence_message_shows_the_gap_to_the_threshold(
 ) -> None:
     [finding] = checks.check_divergence(configs[0], _variant(), _violated_run(cosine, threshold))
     assert said in finding.message
+
+
+# --------------------------------------------------------------------------- runtimes compared
+
+TWO_RUNTIMES = textwrap.dedent(
+    """\
+    version: 1
+    models:
+      - name: t
+        source: m.tflite
+        max_divergence: {max_abs: 0.001}
+        classification: [probs]
+        runtimes: [ai-edge-litert, "tflite-runtime==2.14.0"]
+    """
+)
+
+
+@pytest.fixture
+def two_runtimes(tmp_path: Path) -> ModelConfig:
+    (tmp_path / "tflite-gate.yml").write_text(TWO_RUNTIMES)
+    return resolve_model(load_policy(tmp_path / "tflite-gate.yml", tmp_path), 0)
+
+
+def test_a_second_runtime_gives_thresholds_something_to_compare(two_runtimes: ModelConfig) -> None:
+    assert checks.check_source_keys(two_runtimes, "tflite", None) == []
+
+
+def _as_is(*runs: RuntimeRun) -> ModelReport:
+    variant = VariantReport(
+        name="tflite", quantization="as-is", io="as-is", status="not-converted", runs=list(runs)
+    )
+    return ModelReport(name="t", source="m.tflite", variants=[variant])
+
+
+def test_the_first_runtime_is_the_reference_not_an_uncompared_run(
+    two_runtimes: ModelConfig,
+) -> None:
+    first = RuntimeRun(runtime="ai-edge-litert", status="ran")
+    old = RuntimeRun(runtime="tflite-runtime==2.14.0", status="passed", compared_with="x 1")
+    assert checks.check_uncompared_thresholds(two_runtimes, _as_is(first, old)) == []
+    assert checks.check_uncompared_thresholds(two_runtimes, _as_is(first)) == []  # a shard
+    gone = RuntimeRun(runtime="ai-edge-litert", status="crash")
+    alone = RuntimeRun(runtime="tflite-runtime==2.14.0", status="ran")
+    (notice,) = checks.check_uncompared_thresholds(two_runtimes, _as_is(gone, alone))
+    assert notice.message.startswith("t: make the first runtime, ai-edge-litert, run ")
+    assert notice.details["reference_runtime"] == "ai-edge-litert"
+
+
+def test_a_divergence_names_the_runtime_it_was_compared_with(two_runtimes: ModelConfig) -> None:
+    run = _nan_run()
+    run.runtime, run.compared_with = "tflite-runtime==2.14.0", "ai-edge-litert 2.3.0"
+    [finding] = checks.check_divergence(two_runtimes, _variant(), run)
+    assert finding.message.startswith(
+        "t/v on tflite-runtime==2.14.0 vs ai-edge-litert 2.3.0: output 'y' has 16 value(s)"
+    )
+    assert finding.details["compared_with"] == "ai-edge-litert 2.3.0"

@@ -232,3 +232,100 @@ def test_a_shared_source_with_one_sample_is_too_few(tmp_path: Path) -> None:
         match=r"1 sample\(s\); one source serving calibration and evaluation needs at least 2",
     ):
         representative_samples("evaluation", spec, None, SINGLE, samples=4, workspace=tmp_path)
+
+
+# --------------------------------------------------------------------------- string inputs
+
+TOKENS = [TensorSpec.from_dims("tokens", [-1, 3], "string")]
+
+TEXTS = """\
+import numpy as np
+
+
+def as_bytes():
+    for _ in range(4):
+        yield {"tokens": np.array([b"a", b"bb", b"zz"])}
+
+
+def as_objects():
+    # What tf.data's .numpy() gives for a string tensor: an object array of bytes.
+    for _ in range(4):
+        yield {"tokens": np.array([[b"a", "caf\\u00e9", b"c"]], dtype=object)}
+
+
+def as_lists():
+    for _ in range(4):
+        yield {"tokens": ["a", "b", "c"]}
+
+
+def not_strings():
+    yield {"tokens": np.array([[b"a", 2, None]], dtype=object)}
+"""
+
+
+@pytest.fixture(scope="module")
+def texts(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    workspace = tmp_path_factory.mktemp("texts")
+    (workspace / "texts.py").write_text(TEXTS)
+    return workspace
+
+
+@pytest.mark.parametrize("factory", ["texts:as_bytes", "texts:as_objects", "texts:as_lists"])
+def test_a_generator_feeds_string_inputs_as_bytes(texts: Path, factory: str) -> None:
+    feeds = load_generator(factory, TOKENS, workspace=texts, limit=4)
+    assert len(feeds) == 4
+    assert feeds[0]["tokens"].shape == (1, 3) and feeds[0]["tokens"].dtype.kind == "S"
+
+
+def test_str_values_are_fed_as_utf8(texts: Path) -> None:
+    (feed,) = load_generator("texts:as_objects", TOKENS, workspace=texts, limit=1)
+    assert feed["tokens"].tolist() == [[b"a", "café".encode(), b"c"]]
+
+
+def test_a_string_input_refuses_other_objects(texts: Path) -> None:
+    with pytest.raises(DataError) as error:
+        load_generator("texts:not_strings", TOKENS, workspace=texts, limit=1)
+    assert error.value.message == (
+        "texts:not_strings sample 0['tokens']: give bytes or str values for this string "
+        "input; it holds int"
+    )
+
+
+@pytest.mark.parametrize("dtype", ["S", "U"])
+def test_npz_feeds_string_inputs_from_fixed_width_arrays(tmp_path: Path, dtype: str) -> None:
+    path = tmp_path / "texts.npz"
+    np.savez(path, tokens=np.array([["a", "bb", "ünï"], ["c", "d", "e"]]).astype(dtype)
+             if dtype == "U" else np.array([[b"a", b"bb", b"x"], [b"c", b"d", b"e"]]))  # fmt: skip
+    feeds = load_npz(path, TOKENS)
+    assert [feed["tokens"].dtype.kind for feed in feeds] == ["S", "S"]
+    assert feeds[1]["tokens"].tolist() == [[b"c", b"d", b"e"]]
+
+
+def test_npz_of_string_objects_says_how_to_save_them(tmp_path: Path) -> None:
+    path = tmp_path / "texts.npz"
+    np.savez(path, tokens=np.array([[b"a", b"b", b"c"]], dtype=object))
+    with pytest.raises(DataError) as error:
+        load_npz(path, TOKENS)
+    assert error.value.message.startswith("texts.npz: cannot read without unpickling (")
+    assert error.value.message.endswith(
+        "; save strings as bytes or str arrays (np.array(texts, dtype=bytes) or dtype=str), "
+        "not dtype=object"
+    )
+
+
+def test_string_inputs_are_not_made_up(tmp_path: Path) -> None:
+    with pytest.raises(DataError) as error:
+        representative_samples("evaluation", None, None, TOKENS, samples=4, workspace=tmp_path)
+    assert error.value.message == (
+        "give a .npz of bytes or str arrays, or a module:function generator yielding them, "
+        "for the string input 'tokens': random strings would not be text the model knows"
+    )
+
+
+def test_a_number_input_refuses_strings(tmp_path: Path) -> None:
+    path = tmp_path / "d.npz"
+    np.savez(path, image=np.array([["x"] * 48]).reshape(1, 4, 4, 3), ids=np.zeros((1, 5), np.int32))
+    with pytest.raises(
+        DataError, match=re.escape("d.npz['image'] has dtype <U1, the model expects float32")
+    ):
+        load_npz(path, INPUTS)

@@ -662,6 +662,20 @@ def test_runtime_label_shows_a_version_only_where_the_name_does_not_pin_it() -> 
     assert "int8 on tflite-runtime==2.14.0: error" in terminal
 
 
+def test_a_run_compared_with_another_runtime_says_which() -> None:
+    report = example_report()
+    old = _run("passed")
+    old.runtime, old.runtime_version = "tflite-runtime==2.14.0", "2.14.0"
+    old.compared_with = "ai-edge-litert 2.3.0"
+    report.models[0].variants[0].runs.append(old)
+    markdown = render_markdown(report, max_chars=COMMENT_LIMIT)
+    assert "tflite-runtime==2.14.0 |" in markdown  # the runtimes of a variant share its row
+    assert "<br>passed vs ai-edge-litert 2.3.0 |" in markdown
+    assert "on tflite-runtime==2.14.0: passed vs ai-edge-litert 2.3.0 · 16 samples" in render(
+        report
+    )
+
+
 def test_executed_custom_ops_say_who_resolved_them() -> None:
     report = example_report()
     by_runtime = report.models[0].variants[0].runs[0]

@@ -883,6 +883,64 @@ def test_misplaced_key_message_says_what_to_do(tmp_path: Path) -> None:
     )
 
 
+INPUT_MAP = """\
+    version: 1
+    models:
+      - name: t
+        source: m.tflite
+        reference: m.keras
+        input_map: {a: left, b: right}
+      - name: converted
+        source: m.keras
+        input_map:
+          x: input
+    """
+
+
+def test_input_map_entries_are_located_by_key_and_value(tmp_path: Path) -> None:
+    (first, second) = resolve_model(load(tmp_path, INPUT_MAP), 0).input_map
+    assert (first.tflite, first.reference) == ("a", "left")
+    assert (first.tflite_location, first.reference_location) == (at(6, 17), at(6, 20))
+    assert (second.tflite_location, second.reference_location) == (at(6, 26), at(6, 29))
+    assert resolve_model(load(tmp_path, INPUT_MAP), 1).input_map[0].tflite_location == at(10, 7)
+
+
+def test_input_map_feeding_one_reference_input_twice_is_refused(tmp_path: Path) -> None:
+    text = """\
+        version: 1
+        models:
+          - name: t
+            source: m.tflite
+            reference: m.keras
+            input_map: {a: left, b: left}
+        """
+    assert issues(tmp_path, text) == [
+        (
+            6,
+            29,
+            "models[0].input_map.b: map 'b' to another of the reference's inputs: 'left' is "
+            "already fed by 'a'",
+        )
+    ]
+
+
+def test_input_map_needs_a_tflite_source_with_a_reference(tmp_path: Path) -> None:
+    loaded = load(tmp_path, INPUT_MAP)
+    assert _misplaced(loaded, 0, "tflite", "keras") == []
+    assert _misplaced(loaded, 0, "tflite", None) == [(6, 16, "input_map")]
+    assert _misplaced(loaded, 1, "keras", None) == [(10, 7, "input_map")]
+    messages = {
+        kind: checks.check_source_keys(resolve_model(loaded, index), kind, None)[0].message
+        for index, kind in ((0, "tflite"), (1, "keras"))
+    }
+    assert messages == {
+        "tflite": "t: input_map: add `reference:` (the model this .tflite was made from), or "
+        "remove it: input_map pairs the .tflite's inputs with the reference's",
+        "keras": "converted: input_map: remove `input_map`: it pairs a .tflite source's inputs "
+        "with its reference's; a converted model is fed its own inputs",
+    }
+
+
 # --------------------------------------------------------------------------- CLI
 
 BAD_POLICY = """\

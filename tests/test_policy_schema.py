@@ -45,6 +45,7 @@ def test_every_example_policy_fits_the_schema(example: Path) -> None:
          "quantization: int4}]}]\n", "int4"),
         ("version: 1\nmodels: []\n", "[]"),
         ("version: 1\nmodels: [{name: m, source: m.keras, limits: {memory_mb: 10}}]\n", "10"),
+        ("version: 1\nmodels: [{name: m, source: m.tflite, input_map: {a: ''}}]\n", "''"),
     ],
 )  # fmt: skip
 def test_an_editor_flags_what_the_gate_refuses(tmp_path: Path, text: str, wrong: str) -> None:

@@ -21,7 +21,8 @@ from packaging.version import InvalidVersion, Version
 from tflite_gate.compare import MAX_METRICS
 from tflite_gate.environment import installed_version
 from tflite_gate.findings import Finding, Location, Severity, make_finding
-from tflite_gate.policy import ModelConfig, Setting, is_factory
+from tflite_gate.input_pairing import PairingError
+from tflite_gate.policy import ModelConfig, Setting, is_factory, runtime_name
 from tflite_gate.report.model import (
     ConverterError,
     MetricChange,
@@ -156,11 +157,14 @@ def check_load(config: ModelConfig, load: LoadResult, report: ModelReport) -> li
 _NOT_CONVERTED = "a .tflite source runs as-is (it is not converted)"
 
 
-def _tflite_key_problem(key: str, reference_kind: str | None, generated: bool) -> str | None:
+def _tflite_key_problem(
+    key: str, reference_kind: str | None, generated: bool, compared: bool
+) -> str | None:
     """What to do about a key written on a .tflite source's entry, or None if it applies.
 
     `reference_kind` is the kind of the model's `reference` (None: it has none);
-    `generated`: its data comes from a generator.
+    `generated`: its data comes from a generator; `compared`: its outputs are compared
+    with a reference, or (several runtimes, no reference) with its first runtime's.
     """
     if re.fullmatch(r"variants\[[1-9]\d*\]", key) or re.fullmatch(
         r"variants\[\d+\]\.(quantization|io)", key
@@ -182,12 +186,17 @@ def _tflite_key_problem(key: str, reference_kind: str | None, generated: bool) -
         return (
             "remove `safe_mode`: it applies to loading .keras files, here only a .keras reference"
         )
-    if reference_kind is None and key == "classification":
+    if not compared and key == "classification":
         return (
             "add `reference:` (the model this .tflite was made from), or remove it: without "
             "a reference no output is compared, so no top1 is gated"
         )
-    if reference_kind is None and re.fullmatch(r"(variants\[0\]\.)?max_divergence", key):
+    if reference_kind is None and key == "input_map":
+        return (
+            "add `reference:` (the model this .tflite was made from), or remove it: "
+            "input_map pairs the .tflite's inputs with the reference's"
+        )
+    if not compared and re.fullmatch(r"(variants\[0\]\.)?max_divergence", key):
         return (
             "add `reference:` (the model this .tflite was made from: a .tflite, .keras, "
             ".h5, SavedModel or module:function), or remove it: there is nothing to compare with"
@@ -214,6 +223,11 @@ def _converted_key_problem(key: str, kind: str) -> str | None:
             "remove `reference`: it gives a .tflite source something to compare with; a "
             "converted model is compared with its own source"
         )
+    if key == "input_map":
+        return (
+            "remove `input_map`: it pairs a .tflite source's inputs with its reference's; a "
+            "converted model is fed its own inputs"
+        )
     if key == "signature" and kind != "saved_model":
         return f"remove `signature`: it selects a SavedModel signature; a {kind} source has none"
     if key == "safe_mode" and kind != "keras":
@@ -231,7 +245,8 @@ def check_source_keys(config: ModelConfig, kind: str, reference_kind: str | None
     by_line = sorted(config.key_locations.items(), key=lambda item: _line_order(item[1]))
     for key, location in by_line:
         if kind == "tflite":
-            problem = _tflite_key_problem(key, reference_kind, _generated_data(config))
+            compared = reference_kind is not None or len(config.runtimes.value) > 1
+            problem = _tflite_key_problem(key, reference_kind, _generated_data(config), compared)
         else:
             problem = _converted_key_problem(key, kind)
         if problem is not None:
@@ -262,6 +277,28 @@ def check_reference(
             model=config.name,
             location=_where(config.reference, config),
             details={"reference": config.reference.value, "error": error},
+        )
+    ]
+
+
+def check_input_pairing(config: ModelConfig, error: PairingError) -> list[Finding]:
+    """Inputs of a .tflite and its reference that cannot be paired, at the line to change.
+
+    An `input_map` entry at fault is pointed at (its key, or its value when the
+    reference lacks that input); otherwise the map, or the reference, when none is written.
+    """
+    entry = next((e for e in config.input_map if e.tflite == error.entry), None)
+    if entry is not None:
+        location = entry.reference_location if error.in_value else entry.tflite_location
+    else:
+        location = config.key_locations.get("input_map") or _where(config.reference, config)
+    return [
+        make_finding(
+            "policy-invalid",
+            f"{config.name}: {error.message}; outputs not compared",
+            model=config.name,
+            location=location,
+            details={"reference": config.reference.value, "error": error.message},
         )
     ]
 
@@ -367,6 +404,44 @@ def _tensor_list_finding(
     )
 
 
+# TensorFlow's text ops (and the ragged ops that splitting text makes): TFLite has no
+# builtin for any of them, only Select TF ops.
+_TEXT_OP = re.compile(r"^tf\.(String|StaticRegex|Regex|Unicode|Substr|Ragged)")
+
+
+def _is_text_op(error: ConverterError, inputs: list[TensorInfo]) -> bool:
+    """A Flex-only text op in a model that takes strings (text preprocessing in the model)."""
+    takes_text = any(tensor.dtype == "string" for tensor in inputs)
+    needs_flex = error.code == "ERROR_NEEDS_FLEX_OPS"
+    return takes_text and needs_flex and bool(_TEXT_OP.match(error.op or ""))
+
+
+def _text_ops_finding(
+    config: ModelConfig, variant: VariantReport, errors: list[ConverterError]
+) -> Finding:
+    """Text preprocessing inside a string-input model: no builtin-only model can be made."""
+    ops = _ops_named(errors)
+    flex = ", ".join(dict.fromkeys(f for e in errors if (f := _flex_name(e.op))))
+    location = next((e.location for e in errors if e.location is not None), None)
+    return make_finding(
+        "flex-op",
+        f"{config.name}/{variant.name}: standardize and split the text in the app and feed "
+        "the tokens (StringLookup, or TextVectorization with standardize=None and "
+        "split=None, convert to builtins), or set ops.select_tf_ops: true if the app links "
+        "the Flex delegate: this string-input model cannot be converted to a builtin-only "
+        f"TFLite model: {ops}{_at(location)} have no TFLite builtin, only Select TF ops "
+        f"({flex}); conversion failed",
+        location=location or _where(config.select_tf_ops, config),
+        details={
+            "cause": "text-ops",
+            "flex_ops": flex.split(", "),
+            "errors": [error.model_dump(mode="json") for error in errors],
+        },
+        model=config.name,
+        variant=variant.name,
+    )
+
+
 def _error_finding(config: ModelConfig, variant: VariantReport, error: ConverterError) -> Finding:
     """One converter error, led by what to do about it."""
     op, code = error.op, error.code
@@ -423,9 +498,9 @@ def check_conversion(
 ) -> list[Finding]:
     """Converter failures, each led by what to do, at the user's line of model code.
 
-    Errors with one known cause (an RNN's TensorList ops) become one finding with
-    that cause's fix; `inputs` (the model's, batch -1 if dynamic)
-    tell whether a fixed batch is that fix.
+    Errors with one known cause (an RNN's TensorList ops, a string-input model's text
+    ops) become one finding with that cause's fix; `inputs` (the model's, batch -1 if
+    dynamic) tell whether a fixed batch is that fix, and whether the model takes text.
     """
     if result.data_error:
         return [
@@ -452,13 +527,16 @@ def check_conversion(
             )
         ]
     tensor_list = [e for e in result.errors if _is_tensor_list(e)]
+    text_ops = [e for e in result.errors if _is_text_op(e, inputs or [])]
     findings = []
     if tensor_list:
         findings.append(_tensor_list_finding(config, variant, tensor_list, inputs or []))
+    if text_ops:
+        findings.append(_text_ops_finding(config, variant, text_ops))
     findings += [
         _error_finding(config, variant, error)
         for error in result.errors
-        if error not in tensor_list
+        if error not in tensor_list and error not in text_ops
     ]
     return findings
 
@@ -1207,6 +1285,10 @@ def check_divergence(config: ModelConfig, variant: VariantReport, run: RuntimeRu
     plan = config.thresholds.get(variant.name)
     common: dict[str, Any] = {"model": config.name, "variant": variant.name, "runtime": run.runtime}
     where = f"{config.name}/{variant.name} on {run.runtime}"
+    versus: dict[str, Any] = {}
+    if run.compared_with is not None:  # another runtime's outputs were the reference
+        where += f" vs {run.compared_with}"
+        versus = {"compared_with": run.compared_with}
     by_output = {metrics.output: metrics for metrics in run.metrics}
     findings: list[Finding] = []
     for metrics in run.metrics:
@@ -1229,6 +1311,7 @@ def check_divergence(config: ModelConfig, variant: VariantReport, run: RuntimeRu
                     "output": metrics.output,
                     "count": metrics.non_finite,
                     "compared": metrics.compared,
+                    **versus,
                 },
                 **common,
             )
@@ -1251,7 +1334,7 @@ def check_divergence(config: ModelConfig, variant: VariantReport, run: RuntimeRu
                 f"{where}: output {violation.output!r} {_violation_text(violation)}{passing}"
                 f"{note}{_unfrozen_variables_cause(variant)}",
                 location=(setting.location if setting else None) or config.source_location,
-                details={**violation.model_dump(), "tightest": tightest},
+                details={**violation.model_dump(), "tightest": tightest, **versus},
                 **common,
             )
         )
@@ -1303,25 +1386,40 @@ def check_uncompared_thresholds(config: ModelConfig, model: ModelReport) -> list
 
     A .tflite source without `reference:` runs, but its outputs have no reference; a
     `max_divergence` from `defaults` then judges nothing, which must not pass unnoticed.
+    On several runtimes the first one's outputs are the others' reference: its own run
+    is not compared, and the others are not when it gave no outputs.
     """
     if config.reference.value is not None:  # a failed reference is reported on its own
         return []
+    names = [runtime_name(item) for item in config.runtimes.value]
+    first = names[0] if len(names) > 1 else None
     for variant in model.variants:
         plan = config.thresholds.get(variant.name)
         written = [s for s in (plan.all_settings() if plan else []) if s.location is not None]
-        if written and any(run.status == "ran" for run in variant.runs):
+        uncompared = [r for r in variant.runs if r.status == "ran" and r.runtime != first]
+        if written and uncompared:
             return [
                 make_finding(
                     "threshold-not-applied",
-                    f"{config.name}: add `reference:` (the model this .tflite was made from) to "
-                    "apply max_divergence: without it the outputs have nothing to be compared "
-                    "with, so no threshold was checked",
+                    f"{config.name}: {_uncompared_fix(first)}, so no threshold was checked",
                     model=config.name,
                     location=written[0].location,
-                    details={"reason": "no reference"},
+                    details={"reason": "no reference", "reference_runtime": first},
                 )
             ]
     return []
+
+
+def _uncompared_fix(first_runtime: str | None) -> str:
+    if first_runtime is None:
+        return (
+            "add `reference:` (the model this .tflite was made from) to apply max_divergence: "
+            "without it the outputs have nothing to be compared with"
+        )
+    return (
+        f"make the first runtime, {first_runtime}, run (its outputs are the reference of the "
+        "other runtimes), or add `reference:`: no other runtime's outputs were compared"
+    )
 
 
 def check_classification_names(config: ModelConfig, model: ModelReport) -> list[Finding]:

@@ -471,15 +471,23 @@ def _evaluate(request: ConversionRequest, prepared: Any, scratch: Path) -> Evalu
     from tflite_gate.data import DataError, save_npz, stack
 
     started = time.monotonic()
+    names = prepared.data_names  # a .tflite's reference: the data uses the .tflite's names
+    specs = [
+        spec.model_copy(update={"name": names.get(spec.name, spec.name)})
+        for spec in prepared.inputs
+    ]
     try:
-        feeds = _samples(request, prepared.inputs, "evaluation")
+        feeds = _samples(request, specs, "evaluation")
     except DataError as exc:
         return EvaluationResult(ok=False, error=exc.message, location=exc.location)
     inputs_path = scratch / "evaluation-inputs.npz"
     save_npz(inputs_path, stack(feeds))
+    own = {data: name for name, data in names.items()}
     try:
         with _descriptors_to(scratch / "reference.log"):
-            reference = _reference_outputs(prepared, feeds)
+            reference = _reference_outputs(
+                prepared, [{own.get(name, name): v for name, v in feed.items()} for feed in feeds]
+            )
     except Exception as exc:
         text = str(exc).strip().splitlines()
         return EvaluationResult(
@@ -517,6 +525,7 @@ def _load(request: ConversionRequest, scratch: Path) -> tuple[LoadResult, Any]:
                 input_shapes=request.input_shapes,
                 signature=request.signature,
                 safe_mode=request.safe_mode,
+                input_map=request.input_map,
             )
     except SourceError as exc:
         return LoadResult(

@@ -39,11 +39,54 @@ class DataError(Exception):
         self.location = location
 
 
+STRING = "string"  # how TensorFlow and TFLite name a string tensor's dtype
+OBJECT_ARRAY_ADVICE = (
+    "save strings as bytes or str arrays (np.array(texts, dtype=bytes) or dtype=str), "
+    "not dtype=object"
+)
+
+
 def _numpy_dtype(name: str) -> np.dtype[Any]:
+    """The numpy dtype of a model input; a string input's values are bytes (UTF-8)."""
+    if name == STRING:
+        return np.dtype(np.bytes_)
     try:
         return np.dtype(name)
     except TypeError:
         raise DataError(f"cannot generate data for dtype {name!r}") from None
+
+
+def _dtype_fits(array: np.ndarray, dtype: str) -> bool:
+    """Bytes of any width fit a string input; anything else must be the input's dtype."""
+    if dtype == STRING:
+        return array.dtype.kind == "S"
+    return array.dtype == _numpy_dtype(dtype)
+
+
+def _as_bytes(where: str, array: np.ndarray) -> np.ndarray:
+    """Values for a string input as a bytes array: str becomes UTF-8, as TensorFlow encodes it.
+
+    Numeric arrays are left as they are, for `check_feed` to name their dtype. An
+    object array (what tf.data's `.numpy()` gives) must hold only bytes and str.
+    """
+    if array.dtype.kind == "U":
+        return np.char.encode(array, "utf-8")
+    if array.dtype.kind != "O":
+        return array
+    values = array.ravel().tolist()
+    other = next((v for v in values if not isinstance(v, bytes | str)), None)
+    if other is not None:
+        raise DataError(
+            f"{where}: give bytes or str values for this string input; it holds "
+            f"{type(other).__name__}"
+        )
+    encoded = [v.encode("utf-8") if isinstance(v, str) else v for v in values]
+    return np.array(encoded, dtype=np.bytes_).reshape(array.shape)
+
+
+def _fed_as(where: str, spec: TensorSpec, array: np.ndarray) -> np.ndarray:
+    """`array` as the model takes it: only string inputs are converted (to bytes)."""
+    return _as_bytes(f"{where}[{spec.name!r}]", array) if spec.dtype == STRING else array
 
 
 def sample_shape(shape: list[int | None] | list[int]) -> list[int]:
@@ -55,6 +98,13 @@ def generate(
     inputs: InputSignature, *, seed: int, count: int, low: float, high: float
 ) -> list[Feed]:
     """`count` samples uniform in [low, high) (integers: clipped to the dtype)."""
+    strings = [spec.name for spec in inputs if spec.dtype == STRING]
+    if strings:
+        raise DataError(
+            "give a .npz of bytes or str arrays, or a module:function generator yielding "
+            f"them, for the string input {strings[0]!r}: random strings would not be text "
+            "the model knows"
+        )
     rng = np.random.default_rng(seed)
     samples: list[Feed] = []
     for _ in range(count):
@@ -102,7 +152,9 @@ def _open_npz(path: Path) -> dict[str, np.ndarray]:
         try:
             return {name: archive[name] for name in archive.files}
         except ValueError as exc:
-            raise DataError(f"{path.name}: cannot read without unpickling ({exc})") from None
+            raise DataError(
+                f"{path.name}: cannot read without unpickling ({exc}); {OBJECT_ARRAY_ADVICE}"
+            ) from None
 
 
 def _open_npy(path: Path) -> np.ndarray:
@@ -123,7 +175,9 @@ def _refused_load(path: Path, exc: ValueError, writer: str, kind: str) -> DataEr
     without a NumPy header (text, a pickle...), or a damaged NumPy file."""
     text = str(exc).lower()
     if "object arrays" in text:
-        return DataError(f"{path.name}: cannot read without unpickling ({exc})")
+        return DataError(
+            f"{path.name}: cannot read without unpickling ({exc}); {OBJECT_ARRAY_ADVICE}"
+        )
     if "pickled" in text:  # numpy's guess for any file that starts with no known header
         return DataError(
             f"{path.name}: write this file with {writer}; it is not {kind} (it has no NumPy "
@@ -142,6 +196,7 @@ def _samples_from_arrays(
             f"{where} has no array for input(s) {', '.join(missing)}; "
             f"it has: {', '.join(arrays) or 'nothing'}"
         )
+    arrays = {**arrays, **{spec.name: _fed_as(where, spec, arrays[spec.name]) for spec in inputs}}
     counts = {spec.name: len(arrays[spec.name]) for spec in inputs}
     if len(set(counts.values())) > 1:
         raise DataError(f"{where}: inputs have different sample counts {counts}")
@@ -232,7 +287,7 @@ def _generator_feed(factory: str, index: int, item: Any, inputs: InputSignature)
         name, shape = spec.name, spec.shape
         if name not in item:
             raise DataError(f"{where} has no value for input {name!r}; it has: {', '.join(item)}")
-        array = np.asarray(item[name])
+        array = _fed_as(where, spec, np.asarray(item[name]))
         if array.ndim == len(shape) - 1:  # a sample without its batch axis
             array = array[np.newaxis]
         feed[name] = array
@@ -261,7 +316,7 @@ def check_feed(where: str, feed: Feed, inputs: InputSignature, *, sample_axis: b
                 f"{exp_shown}".replace("'?'", "?")
                 + (" (first axis = samples)" if sample_axis else "")
             )
-        if array.dtype != _numpy_dtype(dtype):
+        if not _dtype_fits(array, dtype):
             raise DataError(f"{where}[{name!r}] has dtype {array.dtype}, the model expects {dtype}")
 
 

@@ -117,10 +117,16 @@ EXPLANATIONS: dict[str, Explanation] = {
         "The model needs Select TF (Flex) ops: TensorFlow kernels linked into the app.",
         (
             "An op with no TFLite builtin (tf.Svd, tf.Erf in old versions, string ops).",
+            "A string-input model that standardizes and splits its text (a default "
+            "TextVectorization: tf.StringLower, tf.StaticRegexReplace, tf.StringSplitV2): "
+            "no builtin-only model can be made of it.",
             "`ops.select_tf_ops: true` was left on after the op was removed elsewhere.",
         ),
         (
             "Replace the op with builtin ones (the message names it and the code line).",
+            "For text: standardize and split in the app and feed the tokens; StringLookup "
+            "and TextVectorization(standardize=None, split=None) convert to builtin "
+            "HASHTABLE ops.",
             "Or accept Flex: `ops.select_tf_ops: true`, and run the variant on a runtime "
             "that links the Flex delegate (e.g. `tensorflow==2.18.*`).",
         ),
@@ -169,10 +175,14 @@ EXPLANATIONS: dict[str, Explanation] = {
             "Arrays keyed by another name than the model's inputs.",
             "A wrong sample shape or dtype, NaN or Inf values.",
             "A generator that raised, hung, or yielded something other than a dict.",
+            "A string input without data (random strings are not text the model knows), or "
+            "strings saved in a .npz as dtype=object (reading them needs unpickling).",
         ),
         (
             "Give one array per input, keyed by input name, first axis = samples, with the "
             "model's dtype; or let the gate generate data with `{generate: {...}}`.",
+            "For a string input: bytes or str arrays (np.array(texts, dtype=str)) in a .npz, "
+            "or a generator yielding bytes, str or object arrays of them; str is fed as UTF-8.",
         ),
         "models:\n  - name: classifier\n    source: model.keras\n"
         "    data: {calibration: data/calibration.npz, evaluation: data/eval.npz}",
@@ -238,6 +248,8 @@ EXPLANATIONS: dict[str, Explanation] = {
             "Quantization error: too few or unrepresentative calibration samples, "
             "sensitive layers quantized.",
             "A threshold tighter than float arithmetic allows across CPUs.",
+            "A `.tflite` source without `reference:` on several runtimes: a runtime computes "
+            "other numbers than the first one listed (the message names both).",
         ),
         (
             "Use calibration data from the real input distribution, or keep sensitive "
@@ -262,8 +274,13 @@ EXPLANATIONS: dict[str, Explanation] = {
         (
             "`min_top1` on a model without `classification:` outputs.",
             "A `.tflite` source without `reference:` (nothing to compare with).",
+            "A `.tflite` source without `reference:` on several runtimes whose first runtime "
+            "gave no outputs: they are the reference of the other runtimes.",
         ),
-        ("List the classification outputs, or give the .tflite a reference model.",),
+        (
+            "List the classification outputs, or give the .tflite a reference model.",
+            "Make the first runtime run (the message names it), or give a reference model.",
+        ),
         "models:\n  - name: m\n    source: model.keras\n    classification: [probs]",
     ),
     "size-budget": Explanation(

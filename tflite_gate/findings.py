@@ -209,7 +209,8 @@ RULES: dict[str, Rule] = {
             "A threshold from the policy was not applied",
             "A model-wide `min_top1` gates classification outputs only: list the outputs in "
             "the model's `classification:`, or write `min_top1` under `per_output`. A "
-            "`.tflite` source without `reference:` has nothing to compare with: add one.",
+            "`.tflite` source without `reference:` has nothing to compare with: add one (on "
+            "several runtimes, the first one's outputs are the others' reference).",
         ),
         Rule(
             "size-budget",

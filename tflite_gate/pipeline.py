@@ -43,6 +43,13 @@ from tflite_gate.environment import new_report
 from tflite_gate.execute import ExecutionResult, ExecutionStatus, run_interpreter
 from tflite_gate.files import copy_file_atomic, disk_problem
 from tflite_gate.findings import Finding, group_across_variants, make_finding
+from tflite_gate.input_pairing import (
+    INPUT_MAP_KEY,
+    InputPairs,
+    PairingError,
+    check_map_keys,
+    pair_inputs,
+)
 from tflite_gate.inspect import InvalidModelError, inspect_model
 from tflite_gate.layout import (
     ModelPlaces,
@@ -103,7 +110,6 @@ from tflite_gate.sources import (
     SourceError,
     apply_input_shapes,
     classify,
-    signature_name,
 )
 from tflite_gate.suggest import add_keep_float_snippets, suggestion_for
 from tflite_gate.thresholds import plan_output
@@ -667,7 +673,18 @@ def _run_tflite(
             config, reference, variant, signature, model_report, report, context
         )
     if inputs is not None:  # without reference outputs the model still runs: status `ran`
-        _execute_variant(config, 0, variant, path, inputs, outputs, report, context)
+        compare_runtimes = reference is None  # then the first runtime's outputs are one
+        _execute_variant(
+            config,
+            0,
+            variant,
+            path,
+            inputs,
+            outputs,
+            report,
+            context,
+            compare_runtimes=compare_runtimes,
+        )
 
 
 def _read_tflite_source(
@@ -710,20 +727,9 @@ def _declared_inputs(
         return None
 
 
-def _same_input(a: str, b: str) -> bool:
-    """Signature names or converted tensor names (`serving_default_x:0` is `x`)."""
-    return a == b or signature_name(a, {b}) == b or signature_name(b, {a}) == a
-
-
-def _input_names(ours: list[str], theirs: list[str]) -> dict[str, str] | None:
-    """Our input name → theirs, by name; None unless every input has exactly one partner."""
-    pairs = {}
-    for name in ours:
-        partners = [other for other in theirs if _same_input(name, other)]
-        if len(partners) != 1:
-            return None
-        pairs[name] = partners[0]
-    return pairs if len(set(pairs.values())) == len(theirs) else None
+def _input_map(config: ModelConfig) -> dict[str, str]:
+    """The policy's `input_map`: the .tflite's input name → the reference's."""
+    return {entry.tflite: entry.reference for entry in config.input_map}
 
 
 def _reference_run(
@@ -737,6 +743,11 @@ def _reference_run(
 ) -> tuple[Arrays | None, Arrays | None]:
     """Evaluation inputs (keyed by the .tflite's input names) and the reference's outputs."""
     kind, path = reference
+    try:
+        check_map_keys([spec.name for spec in signature], _input_map(config))
+    except PairingError as error:
+        report.add(checks.check_input_pairing(config, error))
+        return None, None
     started = time.monotonic()
     if kind == "tflite" and path is not None:
         found = _tflite_reference(config, path, signature, report, context)
@@ -782,11 +793,15 @@ def _tflite_reference(
     except OSError as error:
         report.add(checks.check_reference(config, unreadable_message(error)))
         return None
-    names = _input_names([spec.name for spec in signature], [t.name for t in inspection.inputs])
-    if names is None:
-        ours = [spec.name for spec in signature]
-        report.add(_inputs_differ(config, ours, [t.name for t in inspection.inputs]))
+    ours, theirs = [spec.name for spec in signature], [t.name for t in inspection.inputs]
+    try:
+        pairs = pair_inputs(ours, theirs, _input_map(config))
+    except PairingError as error:
+        report.add(checks.check_input_pairing(config, error))
         return None
+    names = pairs.names
+    if pairs.by_position:
+        _say_paired_by_position(config, pairs, context)
     # Data in the reference's dtypes: a float reference of an int8 model gets real values,
     # which the int8 model's run quantizes with its own scale.
     dtypes = {t.name: t.dtype for t in inspection.inputs}
@@ -847,33 +862,38 @@ def _converted_reference(
     request.input_shapes = {spec.name: sample_shape(spec.shape) for spec in signature}
     request.signature = None  # safe_mode is written on a .tflite only for a .keras reference
     request.variants = []  # reference outputs only
+    request.input_map = _input_map(config)  # the worker pairs the inputs: only it loads them
     result = _convert(config, request, "reference outputs", model_report, context)
     if not result.load.ok:
-        load = result.load
-        if load.policy_key == "input_shapes":
-            error = f"it does not take the .tflite's inputs: {load.error}"
-            report.add(checks.check_reference(config, error, rule="policy-invalid"))
-        else:
-            report.add(checks.check_reference(config, f"cannot load it: {load.error}"))
+        report.add(_reference_not_loaded(config, result.load))
         return None
     report.add(checks.check_evaluation(config, result.evaluation))
     feeds, outputs = _load_evaluation(result.evaluation)
     if feeds is None or outputs is None:
         return None
-    names = _input_names([spec.name for spec in signature], list(feeds))
-    if names is None:
-        report.add(_inputs_differ(config, [spec.name for spec in signature], list(feeds)))
-        return None
-    return {name: feeds[names[name]] for name in names}, True, outputs
+    ours = [spec.name for spec in signature]
+    pairs = pair_inputs(ours, [spec.name for spec in result.load.inputs], _input_map(config))
+    if pairs.by_position:  # paired so by the worker, which loaded the reference
+        _say_paired_by_position(config, pairs, context)
+    return {name: feeds[name] for name in ours}, True, outputs
 
 
-def _inputs_differ(config: ModelConfig, ours: list[str], theirs: list[str]) -> list[Finding]:
-    return checks.check_reference(
-        config,
-        f"its inputs ({', '.join(theirs) or 'none'}) are not the .tflite's "
-        f"({', '.join(ours) or 'none'}); "
-        "a reference must take the same inputs, by name",
-        rule="policy-invalid",
+def _reference_not_loaded(config: ModelConfig, load: LoadResult) -> list[Finding]:
+    """Why the worker could not load the reference: its inputs, or the model itself."""
+    if load.policy_key is not None and load.policy_key.startswith(INPUT_MAP_KEY):
+        pairing = PairingError.from_policy_key(load.error or "", load.policy_key)
+        return checks.check_input_pairing(config, pairing)
+    if load.policy_key == "input_shapes":
+        error = f"it does not take the .tflite's inputs: {load.error}"
+        return checks.check_reference(config, error, rule="policy-invalid")
+    return checks.check_reference(config, f"cannot load it: {load.error}")
+
+
+def _say_paired_by_position(config: ModelConfig, pairs: InputPairs, context: RunContext) -> None:
+    ((ours, theirs),) = pairs.names.items()
+    context.progress(
+        f"[{config.name}] the reference's input {theirs!r} is fed as the .tflite's {ours!r} "
+        "(one input each, paired by position)"
     )
 
 
@@ -1269,38 +1289,86 @@ def _execute_variant(
     reference: Arrays | None,
     report: Report,
     context: RunContext,
+    *,
+    compare_runtimes: bool = False,
 ) -> None:
-    """Run the variant (the `position`-th) on every runtime and compare with the reference."""
-    for runtime_position, item in enumerate(config.runtimes.value):
-        if context.only_runtimes and runtime_name(item) not in context.only_runtimes:
+    """Run the variant (the `position`-th) on every runtime and compare with the reference.
+
+    `compare_runtimes` (a .tflite source without `reference:`): the first runtime's
+    outputs are the reference of the others, so a runtime that computes other numbers
+    fails as a bad conversion does. A shard that leaves the first runtime to another
+    shard still runs it, for its outputs only, so shards judge as one run does.
+    """
+    runtimes = config.runtimes.value
+    by_first = compare_runtimes and reference is None and len(runtimes) > 1
+    compared_with: str | None = None
+    for runtime_position, item in enumerate(runtimes):
+        ours = not context.only_runtimes or runtime_name(item) in context.only_runtimes
+        first = by_first and runtime_position == 0
+        if not (ours or first):
             continue  # another shard's
-        spec = runtime_spec(item, context.workspace)
-        prepared = _runtime(spec, config, report, context)
-        if prepared is None:
-            variant.runs.append(RuntimeRun(runtime=spec.name, status="unavailable"))
-            continue
-        at = (position, variant.name)
-        try:
-            result = _interpret(
-                config, spec, prepared, model, inputs, at, runtime_position, context
-            )
-        except OSError as error:  # its scratch files could not be written: not run at all
-            report.add([_environment_finding(error, config, context, variant.name)])
-            message = f"not run: {error.strerror or error}"
-            variant.runs.append(RuntimeRun(runtime=spec.name, status="error", message=message))
-            continue
-        if result.reproducer_error is not None:
-            report.add(
-                [_environment_finding(result.reproducer_error, config, context, variant.name)]
-            )
-        run = _runtime_run(config, spec, prepared, result, variant, context)
-        if result.ok and reference is not None:
-            _judge(run, result.outputs, reference, variant, config)
+        where = report if ours else _aside(report)
+        run, result = _run_variant_on(
+            config, item, runtime_position, (position, variant), model, inputs, where, context
+        )
+        outputs = result.outputs if result is not None and result.ok else None
+        if first:
+            reference, compared_with = outputs, run.label
+        elif outputs is not None and reference is not None:
+            _judge(run, outputs, reference, variant, config)
+            run.compared_with = compared_with
+        if not ours:
+            continue  # the first runtime, run for the others: its own shard reports it
         variant.runs.append(run)
+        if result is None:  # not run at all
+            continue
         report.add(checks.check_run(config, variant, run))
         report.add(checks.check_divergence(config, variant, run))
         report.add(checks.check_latency_budget(config, variant, run))
-        context.progress(ResultLine(f"[{config.name}/{variant.name}] {spec.name}: {_summary(run)}"))
+        context.progress(
+            ResultLine(f"[{config.name}/{variant.name}] {run.runtime}: {_summary(run)}")
+        )
+
+
+def _aside(report: Report) -> Report:
+    """A report whose findings nobody reads: for a run another shard reports."""
+    return Report(tool=report.tool, started_at="", environment=report.environment)
+
+
+def _run_variant_on(
+    config: ModelConfig,
+    item: str | RuntimeEntry,
+    runtime_position: int,
+    at: tuple[int, VariantReport],
+    model: Path,
+    inputs: Arrays,
+    report: Report,
+    context: RunContext,
+) -> tuple[RuntimeRun, ExecutionResult | None]:
+    """The variant (position, report) executed on one runtime, and how it went (None: not run)."""
+    position, variant = at
+    spec = runtime_spec(item, context.workspace)
+    prepared = _runtime(spec, config, report, context)
+    if prepared is None:
+        return RuntimeRun(runtime=spec.name, status="unavailable"), None
+    try:
+        result = _interpret(
+            config,
+            spec,
+            prepared,
+            model,
+            inputs,
+            (position, variant.name),
+            runtime_position,
+            context,
+        )
+    except OSError as error:  # its scratch files could not be written: not run at all
+        report.add([_environment_finding(error, config, context, variant.name)])
+        message = f"not run: {error.strerror or error}"
+        return RuntimeRun(runtime=spec.name, status="error", message=message), None
+    if result.reproducer_error is not None:
+        report.add([_environment_finding(result.reproducer_error, config, context, variant.name)])
+    return _runtime_run(config, spec, prepared, result, variant, context), result
 
 
 def _diagnose_variant(
@@ -1525,6 +1593,8 @@ def _summary(run: RuntimeRun) -> str:
     if not run.metrics:
         return run.status + (f" ({run.message.splitlines()[0]})" if run.message else "")
     worst = max(run.metrics, key=lambda m: m.value("max_abs") or 0.0)
-    return f"{run.status}, {run.samples} samples, worst output {worst.output!r}: " + ", ".join(
-        f"{metric} {format_metric(worst, metric)}" for metric in ("max_abs", "cosine")
+    versus = f" vs {run.compared_with}" if run.compared_with else ""
+    return (
+        f"{run.status}{versus}, {run.samples} samples, worst output {worst.output!r}: "
+        + ", ".join(f"{metric} {format_metric(worst, metric)}" for metric in ("max_abs", "cosine"))
     )

@@ -331,6 +331,9 @@ class Settings(_Strict):
         return value
 
 
+InputName = Annotated[str, Field(min_length=1)]
+
+
 class ModelSpec(Settings):
     name: Annotated[str, Field(pattern=NAME_PATTERN)]
     source: Annotated[str, Field(min_length=1)]
@@ -339,6 +342,28 @@ class ModelSpec(Settings):
     safe_mode: bool = True
     classification: list[Annotated[str, Field(min_length=1)]] | None = None
     reference: Annotated[str, Field(min_length=1)] | None = None  # for .tflite sources
+    input_map: dict[InputName, InputName] | None = Field(
+        default=None,
+        description="A .tflite source's input name -> its reference's input name, for inputs "
+        "that names do not pair (one input each pairs by position).",
+    )
+
+    @field_validator("input_map")
+    @classmethod
+    def _each_reference_input_fed_once(
+        cls, input_map: dict[str, str] | None
+    ) -> dict[str, str] | None:
+        """Two .tflite inputs feeding one reference input leave another unfed: a typo."""
+        fed: dict[str, str] = {}
+        for ours, theirs in (input_map or {}).items():
+            if theirs in fed:
+                raise _PathError(
+                    f"map {ours!r} to another of the reference's inputs: {theirs!r} is "
+                    f"already fed by {fed[theirs]!r}",
+                    (ours,),
+                )
+            fed[theirs] = ours
+        return input_map
 
 
 class Policy(_Strict):
@@ -776,6 +801,16 @@ class Setting(typing.Generic[T]):
 
 
 @dataclass(frozen=True)
+class MappedInput:
+    """One `input_map` entry: the .tflite's input, the reference's it feeds, each located."""
+
+    tflite: str
+    reference: str
+    tflite_location: Location  # the key
+    reference_location: Location  # the value
+
+
+@dataclass(frozen=True)
 class ModelConfig:
     """Everything the pipeline needs for one model, defaults already applied."""
 
@@ -791,6 +826,7 @@ class ModelConfig:
     safe_mode: bool
     classification: Setting[list[str] | None]  # outputs gated by a model-wide min_top1
     reference: Setting[str | None]  # a .tflite source's reference model
+    input_map: list[MappedInput]  # pairs the .tflite's inputs with the reference's
     variants: list[VariantSpec]  # the model's own list, else the defaults', else one float
     allow_ops: Setting[list[str] | None]
     deny_ops: Setting[list[str]]
@@ -960,6 +996,7 @@ def resolve_model(loaded: LoadedPolicy, index: int) -> ModelConfig:
             model.reference,
             loaded.location(("models", index, "reference")) if model.reference else None,
         ),
+        input_map=_mapped_inputs(loaded, index),
         variants=variants,
         allow_ops=_pick(loaded, index, "ops", "allow", None),
         deny_ops=_pick(loaded, index, "ops", "deny", []),
@@ -994,6 +1031,23 @@ def resolve_model(loaded: LoadedPolicy, index: int) -> ModelConfig:
         else {},
         thresholds=thresholds,
     )
+
+
+def _mapped_inputs(loaded: LoadedPolicy, index: int) -> list[MappedInput]:
+    """The model's `input_map`, each name located for the findings that refuse it."""
+    entries = []
+    for ours, theirs in (loaded.policy.models[index].input_map or {}).items():
+        path = ("models", index, "input_map", ours)
+        key = loaded.source_map.nearest(path, prefer_key=True)
+        entries.append(
+            MappedInput(
+                tflite=ours,
+                reference=theirs,
+                tflite_location=mark_to_location(loaded.display_path, key),
+                reference_location=loaded.location(path),
+            )
+        )
+    return entries
 
 
 def _budgets(loaded: LoadedPolicy, index: int) -> dict[str, Setting[Any]]:

@@ -14,10 +14,11 @@ import json
 import sys
 import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tflite_gate.input_pairing import PairingError, pair_inputs
 from tflite_gate.report.model import SourceKind, WrittenBy
 from tflite_gate.worker_protocol import TensorSpec
 from tflite_gate.workspace_code import describe_exception, exception_location, import_function
@@ -98,11 +99,16 @@ def _saved_model_tf_version(pb_path: Path) -> str | None:
 
 @dataclass
 class PreparedModel:
-    """A SavedModel ready for `TFLiteConverter.from_saved_model`."""
+    """A SavedModel ready for `TFLiteConverter.from_saved_model`.
+
+    `data_names`: for a .tflite's reference, its input names → the .tflite's, which the
+    evaluation data uses (empty: the data uses the model's own names).
+    """
 
     saved_model_dir: Path
     signature_key: str
     inputs: list[TensorSpec]
+    data_names: dict[str, str] = field(default_factory=dict)
 
 
 def signature_name(given: str, names: set[str]) -> str:
@@ -655,6 +661,25 @@ def _keras_kind(candidate: Any) -> str | None:
     return None
 
 
+def _paired_shapes(
+    specs: list[TensorSpec], input_shapes: dict[str, list[int]], input_map: dict[str, str] | None
+) -> tuple[dict[str, list[int]], dict[str, str]]:
+    """`input_shapes` by the model's own input names, and own name → the data's name.
+
+    Without `input_map` the shapes already use the model's names. With one, the model
+    is a .tflite's reference: `input_shapes` names every input of the .tflite, in its
+    order, and pairs with the model's inputs by name, the map, or position.
+    """
+    if input_map is None:
+        return input_shapes, {}
+    try:
+        pairs = pair_inputs(list(input_shapes), [spec.name for spec in specs], input_map)
+    except PairingError as error:
+        raise SourceError(error.message, policy_key=error.policy_key) from None
+    shapes = {pairs.names[name]: shape for name, shape in input_shapes.items()}
+    return shapes, {theirs: ours for ours, theirs in pairs.names.items()}
+
+
 def load_as_saved_model(
     *,
     kind: SourceKind,
@@ -665,17 +690,22 @@ def load_as_saved_model(
     input_shapes: dict[str, list[int]],
     signature: str | None,
     safe_mode: bool,
+    input_map: dict[str, str] | None = None,
 ) -> PreparedModel:
-    """Load any supported source and return a SavedModel the converter can read."""
+    """Load any supported source and return a SavedModel the converter can read.
+
+    `input_map` (a .tflite's reference only): see `_paired_shapes`.
+    """
     target = scratch / "saved_model"
     key = signature or SERVING_KEY
     if kind == "saved_model" and path is not None:
         function, owner = _signature_of_saved_model(path, key, source)
         specs = _function_specs(function)
-        if input_shapes:
-            specs = apply_input_shapes(specs, input_shapes)
+        shapes, names = _paired_shapes(specs, input_shapes, input_map)
+        if shapes:
+            specs = apply_input_shapes(specs, shapes)
             _save_function(function, owner, specs, target)
-            return PreparedModel(target, SERVING_KEY, specs)
+            return PreparedModel(target, SERVING_KEY, specs, names)
         apply_input_shapes(specs, {})
         return PreparedModel(path, key, specs)
 
@@ -688,7 +718,8 @@ def load_as_saved_model(
     keras_kind = _keras_kind(candidate)
     if keras_kind is not None:
         specs, pack = _keras_specs(candidate, input_shapes)
-        specs = apply_input_shapes(specs, input_shapes)
+        shapes, names = _paired_shapes(specs, input_shapes, input_map)
+        specs = apply_input_shapes(specs, shapes)
         if not getattr(candidate, "built", True):
             _build_by_calling(candidate, specs, pack, workspace)
         if keras_kind == "keras":
@@ -697,7 +728,7 @@ def load_as_saved_model(
             _write_saved_model(
                 _keras_serve(candidate, pack), list(candidate.variables), specs, target
             )
-        return PreparedModel(target, SERVING_KEY, specs)
+        return PreparedModel(target, SERVING_KEY, specs, names)
     found = _concrete_of(candidate)
     if found is None:
         raise SourceError(
@@ -706,6 +737,8 @@ def load_as_saved_model(
             "input_signature, or a tf.Module whose __call__ is one"
         )
     function, owner = found
-    specs = apply_input_shapes(_function_specs(function), input_shapes)
+    specs = _function_specs(function)
+    shapes, names = _paired_shapes(specs, input_shapes, input_map)
+    specs = apply_input_shapes(specs, shapes)
     _save_function(function, owner, specs, target)
-    return PreparedModel(target, SERVING_KEY, specs)
+    return PreparedModel(target, SERVING_KEY, specs, names)

@@ -126,6 +126,9 @@ class ConversionRequest(_Message):
     evaluation: SourceSpec | None = None
     samples: int = 16
     reference: bool = True
+    # Only for a .tflite's reference: `input_shapes` then names the .tflite's inputs,
+    # paired with this model's by name, this map (.tflite name → ours) or position.
+    input_map: dict[str, str] | None = None
     skip: list[str] = Field(default_factory=list)
     diagnose: DiagnosisRequest | None = None
 

@@ -176,6 +176,8 @@ _USABLE_VARIANTS = {"converted", "not-converted"}  # shown plainly; the others i
 
 def _run_status(run: RuntimeRun) -> str:
     status = f"**{run.status}**" if run.status in FAILING_RUN_STATUSES else run.status
+    if run.compared_with:
+        status += f" vs {escape_cell(run.compared_with)}"
     if run.status not in EXECUTED_RUN_STATUSES and run.phase:
         status += f" in {escape_cell(run.phase)}"
         if run.signal:

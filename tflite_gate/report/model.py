@@ -245,6 +245,12 @@ class RuntimeRun(_Model):
     runtime: str
     runtime_version: str | None = None
     status: RunStatus
+    compared_with: str | None = Field(
+        default=None,
+        description="The runtime (and version) whose outputs this run was compared with: a "
+        ".tflite source without `reference:` on several runtimes is compared with its first "
+        "runtime. Null when compared with the source model or the reference, or not compared.",
+    )
     phase: str | None = Field(
         default=None, description="start, import, load, allocate, invoke or read"
     )

@@ -106,7 +106,7 @@ def _run_lines(model: ModelReport) -> list[Line]:
     lines: list[Line] = []
     for variant in model.variants:
         for run in variant.runs:
-            text = ""
+            text = f" vs {run.compared_with}" if run.compared_with else ""
             if run.samples:
                 text += f" · {run.samples} samples"
             if run.latency_ms is not None:
