@@ -27,6 +27,21 @@ FLOAT_NOISE = OutputMetrics(
 )
 
 
+# The examples' int8 classifier: an error well above float rounding.
+QUANTIZED = OutputMetrics(
+    output="probs",
+    samples=16,
+    compared=160,
+    max_abs=0.011600017547607422,
+    mean_abs=0.0017197,
+    rmse=0.0039,
+    rel_rmse=0.0393,
+    cosine=0.999226,
+    snr_db=28.1,
+    top1=1.0,
+)
+
+
 def _variant(metrics: OutputMetrics, *ops: OpInfo) -> VariantReport:
     inspection = Inspection(
         size_bytes=1000,
@@ -59,19 +74,33 @@ def _conv(count: int) -> OpInfo:
 
 
 def test_a_change_is_listed_only_where_its_printed_values_differ() -> None:
-    exact = FLOAT_NOISE.model_copy(update={"cosine": 1.0, "max_abs": 1.5e-8})
-    change = variant_change("m", _variant(FLOAT_NOISE), _variant(exact))
+    later = QUANTIZED.model_copy(update={"cosine": 0.9992261, "max_abs": 0.0125})
+    change = variant_change("m", _variant(QUANTIZED), _variant(later))
     assert [item.metric for item in change.metrics] == ["max_abs"]
     for item in change.metrics:
         assert format_number(item.before, 6) != format_number(item.after, 6)
     [shown] = change_parts(change)
     assert "cosine" not in shown
-    assert shown == "probs on ai-edge-litert: max_abs 7.45058e-9 → 1.5e-8"
+    assert shown == "probs on ai-edge-litert: max_abs 0.0116 → 0.0125"
+
+
+def test_float_rounding_on_both_sides_is_no_change() -> None:
+    """3.7e-9 → 7.5e-9 doubles a rounding error: "100% worse", yet nothing was lost."""
+    doubled = FLOAT_NOISE.model_copy(
+        update={"max_abs": 1.5e-8, "rel_rmse": 4.4e-8, "rmse": 4.7e-9, "snr_db": 147.0}
+    )
+    change = variant_change("m", _variant(FLOAT_NOISE), _variant(doubled))
+    assert change.metrics == []
+    assert change_parts(change) == []
+    lost = doubled.model_copy(update={"rel_rmse": 0.02, "max_abs": 0.004})
+    listed = variant_change("m", _variant(FLOAT_NOISE), _variant(lost)).metrics
+    assert {"max_abs", "rel_rmse"} <= {item.metric for item in listed}  # a real loss still is
 
 
 def test_an_agreement_below_one_never_reads_as_one_in_a_change() -> None:
-    worse = FLOAT_NOISE.model_copy(update={"cosine": 0.99999})
-    change = variant_change("m", _variant(worse), _variant(FLOAT_NOISE))
+    worse = QUANTIZED.model_copy(update={"cosine": 0.99999})
+    better = QUANTIZED.model_copy(update={"cosine": 0.9999999999999997})
+    change = variant_change("m", _variant(worse), _variant(better))
     [shown] = change_parts(change)
     assert "cosine 0.99999 → >0.999999999" in shown
 

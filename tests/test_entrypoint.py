@@ -18,6 +18,7 @@ import pytest
 from action_env import action_env, run_entrypoint
 from conftest import REPO
 from fake_github import PR, TOKEN, FakeGitHub, serve
+from tflite_builder import build_model, builtin
 
 pytestmark = pytest.mark.slow  # every test here starts processes
 
@@ -425,3 +426,19 @@ def test_new_inputs_with_bad_values_are_input_errors(
     assert run.outputs["verdict"] == "error"
     report = json.loads((repository / "tflite-gate-report.json").read_text())
     assert report["verdict"] == "error"
+
+
+def test_the_action_log_states_each_result_once(tmp_path: Path) -> None:
+    """The progress group and the summary below it would both carry every run result."""
+    repository = tmp_path / "repo"
+    repository.mkdir()
+    (repository / "relu.tflite").write_bytes(build_model([builtin("RELU")]))
+    (repository / "tflite-gate.yml").write_text(
+        "version: 1\nmodels:\n  - {name: relu, source: relu.tflite}\n"
+    )
+    env = action_env(repository, tmp_path, {"comment": "off"})
+    completed = run_entrypoint(repository, env)
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    results = [line for line in completed.stdout.splitlines() if "16 samples" in line]
+    assert len(results) == 1, results
+    assert "[relu] relu.tflite" in completed.stdout  # progress itself is still shown

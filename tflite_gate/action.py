@@ -52,7 +52,13 @@ from tflite_gate.report.markdown import render_markdown
 from tflite_gate.report.model import Report
 from tflite_gate.report.outputs import Output, output_path_problems, report_outputs, write_each
 from tflite_gate.report.terminal import render
-from tflite_gate.run_options import CheckOptions, FailOn, OptionNames, artifacts_path
+from tflite_gate.run_options import (
+    CheckOptions,
+    FailOn,
+    OptionNames,
+    ResultLine,
+    artifacts_path,
+)
 from tflite_gate.shards import SplitBy
 
 COMMENT_LIMIT = 65_536
@@ -402,6 +408,8 @@ def _run(env: Mapping[str, str], out: TextIO) -> int:
     repository = str(_repository(env))
 
     def progress(message: str) -> None:
+        if isinstance(message, ResultLine):  # the summary below says it once
+            return
         shown = message.replace(f"{repository}/", "")
         out.write(f"{plain_line(shown)}\n")
         out.flush()

@@ -15,12 +15,14 @@ from collections import Counter
 from typing import get_args
 
 from tflite_gate.report.model import (
+    FLOAT_ROUNDING_REL_RMSE,
     BaselineComparison,
     LatencyChange,
     MetricChange,
     MetricName,
     OpCountChange,
     OpVersionChange,
+    OutputMetrics,
     Report,
     VariantChange,
     VariantReport,
@@ -53,6 +55,18 @@ def _count_changes(before: VariantReport, after: VariantReport) -> list[OpCountC
     ]
 
 
+def _both_float_rounding(before: OutputMetrics, after: OutputMetrics) -> bool:
+    """Both runs' error is float rounding: 3.7e-9 → 7.5e-9 is no regression, nor a change.
+
+    Doubling a rounding error reads as "100% worse" although neither run lost any
+    accuracy; such an output's metrics are neither listed nor gated.
+    """
+    return all(
+        value is not None and value <= FLOAT_ROUNDING_REL_RMSE
+        for value in (before.rel_rmse, after.rel_rmse)
+    )
+
+
 def _metric_changes(before: VariantReport, after: VariantReport) -> list[MetricChange]:
     earlier = {run.runtime: {m.output: m for m in run.metrics} for run in before.runs}
     found: list[MetricChange] = []
@@ -60,7 +74,7 @@ def _metric_changes(before: VariantReport, after: VariantReport) -> list[MetricC
         outputs = earlier.get(run.runtime, {})
         for metrics in run.metrics:
             old = outputs.get(metrics.output)
-            if old is None:
+            if old is None or _both_float_rounding(old, metrics):
                 continue
             found += [
                 MetricChange(

@@ -37,6 +37,7 @@ from tflite_gate.policy import (
     resolve_model,
 )
 from tflite_gate.report.model import (
+    FLOAT_ROUNDING_REL_RMSE,
     MetricName,
     ModelReport,
     OutputMetrics,
@@ -52,7 +53,7 @@ QUANTIZATIONS = ("float", "dynamic", "float16", "int8", "int16x8")
 MODEL_SUFFIXES = (".keras", ".h5", ".tflite")
 # Float kernels of two CPUs can differ where one measured no error at all: a starting
 # threshold never sits below these (before the margin).
-REL_RMSE_FLOOR = 1e-5
+REL_RMSE_FLOOR = FLOAT_ROUNDING_REL_RMSE
 COSINE_GAP_FLOOR = 1e-7
 STARTER_KEYS = ("rel_rmse", "min_cosine")
 _SKIPPED_DIRECTORIES = {GATE_DIRECTORY, "node_modules", "site-packages", "__pycache__"}

@@ -134,6 +134,10 @@ ThresholdKey = Literal[
 ]
 Infinity = Literal["inf", "-inf"]
 
+FLOAT_ROUNDING_REL_RMSE = 1e-5
+"""A relative RMSE this small is float rounding: the float kernels of two CPUs (or two
+builds of one runtime) differ by about this much where neither loses accuracy."""
+
 
 class OutputMetrics(_Model):
     """Divergence of one output from the reference, worst sample for each metric.
