@@ -12,9 +12,17 @@ import yaml
 from conftest import run_gate
 from tflite_builder import build_model, builtin
 
+from tflite_gate.environment import new_report
 from tflite_gate.json_schemas import schema_text
 from tflite_gate.policy import load_policy
-from tflite_gate.starter_policy import SCHEMA_FILE_NAME, _quoted, find_sources, model_name
+from tflite_gate.report.model import ModelReport, OutputMetrics, Report, RuntimeRun, VariantReport
+from tflite_gate.starter_policy import (
+    SCHEMA_FILE_NAME,
+    _quoted,
+    find_sources,
+    model_name,
+    starter_policy,
+)
 
 TINY_MODEL = """\
     import keras
@@ -70,6 +78,39 @@ def test_names_come_from_the_source() -> None:
 @pytest.mark.parametrize("text", ["probs", "true", "1.0", "a b", "out\U0001f600", "x\ny", "\x7f"])
 def test_names_written_into_the_policy_read_back_as_written(text: str) -> None:
     assert yaml.safe_load(f"key: {_quoted(text)}") == {"key": text}
+
+
+def _measured(cosine: float, rel_rmse: float, **more: object) -> Report:
+    """A probe's report: one float variant whose output measured these values."""
+    metrics = OutputMetrics(
+        output="probs",
+        samples=8,
+        compared=32,
+        max_abs=0.1,
+        mean_abs=0.01,
+        rmse=0.02,
+        rel_rmse=rel_rmse,
+        cosine=cosine,
+        snr_db=20.0,
+        **more,  # type: ignore[arg-type]
+    )
+    run = RuntimeRun(runtime="ai-edge-litert", status="ran", samples=8, metrics=[metrics])
+    variant = VariantReport(
+        name="float", quantization="none", io="float32", status="converted", runs=[run]
+    )
+    report = new_report()
+    report.models.append(ModelReport(name="tiny", source="tiny.keras", variants=[variant]))
+    return report
+
+
+def test_starter_thresholds_are_written_as_the_decimals_they_are() -> None:
+    text = starter_policy(
+        "tiny", "tiny.keras", [("float", "none")], {}, _measured(0.9825, 0.0123), 1.0
+    )
+    written = yaml.safe_load(text)["models"][0]["variants"][0]["max_divergence"]
+    assert "max_divergence: {rel_rmse: 0.025, min_cosine: 0.93}" in text
+    assert written == {"rel_rmse": 0.025, "min_cosine": 0.93}
+    assert written["min_cosine"] <= 0.9825  # still passes on what was measured
 
 
 def test_init_asks_for_what_it_cannot_decide(tmp_path: Path) -> None:

@@ -36,7 +36,9 @@ from tflite_gate.run_options import parse_margin
 from tflite_gate.suggest import (
     SuggestionError,
     add_keep_float_snippets,
+    annotated_snippet,
     loosened,
+    measured_text,
     merge,
     policy_mapping,
     suggest_thresholds,
@@ -132,12 +134,20 @@ def test_loosened_values() -> None:
     measured=st.floats(0.0, 1.0, allow_nan=False),
     margin=st.floats(0.0, 100.0, allow_nan=False),
 )
-def test_a_loosened_threshold_passes_what_was_measured(
+def test_a_loosened_threshold_passes_what_was_measured_and_carries_no_noise(
     key: str, measured: float, margin: float
 ) -> None:
     value = loosened(key, measured, margin)  # type: ignore[arg-type]
     assert math.isfinite(value)
     assert value >= measured if key in MAX_METRICS else value <= measured
+    assert float(f"{value:.12g}") == value, f"float noise: {value!r}"
+
+
+def test_loosened_values_are_the_decimals_they_print_as() -> None:
+    # 1 - 0.07 is 0.9299999999999999 in binary: the threshold written must read 0.93.
+    assert repr(loosened("min_cosine", 0.9825, 1.0)) == "0.93"
+    assert repr(loosened("min_top1", 0.965, 1.0)) == "0.93"
+    assert repr(loosened("min_cosine", 0.99999, 1.0)) == "0.99996"  # the gap's digits stay
 
 
 def test_only_the_broken_output_is_loosened_in_the_variant_that_broke_it(tmp_path: Path) -> None:
@@ -343,6 +353,36 @@ def test_suggest_command_prints_a_commented_snippet(
     value = body["models"][0]["variants"][0]["max_divergence"]["per_output"]["probs"]["min_cosine"]
     verify(yaml.safe_dump(body), report, loaded)
     assert value < 0.99999
+
+
+def test_the_snippet_comments_show_values_as_written(tmp_path: Path) -> None:
+    loaded = _load(
+        tmp_path,
+        """\
+        version: 1
+        models:
+          - name: det
+            source: det.keras
+            max_divergence: {min_cosine: 0.9999999}
+        """,
+    )
+    runs = {("det", "float"): [_run(loaded, "det", "float", {"probs": 1e-3, "box": 1e-3}, "x")]}
+    suggestion = suggest_thresholds(_report(loaded, runs), loaded)
+    assert suggestion is not None
+    [item] = suggestion.thresholds
+    text = annotated_snippet(suggestion, "tflite-gate.yml")
+    written = yaml.safe_load(text)["models"][0]["variants"][0]["max_divergence"]["min_cosine"]
+    assert written == item.value
+    # A comment that rounds as it prints would show min_cosine 1 and a tighter value.
+    measured = measured_text(item.measured, item.threshold, item.value)
+    assert f"min_cosine 0.9999999 (tflite-gate.yml:5) measured {measured} -> {written!r}" in text
+
+
+def test_a_measured_value_is_shown_with_the_digits_that_set_it_apart() -> None:
+    assert measured_text(0.9999950862899506, 0.9999999, 0.99998) == "0.999995"
+    # Six digits would print 1 for a cosine below the threshold.
+    assert measured_text(0.99999995, 0.9999999, 0.9999998) == "0.99999995"
+    assert measured_text(0.0123456789, 0.01, 0.025) == "0.0123457"
 
 
 def test_suggest_command_refuses_what_it_cannot_place(

@@ -25,7 +25,7 @@ from typing import Any
 
 import yaml
 
-from tflite_gate.compare import MAX_METRICS, MIN_METRICS, round_up, violations
+from tflite_gate.compare import MAX_METRICS, MIN_METRICS, round_down, round_up, violations
 from tflite_gate.policy import AS_IS_VARIANT, LoadedPolicy, ModelConfig, Policy, resolve_model
 from tflite_gate.report.model import (
     ModelReport,
@@ -60,13 +60,24 @@ def loosened(key: ThresholdKey, measured: float, margin: float) -> float:
         return _looser_than(measured, measured * growth, round_up)
     if key == "min_cosine":
         gap = min((1.0 - measured) * growth**2, 2.0)
-        return max(1.0 - _looser_than(1.0 - measured, gap, round_up), -1.0)
+        return max(_one_minus(_looser_than(1.0 - measured, gap, round_up), measured), -1.0)
     if key == "min_snr_db":
         return math.floor((measured - 20 * math.log10(growth)) * 10) / 10
     if key == "min_top1":
         gap = min((1.0 - measured) * growth, 1.0)
-        return max(1.0 - _looser_than(1.0 - measured, gap, round_up), 0.0)
+        return max(_one_minus(_looser_than(1.0 - measured, gap, round_up), measured), 0.0)
     raise ValueError(f"unknown threshold {key!r}")
+
+
+def _one_minus(gap: float, measured: float) -> float:
+    """1 - `gap` as the decimal it stands for, never above `measured`.
+
+    In binary 1 - 0.07 is 0.9299999999999999: a policy would carry that noise where
+    0.93 was meant. When the decimal itself would not pass (a gap at the last bits of
+    a float), the passing value is rounded down to 12 significant digits instead.
+    """
+    value = float(f"{1.0 - gap:.12g}")
+    return value if value <= measured else round_down(min(1.0 - gap, measured), 12)
 
 
 def _looser_than(measured: float, loose: float, rounded: Callable[[float, int], float]) -> float:
@@ -454,9 +465,22 @@ def annotated_snippet(suggestion: ThresholdSuggestion, policy_path: str) -> str:
             else "default"
         )
         output = f" output {item.output!r}" if item.output else ""
+        measured = measured_text(item.measured, item.threshold, item.value)
         text = (
-            f"# {item.model}/{item.variant}{output}: {item.key} {item.threshold:g} ({where}) "
-            f"measured {item.measured:.6g} -> {item.value:g}"
+            f"# {item.model}/{item.variant}{output}: {item.key} {item.threshold!r} ({where}) "
+            f"measured {measured} -> {item.value!r}"
         )
         lines.append(_SAFE_COMMENT.sub("?", text))
     return "\n".join(lines) + "\n" + suggestion.snippet
+
+
+def measured_text(measured: float, *beside: float) -> str:
+    """`measured` with 6 significant digits, or as many more as it takes to tell it apart
+    from the thresholds `beside` it and from 1: a cosine of 0.99999995 printed as 1 would
+    look better than what was measured."""
+    for digits in range(6, 18):
+        text = f"{measured:.{digits}g}"
+        shown = float(text)
+        if shown not in beside and (shown == 1.0) == (measured == 1.0):
+            return text
+    return repr(measured)
