@@ -21,6 +21,7 @@ from tflite_gate.starter_policy import (
     _quoted,
     find_sources,
     model_name,
+    probe_problem,
     starter_policy,
 )
 
@@ -111,6 +112,21 @@ def test_starter_thresholds_are_written_as_the_decimals_they_are() -> None:
     assert "max_divergence: {rel_rmse: 0.025, min_cosine: 0.93}" in text
     assert written == {"rel_rmse": 0.025, "min_cosine": 0.93}
     assert written["min_cosine"] <= 0.9825  # still passes on what was measured
+
+
+def test_a_variant_no_threshold_should_pass_gets_no_starter_policy() -> None:
+    problem = probe_problem(_measured(5e-16, 1.0), margin=1.0)
+    assert problem is not None
+    code, message = problem
+    assert code == 1
+    assert message.startswith("fix these first (or choose other --variants): ")
+    assert (
+        "  tiny/float: fix the variant, no threshold should pass it: output 'probs' cosine "
+        "5e-16: a min_cosine that passes it with the 100% margin is -1.0, at or below 0"
+    ) in message
+    collapsed = probe_problem(_measured(0.99, 0.01, collapsed=True, collapsed_to=0.5), margin=0)
+    assert collapsed is not None and "(collapsed)" in collapsed[1]
+    assert probe_problem(_measured(0.9825, 0.0123), margin=1.0) is None
 
 
 def test_init_asks_for_what_it_cannot_decide(tmp_path: Path) -> None:

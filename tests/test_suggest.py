@@ -27,6 +27,7 @@ from tflite_gate.report.markdown import render_markdown
 from tflite_gate.report.model import (
     LayerDiagnosis,
     ModelReport,
+    OutputMetrics,
     Report,
     RuntimeRun,
     VariantReport,
@@ -40,8 +41,10 @@ from tflite_gate.suggest import (
     loosened,
     measured_text,
     merge,
+    output_defect,
     policy_mapping,
     suggest_thresholds,
+    suggestion_for,
     verify,
 )
 
@@ -59,17 +62,33 @@ def _run(
     loaded: LoadedPolicy, model: str, variant: str, noise: dict[str, float], runtime: str
 ) -> RuntimeRun:
     """A run whose outputs are the reference plus `noise` (relative), judged by the policy."""
-    index = [m.name for m in loaded.policy.models].index(model)
-    plan = resolve_model(loaded, index).thresholds[variant]
     actual = {
         name: ref + noise.get(name, 0.0) * np.abs(ref).max() * RNG.standard_normal(ref.shape)
         for name, ref in REFERENCE.items()
     }
+    return _judged(loaded, model, variant, REFERENCE, actual, runtime)
+
+
+def _judged(
+    loaded: LoadedPolicy,
+    model: str,
+    variant: str,
+    reference: dict[str, np.ndarray],
+    actual: dict[str, np.ndarray],
+    runtime: str,
+    *,
+    top1: bool = False,
+) -> RuntimeRun:
+    """A run with these outputs, compared as the pipeline does under the policy."""
+    index = [m.name for m in loaded.policy.models].index(model)
+    plan = resolve_model(loaded, index).thresholds[variant]
     judged = compare_run(
-        REFERENCE,
+        reference,
         actual,
         by_order=False,
-        plan_for=lambda name, _: OutputPlan({k: s.value for k, s in plan.for_output(name).items()}),
+        plan_for=lambda name, _: OutputPlan(
+            {k: s.value for k, s in plan.for_output(name).items()}, top1=top1
+        ),
     )
     return RuntimeRun(
         runtime=runtime,
@@ -148,6 +167,109 @@ def test_loosened_values_are_the_decimals_they_print_as() -> None:
     assert repr(loosened("min_cosine", 0.9825, 1.0)) == "0.93"
     assert repr(loosened("min_top1", 0.965, 1.0)) == "0.93"
     assert repr(loosened("min_cosine", 0.99999, 1.0)) == "0.99996"  # the gap's digits stay
+
+
+def _metrics(**values: float | bool) -> OutputMetrics:
+    """One output's metrics: a good conversion's, but for `values`."""
+    good: dict[str, float | bool] = {
+        "max_abs": 0.01,
+        "mean_abs": 0.001,
+        "rmse": 0.002,
+        "rel_rmse": 0.05,
+        "cosine": 0.999,
+        "snr_db": 26.0,
+    }
+    return OutputMetrics(output="probs", samples=8, compared=80, **{**good, **values})  # type: ignore[arg-type]
+
+
+def test_an_output_no_threshold_should_pass_is_a_defect() -> None:
+    assert output_defect([_metrics(top1=0.9)], 1.0, classes=10) is None
+    # textgenrnn's dynamic variant: unrelated to its source (cosine 5e-16, top1 0.17).
+    textgenrnn = output_defect([_metrics(cosine=5e-16, top1=0.17)], 1.0, classes=None)
+    assert textgenrnn is not None and textgenrnn.startswith("cosine 5e-16: ")
+    assert "a min_cosine that passes it with the 100% margin is -1.0" in textgenrnn
+    assert "at or below 0, where an unrelated output passes" in textgenrnn
+    # The margin lets the error grow: an error that would reach the output's own size.
+    assert output_defect([_metrics(cosine=0.7)], 1.0, classes=None) is not None
+    assert output_defect([_metrics(cosine=0.7)], 0.0, classes=None) is None
+    grown = output_defect([_metrics(rel_rmse=0.6)], 1.0, classes=None)
+    assert grown is not None and "is 1.2, at or above 1, where an output of zeros passes" in grown
+    # Top-1 agreement at or below chance: a model that guesses would pass.
+    at_chance = output_defect([_metrics(top1=0.25)], 0.0, classes=4)
+    assert at_chance is not None and "at or below chance (0.25, with 4 classes)" in at_chance
+    assert output_defect([_metrics(top1=0.3)], 0.0, classes=4) is None
+    assert output_defect([_metrics(top1=0.3)], 1.0, classes=4) is not None  # 1 - 2 * 0.7 < 0.25
+    assert output_defect([_metrics(top1=0.3)], 1.0, classes=None) is not None  # min_top1 0
+    collapsed = output_defect([_metrics(collapsed=True, collapsed_to=0.0)], 0.0, classes=None)
+    assert collapsed is not None and "the same for every sample" in collapsed
+    # The worst runtime decides.
+    assert output_defect([_metrics(), _metrics(cosine=0.1)], 1.0, classes=None) is not None
+
+
+TEXT_MODEL = """\
+    version: 1
+    models:
+      - name: txt
+        source: txt.keras
+        max_divergence: {min_cosine: 0.999, min_top1: 0.9}
+        classification: [probs]
+        variants:
+          - {name: float}
+          - {name: dynamic, quantization: dynamic}
+    """
+
+
+def _broken_variant_report(loaded: LoadedPolicy) -> Report:
+    """txt/float a little off; txt/dynamic predicts other classes than its source."""
+    classes = np.arange(8) % 10
+    reference = {"probs": np.eye(10)[classes]}
+    wrong = np.eye(10)[(classes + 1) % 10]
+    wrong[0] = reference["probs"][0]  # one sample of 8 agrees: top1 0.125
+    slightly = reference["probs"] + 0.05 * RNG.random((8, 10))
+    runs = {
+        ("txt", "float"): [
+            _judged(loaded, "txt", "float", reference, {"probs": slightly}, "x", top1=True)
+        ],
+        ("txt", "dynamic"): [
+            _judged(loaded, "txt", "dynamic", reference, {"probs": wrong}, "x", top1=True)
+        ],
+    }
+    report = _report(loaded, runs)
+    config = resolve_model(loaded, 0)
+    for variant in report.models[0].variants:
+        for run in variant.runs:
+            report.add(check_divergence(config, variant, run))
+    report.finalize("error")
+    return report
+
+
+def test_a_broken_variant_is_a_defect_never_a_loosened_threshold(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    loaded = _load(tmp_path, TEXT_MODEL)
+    report = _broken_variant_report(loaded)
+    [dynamic] = [v for v in report.models[0].variants if v.name == "dynamic"]
+    assert {v.threshold_key for v in dynamic.runs[0].violations} == {"min_cosine", "min_top1"}
+
+    suggestion = suggest_thresholds(report, loaded)
+    assert suggestion is not None
+    assert {t.variant for t in suggestion.thresholds} == {"float"}
+    assert "dynamic" not in suggestion.snippet
+
+    report.suggestion = suggestion_for(report, loaded)
+    markdown = render_markdown(report, max_chars=65536)
+    assert "min_top1: 0.0" not in markdown and "-1.0" not in markdown
+
+    report_path = _write_report(tmp_path, report)
+    assert main(["suggest", "--workspace", str(tmp_path), "--report", str(report_path)]) == 0
+    out = capsys.readouterr().out
+    assert "min_top1: 0.0" not in out and "min_cosine: -1.0" not in out
+    assert (
+        "# not a threshold (defect): txt/dynamic: fix the variant, no threshold should pass "
+        "it: output 'probs' cosine 0: "
+    ) in out
+    body = yaml.safe_load(out)
+    assert [v["name"] for v in body["models"][0]["variants"]] == ["float"]
 
 
 def test_only_the_broken_output_is_loosened_in_the_variant_that_broke_it(tmp_path: Path) -> None:

@@ -220,7 +220,12 @@ def run_suggest(options: CheckOptions, report_path: Path, margin: float) -> Sugg
     numbers the suggestion is made from. A report made with another policy, or naming
     models the policy lacks, is a usage error (the snippet would land in the wrong place).
     """
-    from tflite_gate.suggest import SuggestionError, annotated_snippet, suggest_thresholds
+    from tflite_gate.suggest import (
+        SuggestionError,
+        annotated_snippet,
+        find_defects,
+        suggest_thresholds,
+    )
 
     try:
         loaded = load_policy(options.policy, options.workspace, policy_option=options.names.policy)
@@ -236,7 +241,10 @@ def run_suggest(options: CheckOptions, report_path: Path, margin: float) -> Sugg
         suggestion = suggest_thresholds(report, loaded, margin)
     except SuggestionError as error:
         return SuggestOutcome(EXIT_INTERNAL, messages=[_internal_error_message(str(error))])
-    unfixable = _not_thresholds(report)
+    defects = [
+        f"not a threshold (defect): {d.text()}" for d in find_defects(report, loaded, margin)
+    ]
+    unfixable = defects + _not_thresholds(report)
     if suggestion is None:
         text = f"# No divergence threshold in {report_path} can be loosened to pass.\n"
     else:

@@ -41,11 +41,18 @@ from tflite_gate.report.model import (
     ModelReport,
     OutputMetrics,
     Report,
+    ThresholdKey,
     VariantReport,
 )
 from tflite_gate.run_options import CheckOptions, Progress, margin_text
 from tflite_gate.runtime_versions import parse_runtime_version
-from tflite_gate.suggest import loosened, still_broken
+from tflite_gate.suggest import (
+    Defect,
+    loosened,
+    metrics_by_output,
+    output_defect,
+    still_broken,
+)
 
 SCHEMA_FILE_NAME = ".tflite-gate.schema.json"
 QUANTIZATIONS = ("float", "dynamic", "float16", "int8", "int16x8")
@@ -54,7 +61,7 @@ MODEL_SUFFIXES = (".keras", ".h5", ".tflite")
 # threshold never sits below these (before the margin).
 REL_RMSE_FLOOR = 1e-5
 COSINE_GAP_FLOOR = 1e-7
-STARTER_KEYS = ("rel_rmse", "min_cosine")
+STARTER_KEYS: tuple[ThresholdKey, ...] = ("rel_rmse", "min_cosine")
 _SKIPPED_DIRECTORIES = {GATE_DIRECTORY, "node_modules", "site-packages", "__pycache__"}
 _NAME = re.compile(r"[^A-Za-z0-9_.-]+")
 
@@ -237,10 +244,7 @@ def _output_thresholds(metrics: list[OutputMetrics], margin: float) -> dict[str,
 
 def variant_thresholds(variant: VariantReport, margin: float) -> dict[str, dict[str, float]]:
     """Output name → starting thresholds, over every run of the variant."""
-    by_output: dict[str, list[OutputMetrics]] = {}
-    for run in variant.runs:
-        for metrics in run.metrics:
-            by_output.setdefault(metrics.output, []).append(metrics)
+    by_output = metrics_by_output(variant)
     return {name: _output_thresholds(found, margin) for name, found in by_output.items()}
 
 
@@ -339,8 +343,13 @@ def starter_policy(
 # --------------------------------------------------------------------------- checking it
 
 
-def _probe_problem(report: Report) -> tuple[int, str] | None:
-    """Why the probe's result cannot become a policy (exit code, message), or None."""
+def probe_problem(report: Report, margin: float) -> tuple[int, str] | None:
+    """Why the probe's result cannot become a policy (exit code, message), or None.
+
+    Besides sizes to ask for and error findings, a variant whose starting thresholds
+    would check nothing (`suggest.output_defect`: a min_cosine at or below 0, a rel_rmse
+    at or above 1, a collapsed output) is refused: the policy would pass it as written.
+    """
     shapes = [
         f
         for f in report.findings
@@ -352,7 +361,25 @@ def _probe_problem(report: Report) -> tuple[int, str] | None:
             f"input): {shapes[0].message}"
         )
     errors = [f for f in report.findings if f.severity is Severity.ERROR]
-    return (1, _errors_text(errors)) if errors else None
+    if errors:
+        return 1, _errors_text(errors)
+    defects = [defect.text() for defect in _defects(report.models[0], margin)]
+    if defects:
+        listed = "\n".join(f"  {defect}" for defect in defects)
+        return 1, (
+            "fix these first (or choose other --variants): init writes thresholds that "
+            f"check something, and none would for these:\n{listed}"
+        )
+    return None
+
+
+def _defects(model: ModelReport, margin: float) -> Iterator[Defect]:
+    for variant in model.variants:
+        for output, measured in metrics_by_output(variant).items():
+            why = output_defect(measured, margin, None, STARTER_KEYS)
+            if why is not None:
+                yield Defect(model.name, variant.name, output, why)
+                break
 
 
 def _errors_text(errors: list[Finding]) -> str:
@@ -425,7 +452,7 @@ def run_init(request: InitRequest, progress: Progress) -> InitOutcome:
         return InitOutcome(
             outcome.exit_code or 2, outcome.messages or [_errors_text(report.findings)]
         )
-    problem = _probe_problem(report)
+    problem = probe_problem(report, request.margin)
     if problem:
         return InitOutcome(problem[0], [problem[1]])
     text = starter_policy(name, source, variants, request.input_shapes, report, request.margin)

@@ -19,15 +19,24 @@ from __future__ import annotations
 import copy
 import math
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 import yaml
 
-from tflite_gate.compare import MAX_METRICS, MIN_METRICS, round_down, round_up, violations
+from tflite_gate.compare import (
+    MAX_METRICS,
+    MIN_METRICS,
+    has_classes,
+    round_down,
+    round_up,
+    violations,
+)
+from tflite_gate.data import sample_shape
 from tflite_gate.policy import AS_IS_VARIANT, LoadedPolicy, ModelConfig, Policy, resolve_model
 from tflite_gate.report.model import (
+    MetricName,
     ModelReport,
     OutputMetrics,
     Report,
@@ -35,6 +44,7 @@ from tflite_gate.report.model import (
     ThresholdKey,
     ThresholdSuggestion,
     ThresholdViolation,
+    VariantReport,
 )
 from tflite_gate.run_options import DEFAULT_MARGIN, margin_text
 
@@ -133,6 +143,126 @@ def _broken_in(model: ModelReport, variant: str) -> dict[tuple[str, str], _Broke
             else:
                 found.measured = _worse(violation.threshold_key, found.measured, value)
     return broken
+
+
+# --------------------------------------------------------------------------- defects
+
+
+@dataclass(frozen=True)
+class Defect:
+    """A variant no threshold should pass: it is fixed in the conversion, never loosened."""
+
+    model: str
+    variant: str
+    output: str
+    why: str
+
+    def text(self) -> str:
+        return (
+            f"{self.model}/{self.variant}: fix the variant, no threshold should pass it: "
+            f"output {self.output!r} {self.why}"
+        )
+
+
+def output_defect(
+    metrics: Sequence[OutputMetrics],
+    margin: float,
+    classes: int | None,
+    keys: Collection[ThresholdKey] = ("min_cosine", "rel_rmse", "min_top1"),
+) -> str | None:
+    """Why no threshold should pass this output (its metrics on each runtime), or None.
+
+    A collapsed output (one value for every sample while the source's vary) is a defect,
+    and so is one whose passing threshold, with the error grown by the margin, would
+    also pass an output unrelated to the source's: a `min_cosine` at or below 0 passes
+    an orthogonal or inverted output, a `rel_rmse` at or above 1 (an SNR at or below
+    0 dB) passes an output of zeros, a `min_top1` at or below chance (1/classes; 0 when
+    the class count is unknown) passes a model that guesses. Such a threshold switches
+    the check off: like a crash, the variant needs fixing, not a looser policy. `keys`
+    limits the judgement to the thresholds the caller would write.
+    """
+    if any(m.collapsed for m in metrics):
+        return "is the same for every sample while the source model's varies (collapsed)"
+    for key, metric, passes in _UNRELATED:
+        measured = _worst_finite(metrics, metric)
+        if key not in keys or measured is None:
+            continue
+        value = loosened(key, measured, margin)
+        line = _unrelated_line(key, classes)
+        if value >= line if key in MAX_METRICS else value <= line:
+            return (
+                f"{metric} {measured_text(measured, value)}: a {key} that passes it with the "
+                f"{margin_text(margin)} margin is {value!r}, {_past(key, line, classes)}, "
+                f"where {passes} passes"
+            )
+    return None
+
+
+_UNRELATED: tuple[tuple[ThresholdKey, MetricName, str], ...] = (
+    ("min_cosine", "cosine", "an unrelated output"),
+    ("rel_rmse", "rel_rmse", "an output of zeros"),
+    ("min_top1", "top1", "a model that guesses"),
+)
+"""Per threshold: what a value past its line would let pass."""
+
+
+def _unrelated_line(key: ThresholdKey, classes: int | None) -> float:
+    """The value at which a threshold `key` passes what `_UNRELATED` names."""
+    if key == "rel_rmse":
+        return 1.0
+    if key == "min_top1" and classes:
+        return 1.0 / classes
+    return 0.0
+
+
+def _past(key: ThresholdKey, line: float, classes: int | None) -> str:
+    if key == "min_top1":
+        odds = f"with {classes} classes" if classes else "the class count is unknown"
+        return f"at or below chance ({line:g}, {odds})"
+    return f"at or {'above' if key in MAX_METRICS else 'below'} {line:g}"
+
+
+def _worst_finite(metrics: Sequence[OutputMetrics], metric: MetricName) -> float | None:
+    values = [v for m in metrics if (v := m.value(metric)) is not None and math.isfinite(v)]
+    if not values:
+        return None
+    return max(values) if metric in MAX_METRICS else min(values)
+
+
+def metrics_by_output(variant: VariantReport) -> dict[str, list[OutputMetrics]]:
+    """Each output's metrics, one per runtime the variant ran on."""
+    by_output: dict[str, list[OutputMetrics]] = {}
+    for run in variant.runs:
+        for metrics in run.metrics:
+            by_output.setdefault(metrics.output, []).append(metrics)
+    return by_output
+
+
+def _classes(variant: VariantReport, output: str) -> int | None:
+    """How many classes the converted model's `output` scores, if it is a classification."""
+    tensors = variant.inspection.outputs if variant.inspection else []
+    for tensor in tensors:
+        shape = tuple(sample_shape(tensor.shape))
+        if tensor.name == output and has_classes(shape):
+            return shape[-1]
+    return None
+
+
+def find_defects(report: Report, loaded: LoadedPolicy, margin: float) -> list[Defect]:
+    """The variants whose broken thresholds are defects, one line each (`output_defect`)."""
+    found = []
+    for model, config in _configured(report, loaded):
+        for variant in model.variants:
+            if variant.name not in config.thresholds:
+                continue
+            broken = dict.fromkeys(b.output for b in _broken_in(model, variant.name).values())
+            measured = metrics_by_output(variant)
+            for output in broken:
+                why = output_defect(measured[output], margin, _classes(variant, output))
+                if why is not None:
+                    found.append(Defect(model.name, variant.name, output, why))
+                    break
+    return found
 
 
 def _outputs_of(model: ModelReport, variant: str) -> set[str]:
@@ -310,10 +440,11 @@ def _configured(report: Report, loaded: LoadedPolicy) -> Iterator[tuple[ModelRep
             yield model, resolve_model(loaded, indices[model.name])
 
 
-def _placed(report: Report, loaded: LoadedPolicy) -> Iterator[_Placed]:
+def _placed(report: Report, loaded: LoadedPolicy, defects: Iterable[Defect]) -> Iterator[_Placed]:
+    defective = {(defect.model, defect.variant) for defect in defects}
     for model, config in _configured(report, loaded):
         for variant in model.variants:
-            if variant.name not in config.thresholds:
+            if variant.name not in config.thresholds or (model.name, variant.name) in defective:
                 continue
             for entry, broken, output in _placements(loaded, config, model, variant.name):
                 yield _Placed(model, config, variant.name, entry, broken, output)
@@ -341,10 +472,13 @@ def suggest_thresholds(
 ) -> ThresholdSuggestion | None:
     """Values for every finitely broken divergence threshold in `report`; None if none is.
 
-    Raises SuggestionError if the snippet, merged into the policy, would not make them
-    pass (a bug here; callers that only decorate a report drop the suggestion).
+    A variant with a defect (`find_defects`) gets none: a threshold that passes it would
+    switch the check off. Raises SuggestionError if the snippet, merged into the policy,
+    would not make the others pass (a bug here; callers that only decorate a report drop
+    the suggestion).
     """
-    placed = list(_placed(report, loaded))
+    defects = find_defects(report, loaded, margin)
+    placed = list(_placed(report, loaded, defects))
     if not placed:
         return None
     values: dict[tuple[PathKey, str | None, str], float] = {}
@@ -359,7 +493,7 @@ def suggest_thresholds(
             block = block.setdefault("per_output", {}).setdefault(output, {})
         block[key] = value
     snippet = _yaml(tree)
-    verify(snippet, report, loaded)
+    verify(snippet, report, loaded, defects)
     suggested = [_suggested(item, values[item.spot]) for item in placed]
     return ThresholdSuggestion(margin=margin, thresholds=suggested, snippet=snippet)
 
@@ -412,30 +546,41 @@ def suggestion_for(report: Report, loaded: LoadedPolicy) -> ThresholdSuggestion 
         return None
 
 
-def verify(snippet: str, report: Report, loaded: LoadedPolicy) -> None:
+def verify(
+    snippet: str, report: Report, loaded: LoadedPolicy, defects: Iterable[Defect] = ()
+) -> None:
     """Raise SuggestionError unless `snippet`, merged into the policy, leaves no finitely
-    broken threshold in `report`'s runs."""
+    broken threshold in `report`'s runs but those of the variants with `defects`."""
     merged = merge(policy_mapping(loaded.policy), yaml.safe_load(snippet))
     try:
         pasted = replace(loaded, policy=Policy.model_validate(merged))
     except ValueError as error:
         raise SuggestionError(f"the suggested snippet is not a valid policy: {error}") from error
+    defective = {(defect.model, defect.variant) for defect in defects}
     for model, config in _configured(report, pasted):
-        broken = still_broken(model, config, finite_only=True)
+        skipped = {variant for name, variant in defective if name == model.name}
+        broken = still_broken(model, config, finite_only=True, skipped=skipped)
         if broken:
             raise SuggestionError(f"{broken[0]}, with the snippet")
 
 
-def still_broken(model: ModelReport, config: ModelConfig, *, finite_only: bool) -> list[str]:
+def still_broken(
+    model: ModelReport,
+    config: ModelConfig,
+    *,
+    finite_only: bool,
+    skipped: Collection[str] = (),
+) -> list[str]:
     """The thresholds `config` sets that the model's recorded metrics break, as text.
 
-    `finite_only` leaves out infinite errors (no threshold can pass them): what a
-    suggestion is checked for. A starter policy must not break even those.
+    `finite_only` leaves out infinite errors (no threshold can pass them), and `skipped`
+    names variants with a defect: what a suggestion is checked for. A starter policy
+    must not break even those.
     """
     found = []
     for variant in model.variants:
         plan = config.thresholds.get(variant.name)
-        if plan is None:
+        if plan is None or variant.name in skipped:
             continue
         for run in variant.runs:
             for metrics in run.metrics:
