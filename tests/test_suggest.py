@@ -17,11 +17,13 @@ import pytest
 import yaml
 from hypothesis import given
 from hypothesis import strategies as st
+from tflite_builder import OpSpec, build_model, builtin
 
-from tflite_gate.checks import check_divergence
+from tflite_gate.checks import check_divergence, check_ops_allowed, check_runtime
 from tflite_gate.cli import main
 from tflite_gate.compare import MAX_METRICS, OutputPlan, compare_run
 from tflite_gate.environment import new_report
+from tflite_gate.inspect import inspect_model
 from tflite_gate.policy import LoadedPolicy, Policy, load_policy, resolve_model
 from tflite_gate.report.markdown import render_markdown
 from tflite_gate.report.model import (
@@ -43,6 +45,7 @@ from tflite_gate.suggest import (
     merge,
     output_defect,
     policy_mapping,
+    suggest_policy,
     suggest_thresholds,
     suggestion_for,
     verify,
@@ -470,7 +473,9 @@ def test_suggest_command_prints_a_commented_snippet(
     out = capsys.readouterr().out
     assert code == 0
     assert out.startswith("# Merge into tflite-gate.yml (list entries by name). Margin 25%")
-    assert "# det/int8 output 'probs': min_cosine 0.99999 (tflite-gate.yml:5) measured " in out
+    assert (
+        "# loosens det/int8 output 'probs': min_cosine 0.99999 (tflite-gate.yml:5) measured " in out
+    )
     body = yaml.safe_load(out)
     value = body["models"][0]["variants"][0]["max_divergence"]["per_output"]["probs"]["min_cosine"]
     verify(yaml.safe_dump(body), report, loaded)
@@ -489,9 +494,9 @@ def test_the_snippet_comments_show_values_as_written(tmp_path: Path) -> None:
         """,
     )
     runs = {("det", "float"): [_run(loaded, "det", "float", {"probs": 1e-3, "box": 1e-3}, "x")]}
-    suggestion = suggest_thresholds(_report(loaded, runs), loaded)
-    assert suggestion is not None
-    [item] = suggestion.thresholds
+    suggestion = suggest_policy(_report(loaded, runs), loaded)
+    assert suggestion.thresholds is not None
+    [item] = suggestion.thresholds.thresholds
     text = annotated_snippet(suggestion, "tflite-gate.yml")
     written = yaml.safe_load(text)["models"][0]["variants"][0]["max_divergence"]["min_cosine"]
     assert written == item.value
@@ -507,6 +512,95 @@ def test_a_measured_value_is_shown_with_the_digits_that_set_it_apart() -> None:
     assert measured_text(0.0123456789, 0.01, 0.025) == "0.0123457"
 
 
+OPS_POLICY = """\
+    version: 1
+    models:
+      - name: tiny
+        source: tiny.keras
+        ops: {allow: [FULLY_CONNECTED, SOFTMAX], deny: [TANH]}
+        versions: {target_runtime: 1.5.0, tensorflow: ">=2.16"}
+        variants:
+          - {name: float}
+          - {name: int8, quantization: int8}
+    """
+
+
+def _inspected(name: str, quantization: str, *ops: OpSpec) -> VariantReport:
+    """A variant whose flatbuffer has these ops, inspected as the pipeline does."""
+    inspection = inspect_model(build_model(list(ops)))
+    return VariantReport(
+        name=name,
+        quantization=quantization,
+        io="float32",
+        status="converted",
+        inspection=inspection,
+    )
+
+
+def _checked_ops_report(loaded: LoadedPolicy) -> Report:
+    """tiny/int8 as TF 2.21 converts a Dense classifier to int8, plus a denied TANH."""
+    float_ops = (builtin("FULLY_CONNECTED"), builtin("SOFTMAX"))
+    int8_ops = (
+        builtin("QUANTIZE"),
+        builtin("FULLY_CONNECTED", 4),
+        builtin("SOFTMAX", 2),
+        builtin("DEQUANTIZE", 2),
+        builtin("TANH"),
+    )
+    variants = [_inspected("float", "none", *float_ops), _inspected("int8", "int8", *int8_ops)]
+    report = new_report()
+    report.policy = loaded.display_path
+    report.models.append(ModelReport(name="tiny", source="tiny.keras", variants=variants))
+    config = resolve_model(loaded, 0)
+    for variant in variants:
+        report.add(check_ops_allowed(config, variant) + check_runtime(config, variant))
+    report.finalize("error")
+    return report
+
+
+def test_ops_and_the_runtime_a_variant_needs_are_offered_as_loosenings(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    loaded = _load(tmp_path, OPS_POLICY)
+    report = _checked_ops_report(loaded)
+    assert sorted(f.rule for f in report.findings) == [
+        "op-not-allowed",
+        "op-not-allowed",
+        "op-not-allowed",
+        "runtime-too-old",
+    ]
+    suggestion = suggest_policy(report, loaded)
+    assert suggestion.thresholds is None
+    pasted = replace(loaded, policy=Policy.model_validate(_pasted(loaded, suggestion.snippet)))
+    config = resolve_model(pasted, 0)
+    assert config.allow_ops.value == ["FULLY_CONNECTED", "SOFTMAX", "DEQUANTIZE", "QUANTIZE"]
+    assert config.target_runtime.value == "1.14.0"
+    assert config.version_specs["tensorflow"].value == ">=2.16"  # the rest stays as written
+    assert config.deny_ops.value == ["TANH"]
+    still = [
+        finding.message
+        for variant in report.models[0].variants
+        for finding in check_ops_allowed(config, variant) + check_runtime(config, variant)
+    ]
+    assert still == ["tiny/int8: TANH (v1, used 1x) is listed in ops.deny"]  # never loosened
+
+    report_path = _write_report(tmp_path, report)
+    assert main(["suggest", "--workspace", str(tmp_path), "--report", str(report_path)]) == 0
+    out = capsys.readouterr().out
+    assert (
+        "# loosens tiny: ops.allow + DEQUANTIZE, QUANTIZE (used by int8; tflite-gate.yml:5): "
+        "keep it only if the app's runtime has them\n"
+    ) in out
+    assert (
+        "# loosens tiny: target_runtime 1.5.0 -> 1.14.0 (needed by int8; tflite-gate.yml:6): "
+        "keep it only if every device the app ships to runs 1.14.0 or newer\n"
+    ) in out
+    assert "# not a threshold (op-not-allowed): tiny/int8: TANH (v1, used 1x) is listed" in out
+    assert "QUANTIZE (v1, used 1x) is not in ops.allow" not in out  # fixed by the snippet
+    assert "runtime-too-old" not in out
+    assert yaml.safe_load(out) == yaml.safe_load(suggestion.snippet)
+
+
 def test_suggest_command_refuses_what_it_cannot_place(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -515,7 +609,7 @@ def test_suggest_command_refuses_what_it_cannot_place(
     report_path = _write_report(tmp_path, report)
     args = ["suggest", "--workspace", str(tmp_path), "--report", str(report_path)]
     assert main(args) == 0
-    assert capsys.readouterr().out.startswith("# No divergence threshold in ")
+    assert capsys.readouterr().out.startswith("# Nothing in ")
 
     report.policy = "other.yml"
     _write_report(tmp_path, report)
