@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import run_gate
+from conftest import run_command, run_gate, save_tiny_keras
 from tflite_builder import build_model, builtin
 
 from tflite_gate.environment import new_report
@@ -18,42 +17,25 @@ from tflite_gate.policy import load_policy
 from tflite_gate.report.model import ModelReport, OutputMetrics, Report, RuntimeRun, VariantReport
 from tflite_gate.starter_policy import (
     SCHEMA_FILE_NAME,
+    InitRequest,
     _quoted,
     find_sources,
     model_name,
     probe_problem,
+    run_init,
     starter_policy,
 )
 
-TINY_MODEL = """\
-    import keras
-    inputs = keras.Input({shape}, name="x")
-    hidden = keras.layers.Dense(16, activation="relu")(inputs)
-    outputs = keras.layers.Dense(4, activation="softmax", name="probs")(hidden)
-    keras.Model(inputs, outputs).save({path!r})
-    """
-
-
-def _keras_model(path: Path, shape: tuple[int | None, ...] = (8,)) -> None:
-    script = textwrap.dedent(TINY_MODEL).format(shape=shape, path=str(path))
-    subprocess.run([sys.executable, "-c", script], check=True, capture_output=True, timeout=300)
-
 
 def _init(workspace: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "tflite_gate", "init", "--workspace", str(workspace), *args],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
+    return run_command("init", workspace, *args)
 
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A workspace with one small Keras model, saved once for the module."""
     workspace = tmp_path_factory.mktemp("tiny")
-    _keras_model(workspace / "tiny.keras")
+    save_tiny_keras(workspace / "tiny.keras")
     return workspace
 
 
@@ -129,6 +111,51 @@ def test_a_variant_no_threshold_should_pass_gets_no_starter_policy() -> None:
     assert probe_problem(_measured(0.9825, 0.0123), margin=1.0) is None
 
 
+TWO_MODELS = """\
+    version: 1
+    models:
+      - name: a
+        source: a.keras
+      - name: q
+        source: q.tflite
+    """
+
+
+@pytest.mark.parametrize(
+    ("name", "variants", "says"),
+    [
+        (None, ["int8"], "pass --name with the model to add variants to, one of: a, q"),
+        ("c", ["int8"], "pass --name with one of a, q: tflite-gate.yml has no model 'c'"),
+        (
+            "a",
+            ["float"],
+            "pass --variants with a variant a does not have yet: tflite-gate.yml lists float",
+        ),
+        ("q", ["int8"], "leave out --variants for q: a .tflite source is checked as it is"),
+        ("a", ["int4"], "pass --variants with some of float, dynamic, float16, int8, int16x8"),
+    ],
+)
+def test_adding_variants_asks_for_what_it_cannot_decide(
+    tmp_path: Path, name: str | None, variants: list[str], says: str
+) -> None:
+    policy = tmp_path / "tflite-gate.yml"
+    policy.write_text(textwrap.dedent(TWO_MODELS))
+    request = InitRequest(workspace=tmp_path, policy=policy, name=name, variants=variants)
+    outcome = run_init(request, lambda _message: None)
+    assert outcome.exit_code == 2
+    assert outcome.messages[0].startswith(says), outcome.messages
+    assert policy.read_text() == textwrap.dedent(TWO_MODELS)
+
+
+def test_adding_variants_to_a_broken_policy_says_where_it_is_broken(tmp_path: Path) -> None:
+    policy = tmp_path / "tflite-gate.yml"
+    policy.write_text("version: 1\nmodels:\n  - name: a\n    source: a.keras\n    quantize: int8\n")
+    outcome = run_init(InitRequest(tmp_path, policy, variants=["int8"]), lambda _message: None)
+    assert outcome.exit_code == 2
+    assert outcome.messages[0].startswith("tflite-gate.yml:5:5: ")
+
+
+@pytest.mark.slow  # spawns the gate CLI
 def test_init_asks_for_what_it_cannot_decide(tmp_path: Path) -> None:
     empty = _init(tmp_path)
     assert empty.returncode == 2
@@ -155,6 +182,7 @@ def test_init_asks_for_what_it_cannot_decide(tmp_path: Path) -> None:
     assert (tmp_path / "tflite-gate.yml").read_text() == "mine\n"
 
 
+@pytest.mark.slow  # spawns the gate CLI
 def test_a_tflite_source_gets_its_ops_and_runtime(tmp_path: Path) -> None:
     (tmp_path / "relu.tflite").write_bytes(build_model([builtin("RELU"), builtin("TANH")]))
     made = _init(tmp_path)
@@ -217,7 +245,7 @@ def test_the_starter_policy_passes_as_written(tiny: Path) -> None:
 
 @pytest.mark.slow
 def test_unknown_sizes_are_asked_for_never_invented(tmp_path: Path) -> None:
-    _keras_model(tmp_path / "seq.keras", shape=(None, 3))
+    save_tiny_keras(tmp_path / "seq.keras", shape=(None, 3))
     asked = _init(tmp_path)
     assert asked.returncode == 2
     assert "pass the sizes your app feeds as --input-shape NAME=1,D1,D2,..." in asked.stderr
