@@ -9,9 +9,15 @@ was written there. It serves `tflite-gate suggest`, the collapsed section of a f
 run's summary and comment (the pipeline stores the suggestion in the report), and
 `tflite-gate init` (the thresholds of a first policy).
 
+A variant no threshold should pass (`output_defect`) gets none: a value that would
+also pass an unrelated output switches the check off. `tflite-gate suggest` also
+writes the `ops.allow` additions and the `target_runtime` the variants need, each
+marked as the loosening it is.
+
 Every snippet is checked before it is offered: merged into the policy as a user would
 paste it and resolved again, each threshold it writes must pass on the metrics of the
-report it came from.
+report it came from, and the ops and runtime checks must no longer fire for what it
+allows.
 """
 
 from __future__ import annotations
