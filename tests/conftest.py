@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -63,6 +64,41 @@ def run_gate(
     )
     data = json.loads(report.read_text()) if report.exists() else None
     return GateRun(completed.returncode, completed.stdout, completed.stderr, data)
+
+
+def run_command(command: str, workspace: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`tflite-gate COMMAND --workspace WORKSPACE ARGS` in a separate process, as a user runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "tflite_gate", command, "--workspace", str(workspace), *args],
+        cwd=workspace,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+
+
+def paste_snippet(policy: Path, snippet: str) -> None:
+    """What a user does with a suggested snippet: merge it into the policy by name."""
+    from tflite_gate.suggest import merge
+
+    merged = merge(yaml.safe_load(policy.read_text()), yaml.safe_load(snippet))
+    policy.write_text(yaml.safe_dump(merged, sort_keys=False), encoding="utf-8")
+
+
+TINY_KERAS_MODEL = """\
+import keras
+inputs = keras.Input({shape}, name="x")
+hidden = keras.layers.Dense(16, activation="relu")(inputs)
+outputs = keras.layers.Dense(4, activation="softmax", name="probs")(hidden)
+keras.Model(inputs, outputs).save({path!r})
+"""
+
+
+def save_tiny_keras(path: Path, shape: tuple[int | None, ...] = (8,)) -> None:
+    """A small Dense softmax classifier saved as `.keras` (in a subprocess: TF stays out)."""
+    script = TINY_KERAS_MODEL.format(shape=shape, path=str(path))
+    subprocess.run([sys.executable, "-c", script], check=True, capture_output=True, timeout=300)
 
 
 @pytest.fixture

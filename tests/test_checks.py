@@ -52,11 +52,16 @@ def configs(tmp_path: Path) -> list[ModelConfig]:
     return [resolve_model(loaded, i) for i in range(2)]
 
 
-def _variant(*ops: OpInfo, metadata_min_runtime: str | None = None) -> VariantReport:
+def _variant(
+    *ops: OpInfo,
+    metadata_min_runtime: str | None = None,
+    quantization: str = "none",
+    io: str = "float32",
+) -> VariantReport:
     return VariantReport(
         name="v",
-        quantization="none",
-        io="float32",
+        quantization=quantization,
+        io=io,
         status="converted",
         inspection=Inspection(
             size_bytes=10,
@@ -93,6 +98,33 @@ def test_op_outside_allow_and_denied_op(configs: list[ModelConfig]) -> None:
         f"tflite-gate.yml:{_line('allow:')}:12",
         f"tflite-gate.yml:{_line('deny:')}:11",
     ]
+
+
+def test_quantize_ops_outside_allow_say_where_they_come_from(configs: list[ModelConfig]) -> None:
+    edges = (_op("QUANTIZE"), _op("DEQUANTIZE"), _op("SHAPE"))
+    int8 = checks.check_ops_allowed(configs[0], _variant(*edges, quantization="int8"))
+    assert [f.message for f in int8] == [
+        "m/v: add QUANTIZE to ops.allow, or set io: int8 on variant v if the app can feed and "
+        "read int8: QUANTIZE (v1, used 2x) is not in ops.allow; the int8 variant converts its "
+        "float32 inputs and outputs with it",
+        "m/v: add DEQUANTIZE to ops.allow, or set io: int8 on variant v if the app can feed and "
+        "read int8: DEQUANTIZE (v1, used 2x) is not in ops.allow; the int8 variant converts its "
+        "float32 inputs and outputs with it",
+        "m/v: SHAPE (v1, used 2x) is not in ops.allow",  # no dynamic batch here: no hint
+    ]
+    int16 = checks.check_ops_allowed(configs[0], _variant(_op("QUANTIZE"), quantization="int16x8"))
+    assert "or set io: int16 on variant v if the app can feed and read int16: " in int16[0].message
+    float16 = checks.check_ops_allowed(
+        configs[0], _variant(_op("DEQUANTIZE"), quantization="float16")
+    )
+    assert [f.message for f in float16] == [
+        "m/v: add DEQUANTIZE to ops.allow: DEQUANTIZE (v1, used 2x) is not in ops.allow; the "
+        "float16 variant stores its weights as float16 and turns them into float32 with it"
+    ]
+    integer_io = checks.check_ops_allowed(
+        configs[0], _variant(_op("QUANTIZE"), quantization="int8", io="int8")
+    )
+    assert [f.message for f in integer_io] == ["m/v: QUANTIZE (v1, used 2x) is not in ops.allow"]
 
 
 def test_flex_ops_are_errors_unless_allowed(configs: list[ModelConfig]) -> None:

@@ -111,3 +111,13 @@ def test_every_rule_has_an_emitter() -> None:
     )
     silent = [rule for rule in RULES if f'"{rule}"' not in source]
     assert silent == []
+
+
+def test_the_op_not_allowed_hint_names_each_origin_with_its_fix() -> None:
+    """Shown under every op-not-allowed finding: QUANTIZE is no dynamic-batch op."""
+    hint = RULES["op-not-allowed"].hint
+    assert "QUANTIZE and DEQUANTIZE come from a quantized variant with float32 inputs" in hint
+    assert "(`io: int8` leaves them out)" in hint
+    assert "SHAPE, PACK and STRIDED_SLICE from a dynamic batch" in hint
+    causes = " ".join(EXPLANATIONS["op-not-allowed"].causes)
+    assert "QUANTIZE and DEQUANTIZE" in causes

@@ -3,48 +3,39 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import run_gate
+from conftest import run_command, run_gate, save_tiny_keras
 from tflite_builder import build_model, builtin
 
+from tflite_gate.environment import new_report
 from tflite_gate.json_schemas import schema_text
 from tflite_gate.policy import load_policy
-from tflite_gate.starter_policy import SCHEMA_FILE_NAME, _quoted, find_sources, model_name
-
-TINY_MODEL = """\
-    import keras
-    inputs = keras.Input({shape}, name="x")
-    hidden = keras.layers.Dense(16, activation="relu")(inputs)
-    outputs = keras.layers.Dense(4, activation="softmax", name="probs")(hidden)
-    keras.Model(inputs, outputs).save({path!r})
-    """
-
-
-def _keras_model(path: Path, shape: tuple[int | None, ...] = (8,)) -> None:
-    script = textwrap.dedent(TINY_MODEL).format(shape=shape, path=str(path))
-    subprocess.run([sys.executable, "-c", script], check=True, capture_output=True, timeout=300)
+from tflite_gate.report.model import ModelReport, OutputMetrics, Report, RuntimeRun, VariantReport
+from tflite_gate.starter_policy import (
+    SCHEMA_FILE_NAME,
+    InitRequest,
+    _quoted,
+    find_sources,
+    model_name,
+    probe_problem,
+    run_init,
+    starter_policy,
+)
 
 
 def _init(workspace: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "tflite_gate", "init", "--workspace", str(workspace), *args],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
+    return run_command("init", workspace, *args)
 
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A workspace with one small Keras model, saved once for the module."""
     workspace = tmp_path_factory.mktemp("tiny")
-    _keras_model(workspace / "tiny.keras")
+    save_tiny_keras(workspace / "tiny.keras")
     return workspace
 
 
@@ -72,7 +63,99 @@ def test_names_written_into_the_policy_read_back_as_written(text: str) -> None:
     assert yaml.safe_load(f"key: {_quoted(text)}") == {"key": text}
 
 
-@pytest.mark.slow
+def _measured(cosine: float, rel_rmse: float, **more: object) -> Report:
+    """A probe's report: one float variant whose output measured these values."""
+    metrics = OutputMetrics(
+        output="probs",
+        samples=8,
+        compared=32,
+        max_abs=0.1,
+        mean_abs=0.01,
+        rmse=0.02,
+        rel_rmse=rel_rmse,
+        cosine=cosine,
+        snr_db=20.0,
+        **more,  # type: ignore[arg-type]
+    )
+    run = RuntimeRun(runtime="ai-edge-litert", status="ran", samples=8, metrics=[metrics])
+    variant = VariantReport(
+        name="float", quantization="none", io="float32", status="converted", runs=[run]
+    )
+    report = new_report()
+    report.models.append(ModelReport(name="tiny", source="tiny.keras", variants=[variant]))
+    return report
+
+
+def test_starter_thresholds_are_written_as_the_decimals_they_are() -> None:
+    text = starter_policy(
+        "tiny", "tiny.keras", [("float", "none")], {}, _measured(0.9825, 0.0123), 1.0
+    )
+    written = yaml.safe_load(text)["models"][0]["variants"][0]["max_divergence"]
+    assert "max_divergence: {rel_rmse: 0.025, min_cosine: 0.93}" in text
+    assert written == {"rel_rmse": 0.025, "min_cosine": 0.93}
+    assert written["min_cosine"] <= 0.9825  # still passes on what was measured
+
+
+def test_a_variant_no_threshold_should_pass_gets_no_starter_policy() -> None:
+    problem = probe_problem(_measured(5e-16, 1.0), margin=1.0)
+    assert problem is not None
+    code, message = problem
+    assert code == 1
+    assert message.startswith("fix these first (or choose other --variants): ")
+    assert (
+        "  tiny/float: fix the variant, no threshold should pass it: output 'probs' cosine "
+        "5e-16: a min_cosine that passes it with the 100% margin is -1.0, at or below 0"
+    ) in message
+    collapsed = probe_problem(_measured(0.99, 0.01, collapsed=True, collapsed_to=0.5), margin=0)
+    assert collapsed is not None and "(collapsed)" in collapsed[1]
+    assert probe_problem(_measured(0.9825, 0.0123), margin=1.0) is None
+
+
+TWO_MODELS = """\
+    version: 1
+    models:
+      - name: a
+        source: a.keras
+      - name: q
+        source: q.tflite
+    """
+
+
+@pytest.mark.parametrize(
+    ("name", "variants", "says"),
+    [
+        (None, ["int8"], "pass --name with the model to add variants to, one of: a, q"),
+        ("c", ["int8"], "pass --name with one of a, q: tflite-gate.yml has no model 'c'"),
+        (
+            "a",
+            ["float"],
+            "pass --variants with a variant a does not have yet: tflite-gate.yml lists float",
+        ),
+        ("q", ["int8"], "leave out --variants for q: a .tflite source is checked as it is"),
+        ("a", ["int4"], "pass --variants with some of float, dynamic, float16, int8, int16x8"),
+    ],
+)
+def test_adding_variants_asks_for_what_it_cannot_decide(
+    tmp_path: Path, name: str | None, variants: list[str], says: str
+) -> None:
+    policy = tmp_path / "tflite-gate.yml"
+    policy.write_text(textwrap.dedent(TWO_MODELS))
+    request = InitRequest(workspace=tmp_path, policy=policy, name=name, variants=variants)
+    outcome = run_init(request, lambda _message: None)
+    assert outcome.exit_code == 2
+    assert outcome.messages[0].startswith(says), outcome.messages
+    assert policy.read_text() == textwrap.dedent(TWO_MODELS)
+
+
+def test_adding_variants_to_a_broken_policy_says_where_it_is_broken(tmp_path: Path) -> None:
+    policy = tmp_path / "tflite-gate.yml"
+    policy.write_text("version: 1\nmodels:\n  - name: a\n    source: a.keras\n    quantize: int8\n")
+    outcome = run_init(InitRequest(tmp_path, policy, variants=["int8"]), lambda _message: None)
+    assert outcome.exit_code == 2
+    assert outcome.messages[0].startswith("tflite-gate.yml:5:5: ")
+
+
+@pytest.mark.slow  # spawns the gate CLI
 def test_init_asks_for_what_it_cannot_decide(tmp_path: Path) -> None:
     empty = _init(tmp_path)
     assert empty.returncode == 2
@@ -99,7 +182,7 @@ def test_init_asks_for_what_it_cannot_decide(tmp_path: Path) -> None:
     assert (tmp_path / "tflite-gate.yml").read_text() == "mine\n"
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # spawns the gate CLI
 def test_a_tflite_source_gets_its_ops_and_runtime(tmp_path: Path) -> None:
     (tmp_path / "relu.tflite").write_bytes(build_model([builtin("RELU"), builtin("TANH")]))
     made = _init(tmp_path)
@@ -162,7 +245,7 @@ def test_the_starter_policy_passes_as_written(tiny: Path) -> None:
 
 @pytest.mark.slow
 def test_unknown_sizes_are_asked_for_never_invented(tmp_path: Path) -> None:
-    _keras_model(tmp_path / "seq.keras", shape=(None, 3))
+    save_tiny_keras(tmp_path / "seq.keras", shape=(None, 3))
     asked = _init(tmp_path)
     assert asked.returncode == 2
     assert "pass the sizes your app feeds as --input-shape NAME=1,D1,D2,..." in asked.stderr

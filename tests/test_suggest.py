@@ -17,17 +17,20 @@ import pytest
 import yaml
 from hypothesis import given
 from hypothesis import strategies as st
+from tflite_builder import OpSpec, build_model, builtin
 
-from tflite_gate.checks import check_divergence
+from tflite_gate.checks import check_divergence, check_ops_allowed, check_runtime
 from tflite_gate.cli import main
 from tflite_gate.compare import MAX_METRICS, OutputPlan, compare_run
 from tflite_gate.environment import new_report
+from tflite_gate.inspect import inspect_model
 from tflite_gate.policy import LoadedPolicy, Policy, load_policy, resolve_model
 from tflite_gate.report.markdown import render_markdown
 from tflite_gate.report.model import (
     LayerDiagnosis,
     LayerStat,
     ModelReport,
+    OutputMetrics,
     Report,
     RuntimeRun,
     VariantReport,
@@ -37,10 +40,15 @@ from tflite_gate.run_options import parse_margin
 from tflite_gate.suggest import (
     SuggestionError,
     add_keep_float_snippets,
+    annotated_snippet,
     loosened,
+    measured_text,
     merge,
+    output_defect,
     policy_mapping,
+    suggest_policy,
     suggest_thresholds,
+    suggestion_for,
     verify,
 )
 
@@ -58,17 +66,33 @@ def _run(
     loaded: LoadedPolicy, model: str, variant: str, noise: dict[str, float], runtime: str
 ) -> RuntimeRun:
     """A run whose outputs are the reference plus `noise` (relative), judged by the policy."""
-    index = [m.name for m in loaded.policy.models].index(model)
-    plan = resolve_model(loaded, index).thresholds[variant]
     actual = {
         name: ref + noise.get(name, 0.0) * np.abs(ref).max() * RNG.standard_normal(ref.shape)
         for name, ref in REFERENCE.items()
     }
+    return _judged(loaded, model, variant, REFERENCE, actual, runtime)
+
+
+def _judged(
+    loaded: LoadedPolicy,
+    model: str,
+    variant: str,
+    reference: dict[str, np.ndarray],
+    actual: dict[str, np.ndarray],
+    runtime: str,
+    *,
+    top1: bool = False,
+) -> RuntimeRun:
+    """A run with these outputs, compared as the pipeline does under the policy."""
+    index = [m.name for m in loaded.policy.models].index(model)
+    plan = resolve_model(loaded, index).thresholds[variant]
     judged = compare_run(
-        REFERENCE,
+        reference,
         actual,
         by_order=False,
-        plan_for=lambda name, _: OutputPlan({k: s.value for k, s in plan.for_output(name).items()}),
+        plan_for=lambda name, _: OutputPlan(
+            {k: s.value for k, s in plan.for_output(name).items()}, top1=top1
+        ),
     )
     return RuntimeRun(
         runtime=runtime,
@@ -134,12 +158,123 @@ def test_loosened_values() -> None:
     measured=st.floats(0.0, 1.0, allow_nan=False),
     margin=st.floats(0.0, 100.0, allow_nan=False),
 )
-def test_a_loosened_threshold_passes_what_was_measured(
+def test_a_loosened_threshold_passes_what_was_measured_and_carries_no_noise(
     key: str, measured: float, margin: float
 ) -> None:
     value = loosened(key, measured, margin)  # type: ignore[arg-type]
     assert math.isfinite(value)
     assert value >= measured if key in MAX_METRICS else value <= measured
+    assert float(f"{value:.12g}") == value, f"float noise: {value!r}"
+
+
+def test_loosened_values_are_the_decimals_they_print_as() -> None:
+    # 1 - 0.07 is 0.9299999999999999 in binary: the threshold written must read 0.93.
+    assert repr(loosened("min_cosine", 0.9825, 1.0)) == "0.93"
+    assert repr(loosened("min_top1", 0.965, 1.0)) == "0.93"
+    assert repr(loosened("min_cosine", 0.99999, 1.0)) == "0.99996"  # the gap's digits stay
+
+
+def _metrics(**values: float | bool) -> OutputMetrics:
+    """One output's metrics: a good conversion's, but for `values`."""
+    good: dict[str, float | bool] = {
+        "max_abs": 0.01,
+        "mean_abs": 0.001,
+        "rmse": 0.002,
+        "rel_rmse": 0.05,
+        "cosine": 0.999,
+        "snr_db": 26.0,
+    }
+    return OutputMetrics(output="probs", samples=8, compared=80, **{**good, **values})  # type: ignore[arg-type]
+
+
+def test_an_output_no_threshold_should_pass_is_a_defect() -> None:
+    assert output_defect([_metrics(top1=0.9)], 1.0, classes=10) is None
+    # textgenrnn's dynamic variant: unrelated to its source (cosine 5e-16, top1 0.17).
+    textgenrnn = output_defect([_metrics(cosine=5e-16, top1=0.17)], 1.0, classes=None)
+    assert textgenrnn is not None and textgenrnn.startswith("cosine 5e-16: ")
+    assert "a min_cosine that passes it with the 100% margin is -1.0" in textgenrnn
+    assert "at or below 0, where an unrelated output passes" in textgenrnn
+    # The margin lets the error grow: an error that would reach the output's own size.
+    assert output_defect([_metrics(cosine=0.7)], 1.0, classes=None) is not None
+    assert output_defect([_metrics(cosine=0.7)], 0.0, classes=None) is None
+    grown = output_defect([_metrics(rel_rmse=0.6)], 1.0, classes=None)
+    assert grown is not None and "is 1.2, at or above 1, where an output of zeros passes" in grown
+    # Top-1 agreement at or below chance: a model that guesses would pass.
+    at_chance = output_defect([_metrics(top1=0.25)], 0.0, classes=4)
+    assert at_chance is not None and "at or below chance (0.25, with 4 classes)" in at_chance
+    assert output_defect([_metrics(top1=0.3)], 0.0, classes=4) is None
+    assert output_defect([_metrics(top1=0.3)], 1.0, classes=4) is not None  # 1 - 2 * 0.7 < 0.25
+    assert output_defect([_metrics(top1=0.3)], 1.0, classes=None) is not None  # min_top1 0
+    collapsed = output_defect([_metrics(collapsed=True, collapsed_to=0.0)], 0.0, classes=None)
+    assert collapsed is not None and "the same for every sample" in collapsed
+    # The worst runtime decides.
+    assert output_defect([_metrics(), _metrics(cosine=0.1)], 1.0, classes=None) is not None
+
+
+TEXT_MODEL = """\
+    version: 1
+    models:
+      - name: txt
+        source: txt.keras
+        max_divergence: {min_cosine: 0.999, min_top1: 0.9}
+        classification: [probs]
+        variants:
+          - {name: float}
+          - {name: dynamic, quantization: dynamic}
+    """
+
+
+def _broken_variant_report(loaded: LoadedPolicy) -> Report:
+    """txt/float a little off; txt/dynamic predicts other classes than its source."""
+    classes = np.arange(8) % 10
+    reference = {"probs": np.eye(10)[classes]}
+    wrong = np.eye(10)[(classes + 1) % 10]
+    wrong[0] = reference["probs"][0]  # one sample of 8 agrees: top1 0.125
+    slightly = reference["probs"] + 0.05 * RNG.random((8, 10))
+    runs = {
+        ("txt", "float"): [
+            _judged(loaded, "txt", "float", reference, {"probs": slightly}, "x", top1=True)
+        ],
+        ("txt", "dynamic"): [
+            _judged(loaded, "txt", "dynamic", reference, {"probs": wrong}, "x", top1=True)
+        ],
+    }
+    report = _report(loaded, runs)
+    config = resolve_model(loaded, 0)
+    for variant in report.models[0].variants:
+        for run in variant.runs:
+            report.add(check_divergence(config, variant, run))
+    report.finalize("error")
+    return report
+
+
+def test_a_broken_variant_is_a_defect_never_a_loosened_threshold(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    loaded = _load(tmp_path, TEXT_MODEL)
+    report = _broken_variant_report(loaded)
+    [dynamic] = [v for v in report.models[0].variants if v.name == "dynamic"]
+    assert {v.threshold_key for v in dynamic.runs[0].violations} == {"min_cosine", "min_top1"}
+
+    suggestion = suggest_thresholds(report, loaded)
+    assert suggestion is not None
+    assert {t.variant for t in suggestion.thresholds} == {"float"}
+    assert "dynamic" not in suggestion.snippet
+
+    report.suggestion = suggestion_for(report, loaded)
+    markdown = render_markdown(report, max_chars=65536)
+    assert "min_top1: 0.0" not in markdown and "-1.0" not in markdown
+
+    report_path = _write_report(tmp_path, report)
+    assert main(["suggest", "--workspace", str(tmp_path), "--report", str(report_path)]) == 0
+    out = capsys.readouterr().out
+    assert "min_top1: 0.0" not in out and "min_cosine: -1.0" not in out
+    assert (
+        "# not a threshold (defect): txt/dynamic: fix the variant, no threshold should pass "
+        "it: output 'probs' cosine 0: "
+    ) in out
+    body = yaml.safe_load(out)
+    assert [v["name"] for v in body["models"][0]["variants"]] == ["float"]
 
 
 def test_only_the_broken_output_is_loosened_in_the_variant_that_broke_it(tmp_path: Path) -> None:
@@ -340,11 +475,132 @@ def test_suggest_command_prints_a_commented_snippet(
     out = capsys.readouterr().out
     assert code == 0
     assert out.startswith("# Merge into tflite-gate.yml (list entries by name). Margin 25%")
-    assert "# det/int8 output 'probs': min_cosine 0.99999 (tflite-gate.yml:5) measured " in out
+    assert (
+        "# loosens det/int8 output 'probs': min_cosine 0.99999 (tflite-gate.yml:5) measured " in out
+    )
     body = yaml.safe_load(out)
     value = body["models"][0]["variants"][0]["max_divergence"]["per_output"]["probs"]["min_cosine"]
     verify(yaml.safe_dump(body), report, loaded)
     assert value < 0.99999
+
+
+def test_the_snippet_comments_show_values_as_written(tmp_path: Path) -> None:
+    loaded = _load(
+        tmp_path,
+        """\
+        version: 1
+        models:
+          - name: det
+            source: det.keras
+            max_divergence: {min_cosine: 0.9999999}
+        """,
+    )
+    runs = {("det", "float"): [_run(loaded, "det", "float", {"probs": 1e-3, "box": 1e-3}, "x")]}
+    suggestion = suggest_policy(_report(loaded, runs), loaded)
+    assert suggestion.thresholds is not None
+    [item] = suggestion.thresholds.thresholds
+    text = annotated_snippet(suggestion, "tflite-gate.yml")
+    written = yaml.safe_load(text)["models"][0]["variants"][0]["max_divergence"]["min_cosine"]
+    assert written == item.value
+    # A comment that rounds as it prints would show min_cosine 1 and a tighter value.
+    measured = measured_text(item.measured, item.threshold, item.value)
+    assert f"min_cosine 0.9999999 (tflite-gate.yml:5) measured {measured} -> {written!r}" in text
+
+
+def test_a_measured_value_is_shown_with_the_digits_that_set_it_apart() -> None:
+    assert measured_text(0.9999950862899506, 0.9999999, 0.99998) == "0.999995"
+    # Six digits would print 1 for a cosine below the threshold.
+    assert measured_text(0.99999995, 0.9999999, 0.9999998) == "0.99999995"
+    assert measured_text(0.0123456789, 0.01, 0.025) == "0.0123457"
+
+
+OPS_POLICY = """\
+    version: 1
+    models:
+      - name: tiny
+        source: tiny.keras
+        ops: {allow: [FULLY_CONNECTED, SOFTMAX], deny: [TANH]}
+        versions: {target_runtime: 1.5.0, tensorflow: ">=2.16"}
+        variants:
+          - {name: float}
+          - {name: int8, quantization: int8}
+    """
+
+
+def _inspected(name: str, quantization: str, *ops: OpSpec) -> VariantReport:
+    """A variant whose flatbuffer has these ops, inspected as the pipeline does."""
+    inspection = inspect_model(build_model(list(ops)))
+    return VariantReport(
+        name=name,
+        quantization=quantization,
+        io="float32",
+        status="converted",
+        inspection=inspection,
+    )
+
+
+def _checked_ops_report(loaded: LoadedPolicy) -> Report:
+    """tiny/int8 as TF 2.21 converts a Dense classifier to int8, plus a denied TANH."""
+    float_ops = (builtin("FULLY_CONNECTED"), builtin("SOFTMAX"))
+    int8_ops = (
+        builtin("QUANTIZE"),
+        builtin("FULLY_CONNECTED", 4),
+        builtin("SOFTMAX", 2),
+        builtin("DEQUANTIZE", 2),
+        builtin("TANH"),
+    )
+    variants = [_inspected("float", "none", *float_ops), _inspected("int8", "int8", *int8_ops)]
+    report = new_report()
+    report.policy = loaded.display_path
+    report.models.append(ModelReport(name="tiny", source="tiny.keras", variants=variants))
+    config = resolve_model(loaded, 0)
+    for variant in variants:
+        report.add(check_ops_allowed(config, variant) + check_runtime(config, variant))
+    report.finalize("error")
+    return report
+
+
+def test_ops_and_the_runtime_a_variant_needs_are_offered_as_loosenings(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    loaded = _load(tmp_path, OPS_POLICY)
+    report = _checked_ops_report(loaded)
+    assert sorted(f.rule for f in report.findings) == [
+        "op-not-allowed",
+        "op-not-allowed",
+        "op-not-allowed",
+        "runtime-too-old",
+    ]
+    suggestion = suggest_policy(report, loaded)
+    assert suggestion.thresholds is None
+    pasted = replace(loaded, policy=Policy.model_validate(_pasted(loaded, suggestion.snippet)))
+    config = resolve_model(pasted, 0)
+    assert config.allow_ops.value == ["FULLY_CONNECTED", "SOFTMAX", "DEQUANTIZE", "QUANTIZE"]
+    assert config.target_runtime.value == "1.14.0"
+    assert config.version_specs["tensorflow"].value == ">=2.16"  # the rest stays as written
+    assert config.deny_ops.value == ["TANH"]
+    still = [
+        finding.message
+        for variant in report.models[0].variants
+        for finding in check_ops_allowed(config, variant) + check_runtime(config, variant)
+    ]
+    assert still == ["tiny/int8: TANH (v1, used 1x) is listed in ops.deny"]  # never loosened
+
+    report_path = _write_report(tmp_path, report)
+    assert main(["suggest", "--workspace", str(tmp_path), "--report", str(report_path)]) == 0
+    out = capsys.readouterr().out
+    assert (
+        "# loosens tiny: ops.allow + DEQUANTIZE, QUANTIZE (used by int8; tflite-gate.yml:5): "
+        "keep it only if the app's runtime has them\n"
+    ) in out
+    assert (
+        "# loosens tiny: target_runtime 1.5.0 -> 1.14.0 (needed by int8; tflite-gate.yml:6): "
+        "keep it only if every device the app ships to runs 1.14.0 or newer\n"
+    ) in out
+    assert "# not a threshold (op-not-allowed): tiny/int8: TANH (v1, used 1x) is listed" in out
+    assert "QUANTIZE (v1, used 1x) is not in ops.allow" not in out  # fixed by the snippet
+    assert "runtime-too-old" not in out
+    assert yaml.safe_load(out) == yaml.safe_load(suggestion.snippet)
 
 
 def test_suggest_command_refuses_what_it_cannot_place(
@@ -355,7 +611,7 @@ def test_suggest_command_refuses_what_it_cannot_place(
     report_path = _write_report(tmp_path, report)
     args = ["suggest", "--workspace", str(tmp_path), "--report", str(report_path)]
     assert main(args) == 0
-    assert capsys.readouterr().out.startswith("# No divergence threshold in ")
+    assert capsys.readouterr().out.startswith("# Nothing in ")
 
     report.policy = "other.yml"
     _write_report(tmp_path, report)

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import GateRun, run_gate
+from conftest import GateRun, paste_snippet, run_command, run_gate
 from tflite_builder import build_model, builtin
-
-from tflite_gate.suggest import merge
 
 pytestmark = pytest.mark.slow  # every test here starts processes
 
@@ -28,20 +25,7 @@ POLICY = """\
 
 
 def _suggest(workspace: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "tflite_gate", "suggest", "--workspace", str(workspace), *args],
-        cwd=workspace,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
-def _paste(policy: Path, snippet: str) -> None:
-    """What a user does with the snippet: merge it into their policy by name."""
-    text = yaml.safe_dump(merge(yaml.safe_load(policy.read_text()), yaml.safe_load(snippet)))
-    policy.write_text(text, encoding="utf-8")
+    return run_command("suggest", workspace, *args)
 
 
 def _failing_run(tmp_path: Path) -> tuple[GateRun, Path]:
@@ -74,7 +58,7 @@ def test_pasting_the_suggested_snippet_makes_the_next_run_pass(tmp_path: Path) -
     assert printed.stdout.startswith(
         "# Merge into tflite-gate.yml (list entries by name). Margin 10%"
     )
-    _paste(tmp_path / "tflite-gate.yml", printed.stdout)
+    paste_snippet(tmp_path / "tflite-gate.yml", printed.stdout)
 
     passing = run_gate(tmp_path)
     assert passing.returncode == 0, passing.stdout + passing.stderr
@@ -94,10 +78,26 @@ def test_the_report_of_another_policy_is_refused(tmp_path: Path) -> None:
     assert refused.stderr.startswith("tflite-gate suggest: pass --policy tflite-gate.yml: ")
 
 
-@pytest.mark.parametrize("margin", ["0", "300%"])
-def test_any_margin_still_passes_on_the_measured_data(tmp_path: Path, margin: str) -> None:
+@pytest.mark.parametrize("margin", ["0", "200%"])
+def test_any_margin_short_of_a_defect_still_passes_on_the_measured_data(
+    tmp_path: Path, margin: str
+) -> None:
     _failing_run(tmp_path)
     printed = _suggest(tmp_path, "--margin", margin)
     assert printed.returncode == 0, printed.stderr
-    _paste(tmp_path / "tflite-gate.yml", printed.stdout)
+    paste_snippet(tmp_path / "tflite-gate.yml", printed.stdout)
     assert run_gate(tmp_path).returncode == 0
+
+
+def test_a_margin_that_would_pass_an_output_of_zeros_gives_a_defect_not_a_snippet(
+    tmp_path: Path,
+) -> None:
+    _failing_run(tmp_path)  # rel_rmse 0.25: grown by 300% it reaches the output's own size
+    printed = _suggest(tmp_path, "--margin", "300%")
+    assert printed.returncode == 0, printed.stderr
+    assert printed.stdout.startswith(
+        "# Nothing in tflite-gate-report.json can be loosened to pass.\n"
+        "# not a threshold (defect): clamp/tflite: fix the variant, no threshold should pass "
+        "it: output 'output_0' rel_rmse 0.25"
+    )
+    assert "at or above 1, where an output of zeros passes" in printed.stdout

@@ -323,6 +323,10 @@ def _flex_name(tf_op: str | None) -> str | None:
 DYNAMIC_SHAPE_OPS = frozenset(
     {"SHAPE", "PACK", "STRIDED_SLICE", "FILL", "BROADCAST_TO", "BROADCAST_ARGS", "SLICE"}
 )
+# Ops a quantized variant uses to convert between float and its integer or float16 types.
+QUANTIZE_OPS = frozenset({"QUANTIZE", "DEQUANTIZE"})
+INTEGER_IO = {"int8": "int8", "int16x8": "int16"}
+"""The integer `io` a full-integer quantization takes, which leaves out its edge (de)quantize."""
 RESOURCE_VARIABLE_OPS = frozenset({"VAR_HANDLE", "READ_VARIABLE", "ASSIGN_VARIABLE"})
 UNFROZEN_FIX = (
     "convert from the Keras model or a SavedModel that holds the variables "
@@ -581,8 +585,6 @@ def check_ops_allowed(config: ModelConfig, variant: VariantReport) -> list[Findi
     if variant.inspection is None:
         return []
     allow, deny = config.allow_ops.value, config.deny_ops.value
-    # Converted here with a dynamic batch: a fixed one removes the shape-computing ops.
-    hint = fixed_batch_hint(variant.inspection.inputs) if variant.status == "converted" else None
     findings = []
     for op in variant.inspection.ops:
         if op.kind != "builtin":
@@ -596,8 +598,10 @@ def check_ops_allowed(config: ModelConfig, variant: VariantReport) -> list[Findi
             continue
         message = f"{op.name} (v{op.version}, used {op.count}x) {why}"
         details: dict[str, Any] = {"op": op.name, "version": op.version, "count": op.count}
-        if hint is not None and op.name in DYNAMIC_SHAPE_OPS:
-            message = f"{hint}: {message}; it computes shapes for the dynamic batch"
+        origin = _op_origin(op.name, variant, denied=op.name in deny)
+        if origin is not None:
+            hint, source = origin
+            message = f"{hint}: {message}; {source}"
             details["hint"] = hint
         findings.append(
             make_finding(
@@ -610,6 +614,35 @@ def check_ops_allowed(config: ModelConfig, variant: VariantReport) -> list[Findi
             )
         )
     return findings
+
+
+def _op_origin(op: str, variant: VariantReport, *, denied: bool) -> tuple[str, str] | None:
+    """What to do about `op` and where it comes from, when the variant explains it.
+
+    SHAPE, PACK and the like compute shapes for a dynamic batch (a fixed one removes
+    them); QUANTIZE and DEQUANTIZE convert a quantized variant's float inputs and
+    outputs (integer I/O removes them) or a float16 variant's weights.
+    """
+    inputs = variant.inspection.inputs if variant.inspection else []
+    # Converted here with a dynamic batch: a fixed one removes the shape-computing ops.
+    batch = fixed_batch_hint(inputs) if variant.status == "converted" else None
+    if batch is not None and op in DYNAMIC_SHAPE_OPS:
+        return batch, "it computes shapes for the dynamic batch"
+    if denied or op not in QUANTIZE_OPS:
+        return None
+    integer = INTEGER_IO.get(variant.quantization)
+    if integer is not None and variant.io == "float32":
+        return (
+            f"add {op} to ops.allow, or set io: {integer} on variant {variant.name} if the app "
+            f"can feed and read {integer}",
+            f"the {variant.quantization} variant converts its float32 inputs and outputs with it",
+        )
+    if variant.quantization == "float16" and op == "DEQUANTIZE":
+        return (
+            f"add {op} to ops.allow",
+            "the float16 variant stores its weights as float16 and turns them into float32 with it",
+        )
+    return None
 
 
 def uninitialised_variable_ops(variant: VariantReport) -> list[OpInfo]:

@@ -258,8 +258,8 @@ def _parser() -> argparse.ArgumentParser:
     init.add_argument("--name", help="the model's name in the policy (default: from the source)")
     init.add_argument(
         "--variants",
-        default="float",
-        help="comma-separated: float, dynamic, float16, int8, int16x8 (default: float)",
+        help="comma-separated: float, dynamic, float16, int8, int16x8 (default: float); "
+        "with an existing policy, the variants to add to it",
     )
     init.add_argument(
         "--input-shape",
@@ -544,7 +544,7 @@ def _init(args: argparse.Namespace) -> int:
         policy=_policy_path(args),
         source=args.source,
         name=args.name,
-        variants=split_names([args.variants]),
+        variants=split_names([args.variants]) if args.variants is not None else None,
         input_shapes=dict(args.input_shape),
         margin=args.margin,
         force=args.force,

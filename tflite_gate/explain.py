@@ -105,10 +105,16 @@ EXPLANATIONS: dict[str, Explanation] = {
         "The converted model contains a builtin op outside `ops.allow`, or in `ops.deny`.",
         (
             "A layer the target runtime or the accelerator does not support.",
+            "QUANTIZE and DEQUANTIZE in an int8 or int16x8 variant with float32 inputs and "
+            "outputs: they convert at the model's edges (DEQUANTIZE also turns a float16 "
+            "variant's weights into float32).",
             "SHAPE, PACK and STRIDED_SLICE emitted for a dynamic batch.",
         ),
         (
-            "Change the model to avoid the op, or add it to `ops.allow` if the runtime has it.",
+            "Change the model to avoid the op, or add it to `ops.allow` if the runtime has it "
+            "(`tflite-gate suggest` writes the list each variant needs).",
+            "For QUANTIZE and DEQUANTIZE at the edges: `io: int8` (`io: int16` for int16x8) if "
+            "the app feeds and reads integers.",
             "For shape ops: a fixed batch in `input_shapes` removes them.",
         ),
         "defaults:\n  ops:\n    allow: [CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, SOFTMAX]",

@@ -112,9 +112,10 @@ RULES: dict[str, Rule] = {
             "op-not-allowed",
             Severity.ERROR,
             "An op outside the policy's op list",
-            "Change the model so it avoids the op, or add the op to `ops.allow` if the target "
-            "runtime supports it. SHAPE, PACK, STRIDED_SLICE usually come from a dynamic "
-            "batch: set a fixed one in `input_shapes`.",
+            "Add the op to `ops.allow` if the target runtime supports it, or change the model "
+            "so it avoids the op. QUANTIZE and DEQUANTIZE come from a quantized variant with "
+            "float32 inputs and outputs (`io: int8` leaves them out); SHAPE, PACK and "
+            "STRIDED_SLICE from a dynamic batch (a fixed one in `input_shapes` leaves them out).",
         ),
         Rule(
             "flex-op",

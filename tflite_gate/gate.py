@@ -11,13 +11,13 @@ partial report is still written).
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tflite_gate.cancel import Cancelled, cancellable
 from tflite_gate.environment import new_report
-from tflite_gate.findings import Location, Severity, make_finding
+from tflite_gate.findings import Finding, Location, Severity, make_finding
 from tflite_gate.layout import UnusablePlace
 from tflite_gate.policy import (
     LoadedPolicy,
@@ -231,7 +231,7 @@ def run_suggest(options: CheckOptions, report_path: Path, margin: float) -> Sugg
     numbers the suggestion is made from. A report made with another policy, or naming
     models the policy lacks, is a usage error (the snippet would land in the wrong place).
     """
-    from tflite_gate.suggest import SuggestionError, annotated_snippet, suggest_thresholds
+    from tflite_gate.suggest import SuggestionError, annotated_snippet, suggest_policy
 
     try:
         loaded = load_policy(options.policy, options.workspace, policy_option=options.names.policy)
@@ -244,12 +244,13 @@ def run_suggest(options: CheckOptions, report_path: Path, margin: float) -> Sugg
     if mismatch:
         return SuggestOutcome(EXIT_USAGE, messages=[mismatch])
     try:
-        suggestion = suggest_thresholds(report, loaded, margin)
+        suggestion = suggest_policy(report, loaded, margin)
     except SuggestionError as error:
         return SuggestOutcome(EXIT_INTERNAL, messages=[_internal_error_message(str(error))])
-    unfixable = _not_thresholds(report)
-    if suggestion is None:
-        text = f"# No divergence threshold in {report_path} can be loosened to pass.\n"
+    unfixable = [f"not a threshold (defect): {defect.text()}" for defect in suggestion.defects]
+    unfixable += _not_thresholds(report, suggestion.covers)
+    if not suggestion.snippet:
+        text = f"# Nothing in {report_path} can be loosened to pass.\n"
     else:
         text = annotated_snippet(suggestion, loaded.display_path)
     return SuggestOutcome(EXIT_PASS, text + "".join(f"# {line}\n" for line in unfixable))
@@ -271,13 +272,11 @@ def _report_policy_mismatch(report: Report, loaded: LoadedPolicy, report_path: P
     return None
 
 
-def _not_thresholds(report: Report) -> list[str]:
-    """Error findings no threshold can fix: crashes, missing ops, infinite errors..."""
+def _not_thresholds(report: Report, covered: Callable[[Finding], bool]) -> list[str]:
+    """Error findings the suggestion does not answer: crashes, denied ops, infinite errors..."""
     lines = []
     for finding in report.findings:
-        if finding.severity is not Severity.ERROR:
-            continue
-        if finding.rule == "divergence" and not finding.details.get("infinite"):
+        if finding.severity is not Severity.ERROR or covered(finding):
             continue
         first = finding.message.splitlines()[0] if finding.message else ""
         lines.append(f"not a threshold ({finding.rule}): {first[:160]}")
