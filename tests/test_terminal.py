@@ -43,3 +43,16 @@ def test_text_from_the_model_or_policy_cannot_draw_on_the_terminal() -> None:
         in {"\x1b[0m", "\x1b[1;31m", "\x1b[31m", "\x1b[32m", "\x1b[33m", "\x1b[36m", "\x1b[2m"}
         for match in SGR.findall(coloured)
     )
+
+
+def test_a_run_failing_on_ops_or_runtime_points_to_suggest() -> None:
+    """After `init`, an added int8 variant fails on QUANTIZE and its runtime only."""
+    report = example_report(
+        extra_findings=[
+            make_finding("op-not-allowed", "m/int8: QUANTIZE (v1) is not in ops.allow", model="m")
+        ]
+    )
+    report.suggestion = None
+    shown = render(report, "r.json")
+    assert "The ops.allow and target_runtime these variants need" in shown
+    assert shown.count("tflite-gate suggest") == 1

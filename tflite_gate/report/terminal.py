@@ -165,6 +165,10 @@ def _finding_lines(finding: Finding) -> list[Line]:
     return lines
 
 
+_POLICY_LOOSENINGS = frozenset({"op-not-allowed", "runtime-too-old"})
+"""Findings `tflite-gate suggest` answers with a snippet of ops.allow and target_runtime."""
+
+
 def render(report: Report, report_path: str | None = None, *, colour: bool = False) -> str:
     """Models, variants, ops, findings with hints, timings and the verdict.
 
@@ -193,6 +197,11 @@ def render(report: Report, report_path: str | None = None, *, colour: bool = Fal
             lines.append(
                 f"  Thresholds that pass here, with a {margin_text(report.suggestion.margin)} "
                 "margin, as a policy snippet: tflite-gate suggest"
+            )
+        elif any(finding.rule in _POLICY_LOOSENINGS for finding in report.findings):
+            lines.append(
+                "  The ops.allow and target_runtime these variants need, as a policy snippet "
+                "marked as loosenings: tflite-gate suggest"
             )
         lines.append("")
     if report.internal_error:
