@@ -390,9 +390,44 @@ def test_factory_source_is_not_a_path(tmp_path: Path) -> None:
                 5,
                 21,
                 "defaults.versions.target_runtime: write the version in quotes "
-                '(target_runtime: "2.14"); YAML reads 2.10 as the number 2.1',
+                '(target_runtime: "2.14"): YAML reads 2.14 unquoted as a number',
             ),
             id="unquoted-float",
+        ),
+        pytest.param(
+            """\
+            version: 1
+            defaults:
+              versions:
+                target_runtime: 2.10
+            models:
+              - name: a
+                source: a.keras
+            """,
+            (
+                4,
+                21,
+                "defaults.versions.target_runtime: write the version in quotes "
+                '(target_runtime: "2.10"): YAML reads 2.10 unquoted as the number 2.1',
+            ),
+            id="unquoted-float-trailing-zero",
+        ),
+        pytest.param(
+            """\
+            version: 1
+            models:
+              - name: a
+                source: a.keras
+                versions:
+                  tensorflow: 2.20
+            """,
+            (
+                6,
+                19,
+                "models[0].versions.tensorflow: write the version as a quoted specifier "
+                '(tensorflow: "==2.20.*"): YAML reads 2.20 unquoted as the number 2.2',
+            ),
+            id="unquoted-package-version",
         ),
         pytest.param(
             """\

@@ -59,6 +59,23 @@ class _PathError(ValueError):
         self.subpath = subpath
 
 
+class _UnquotedVersionError(_PathError):
+    """A version YAML read as a number: the fix quotes the text as the user wrote it."""
+
+    def __init__(self, key: str, number: float) -> None:
+        self.key, self.number = key, number
+        super().__init__(self.advice(str(number)), (key,))
+
+    def advice(self, written: str) -> str:
+        """What to write instead of `written` (2.10, which YAML read as 2.1)."""
+        if self.key == "target_runtime":
+            how, fix = "write the version in quotes", f'"{written}"'
+        else:
+            how, fix = "write the version as a quoted specifier", f'"=={written}.*"'
+        read = "as a number" if str(self.number) == written else f"as the number {self.number}"
+        return f"{how} ({self.key}: {fix}): YAML reads {written} unquoted {read}"
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -304,11 +321,7 @@ class Settings(_Strict):
         if isinstance(value, dict):
             for key, spec in value.items():
                 if isinstance(spec, int | float) and not isinstance(spec, bool):
-                    raise _PathError(
-                        f'write the version in quotes ({key}: "{spec}"); '
-                        "YAML reads 2.10 as the number 2.1",
-                        (key,),
-                    )
+                    raise _UnquotedVersionError(key, spec)
         return value
 
     @field_validator("versions")
@@ -446,9 +459,13 @@ def _model_class_at(path: PathKey) -> type[BaseModel] | None:
 _DATA_SOURCE_ERRORS = {"value_error", "string_type", "model_type", "dict_type"}
 
 
-def _describe(error: Any, path: PathKey) -> str:
+def _describe(error: Any, path: PathKey, written: str | None) -> str:
+    """The message for one validation error; `written` is the value's text in the file."""
     kind = error["type"]
     given = error.get("input")
+    cause = error.get("ctx", {}).get("error")
+    if isinstance(cause, _UnquotedVersionError) and written is not None:
+        return f"{_dotted(path)}: {cause.advice(written)}"
     if kind == "extra_forbidden":
         key = str(path[-1])
         owner = _model_class_at(path[:-1])
@@ -530,7 +547,7 @@ def _issues_from_validation(
                 display_path,
                 mark.line if mark else None,
                 mark.column if mark else None,
-                _describe(error, path),
+                _describe(error, path, source_map.texts.get(path)),
             )
         )
     return issues
