@@ -142,6 +142,14 @@ class _BoundedLoader(yaml.SafeLoader):
             )
 
 
+# YAML 1.2, which editors and their schema checks read, takes 1e-3 and 1.0e3 as numbers;
+# PyYAML's YAML 1.1 resolver takes them as text (it wants a dot and a signed exponent).
+_EXPONENT_FLOAT = re.compile(r"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)[eE][-+]?[0-9]+$")
+_BoundedLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", _EXPONENT_FLOAT, list("-+.0123456789")
+)
+
+
 class _Builder:
     def __init__(self, positions: _Positions) -> None:
         self._position = positions
