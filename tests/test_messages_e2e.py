@@ -175,6 +175,8 @@ POLICY = textwrap.dedent(
         source: factories:exits
       - name: needs-module
         source: needs_module:build
+      - name: typo
+        source: factoriez:gru
       - name: vendored
         source: factories:vendored
       - name: custom-ops
@@ -416,6 +418,15 @@ def test_a_missing_module_says_to_install_it_not_tf_keras(run: GateRun) -> None:
     }
     for text in (finding["message"], RULES["model-load-failed"].hint):
         assert "tf-keras" not in text and "Keras 2" not in text
+
+
+def test_a_factory_module_that_is_not_there_is_no_package_to_install(run: GateRun) -> None:
+    finding = _only(run.findings(model="typo"))
+    assert finding["message"] == (
+        "typo: cannot load factoriez:gru: cannot import 'factoriez': ModuleNotFoundError: No "
+        "module named 'factoriez'"
+    )
+    assert finding["location"]["line"] == _line(POLICY, "factoriez:gru")
 
 
 def test_an_error_inside_a_vendored_library_is_at_the_factorys_line(run: GateRun) -> None:

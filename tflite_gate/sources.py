@@ -518,11 +518,10 @@ def _factory_error(what: str, exc: Exception, module_name: str, workspace: Path)
     located = exception_location(exc, workspace, own_files=module_files(module_name, workspace))
     raised = exception_location(exc, workspace)
     deeper = f" (raised at {raised[0]}:{raised[1]})" if raised and raised != located else ""
-    return SourceError(
-        f"{what} {describe_exception(exc)}{deeper}",
-        located,
-        missing_module=missing_module(exc),
-    )
+    missing = missing_module(exc)
+    if missing is not None and f"{module_name}.".startswith(f"{missing}."):
+        missing = None  # the factory's own module: a wrong `source`, nothing to install
+    return SourceError(f"{what} {describe_exception(exc)}{deeper}", located, missing_module=missing)
 
 
 def _load_keras_file(path: Path, kind: SourceKind, source: str, safe_mode: bool) -> Any:
