@@ -10,6 +10,7 @@ import pytest
 from tflite_gate import checks
 from tflite_gate.policy import ModelConfig, load_policy, resolve_model
 from tflite_gate.report.model import (
+    ConverterError,
     Inspection,
     MetricChange,
     ModelReport,
@@ -268,6 +269,33 @@ def test_converter_crash_is_a_conversion_failure(configs: list[ModelConfig]) -> 
     assert finding.rule == "conversion-failed"
     assert finding.message == "m/v: the converter crashed with SIGSEGV"
     assert checks.check_converter_warnings(configs[0], _variant(), result) == []
+
+
+def test_an_op_int8_cannot_quantize_leads_with_another_quantization(
+    configs: list[ModelConfig],
+) -> None:
+    error = ConverterError(message="Quantization not yet supported for op: 'FOO'.")
+    result = VariantResult(name="v", ok=False, errors=[error])
+    variant = _variant().model_copy(update={"quantization": "int8", "status": "conversion-failed"})
+    [finding] = checks.check_conversion(configs[0], variant, result)
+    assert finding.message == (
+        "m/v: use another quantization for this variant (dynamic, float16) or replace FOO in "
+        "the model: the converter cannot quantize FOO to int8 (converter: Quantization not yet "
+        "supported for op: 'FOO'.)"
+    )
+    assert "select_tf_ops" not in finding.message
+
+
+def test_a_converter_past_the_default_time_limit_names_the_key(
+    configs: list[ModelConfig],
+) -> None:
+    crash = "the converter did not finish within the time limit (900 s)"
+    result = VariantResult(name="v", ok=False, crash=crash, crash_cause="timeout")
+    [finding] = checks.check_conversion(configs[0], _variant(), result)
+    assert finding.message == (
+        "m/v: raise limits.timeout_s (900 s, the default) if converting the model just takes "
+        f"longer: {crash}"
+    )
 
 
 def test_converter_warnings_of_a_successful_conversion(configs: list[ModelConfig]) -> None:

@@ -14,6 +14,7 @@ from tflite_builder import build_model, builtin
 from tflite_gate.environment import new_report
 from tflite_gate.json_schemas import schema_text
 from tflite_gate.policy import load_policy
+from tflite_gate.policy_yaml import load_yaml_with_marks
 from tflite_gate.report.model import ModelReport, OutputMetrics, Report, RuntimeRun, VariantReport
 from tflite_gate.starter_policy import (
     SCHEMA_FILE_NAME,
@@ -58,9 +59,12 @@ def test_names_come_from_the_source() -> None:
     assert model_name("---.keras") == "model"
 
 
-@pytest.mark.parametrize("text", ["probs", "true", "1.0", "a b", "out\U0001f600", "x\ny", "\x7f"])
+@pytest.mark.parametrize(
+    "text", ["probs", "true", "1.0", "1e3", "a b", "out\U0001f600", "x\ny", "\x7f"]
+)
 def test_names_written_into_the_policy_read_back_as_written(text: str) -> None:
-    assert yaml.safe_load(f"key: {_quoted(text)}") == {"key": text}
+    """Read back as the gate reads a policy (YAML 1.2 numbers: 1e3 is one)."""
+    assert load_yaml_with_marks(f"key: {_quoted(text)}")[0] == {"key": text}
 
 
 def _measured(cosine: float, rel_rmse: float, **more: object) -> Report:

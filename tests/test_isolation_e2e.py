@@ -63,8 +63,8 @@ def test_memory_blowup_fails_only_its_variant(run: GateRun) -> None:
     [finding] = run.findings(model="huge-calibration", rule="conversion-failed")
     assert finding["variant"] == "int8"
     assert finding["message"].startswith(
-        "huge-calibration/int8: raise memory_mb if the machine has the memory: "
-        "the converter exceeded the memory limit"
+        "huge-calibration/int8: raise limits.memory_mb (1500 MB, at tflite-gate.yml:5:25) if "
+        "the machine has the memory: the converter exceeded the memory limit"
     )
     assert finding["location"] == {"path": "tflite-gate.yml", "line": 5, "column": 25}
     statuses = [v["status"] for v in run.model("huge-calibration")["variants"]]
@@ -73,7 +73,10 @@ def test_memory_blowup_fails_only_its_variant(run: GateRun) -> None:
 
 def test_memory_blowup_while_preparing_evaluation_data(run: GateRun) -> None:
     [finding] = run.findings(model="huge-calibration", rule="data-invalid")
-    assert "exceeded the memory limit" in finding["message"]
+    assert finding["message"].startswith(
+        "huge-calibration: raise limits.memory_mb (1500 MB, at tflite-gate.yml:5:25) if the "
+        "machine has the memory: evaluation data: the conversion worker exceeded the memory limit"
+    ), finding["message"]
     assert "while preparing evaluation data and reference outputs" in finding["message"]
     assert finding["location"] == {"path": "tflite-gate.yml", "line": 5, "column": 25}
     assert len(run.findings(model="huge-calibration")) == 2
@@ -82,8 +85,10 @@ def test_memory_blowup_while_preparing_evaluation_data(run: GateRun) -> None:
 def test_hang_is_stopped_at_the_timeout(run: GateRun) -> None:
     [finding] = run.findings(model="hangs")
     assert finding["rule"] == "model-load-failed"
-    assert (
-        "did not finish within the time limit (8 s) while loading the model" in finding["message"]
-    )
+    assert finding["message"].startswith(
+        "hangs: raise limits.timeout_s (8 s, at tflite-gate.yml:12:25) if loading the model "
+        "just takes longer: the conversion worker did not finish within the time limit (8 s) "
+        "while loading the model"
+    ), finding["message"]
     assert finding["location"] == {"path": "tflite-gate.yml", "line": 12, "column": 25}
     assert run.model("hangs")["timings"]["load+convert"] < 60

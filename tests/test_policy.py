@@ -196,10 +196,114 @@ def test_wrong_types(tmp_path: Path) -> None:
         (
             5,
             20,
-            "defaults.ops.select_tf_ops: input should be a valid boolean, "
-            "unable to interpret input, got 'maybe'",
+            "defaults.ops.select_tf_ops: write true or false, got 'maybe'",
         ),
         (6, 9, "models: input should be a valid list, got {}"),
+    ]
+
+
+def test_values_are_refused_in_a_type_the_schema_refuses(tmp_path: Path) -> None:
+    """No coercion: what the shipped JSON schema refuses (a quoted number), the gate refuses."""
+    text = """\
+        version: 1
+        defaults:
+          max_divergence: {min_cosine: "0.9999", min_top1: true}
+          limits: {memory_mb: "2048", timeout_s: 1.0, num_threads: 2.0}
+          ops: {select_tf_ops: 1}
+        models:
+          - name: a
+            source: a.keras
+        """
+    assert issues(tmp_path, text) == [
+        (5, 24, "defaults.ops.select_tf_ops: write true or false, got 1"),
+        (3, 32, "defaults.max_divergence.min_cosine: write a number without quotes, got '0.9999'"),
+        (3, 52, "defaults.max_divergence.min_top1: write a number, got True"),
+        (4, 23, "defaults.limits.memory_mb: write a whole number without quotes, got '2048'"),
+    ]
+
+
+def test_numbers_with_an_exponent_are_numbers_as_in_yaml_1_2(tmp_path: Path) -> None:
+    """Editors read YAML 1.2, where 1e-3 is a number; YAML 1.1 (PyYAML) would make it text."""
+    loaded = load(
+        tmp_path,
+        """\
+        version: 1
+        models:
+          - name: a
+            source: a.keras
+            max_divergence: {max_abs: 1e-3, rmse: 1.0e3, mean_abs: .5E+1, min_snr_db: -2e1}
+            data: {samples: 1e2}
+        """,
+    )
+    divergence = loaded.policy.models[0].max_divergence
+    assert divergence is not None
+    assert (divergence.max_abs, divergence.rmse, divergence.mean_abs) == (0.001, 1000.0, 5.0)
+    assert divergence.min_snr_db == -20.0
+    assert loaded.policy.models[0].data is not None
+    assert loaded.policy.models[0].data.samples == 100
+
+
+@pytest.mark.parametrize("key", ["variants", "runtimes", "ops", "limits"])
+def test_an_empty_key_is_an_error_at_its_line(tmp_path: Path, key: str) -> None:
+    """`variants:` with nothing under it is null, not "the default": say so where it is."""
+    text = f"""\
+        version: 1
+        models:
+          - name: a
+            source: a.keras
+            {key}:
+        """
+    assert issues(tmp_path, text) == [
+        (
+            5,
+            5,
+            f"models[0].{key}: write a value under {key}: or delete the line; "
+            "an empty key is null, not the default",
+        )
+    ]
+
+
+def test_a_negative_seed_is_refused_where_it_is_written(tmp_path: Path) -> None:
+    """NumPy's generators take no negative seed: refused here, not as a worker's traceback."""
+    text = """\
+        version: 1
+        models:
+          - name: a
+            source: a.keras
+            data: {calibration: {generate: {seed: -1}}}
+        """
+    assert issues(tmp_path, text) == [
+        (
+            5,
+            43,
+            "models[0].data.calibration.generate.seed: input should be greater than or "
+            "equal to 0, got -1",
+        )
+    ]
+
+
+@pytest.mark.parametrize("key", ["generate: {count: 10000000}", "samples: 100001"])
+def test_sample_counts_are_bounded(tmp_path: Path, key: str) -> None:
+    if key.startswith("generate"):
+        text = f"data: {{evaluation: {{{key}}}}}"
+        column, path, given = 43, "models[0].data.evaluation.generate.count", 10000000
+    else:
+        text = f"data: {{{key}}}"
+        column, path, given = 21, "models[0].data.samples", 100001
+    policy = f"""\
+        version: 1
+        models:
+          - name: a
+            source: a.keras
+            {text}
+        """
+    assert issues(tmp_path, policy) == [
+        (
+            5,
+            column,
+            f"{path}: use at most 100000 samples (each is run through every variant on "
+            f"every runtime), got {given}",
+        )
     ]
 
 
@@ -424,9 +528,44 @@ def test_factory_source_is_not_a_path(tmp_path: Path) -> None:
                 5,
                 21,
                 "defaults.versions.target_runtime: write the version in quotes "
-                '(target_runtime: "2.14"); YAML reads 2.10 as the number 2.1',
+                '(target_runtime: "2.14"): YAML reads 2.14 unquoted as a number',
             ),
             id="unquoted-float",
+        ),
+        pytest.param(
+            """\
+            version: 1
+            defaults:
+              versions:
+                target_runtime: 2.10
+            models:
+              - name: a
+                source: a.keras
+            """,
+            (
+                4,
+                21,
+                "defaults.versions.target_runtime: write the version in quotes "
+                '(target_runtime: "2.10"): YAML reads 2.10 unquoted as the number 2.1',
+            ),
+            id="unquoted-float-trailing-zero",
+        ),
+        pytest.param(
+            """\
+            version: 1
+            models:
+              - name: a
+                source: a.keras
+                versions:
+                  tensorflow: 2.20
+            """,
+            (
+                6,
+                19,
+                "models[0].versions.tensorflow: write the version as a quoted specifier "
+                '(tensorflow: "==2.20.*"): YAML reads 2.20 unquoted as the number 2.2',
+            ),
+            id="unquoted-package-version",
         ),
         pytest.param(
             """\

@@ -272,6 +272,35 @@ def test_local_package_installs_into_its_own_venv_and_is_reused(tmp_path: Path) 
 
 
 @pytest.mark.slow
+def test_a_relative_cache_dir_gives_a_python_that_starts_from_any_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--cache-dir cache` (or TFLITE_GATE_CACHE=cache): interpreter workers start in their
+    scratch directory, where the relative path to the venv's python names nothing."""
+    source = _write_package(tmp_path / "src", "fakert", "0.1.0", FAKE_INTERPRETER)
+    monkeypatch.chdir(tmp_path)
+
+    env = prepare_runtime(_fakert_spec(source), cache_dir=Path("cache"))
+
+    model = tmp_path / "relu.tflite"
+    model.write_bytes(base64.b64decode(_SMOKE_MODEL_B64))
+    result = run_interpreter(
+        model,
+        {"x": np.zeros((1, 1, 4), np.float32)},
+        python=env.python,
+        module=env.module,
+        scratch=tmp_path / "scratch",
+        reproducer_dir=tmp_path / "repro",
+        timeout_s=60,
+        memory_mb=None,
+    )
+    assert "cannot start" not in (result.message or ""), result.message
+    # the worker ran in the venv: the fake Interpreter has no get_input_details
+    assert "get_input_details" in (result.message or ""), result.message
+    assert Path(env.python).is_absolute()
+
+
+@pytest.mark.slow
 def test_edited_local_package_is_reinstalled(tmp_path: Path) -> None:
     source = _write_package(tmp_path / "src", "fakert", "0.1.0", FAKE_INTERPRETER)
     cache = tmp_path / "cache"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tflite_gate.workers import at_most, default_jobs, log_tail, run_worker
+from tflite_gate.workers import at_most, cause_tail, default_jobs, log_tail, run_worker
 
 pytestmark = pytest.mark.slow  # every test here starts processes
 
@@ -165,3 +165,30 @@ def test_default_jobs_is_between_one_and_the_cores() -> None:
     import os
 
     assert 1 <= default_jobs() <= len(os.sched_getaffinity(0))
+
+
+# What a conversion worker killed while loading printed (TensorFlow 2.21, this machine).
+TENSORFLOW_START = [
+    "I0000 00:00:1796674777.972333    6517 port.cc:153] oneDNN custom operations are on. You "
+    "may see slightly different numerical results due to floating-point round-off errors.",
+    "I0000 00:00:1796674777.973305    6517 cudart_stub.cc:31] Could not find cuda drivers on "
+    "your machine, GPU will not be used.",
+    "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR",
+    "I0000 00:00:1796674778.147836    6516 cpu_feature_guard.cc:227] This TensorFlow binary is "
+    "optimized to use available CPU instructions in performance-critical operations.",
+    "To enable the following instructions: AVX2 AVX512F FMA, in other operations, rebuild "
+    "TensorFlow with the appropriate compiler flags.",
+    "W0000 00:00:1796674779.000001    6516 loader.cc:12] Ignored output_format.",
+    "INFO: Created TensorFlow Lite XNNPACK delegate for CPU.",
+]
+
+
+def test_the_cause_of_death_is_never_tensorflows_routine_log(tmp_path: Path) -> None:
+    log = tmp_path / "w.log"
+    log.write_text("\n".join(TENSORFLOW_START) + "\n")
+    assert cause_tail(log) == []
+    log.write_text("\n".join(["ValueError: bad weights", *TENSORFLOW_START]) + "\n")
+    assert cause_tail(log) == ["ValueError: bad weights"]
+    fatal = "F0000 00:00:1796674779.1 6516 tensor.cc:7] Check failed: dims >= 0"
+    log.write_text("\n".join([*TENSORFLOW_START, fatal]) + "\n")
+    assert cause_tail(log) == [fatal]

@@ -353,7 +353,10 @@ def test_run_messages_never_say_none(
     assert "None" not in finding.message
     head = "m/tflite on ai-edge-litert: "
     expected = {
-        "timeout": f"{head}no result within 300 s{stage}",
+        "timeout": (
+            f"{head}raise limits.interpreter_timeout_s (300 s, the default) if the model is "
+            f"just slow on this runtime: no result within 300 s{stage}"
+        ),
         "crash": f"{head}the interpreter crashed with a non-zero exit{stage}",
     }
     if status in expected:

@@ -59,6 +59,26 @@ def _crash_location(cause: str | None, config: ModelConfig) -> Location:
     return config.source_location
 
 
+def _raise_limit(key: str, setting: Setting[Any], unit: str, when: str) -> str:
+    """`raise limits.timeout_s (1 s, at tflite-gate.yml:7:16) if ...`: a limit a worker
+    was killed at, with its value and where it is written."""
+    written = f"at {setting.location}" if setting.location else "the default"
+    return f"raise {key} ({setting.value:g} {unit}, {written}) {when}"
+
+
+def _limit_action(cause: str | None, config: ModelConfig, work: str) -> str | None:
+    """What to raise when the conversion worker was killed at a limit; None otherwise."""
+    if cause == "timeout":
+        return _raise_limit(
+            "limits.timeout_s", config.timeout_s, "s", f"if {work} just takes longer"
+        )
+    if cause == "memory":
+        return _raise_limit(
+            "limits.memory_mb", config.memory_mb, "MB", "if the machine has the memory"
+        )
+    return None
+
+
 # --------------------------------------------------------------------------- versions
 
 
@@ -99,6 +119,17 @@ def check_load(config: ModelConfig, load: LoadResult, report: ModelReport) -> li
     """A model that cannot be loaded, with the versions that wrote it and that read it."""
     if load.ok:
         return []
+    limit = _limit_action(load.crash_cause, config, "loading the model")
+    if limit is not None:  # a valid model may just be slow to load: no "cannot load"
+        return [
+            make_finding(
+                "model-load-failed",
+                f"{config.name}: {limit}: {load.error}",
+                model=config.name,
+                location=_crash_location(load.crash_cause, config),
+                details={"error": load.error, "cause": load.crash_cause},
+            )
+        ]
     if load.policy_key:
         return [
             make_finding(
@@ -124,6 +155,12 @@ def check_load(config: ModelConfig, load: LoadResult, report: ModelReport) -> li
         else _crash_location(load.crash_cause, config)
     )
     message = f"{config.name}: cannot load {config.source}: {load.error}"
+    if load.missing_module:
+        message = (
+            f"{config.name}: install the package that provides the module "
+            f"{load.missing_module!r} where the gate runs, or stop importing it: {config.source} "
+            f"needs it ({load.error})"
+        )
     written = report.written_by
     if written and (written.tensorflow or written.keras):
         wrote = ", ".join(
@@ -374,7 +411,11 @@ def _tensor_list_finding(
     errors: list[ConverterError],
     inputs: list[TensorInfo],
 ) -> Finding:
-    """An RNN's TensorList ops that cannot be lowered: usually a dynamic batch."""
+    """An RNN's TensorList ops that cannot be lowered: usually a dynamic batch.
+
+    It is annotated at the line that made the ops (the RNN layer) where the converter's
+    errors lead back to one, else at the policy's `input_shapes` or `source`.
+    """
     static = next((e.message for e in errors if "element_shape" in e.message), errors[0].message)
     ops = _ops_named([e for e in errors if "TensorList" in (e.op or "")] or errors)
     flex = "or set ops.select_tf_ops: true if the app links the Flex delegate"
@@ -382,7 +423,6 @@ def _tensor_list_finding(
     if hint is not None:
         action = f"{hint}, {flex}"
         cause = f"the batch is dynamic, so the TensorList ops {ops} have no static element shape"
-        location = config.key_locations.get("input_shapes", config.source_location)
     else:
         action = (
             "set ops.select_tf_ops: true if the app links the Flex delegate (the TensorList "
@@ -390,10 +430,10 @@ def _tensor_list_finding(
             "=False` is not needed), or give every element of the tensor list one static shape"
         )
         cause = f"the TensorList ops {ops} have no static element shape"
-        location = next(
-            (e.location for e in errors if e.location is not None),
-            config.key_locations.get("input_shapes", config.source_location),
-        )
+    location = next(
+        (e.location for e in errors if e.location is not None),
+        config.key_locations.get("input_shapes", config.source_location),
+    )
     return make_finding(
         "conversion-failed",
         f"{config.name}/{variant.name}: {action}: {cause} (converter: {static})",
@@ -488,10 +528,70 @@ def _error_finding(config: ModelConfig, variant: VariantReport, error: Converter
     )
 
 
-_CRASH_ACTIONS = {
-    "timeout": "raise timeout_s if the model is just slow to convert",
-    "memory": "raise memory_mb if the machine has the memory",
-}
+_QUANTIZATIONS = ("int8", "dynamic", "float16")
+# TensorFlow's quantizer about an op it has no quantized kernel for ("Quantization to
+# 16x8-bit not yet supported for op: 'PRELU'.").
+_UNQUANTIZABLE = re.compile(r"Quantization (?:to \S+ )?not yet supported for op: '([^']+)'")
+
+
+def _other_quantizations(mode: str) -> str:
+    return ", ".join(other for other in _QUANTIZATIONS if other != mode)
+
+
+def _variant_location(config: ModelConfig, variant: VariantReport) -> Location:
+    """The variant's `quantization` as written, else its entry, else the model's source."""
+    for index, spec in enumerate(config.variants):
+        if spec.name == variant.name:
+            for key in (f"variants[{index}].quantization", f"variants[{index}]"):
+                if key in config.key_locations:
+                    return config.key_locations[key]
+    return config.source_location
+
+
+def _crash_finding(config: ModelConfig, variant: VariantReport, result: VariantResult) -> Finding:
+    """A converter killed at a limit says which; one that crashed is a converter bug, and
+    the way around it is another quantization or another TensorFlow, never the model's ops."""
+    crash = str(result.crash)
+    limit = _limit_action(result.crash_cause, config, "converting the model")
+    location = _crash_location(result.crash_cause, config)
+    if limit is not None:
+        message = f"{limit}: {crash}"
+    elif result.crash_cause == "signal" and variant.quantization != "none":
+        others = _other_quantizations(variant.quantization)
+        message = (
+            f"use another quantization for this variant ({others}) or another TensorFlow "
+            f"version: {crash} (a bug in the converter, not in the model)"
+        )
+        location = _variant_location(config, variant)
+    elif result.crash_cause == "signal":
+        message = f"try another TensorFlow version: {crash} (a bug in the converter)"
+    else:
+        message = crash
+    return make_finding(
+        "conversion-failed",
+        f"{config.name}/{variant.name}: {message}",
+        location=location,
+        details={"crash": result.crash, "log_tail": result.log_lines},
+        model=config.name,
+        variant=variant.name,
+    )
+
+
+def _unquantizable_finding(
+    config: ModelConfig, variant: VariantReport, error: ConverterError, op: str
+) -> Finding:
+    """An op the quantizer has no kernel for in this mode: the mode is what can change."""
+    mode = "16x8" if variant.quantization == "int16x8" else variant.quantization
+    return make_finding(
+        "conversion-failed",
+        f"{config.name}/{variant.name}: use another quantization for this variant "
+        f"({_other_quantizations(variant.quantization)}) or replace {op} in the model: the "
+        f"converter cannot quantize {op} to {mode} (converter: {error.message})",
+        location=_variant_location(config, variant),
+        details={"op": op, "converter": error.message, "advice": error.advice},
+        model=config.name,
+        variant=variant.name,
+    )
 
 
 def check_conversion(
@@ -518,18 +618,7 @@ def check_conversion(
             )
         ]
     if result.crash:
-        action = _CRASH_ACTIONS.get(result.crash_cause or "")
-        return [
-            make_finding(
-                "conversion-failed",
-                f"{config.name}/{variant.name}: "
-                + (f"{action}: {result.crash}" if action else result.crash),
-                location=_crash_location(result.crash_cause, config),
-                details={"crash": result.crash, "log_tail": result.log_lines},
-                model=config.name,
-                variant=variant.name,
-            )
-        ]
+        return [_crash_finding(config, variant, result)]
     tensor_list = [e for e in result.errors if _is_tensor_list(e)]
     text_ops = [e for e in result.errors if _is_text_op(e, inputs or [])]
     findings = []
@@ -537,11 +626,14 @@ def check_conversion(
         findings.append(_tensor_list_finding(config, variant, tensor_list, inputs or []))
     if text_ops:
         findings.append(_text_ops_finding(config, variant, text_ops))
-    findings += [
-        _error_finding(config, variant, error)
-        for error in result.errors
-        if error not in tensor_list and error not in text_ops
-    ]
+    for error in result.errors:
+        if error in tensor_list or error in text_ops:
+            continue
+        unquantizable = _UNQUANTIZABLE.search(error.message)
+        if unquantizable is not None:
+            findings.append(_unquantizable_finding(config, variant, error, unquantizable[1]))
+        else:
+            findings.append(_error_finding(config, variant, error))
     return findings
 
 
@@ -1068,10 +1160,17 @@ def check_run(config: ModelConfig, variant: VariantReport, run: RuntimeRun) -> l
             )
         ]
     if run.status == "timeout":
+        raise_it = _raise_limit(
+            "limits.interpreter_timeout_s",
+            config.interpreter_timeout_s,
+            "s",
+            "if the model is just slow on this runtime",
+        )
         return [
             make_finding(
                 "interpreter-timeout",
-                f"{where}: no result within {config.interpreter_timeout_s.value:g} s{at}{repro}",
+                f"{where}: {raise_it}: no result within "
+                f"{config.interpreter_timeout_s.value:g} s{at}{repro}",
                 location=_where(config.interpreter_timeout_s, config),
                 details=details,
                 **common,
@@ -1110,10 +1209,25 @@ def check_run(config: ModelConfig, variant: VariantReport, run: RuntimeRun) -> l
 def check_custom_op_run(
     config: ModelConfig, variant: VariantReport, run: RuntimeRun
 ) -> list[Finding]:
-    """A run stopped only by declared custom ops: a notice that says how to verify them."""
+    """A run stopped only by declared custom ops: a notice that says how to verify them.
+
+    The runtime names the first op it has no kernel for and stops there, so the notice
+    names every custom op of the model too: none of them ran.
+    """
     if run.status != "unverifiable" or not run.unresolved_custom_ops:
         return []
     ops = ", ".join(run.unresolved_custom_ops)
+    in_model = [
+        op.name
+        for op in (variant.inspection.ops if variant.inspection else [])
+        if op.kind == "custom"
+    ]
+    not_run = list(dict.fromkeys([*run.unresolved_custom_ops, *in_model]))
+    stopped = (
+        f"; the runtime stops there, so the model's custom ops {', '.join(not_run)} did not run"
+        if len(not_run) > len(run.unresolved_custom_ops)
+        else ""
+    )
     if run.custom_op_registerers:
         how = (
             f"the registerers {', '.join(run.custom_op_registerers)} did not register it; "
@@ -1128,7 +1242,7 @@ def check_custom_op_run(
         make_finding(
             "custom-op",
             f"{config.name}/{variant.name} on {run.runtime}: no kernel for custom op {ops} "
-            f"(declared in ops.custom); numerics not verified; {how}",
+            f"(declared in ops.custom){stopped}; numerics not verified; {how}",
             severity=Severity.NOTICE,
             model=config.name,
             variant=variant.name,
@@ -1136,6 +1250,7 @@ def check_custom_op_run(
             location=_where(config.custom_ops, config),
             details={
                 "unresolved": run.unresolved_custom_ops,
+                "not_run": not_run,
                 "registerers": run.custom_op_registerers,
                 "message": run.message,
             },
@@ -1490,10 +1605,12 @@ def check_evaluation(config: ModelConfig, evaluation: EvaluationResult | None) -
         if evaluation.crash_cause
         else data_location(config, "evaluation", evaluation.location)
     )
+    limit = _limit_action(evaluation.crash_cause, config, "preparing the evaluation data")
+    action = f"{limit}: " if limit else ""
     return [
         make_finding(
             "data-invalid",
-            f"{config.name}: evaluation data: {evaluation.error}; outputs not compared",
+            f"{config.name}: {action}evaluation data: {evaluation.error}; outputs not compared",
             model=config.name,
             location=location,
             details={"error": evaluation.error},

@@ -41,8 +41,8 @@ from tflite_gate.worker_protocol import (
     read_request,
     write_message,
 )
-from tflite_gate.workers import WorkerOutcome, WorkerPool, log_tail, run_worker
-from tflite_gate.workspace_code import WorkspaceReads
+from tflite_gate.workers import WorkerOutcome, WorkerPool, cause_tail, log_tail, run_worker
+from tflite_gate.workspace_code import LayerSites, WorkspaceReads, missing_module
 
 # What a finished worker leaves in its scratch, and all a cached conversion keeps.
 DEPENDENCIES_FILE = "dependencies.json"
@@ -181,14 +181,20 @@ def split_converter_message(text: str) -> tuple[str, list[str]]:
     return first, advice[:_MAX_ADVICE_LINES]
 
 
-def _converter_errors(exc: BaseException, workspace: Path) -> list[ConverterError]:
-    from tflite_gate.workspace_code import workspace_frame
+def _converter_errors(
+    exc: BaseException, workspace: Path, layer_sites: LayerSites
+) -> list[ConverterError]:
+    """The converter's structured errors, each at the workspace line that made its op: from
+    the op's creation stack, else from the Keras layer its name says it belongs to."""
+    from tflite_gate.workspace_code import layer_site, workspace_frame
 
     found: list[ConverterError] = []
     for error in getattr(exc, "errors", None) or []:
         code = type(error).ErrorCode.Name(error.error_code) if error.error_code else None
         frames = [(c.source.filename, c.source.line) for c in error.location.call]
-        frame = workspace_frame(frames, workspace)
+        frame = workspace_frame(frames, workspace) or layer_site(
+            (c.name for c in error.location.call if c.name), layer_sites
+        )
         message, advice = split_converter_message(error.error_message or "")
         if not message:
             message, advice = split_converter_message(str(exc))
@@ -267,6 +273,7 @@ def _convert_variant(
     variant: VariantRequest,
     inputs: list[TensorSpec],
     scratch: Path,
+    layer_sites: LayerSites,
 ) -> VariantResult:
     started = time.monotonic()
     result = VariantResult(name=variant.name, ok=False)
@@ -293,7 +300,7 @@ def _convert_variant(
             else:
                 blob = _quantized(_calibrated(converter), converter, variant, variant.keep_float)
     except Exception as exc:
-        result.errors = _converter_errors(exc, workspace)
+        result.errors = _converter_errors(exc, workspace, layer_sites)
     else:
         target = scratch / f"variant-{variant.name}.tflite"
         target.write_bytes(blob)
@@ -533,12 +540,14 @@ def _load(request: ConversionRequest, scratch: Path) -> tuple[LoadResult, Any]:
             error=exc.message,
             location=exc.location,
             policy_key=exc.policy_key,
+            missing_module=exc.missing_module,
             written_by=recorded,
         ), None
     except Exception as exc:
         text = str(exc).strip().splitlines()
         error = f"{type(exc).__name__}: {text[0] if text else ''}"
-        return LoadResult(ok=False, error=error, written_by=recorded), None
+        missing = missing_module(exc)
+        return LoadResult(ok=False, error=error, missing_module=missing, written_by=recorded), None
     return LoadResult(
         ok=True,
         written_by=recorded,
@@ -576,6 +585,7 @@ def worker_main(request_path: str) -> int:
             variant,
             prepared.inputs,
             scratch,
+            prepared.layer_sites,
         )
         write_message(scratch / f"variant-{variant.name}.json", result)
     if request.reference and not (scratch / "evaluation.json").exists():
@@ -866,11 +876,11 @@ def finished_results(request: ConversionRequest, duration_s: float) -> Conversio
 def _record_evaluation_crash(scratch: Path, outcome: WorkerOutcome, log: Path) -> None:
     """The worker died while preparing evaluation data or reference outputs."""
     if (scratch / "evaluation.started").exists() and not (scratch / "evaluation.json").exists():
-        tail = log_tail(log, 3)
+        cause = cause_tail(log, 1)
         failure = EvaluationResult(
             ok=False,
             error=f"the conversion worker {outcome.describe()} while preparing evaluation "
-            "data and reference outputs" + (f": {tail[-1]}" if tail else ""),
+            "data and reference outputs" + (f": {cause[-1]}" if cause else ""),
         )
         failure.crash_cause = outcome.cause
         write_message(scratch / "evaluation.json", failure)
@@ -910,12 +920,12 @@ def _collect(
     what = outcome.describe() if outcome else "left no result"
     load = read_message(scratch / "load.json", LoadResult)
     if load is None:
-        tail = log_tail(worker_log)
+        cause = cause_tail(worker_log, 1)
         load = LoadResult(
             ok=False,
             error=f"the conversion worker {what} while loading the model"
-            + (f": {tail[-1]}" if tail else ""),
-            log_lines=tail,
+            + (f": {cause[-1]}" if cause else ""),
+            log_lines=log_tail(worker_log),
             crash_cause=outcome.cause if outcome else None,
         )
         return ConversionResult(load, {}, None, duration, str(worker_log))

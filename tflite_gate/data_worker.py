@@ -25,7 +25,7 @@ from tflite_gate.worker_protocol import (
     read_request,
     write_message,
 )
-from tflite_gate.workers import WorkerOutcome, log_tail, run_worker
+from tflite_gate.workers import WorkerOutcome, cause_tail, run_worker
 
 _SAMPLES = "samples.npz"
 _ERROR = "error.json"
@@ -106,8 +106,8 @@ def _advice(outcome: WorkerOutcome, log: Path) -> str:
         return "; make it stop after the samples it needs, or raise `limits.timeout_s`"
     if outcome.memory_exceeded:
         return "; make it yield smaller samples, or raise `limits.memory_mb`"
-    tail = log_tail(log, 3)
-    return f": {tail[-1]}" if tail else ""
+    cause = cause_tail(log, 1)
+    return f": {cause[-1]}" if cause else ""
 
 
 if __name__ == "__main__":

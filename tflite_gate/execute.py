@@ -28,7 +28,7 @@ from pydantic import TypeAdapter, ValidationError
 from tflite_gate.data import save_npz
 from tflite_gate.files import write_directory_atomic, write_text_atomic
 from tflite_gate.interpreter_worker import InterpreterRequest, InterpreterResult
-from tflite_gate.workers import WorkerOutcome, log_tail, run_worker
+from tflite_gate.workers import WorkerOutcome, cause_tail, run_worker
 
 WORKER_SCRIPT = Path(__file__).resolve().with_name("interpreter_worker.py")
 
@@ -45,9 +45,6 @@ BATCH = 16
 # worker's own checker coerces nothing either).
 _REQUEST = TypeAdapter(InterpreterRequest)
 _RESULT = TypeAdapter(InterpreterResult)
-
-# Lines the runtime prints on every start; they say nothing about a crash.
-_LOG_NOISE = ("INFO: Created TensorFlow Lite XNNPACK delegate",)
 
 
 @dataclass
@@ -277,7 +274,7 @@ def _died(outcome: WorkerOutcome, status_path: Path, log: Path) -> ExecutionResu
             f" of samples {sample}-{sample + batch - 1}" if batch > 1 else f" of sample {sample}"
         )
     what = "exited without writing a result" if outcome.ok else outcome.describe()
-    tail = [line for line in log_tail(log, 8) if not line.startswith(_LOG_NOISE)]
+    tail = cause_tail(log, 8)
     message = f"the interpreter {what}{where}"
     if tail:
         message += "; last output:\n" + "\n".join(tail)

@@ -57,16 +57,23 @@ EXPLANATIONS: dict[str, Explanation] = {
     "model-load-failed": Explanation(
         "The source exists but TensorFlow or Keras could not load it.",
         (
+            "A module the factory or the model's custom objects import is not installed "
+            "where the gate runs.",
             "A Keras 2 file (.h5, or a SavedModel written by TF <= 2.15) without a matching "
             "tf-keras.",
             "A weights-only .h5 (no architecture to load).",
             "A factory that raised, or returned something that is not a model.",
             "Dynamic non-batch dimensions without `input_shapes`.",
+            "The conversion worker ran out of time or memory while loading (the message names "
+            "the limit), or crashed.",
         ),
         (
+            "Install the package that provides the missing module next to the gate (the "
+            "Action's image holds the gate's own packages only).",
             "Install `tf-keras` matching TensorFlow's major.minor for Keras 2 models.",
             "For weights only, write a factory that builds the model and loads the weights.",
             "Declare the sizes your app feeds in `input_shapes`, keeping the batch at 1.",
+            "Raise `limits.timeout_s` or `limits.memory_mb` if the model just needs more.",
         ),
         "models:\n  - name: asr\n    source: nets.asr:build\n"
         "    input_shapes: {audio: [1, 16000]}   # the sizes the app feeds",
@@ -76,14 +83,19 @@ EXPLANATIONS: dict[str, Explanation] = {
         (
             "An op with no TFLite builtin (needs Select TF ops or a custom op).",
             "An RNN's TensorList ops with a dynamic batch.",
+            "An op the chosen quantization has no kernel for (PRELU in 16x8).",
             "Calibration data the int8 converter cannot use.",
-            "A converter crash or timeout (the message names the signal or the limit).",
+            "A converter crash (a bug in the converter: the message names the signal) or a "
+            "time or memory limit reached (the message names the limit).",
         ),
         (
             "Follow the message: it leads with the fix and points at the model code line "
             "that created the op.",
-            "Set a fixed batch in `input_shapes`, replace the op, or allow Select TF ops "
-            "(`ops.select_tf_ops: true`) if the app links the Flex delegate.",
+            "Set a fixed batch in `input_shapes`; replace the op; for an op that has a Select "
+            "TF version, allow Select TF ops (`ops.select_tf_ops: true`) if the app links "
+            "the Flex delegate.",
+            "For an op the quantization cannot handle, or a converter crash, choose another "
+            "quantization for the variant (or another TensorFlow version).",
         ),
         "models:\n  - name: lstm\n    source: model.keras\n"
         "    input_shapes: {x: [1, 20, 8]}   # a fixed batch lowers the TensorList ops",

@@ -88,18 +88,19 @@ RULES: dict[str, Rule] = {
             "model-load-failed",
             Severity.ERROR,
             "The model could not be loaded",
-            "Apply the fix the message names. Keras 2 models (.h5, .keras and SavedModels "
-            "written by TF <= 2.15) load through tf-keras, which must match the installed "
-            "TensorFlow (`pip install 'tf-keras==<TF major.minor>.*'`); a weights-only .h5 "
-            "needs a module:function factory that builds the model and loads the weights.",
+            "Apply the fix the message leads with: it names what loading the model needs (a "
+            "module or package to install, a factory for a weights-only .h5) or the limit "
+            "the load ran into. `tflite-gate explain model-load-failed` lists every cause "
+            "and its fix.",
         ),
         Rule(
             "conversion-failed",
             Severity.ERROR,
             "The TFLite converter failed",
-            "Follow the message: it leads with the fix. Otherwise replace or re-implement the "
-            "op named at the annotated line, or allow Select TF ops (`ops.select_tf_ops: "
-            "true`) if the target app links the Flex delegate.",
+            "Apply the fix the message leads with: it names what to change for the cause the "
+            "converter reported (an op to replace at the annotated line, a fixed batch, "
+            "another quantization, a limit to raise). `tflite-gate explain conversion-failed` "
+            "lists every cause and its fix.",
         ),
         Rule(
             "converter-warning",

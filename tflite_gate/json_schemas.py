@@ -12,6 +12,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
+from pydantic_core import core_schema
+
 from tflite_gate.policy import Policy
 from tflite_gate.report.json_report import report_schema
 
@@ -20,9 +23,26 @@ SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
 SCHEMA_URL = "https://github.com/tflite-gate/tflite-gate/schemas/{name}.schema.json"
 
 
+class _WithoutNull(GenerateJsonSchema):
+    """A policy key is absent (its default) or has a value: null is never one.
+
+    The loader refuses an empty key (`variants:` is null to YAML), so the schema an
+    editor checks with must refuse it too, and suggest no null default.
+    """
+
+    def nullable_schema(self, schema: core_schema.NullableSchema) -> JsonSchemaValue:
+        return self.generate_inner(schema["schema"])
+
+    def default_schema(self, schema: core_schema.WithDefaultSchema) -> JsonSchemaValue:
+        json_schema = super().default_schema(schema)
+        if "default" in json_schema and json_schema["default"] is None:
+            del json_schema["default"]
+        return json_schema
+
+
 def policy_schema() -> dict[str, Any]:
     """The policy file's schema, as an editor's YAML language server reads it."""
-    schema = Policy.model_json_schema(mode="validation")
+    schema = Policy.model_json_schema(mode="validation", schema_generator=_WithoutNull)
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["$id"] = SCHEMA_URL.format(name="policy")
     schema["title"] = "tflite-gate policy (tflite-gate.yml)"

@@ -59,8 +59,67 @@ class _PathError(ValueError):
         self.subpath = subpath
 
 
+class _UnquotedVersionError(_PathError):
+    """A version YAML read as a number: the fix quotes the text as the user wrote it."""
+
+    def __init__(self, key: str, number: float) -> None:
+        self.key, self.number = key, number
+        super().__init__(self.advice(str(number)), (key,))
+
+    def advice(self, written: str) -> str:
+        """What to write instead of `written` (2.10, which YAML read as 2.1)."""
+        if self.key == "target_runtime":
+            how, fix = "write the version in quotes", f'"{written}"'
+        else:
+            how, fix = "write the version as a quoted specifier", f'"=={written}.*"'
+        read = "as a number" if str(self.number) == written else f"as the number {self.number}"
+        return f"{how} ({self.key}: {fix}): YAML reads {written} unquoted {read}"
+
+
+class _EmptyKeyError(_PathError):
+    """A key written with no value: YAML reads it as null, which the gate never takes as unset."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(
+            f"write a value under {key}: or delete the line; an empty key is null, not the default",
+            (key,),
+        )
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """Values are taken in the JSON schema's types only: "0.9999" is text, not a number.
+
+    A key is either absent (its default) or has a value: `variants:` left empty would
+    otherwise mean the default, one float variant, without a word.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_empty_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            names = {field.alias or name for name, field in cls.model_fields.items()}
+            for key, value in data.items():
+                if value is None and key in names:
+                    raise _EmptyKeyError(key)
+        return data
+
+
+def _whole_number(value: Any) -> Any:
+    """2.0 as 2: a JSON schema (and so an editor) counts it an integer, and so does the gate."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+# Written after a Field's bounds: bounds after it reach the schema as unknown `ge`
+# keywords instead of `minimum`.
+WHOLE = BeforeValidator(_whole_number)
+# Every sample goes through the source model and every variant on every runtime: the
+# bound keeps a typo (count: 10000000) from holding a run for minutes.
+MAX_SAMPLES = 100_000
+SampleCount = Annotated[int, Field(ge=1, le=MAX_SAMPLES), WHOLE]
 
 
 class OpsPolicy(_Strict):
@@ -90,8 +149,8 @@ class Divergence(Thresholds):
 
 
 class GenerateSpec(_Strict):
-    seed: int = 0
-    count: Annotated[int, Field(ge=1)] | None = None  # default: `data.samples`
+    seed: Annotated[int, Field(ge=0), WHOLE] = 0  # NumPy takes no negative seed
+    count: SampleCount | None = None  # default: `data.samples`
     low: FiniteFloat = -1.0
     high: FiniteFloat = 1.0
 
@@ -129,14 +188,14 @@ DataSource = Annotated[str, AfterValidator(_data_source_text)] | GenerateSource
 class DataPolicy(_Strict):
     calibration: DataSource | None = None
     evaluation: DataSource | None = None
-    samples: Annotated[int, Field(ge=1)] | None = None
+    samples: SampleCount | None = None
 
 
 class Limits(_Strict):
     timeout_s: Annotated[FiniteFloat, Field(gt=0)] | None = None
     interpreter_timeout_s: Annotated[FiniteFloat, Field(gt=0)] | None = None
-    memory_mb: Annotated[int, Field(ge=256)] | None = None
-    num_threads: Annotated[int, Field(ge=1)] | None = None
+    memory_mb: Annotated[int, Field(ge=256), WHOLE] | None = None
+    num_threads: Annotated[int, Field(ge=1), WHOLE] | None = None
 
 
 BudgetSeverity = Literal["error", "warning", "notice"]
@@ -145,25 +204,25 @@ BudgetSeverity = Literal["error", "warning", "notice"]
 class Budgets(_Strict):
     """What a variant may cost on the device: bytes, and milliseconds per invoke."""
 
-    max_size_bytes: Annotated[int, Field(ge=1)] | None = None
+    max_size_bytes: Annotated[int, Field(ge=1), WHOLE] | None = None
     max_latency_ms: Annotated[FiniteFloat, Field(gt=0)] | None = None
-    latency_runs: Annotated[int, Field(ge=1, le=10_000)] | None = None
-    num_threads: Annotated[int, Field(ge=1)] | None = None
+    latency_runs: Annotated[int, Field(ge=1, le=10_000), WHOLE] | None = None
+    num_threads: Annotated[int, Field(ge=1), WHOLE] | None = None
     latency_severity: BudgetSeverity | None = None
+
+
+# The schema's pattern and the loader's parse are one: what an editor accepts, the gate does.
+SHARE_PATTERN = r"^\s*[0-9]+(\.[0-9]+)?%\s*$"
 
 
 def _share(value: Any) -> Any:
     """`10%` or `0.1` → 0.1: how much larger a value may get than the baseline's."""
     if isinstance(value, str):
-        text = value.strip()
-        if not text.endswith("%"):
+        if not re.match(SHARE_PATTERN, value):
             raise ValueError(
                 f"write a share as a percentage (10%) or a number (0.1), got {value!r}"
             )
-        try:
-            value = float(text[:-1]) / 100
-        except ValueError:
-            raise ValueError(f"write a share as a percentage (10%), got {value!r}") from None
+        return float(value.strip()[:-1]) / 100
     return value
 
 
@@ -175,7 +234,7 @@ Share = Annotated[
         {
             "anyOf": [
                 {"type": "number", "minimum": 0},
-                {"type": "string", "pattern": r"^\s*[0-9]+(\.[0-9]+)?%\s*$"},
+                {"type": "string", "pattern": SHARE_PATTERN},
             ],
             "description": "A share of the baseline's value: 10% or 0.1.",
         }
@@ -214,7 +273,7 @@ class RuntimeEntry(_Strict):
     )
     custom_op_libraries: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, populate_by_name=True)
 
     @model_validator(mode="after")
     def _libraries_need_registerers(self) -> RuntimeEntry:
@@ -304,11 +363,7 @@ class Settings(_Strict):
         if isinstance(value, dict):
             for key, spec in value.items():
                 if isinstance(spec, int | float) and not isinstance(spec, bool):
-                    raise _PathError(
-                        f'write the version in quotes ({key}: "{spec}"); '
-                        "YAML reads 2.10 as the number 2.1",
-                        (key,),
-                    )
+                    raise _UnquotedVersionError(key, spec)
         return value
 
     @field_validator("versions")
@@ -337,7 +392,7 @@ InputName = Annotated[str, Field(min_length=1)]
 class ModelSpec(Settings):
     name: Annotated[str, Field(pattern=NAME_PATTERN)]
     source: Annotated[str, Field(min_length=1)]
-    input_shapes: dict[str, list[Annotated[int, Field(ge=1)]]] | None = None
+    input_shapes: dict[str, list[Annotated[int, Field(ge=1), WHOLE]]] | None = None
     signature: str | None = None
     safe_mode: bool = True
     classification: list[Annotated[str, Field(min_length=1)]] | None = None
@@ -371,6 +426,14 @@ class Policy(_Strict):
     fail_on: FailOn = "error"
     defaults: Settings = Field(default_factory=Settings)
     models: Annotated[list[ModelSpec], Field(min_length=1)]
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version_is_a_number(cls, value: Any) -> Any:
+        """`true` equals 1 in Python, but it is no number to the schema: refused, as there."""
+        if isinstance(value, bool):
+            raise ValueError(f"expected one of 1, got {value!r}")
+        return value
 
     @field_validator("models")
     @classmethod
@@ -467,13 +530,24 @@ def _model_class_at(path: PathKey) -> type[BaseModel] | None:
     return None
 
 
+# What to write when a value has another type than the key takes (no coercion: see _Strict).
+_TYPE_ADVICE = {
+    "float_type": "write a number",
+    "int_type": "write a whole number",
+    "bool_type": "write true or false",
+    "string_type": "write text (in quotes when YAML would read it as a number or true/false)",
+}
 # Errors of either branch of a `DataSource` when the value fits neither.
 _DATA_SOURCE_ERRORS = {"value_error", "string_type", "model_type", "dict_type"}
 
 
-def _describe(error: Any, path: PathKey) -> str:
+def _describe(error: Any, path: PathKey, written: str | None) -> str:
+    """The message for one validation error; `written` is the value's text in the file."""
     kind = error["type"]
     given = error.get("input")
+    cause = error.get("ctx", {}).get("error")
+    if isinstance(cause, _UnquotedVersionError) and written is not None:
+        return f"{_dotted(path)}: {cause.advice(written)}"
     if kind == "extra_forbidden":
         key = str(path[-1])
         owner = _model_class_at(path[:-1])
@@ -493,6 +567,15 @@ def _describe(error: Any, path: PathKey) -> str:
         return f"{_dotted(path) or 'policy'}: {error['ctx']['error']}"
     if kind == "finite_number":
         return f"{_dotted(path)}: write a finite number here (not .nan or .inf), got {given!r}"
+    if kind in _TYPE_ADVICE:
+        number = kind in {"float_type", "int_type"}
+        unquote = " without quotes" if number and isinstance(given, str) else ""
+        return f"{_dotted(path)}: {_TYPE_ADVICE[kind]}{unquote}, got {given!r}"
+    if kind == "less_than_equal" and path[-1:] in (("count",), ("samples",)):
+        return (
+            f"{_dotted(path)}: use at most {MAX_SAMPLES} samples (each is run through every "
+            f"variant on every runtime), got {given!r}"
+        )
     if kind == "string_pattern_mismatch" and path and path[-1] == "name":
         return (
             f"{_dotted(path)}: {given!r} is not a valid name "
@@ -548,14 +631,15 @@ def _issues_from_validation(
         if in_union and any(len(p) > len(path) and p[: len(path)] == path for p in branch_paths):
             continue  # another union branch got further into the value: its error says more
         seen_paths.add(path)
-        key_like = error["type"] in {"extra_forbidden"}
+        empty = isinstance(error.get("ctx", {}).get("error"), _EmptyKeyError)
+        key_like = error["type"] == "extra_forbidden" or empty
         mark = source_map.nearest(path, prefer_key=key_like)
         issues.append(
             PolicyIssue(
                 display_path,
                 mark.line if mark else None,
                 mark.column if mark else None,
-                _describe(error, path),
+                _describe(error, path, source_map.texts.get(path)),
             )
         )
     return issues

@@ -31,10 +31,15 @@ class Mark:
 
 @dataclass
 class SourceMap:
-    """Positions of value nodes and of mapping keys, by data path."""
+    """Positions of value nodes and of mapping keys, and scalars' text as written, by data path.
+
+    The text is what a message quotes back: `2.10` as written, not the number 2.1
+    YAML made of it.
+    """
 
     values: dict[PathKey, Mark] = field(default_factory=dict)
     keys: dict[PathKey, Mark] = field(default_factory=dict)
+    texts: dict[PathKey, str] = field(default_factory=dict)
 
     def nearest(self, path: PathKey, *, prefer_key: bool = False) -> Mark | None:
         """Position of `path`, or of its closest ancestor that exists in the file."""
@@ -137,6 +142,14 @@ class _BoundedLoader(yaml.SafeLoader):
             )
 
 
+# YAML 1.2, which editors and their schema checks read, takes 1e-3 and 1.0e3 as numbers;
+# PyYAML's YAML 1.1 resolver takes them as text (it wants a dot and a signed exponent).
+_EXPONENT_FLOAT = re.compile(r"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)[eE][-+]?[0-9]+$")
+_BoundedLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", _EXPONENT_FLOAT, list("-+.0123456789")
+)
+
+
 class _Builder:
     def __init__(self, positions: _Positions) -> None:
         self._position = positions
@@ -153,6 +166,7 @@ class _Builder:
             return self._mapping(node, path)
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
+        self.source_map.texts[path] = node.value
         return self.constructor.construct_object(node, deep=True)
 
     def _flatten(self, node: yaml.MappingNode) -> int:

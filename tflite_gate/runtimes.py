@@ -521,7 +521,9 @@ def prepare_runtime(
     """A ready environment for `spec`: the gate's own, a cached venv, or a new one.
 
     `timeout_s` bounds the whole preparation (waiting for the lock, creating the
-    venv, pip, the import check). Raises `RuntimeUnavailable` with the reason.
+    venv, pip, the import check). Raises `RuntimeUnavailable` with the reason. The
+    python it names is an absolute path: workers start in other directories than the
+    gate, where a relative `cache_dir` names nothing.
     """
     _check_libraries(spec)
     if spec.requirement is None:
@@ -530,7 +532,7 @@ def prepare_runtime(
     requirement = _resolve_requirement(spec.requirement, spec.name)
     module = spec.module or interpreter_module_for(spec.requirement)
     fingerprint = _source_fingerprint(requirement)
-    root = cache_dir / "runtimes"
+    root = cache_dir.absolute() / "runtimes"
     root.mkdir(parents=True, exist_ok=True)
     key = _environment_key(requirement, spec.extra, module)
     venv = root / key

@@ -21,7 +21,15 @@ from typing import Any
 from tflite_gate.input_pairing import PairingError, pair_inputs
 from tflite_gate.report.model import SourceKind, WrittenBy
 from tflite_gate.worker_protocol import TensorSpec
-from tflite_gate.workspace_code import describe_exception, exception_location, import_function
+from tflite_gate.workspace_code import (
+    LayerSites,
+    describe_exception,
+    exception_location,
+    import_function,
+    missing_module,
+    module_files,
+    recording_layer_sites,
+)
 
 SERVING_KEY = "serving_default"
 _KIND_BY_SUFFIX: dict[str, SourceKind] = {
@@ -37,7 +45,7 @@ class SourceError(Exception):
 
     `location` is a workspace file:line when user code raised; `policy_key` names the
     model's policy key at fault (e.g. `input_shapes`) when the policy, not the model,
-    must change.
+    must change; `missing_module` the module an import did not find.
     """
 
     def __init__(
@@ -46,11 +54,13 @@ class SourceError(Exception):
         location: tuple[str, int] | None = None,
         *,
         policy_key: str | None = None,
+        missing_module: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.location = location
         self.policy_key = policy_key
+        self.missing_module = missing_module
 
 
 def classify(source: str, resolved: Path | None) -> SourceKind | None:
@@ -109,6 +119,7 @@ class PreparedModel:
     signature_key: str
     inputs: list[TensorSpec]
     data_names: dict[str, str] = field(default_factory=dict)
+    layer_sites: LayerSites = field(default_factory=dict)  # a factory's Keras layers
 
 
 def signature_name(given: str, names: set[str]) -> str:
@@ -489,24 +500,34 @@ def _concrete_of(candidate: Any) -> tuple[Any, Any] | None:
     return None
 
 
-def _call_factory(source: str, workspace: Path) -> Any:
+def _call_factory(source: str, workspace: Path) -> tuple[Any, LayerSites]:
+    """What the factory returns, and the lines that created its Keras layers."""
     module_name, _, _ = source.partition(":")
     try:
         factory = import_function(source, workspace)
     except AttributeError as exc:
         raise SourceError(str(exc)) from None
     except Exception as exc:
-        raise SourceError(
-            f"cannot import {module_name!r}: {describe_exception(exc)}",
-            exception_location(exc, workspace),
+        raise _factory_error(
+            f"cannot import {module_name!r}:", exc, module_name, workspace
         ) from None
     try:
-        return factory()
+        with recording_layer_sites(workspace) as sites:
+            return factory(), sites
     except Exception as exc:
-        raise SourceError(
-            f"the factory {source} raised {describe_exception(exc)}",
-            exception_location(exc, workspace),
-        ) from None
+        raise _factory_error(f"the factory {source} raised", exc, module_name, workspace) from None
+
+
+def _factory_error(what: str, exc: Exception, module_name: str, workspace: Path) -> SourceError:
+    """At the factory module's own line; where deeper workspace code (a vendored library)
+    raised is named in the message."""
+    located = exception_location(exc, workspace, own_files=module_files(module_name, workspace))
+    raised = exception_location(exc, workspace)
+    deeper = f" (raised at {raised[0]}:{raised[1]})" if raised and raised != located else ""
+    missing = missing_module(exc)
+    if missing is not None and f"{module_name}.".startswith(f"{missing}."):
+        missing = None  # the factory's own module: a wrong `source`, nothing to install
+    return SourceError(f"{what} {describe_exception(exc)}{deeper}", located, missing_module=missing)
 
 
 def _load_keras_file(path: Path, kind: SourceKind, source: str, safe_mode: bool) -> Any:
@@ -709,8 +730,9 @@ def load_as_saved_model(
         apply_input_shapes(specs, {})
         return PreparedModel(path, key, specs)
 
+    sites: LayerSites = {}
     if kind == "factory":
-        candidate = _call_factory(source, workspace)
+        candidate, sites = _call_factory(source, workspace)
     else:
         assert path is not None
         candidate = _load_keras_file(path, kind, source, safe_mode)
@@ -728,7 +750,7 @@ def load_as_saved_model(
             _write_saved_model(
                 _keras_serve(candidate, pack), list(candidate.variables), specs, target
             )
-        return PreparedModel(target, SERVING_KEY, specs, names)
+        return PreparedModel(target, SERVING_KEY, specs, names, sites)
     found = _concrete_of(candidate)
     if found is None:
         raise SourceError(

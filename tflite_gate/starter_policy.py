@@ -41,6 +41,7 @@ from tflite_gate.policy import (
     resolve_model,
 )
 from tflite_gate.policy_edit import EditError, add_variants, block_lines
+from tflite_gate.policy_yaml import load_yaml_with_marks
 from tflite_gate.report.model import (
     FLOAT_ROUNDING_REL_RMSE,
     MetricName,
@@ -189,7 +190,7 @@ def _quoted(text: str) -> str:
     """A YAML scalar that reads back as this string: plain when it is safe, else quoted
     (double-quoted with YAML's own escapes, which round-trip every character; `true`,
     `1.0` or `null` would not read back as strings)."""
-    if _PLAIN.fullmatch(text) and yaml.safe_load(text) == text:
+    if _PLAIN.fullmatch(text) and load_yaml_with_marks(text)[0] == text:
         return text
     return yaml.safe_dump(text, default_style='"', allow_unicode=False, width=1 << 30).rstrip("\n")
 

@@ -146,6 +146,7 @@ class LoadResult(_Message):
     location: Place | None = None
     policy_key: str | None = None
     crash_cause: str | None = None
+    missing_module: str | None = None  # what a ModuleNotFoundError named
     written_by: WrittenBy | None = None
     inputs: list[TensorSpec] = Field(default_factory=list)
     log_lines: list[str] = Field(default_factory=list)

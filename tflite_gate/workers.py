@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import select
 import signal
 import subprocess
@@ -461,3 +462,19 @@ def log_tail(log_path: Path, lines: int = 15) -> list[str]:
     except OSError:
         return []
     return [line for line in text.splitlines() if line.strip()][-lines:]
+
+
+# What every TensorFlow or LiteRT process prints as it starts and works: C++ (absl) log
+# lines at info or warning level, and banners. Never why a worker died.
+_ROUTINE_LOG = re.compile(
+    r"^(?:[IW]\d{4} [\d:.]+\s+\d+ [\w./-]+:\d+\] "
+    r"|WARNING: All log messages before absl::InitializeLog"
+    r"|To enable the following instructions: .* rebuild TensorFlow"
+    r"|INFO: Created TensorFlow Lite XNNPACK delegate)"
+)
+
+
+def cause_tail(log_path: Path, lines: int = 3) -> list[str]:
+    """The last lines a dead worker printed that can say why it died (`log_tail` without
+    TensorFlow's routine log): a message quotes these as the cause, or nothing at all."""
+    return [line for line in log_tail(log_path, 200) if not _ROUTINE_LOG.match(line)][-lines:]

@@ -11,9 +11,10 @@ import contextlib
 import importlib
 import importlib.metadata
 import os
+import re
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterable, Iterator
 from pathlib import Path
 from typing import Any, cast
 
@@ -40,10 +41,92 @@ def workspace_frame(frames: list[tuple[str, int]], workspace: Path) -> tuple[str
     return None
 
 
-def exception_location(exc: BaseException, workspace: Path) -> tuple[str, int] | None:
-    """Where in the workspace `exc` was raised, if it was raised by the user's code."""
+def exception_location(
+    exc: BaseException, workspace: Path, *, own_files: Collection[Path] = ()
+) -> tuple[str, int] | None:
+    """Where in the workspace `exc` was raised, if it was raised by the user's code.
+
+    With `own_files` (a factory's module), their innermost line wins over deeper lines
+    elsewhere in the workspace: a library vendored into the repository raised, but the
+    line to look at is the factory's call into it.
+    """
     frames = [(f.filename, f.lineno or 0) for f in traceback.extract_tb(exc.__traceback__)]
-    return workspace_frame(frames, workspace)
+    own = {str(path.resolve()) for path in own_files}
+    in_own = [(name, line) for name, line in frames if name and str(Path(name).resolve()) in own]
+    return workspace_frame(in_own, workspace) or workspace_frame(frames, workspace)
+
+
+def module_files(module_name: str, workspace: Path) -> list[Path]:
+    """The files `package.module` can be in the workspace (without importing it)."""
+    base = workspace / module_name.replace(".", "/")
+    return [base.with_suffix(".py"), base / "__init__.py"]
+
+
+def missing_module(exc: BaseException) -> str | None:
+    """The module a `ModuleNotFoundError` in `exc` or its causes names, if any."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, ModuleNotFoundError) and current.name:
+            return current.name
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+LayerSites = dict[str, tuple[str, int]]
+
+
+@contextlib.contextmanager
+def recording_layer_sites(workspace: Path) -> Iterator[LayerSites]:
+    """While inside, every Keras layer created records the workspace line that created it.
+
+    Converter errors about a Keras layer's ops carry the stack of the trace the gate
+    ran (TensorFlow and Keras code only), not the factory's line that made the layer;
+    the layer's name in the op's name leads back to that line (`layer_site`).
+    """
+    sites: LayerSites = {}
+    patched: list[tuple[type[Any], Callable[..., None]]] = []
+    for name in ("keras", "tf_keras"):
+        layer_class = getattr(getattr(sys.modules.get(name), "layers", None), "Layer", None)
+        if isinstance(layer_class, type) and "__init__" in vars(layer_class):
+            original = vars(layer_class)["__init__"]
+            type.__setattr__(layer_class, "__init__", _recording_init(original, sites, workspace))
+            patched.append((layer_class, original))
+    try:
+        yield sites
+    finally:
+        for layer_class, original in patched:
+            type.__setattr__(layer_class, "__init__", original)
+
+
+def _recording_init(
+    original: Callable[..., None], sites: LayerSites, workspace: Path
+) -> Callable[..., None]:
+    def init(layer: Any, *args: Any, **kwargs: Any) -> None:
+        original(layer, *args, **kwargs)
+        frames = [(f.filename, f.lineno or 0) for f in traceback.extract_stack()]
+        site = workspace_frame(frames, workspace)
+        name = getattr(layer, "name", None)
+        if site is not None and isinstance(name, str):
+            sites.setdefault(name, site)
+
+    return init
+
+
+def layer_site(op_names: Iterable[str], sites: LayerSites) -> tuple[str, int] | None:
+    """The line that created the layer an op belongs to (`model/gru_1/TensorArrayV2_1`).
+
+    The innermost scope naming a recorded layer wins; a scope may carry a `_1` suffix
+    the layer's name has not (TensorFlow numbers repeated name scopes).
+    """
+    for op_name in op_names:
+        scopes = op_name.split("@")[0].split("/")[:-1]
+        for scope in reversed(scopes):
+            for candidate in (scope, re.sub(r"_\d+$", "", scope)):
+                if candidate in sites:
+                    return sites[candidate]
+    return None
 
 
 def describe_exception(exc: BaseException) -> str:
