@@ -426,7 +426,7 @@ def test_a_usage_error_speaks_of_inputs_not_flags(
     missing, _ = run_action(engine, image, runner, github, policy="none.yml")
     assert missing.returncode == 2
     assert "run `tflite-gate init` to write a first policy" in missing.stdout
-    assert "give the `policy` input the policy's path: no such file" in missing.stdout
+    assert "give the `policy` input the policy's path: none.yml does not exist" in missing.stdout
     assert "line and column given" not in missing.stdout + missing.summary
     assert CLI_FLAGS.findall(missing.stdout + missing.summary) == []
     assert missing.outputs["verdict"] == "error"

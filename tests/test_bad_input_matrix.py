@@ -1235,7 +1235,7 @@ ACTION_CASES = [
         relu_and(inputs(policy="none.yml")),
         2,
         "policy-invalid",
-        "create none.yml",
+        "the `policy` input the policy's path: none.yml does not exist",
         None,
         via="action",
     ),

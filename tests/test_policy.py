@@ -66,7 +66,7 @@ def at(line: int, column: int) -> Location:
 
 MISSING = (
     "run `tflite-gate init` to write a first policy (it checks the model once), or give "
-    "--policy the policy's path: no such file"
+    f"--policy the policy's path: {POLICY} does not exist"
 )
 
 

@@ -732,9 +732,10 @@ def _missing_policy_message(file: Path, workspace: Path, policy_option: str) -> 
             f"did you mean {typed}? give {policy_option} {typed}, or rename it {file.name}: "
             "no such file"
         )
+    shown = display_path_for(file, workspace) if file.is_absolute() else str(file)
     return (
         "run `tflite-gate init` to write a first policy (it checks the model once), or give "
-        f"{policy_option} the policy's path: no such file"
+        f"{policy_option} the policy's path: {shown} does not exist"
     )
 
 
