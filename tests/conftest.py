@@ -83,7 +83,7 @@ def run_command(command: str, workspace: Path, *args: str) -> subprocess.Complet
 
 def paste_snippet(policy: Path, snippet: str) -> None:
     """What a user does with a suggested snippet: merge it into the policy by name."""
-    from tflite_gate.suggest import merge
+    from tflite_gate.judge.suggest import merge
 
     merged = merge(yaml.safe_load(policy.read_text()), yaml.safe_load(snippet))
     policy.write_text(yaml.safe_dump(merged, sort_keys=False), encoding="utf-8")

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from tflite_gate.report.comment import MAX_BODY_CHARS
+from tflite_gate.action.comment import MAX_BODY_CHARS
 
 TOKEN = "ghs_SuperSecretToken0123456789abcdef"
 REPO = "octo-org/models"

@@ -470,7 +470,7 @@ def test_the_images_converter_writes_the_same_bytes_as_the_gates_own(
     tmp_path: Path,
 ) -> None:
     """The image's tensorflow-cpu against this machine's tensorflow: the same model."""
-    from tflite_gate.environment import installed_version
+    from tflite_gate.support.environment import installed_version
 
     here = installed_version("tensorflow")
     if here != _locked("tensorflow"):

@@ -25,10 +25,10 @@ import pytest
 from conftest import REPO, run_gate
 from tflite_builder import build_model, builtin
 
-from tflite_gate.data import DataError, load_source
 from tflite_gate.findings import Location
-from tflite_gate.pipeline import runtime_spec
-from tflite_gate.policy import (
+from tflite_gate.model.data import DataError, load_source
+from tflite_gate.pipeline.run import runtime_spec
+from tflite_gate.policy.load import (
     MAX_DEFAULT_MEMORY_MB,
     MIN_DEFAULT_MEMORY_MB,
     PolicyError,
@@ -38,7 +38,7 @@ from tflite_gate.policy import (
     machine_memory_mb,
     resolve_model,
 )
-from tflite_gate.worker_protocol import SourceSpec, TensorSpec
+from tflite_gate.run.protocol import SourceSpec, TensorSpec
 
 POLICY = "tflite-gate.yml"
 GATE = (sys.executable, "-m", "tflite_gate", "check")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tflite_gate.baseline import variant_change
+from tflite_gate.judge.baseline import variant_change
 from tflite_gate.report.model import (
     Inspection,
     OpInfo,

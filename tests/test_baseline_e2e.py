@@ -12,9 +12,9 @@ import pytest
 from conftest import run_gate
 from tflite_builder import build_model, builtin
 
-from tflite_gate.baseline import variant_change
-from tflite_gate.checks import check_regressions, metric_worsening
-from tflite_gate.policy import load_policy, resolve_model
+from tflite_gate.judge.baseline import variant_change
+from tflite_gate.judge.checks import check_regressions, metric_worsening
+from tflite_gate.policy.load import load_policy, resolve_model
 from tflite_gate.report.model import (
     Inspection,
     MetricChange,

@@ -11,7 +11,7 @@ import pytest
 from conftest import run_gate
 from tflite_builder import SIGNATURE_INPUT_NAME, build_model, builtin
 
-from tflite_gate.execute import run_interpreter
+from tflite_gate.run.interpreter import run_interpreter
 
 pytestmark = pytest.mark.slow  # every test here starts processes
 

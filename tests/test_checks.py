@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tflite_gate import checks
-from tflite_gate.policy import ModelConfig, load_policy, resolve_model
+from tflite_gate.judge import checks
+from tflite_gate.policy.load import ModelConfig, load_policy, resolve_model
 from tflite_gate.report.model import (
     ConverterError,
     Inspection,
@@ -22,7 +22,7 @@ from tflite_gate.report.model import (
     VariantReport,
     WrittenBy,
 )
-from tflite_gate.worker_protocol import LoadResult, VariantResult
+from tflite_gate.run.protocol import LoadResult, VariantResult
 
 POLICY = textwrap.dedent(
     """\

@@ -18,7 +18,7 @@ import pytest
 from fake_github import PAT_LOGIN, PR, REPO, TOKEN, FakeGitHub, serve
 
 from tflite_gate import __version__
-from tflite_gate.report.comment import (
+from tflite_gate.action.comment import (
     DEFAULT_BOT_LOGIN,
     MARKER,
     MAX_BODY_CHARS,

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from tflite_gate.compare import (
+from tflite_gate.judge.compare import (
     MAX_METRICS,
     MIN_METRICS,
     OutputPlan,
@@ -22,7 +22,7 @@ from tflite_gate.compare import (
     tightest_passing,
     violations,
 )
-from tflite_gate.policy import Thresholds
+from tflite_gate.policy.load import Thresholds
 from tflite_gate.report.model import OutputMetrics, ThresholdViolation
 
 NAN, INF = math.nan, math.inf

@@ -13,14 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from tflite_gate.conversion_cache import (
+from tflite_gate.convert.cache import (
     ConversionCache,
     conversion_key,
     key_material,
     workspace_model_files,
 )
-from tflite_gate.convert import DEPENDENCIES_FILE
-from tflite_gate.worker_protocol import ConversionRequest, SourceSpec, VariantRequest
+from tflite_gate.convert.converter import DEPENDENCIES_FILE
+from tflite_gate.run.protocol import ConversionRequest, SourceSpec, VariantRequest
 
 
 def _request(workspace: Path, scratch: Path, **changes: object) -> ConversionRequest:

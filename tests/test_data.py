@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tflite_gate.data import (
+from tflite_gate.model.data import (
     DataError,
     generate,
     load_directory,
@@ -16,7 +16,7 @@ from tflite_gate.data import (
     load_npz,
     representative_samples,
 )
-from tflite_gate.worker_protocol import SourceSpec, TensorSpec
+from tflite_gate.run.protocol import SourceSpec, TensorSpec
 
 INPUTS = [
     TensorSpec.from_dims("image", [-1, 4, 4, 3], "float32"),

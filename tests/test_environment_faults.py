@@ -21,11 +21,11 @@ import pytest
 from conftest import REPO, mount_tmpfs, run_gate
 from tflite_builder import build_model, builtin
 
-from tflite_gate import pipeline
-from tflite_gate.gate import EXIT_INTERNAL
-from tflite_gate.gate import run_gate as run_gate_in_process
+from tflite_gate.app.gate import EXIT_INTERNAL
+from tflite_gate.app.gate import run_gate as run_gate_in_process
+from tflite_gate.pipeline import run as pipeline
 from tflite_gate.report.outputs import report_outputs
-from tflite_gate.run_options import CheckOptions
+from tflite_gate.support.run_options import CheckOptions
 
 pytestmark = pytest.mark.slow  # every test here starts processes
 

@@ -31,8 +31,8 @@ from tflite_builder import (
     custom,
 )
 
-from tflite_gate import execute
-from tflite_gate.execute import ExecutionResult, run_interpreter
+from tflite_gate.run import interpreter as execute
+from tflite_gate.run.interpreter import ExecutionResult, run_interpreter
 
 pytestmark = pytest.mark.slow  # every test here starts processes
 

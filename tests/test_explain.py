@@ -8,14 +8,14 @@ import pytest
 import yaml
 
 from tflite_gate.cli import main
-from tflite_gate.environment import new_report
-from tflite_gate.explain import DOCS_PATH, EXPLANATIONS, explain, rule_url, rules_document
 from tflite_gate.findings import RULES, make_finding
-from tflite_gate.policy import PolicyError, load_policy
+from tflite_gate.policy.load import PolicyError, load_policy
 from tflite_gate.report.markdown import render_markdown
 from tflite_gate.report.model import Report
 from tflite_gate.report.sarif import to_sarif
 from tflite_gate.report.terminal import render
+from tflite_gate.rules import DOCS_PATH, EXPLANATIONS, explain, rule_url, rules_document
+from tflite_gate.support.environment import new_report
 
 DOCS_FILE = Path(__file__).resolve().parent.parent / DOCS_PATH
 MODEL = "models: [{name: m, source: model.keras}]"
@@ -26,7 +26,7 @@ def test_every_rule_has_an_explanation_and_every_explanation_a_rule() -> None:
 
 
 def test_docs_rules_md_is_generated_from_the_explanations() -> None:
-    assert DOCS_FILE.read_text() == rules_document(), "run: python -m tflite_gate.explain"
+    assert DOCS_FILE.read_text() == rules_document(), "run: python -m tflite_gate.rules"
     for rule in RULES:
         assert f"\n## {rule}\n" in DOCS_FILE.read_text()
 

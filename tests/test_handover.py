@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tflite_gate.handover import hand_over
+from tflite_gate.action.handover import hand_over
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="changing owners needs root")
 RUNNER = 1001

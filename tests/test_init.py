@@ -11,12 +11,7 @@ import yaml
 from conftest import run_command, run_gate, save_tiny_keras
 from tflite_builder import build_model, builtin
 
-from tflite_gate.environment import new_report
-from tflite_gate.json_schemas import schema_text
-from tflite_gate.policy import load_policy
-from tflite_gate.policy_yaml import load_yaml_with_marks
-from tflite_gate.report.model import ModelReport, OutputMetrics, Report, RuntimeRun, VariantReport
-from tflite_gate.starter_policy import (
+from tflite_gate.app.init import (
     SCHEMA_FILE_NAME,
     InitRequest,
     _quoted,
@@ -26,6 +21,11 @@ from tflite_gate.starter_policy import (
     run_init,
     starter_policy,
 )
+from tflite_gate.app.schema import schema_text
+from tflite_gate.policy.load import load_policy
+from tflite_gate.policy.positions import load_yaml_with_marks
+from tflite_gate.report.model import ModelReport, OutputMetrics, Report, RuntimeRun, VariantReport
+from tflite_gate.support.environment import new_report
 
 
 def _init(workspace: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from runner_commands import DOTNET_WHITESPACE, commands_in, parse_file_command
 from test_entrypoint import run_action
 
-from tflite_gate import action
+from tflite_gate.action import main as action
 from tflite_gate.findings import RULES
 from tflite_gate.report.github import (
     format_outputs,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tflite_gate.input_pairing import PairingError, check_map_keys, pair_inputs
+from tflite_gate.model.input_pairing import PairingError, check_map_keys, pair_inputs
 
 
 def test_same_names_pair_by_name() -> None:

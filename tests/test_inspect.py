@@ -1,4 +1,4 @@
-"""Tests for `tflite_gate.inspect` on hand-built flatbuffers (no TensorFlow import)."""
+"""Tests for `tflite_gate.tflite.facts` on hand-built flatbuffers (no TensorFlow import)."""
 
 from __future__ import annotations
 
@@ -25,8 +25,8 @@ from tflite_builder import (
     pack,
 )
 
-from tflite_gate.inspect import InvalidModelError, inspect_model
 from tflite_gate.report.model import OpInfo, OpKind, Quantization, TensorInfo
+from tflite_gate.tflite.facts import InvalidModelError, inspect_model
 
 # --- ops ----------------------------------------------------------------------
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from tflite_gate.layer_errors import (
+from tflite_gate.convert.layer_errors import (
     _Made,
     _Tensor,
     keep_float_candidates,
@@ -12,7 +12,7 @@ from tflite_gate.layer_errors import (
     output_activation,
     rank,
 )
-from tflite_gate.worker_protocol import KeepFloat
+from tflite_gate.run.protocol import KeepFloat
 
 
 def _tensor(

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tflite_gate.lifetime import (
+from tflite_gate.support.lifetime import (
     OWNER_FILE,
     _owner,
     owned_scratch,

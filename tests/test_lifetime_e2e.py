@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 from tflite_builder import SHAPE, build_model, builtin
 
-from tflite_gate.lifetime import OWNER_FILE
+from tflite_gate.support.lifetime import OWNER_FILE
 
 pytestmark = pytest.mark.slow
 

@@ -12,11 +12,9 @@ import numpy as np
 import pytest
 from tflite_builder import SIGNATURE_INPUT_NAME, build_model, builtin
 
-from tflite_gate import checks
-from tflite_gate.environment import new_report
-from tflite_gate.execute import run_interpreter
 from tflite_gate.findings import Finding, Location, group_across_variants, make_finding
-from tflite_gate.policy import ModelConfig, load_policy, resolve_model
+from tflite_gate.judge import checks
+from tflite_gate.policy.load import ModelConfig, load_policy, resolve_model
 from tflite_gate.report.github import annotation_commands
 from tflite_gate.report.junit import to_junit_xml
 from tflite_gate.report.markdown import render_markdown
@@ -29,7 +27,9 @@ from tflite_gate.report.model import (
     VariantReport,
 )
 from tflite_gate.report.sarif import to_sarif
-from tflite_gate.runtimes import RuntimeSpec, RuntimeUnavailable, prepare_runtime
+from tflite_gate.run.interpreter import run_interpreter
+from tflite_gate.run.runtimes import RuntimeSpec, RuntimeUnavailable, prepare_runtime
+from tflite_gate.support.environment import new_report
 
 ALLOW = Location(path="tflite-gate.yml", line=5, column=12)
 

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from tflite_gate import checks
 from tflite_gate.cli import main
 from tflite_gate.findings import Location
-from tflite_gate.policy import (
+from tflite_gate.judge import checks
+from tflite_gate.policy.load import (
     LoadedPolicy,
     PolicyError,
     PolicyIssue,
@@ -1177,7 +1177,7 @@ def test_invalid_policy_is_rejected_before_tensorflow_is_imported(tmp_path: Path
         assert "tensorflow" not in sys.modules, "tensorflow was imported"
         assert "keras" not in sys.modules, "keras was imported"
         # Nor the pipeline and numpy: a bad policy is answered in a fraction of a second.
-        assert "tflite_gate.pipeline" not in sys.modules, "the pipeline was imported"
+        assert "tflite_gate.pipeline.run" not in sys.modules, "the pipeline was imported"
         assert "numpy" not in sys.modules, "numpy was imported"
         print(f"NO-TENSORFLOW exit={code}")
         """

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tflite_gate.policy_edit import EditError, add_variants
+from tflite_gate.policy.edit import EditError, add_variants
 
 INT8 = {"name": "int8", "quantization": "int8", "max_divergence": {"rel_rmse": 0.02}}
 

@@ -15,9 +15,9 @@ from conftest import REPO
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tflite_gate.app.schema import policy_schema, schema_text, shipped_file
 from tflite_gate.cli import main
-from tflite_gate.json_schemas import policy_schema, schema_text, shipped_file
-from tflite_gate.policy import PolicyError, load_policy
+from tflite_gate.policy.load import PolicyError, load_policy
 
 EXAMPLES = sorted((REPO / "examples").glob("*.yml"))
 
@@ -25,7 +25,7 @@ EXAMPLES = sorted((REPO / "examples").glob("*.yml"))
 @pytest.mark.parametrize("name", ["policy", "report"])
 def test_shipped_schemas_are_generated_from_the_models(name: str) -> None:
     assert shipped_file(name).read_text() == schema_text(name), (  # type: ignore[arg-type]
-        "run: python -m tflite_gate.json_schemas"
+        "run: python -m tflite_gate.app.schema"
     )
 
 

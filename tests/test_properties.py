@@ -29,10 +29,10 @@ from conftest import REPO, run_gate
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from tflite_gate import checks
-from tflite_gate.inspect import InvalidModelError, inspect_model
-from tflite_gate.policy import PolicyError, load_policy, resolve_model
+from tflite_gate.judge import checks
+from tflite_gate.policy.load import PolicyError, load_policy, resolve_model
 from tflite_gate.report.model import VariantReport
+from tflite_gate.tflite.facts import InvalidModelError, inspect_model
 
 POLICY = "tflite-gate.yml"
 SCHEMA = json.loads((REPO / "tflite_gate" / "schemas" / "report.schema.json").read_text())

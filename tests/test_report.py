@@ -9,14 +9,14 @@ import jsonschema
 import pytest
 
 from tflite_gate.cli import main
-from tflite_gate.environment import new_report
 from tflite_gate.findings import Severity, make_finding
 from tflite_gate.report.json_report import SCHEMA_FILE, report_schema, write_json_report
+from tflite_gate.support.environment import new_report
 
 
 def test_shipped_schema_is_generated_from_the_model() -> None:
     shipped = json.loads(SCHEMA_FILE.read_text())
-    assert shipped == report_schema(), "run: python -m tflite_gate.json_schemas"
+    assert shipped == report_schema(), "run: python -m tflite_gate.app.schema"
 
 
 def test_schema_command_prints_it(capsys: pytest.CaptureFixture[str]) -> None:

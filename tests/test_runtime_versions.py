@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from tflite_gate.runtime_versions import (
+from tflite_gate.tflite.runtime_versions import (
     MIN_RUNTIME_BY_OP_VERSION,
     OpRuntimeRequirement,
     min_runtime_for_op,

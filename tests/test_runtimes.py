@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tflite_gate.execute import run_interpreter
-from tflite_gate.runtimes import (
+from tflite_gate.run.interpreter import run_interpreter
+from tflite_gate.run.runtimes import (
     _SMOKE_MODEL_B64,
     DEFAULT_RUNTIME,
     RuntimeSpec,
@@ -162,7 +162,7 @@ def test_installed_runtime_is_the_gates_python_and_is_not_imported(tmp_path: Pat
         """
         import json, sys
         from pathlib import Path
-        from tflite_gate.runtimes import RuntimeSpec, prepare_runtime
+        from tflite_gate.run.runtimes import RuntimeSpec, prepare_runtime
         env = prepare_runtime(RuntimeSpec("ai-edge-litert", None), cache_dir=Path(sys.argv[1]))
         print(json.dumps({
             "python": env.python, "module": env.module, "version": env.version,
@@ -338,7 +338,7 @@ def test_concurrent_gates_build_once(tmp_path: Path) -> None:
         """
         import json, sys
         from pathlib import Path
-        from tflite_gate.runtimes import RuntimeSpec, prepare_runtime
+        from tflite_gate.run.runtimes import RuntimeSpec, prepare_runtime
         spec = RuntimeSpec("fakert", sys.argv[1], module="fakert.interpreter")
         env = prepare_runtime(spec, cache_dir=Path(sys.argv[2]))
         marker = Path(env.python).parent.parent / "ready.json"

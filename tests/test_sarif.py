@@ -22,7 +22,7 @@ from conftest import REPO, run_gate
 from jsonschema import Draft4Validator, FormatChecker
 
 from tflite_gate.findings import RULES, Finding, Location, Severity, make_finding
-from tflite_gate.policy import DEFAULT_POLICY_FILE
+from tflite_gate.policy.load import DEFAULT_POLICY_FILE
 from tflite_gate.report.model import (
     ConverterDiagnostics,
     ConverterError,

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from tflite_gate.environment import new_report
+from tflite_gate.app.shards import ShardError, matrix_entries, merge_reports
 from tflite_gate.findings import make_finding
-from tflite_gate.policy import LoadedPolicy, load_policy
+from tflite_gate.policy.load import LoadedPolicy, load_policy
 from tflite_gate.report.json_report import ReportFileError, read_json_report
 from tflite_gate.report.model import ModelReport, Report, RuntimeRun, Shard, VariantReport
-from tflite_gate.shards import ShardError, matrix_entries, merge_reports
+from tflite_gate.support.environment import new_report
 
 POLICY = """\
 version: 1

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from conftest import GateRun, run_gate
 
-from tflite_gate.runtimes import default_cache_dir
+from tflite_gate.run.runtimes import default_cache_dir
 
 pytestmark = pytest.mark.slow
 

@@ -19,25 +19,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from tflite_builder import OpSpec, build_model, builtin
 
-from tflite_gate.checks import check_divergence, check_ops_allowed, check_runtime
 from tflite_gate.cli import main
-from tflite_gate.compare import MAX_METRICS, OutputPlan, compare_run
-from tflite_gate.environment import new_report
-from tflite_gate.inspect import inspect_model
-from tflite_gate.policy import LoadedPolicy, Policy, load_policy, resolve_model
-from tflite_gate.report.markdown import render_markdown
-from tflite_gate.report.model import (
-    LayerDiagnosis,
-    LayerStat,
-    ModelReport,
-    OutputMetrics,
-    Report,
-    RuntimeRun,
-    VariantReport,
-)
-from tflite_gate.report.terminal import render
-from tflite_gate.run_options import parse_margin
-from tflite_gate.suggest import (
+from tflite_gate.judge.checks import check_divergence, check_ops_allowed, check_runtime
+from tflite_gate.judge.compare import MAX_METRICS, OutputPlan, compare_run
+from tflite_gate.judge.suggest import (
     SuggestionError,
     add_keep_float_snippets,
     annotated_snippet,
@@ -51,6 +36,21 @@ from tflite_gate.suggest import (
     suggestion_for,
     verify,
 )
+from tflite_gate.policy.load import LoadedPolicy, Policy, load_policy, resolve_model
+from tflite_gate.report.markdown import render_markdown
+from tflite_gate.report.model import (
+    LayerDiagnosis,
+    LayerStat,
+    ModelReport,
+    OutputMetrics,
+    Report,
+    RuntimeRun,
+    VariantReport,
+)
+from tflite_gate.report.terminal import render
+from tflite_gate.support.environment import new_report
+from tflite_gate.support.run_options import parse_margin
+from tflite_gate.tflite.facts import inspect_model
 
 RNG = np.random.default_rng(0)
 REFERENCE = {"probs": RNG.random((8, 10)), "box": RNG.random((8, 4))}

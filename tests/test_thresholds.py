@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from tflite_gate.policy import ModelConfig, load_policy, resolve_model
+from tflite_gate.judge.thresholds import plan_output
+from tflite_gate.policy.load import ModelConfig, load_policy, resolve_model
 from tflite_gate.report.model import TensorInfo
-from tflite_gate.thresholds import plan_output
 
 SOFTMAX_HEAD = TensorInfo(name="probs", shape=[1, 10], dtype="float32", producer="SOFTMAX")
 LINEAR_HEAD = TensorInfo(name="coords", shape=[1, 10], dtype="float32", producer="FULLY_CONNECTED")
@@ -93,7 +93,7 @@ def test_other_thresholds_apply_to_every_output(tmp_path: Path, defaults: str) -
 
 
 def test_the_classification_key_is_validated_as_a_list_of_names(tmp_path: Path) -> None:
-    from tflite_gate.policy import PolicyError
+    from tflite_gate.policy.load import PolicyError
 
     with pytest.raises(PolicyError, match="classification"):
         _config(tmp_path, "classification: coords\n")
@@ -111,8 +111,8 @@ def test_a_min_top1_on_an_output_without_a_class_axis_is_reported_once_seen() ->
     """When inspection could not name the output, its values show it has no classes."""
     import numpy as np
 
-    from tflite_gate.compare import OutputPlan, compare_output
-    from tflite_gate.pipeline import _unmeasurable_top1
+    from tflite_gate.judge.compare import OutputPlan, compare_output
+    from tflite_gate.pipeline.run import _unmeasurable_top1
 
     image = np.zeros((2, 4, 4, 3), dtype=np.float32)
     metrics = [compare_output("image", image, image, top1=True)]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tflite_gate.workers import WorkerPool, at_most
+from tflite_gate.run.workers import WorkerPool, at_most
 
 pytestmark = pytest.mark.slow  # every test here starts processes
 

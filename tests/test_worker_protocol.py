@@ -14,15 +14,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
 
-from tflite_gate.convert import finished_results
-from tflite_gate.execute import WORKER_SCRIPT, read_result
-from tflite_gate.interpreter_worker import (
+from tflite_gate.convert.converter import finished_results
+from tflite_gate.run.interpreter import WORKER_SCRIPT, read_result
+from tflite_gate.run.interpreter_worker import (
     InterpreterRequest,
     InterpreterResult,
     SchemaError,
     checked,
 )
-from tflite_gate.worker_protocol import (
+from tflite_gate.run.protocol import (
     ConversionRequest,
     EvaluationResult,
     LoadResult,

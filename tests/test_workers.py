@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tflite_gate.workers import at_most, cause_tail, default_jobs, log_tail, run_worker
+from tflite_gate.run.workers import at_most, cause_tail, default_jobs, log_tail, run_worker
 
 pytestmark = pytest.mark.slow  # every test here starts processes
 

@@ -22,11 +22,11 @@ from action_env import action_env, run_entrypoint
 from conftest import REPO, run_gate
 from tflite_builder import build_model, builtin
 
-from tflite_gate.checks import check_run
-from tflite_gate.data import DataError, load_directory, load_npz
-from tflite_gate.policy import load_policy, resolve_model
+from tflite_gate.judge.checks import check_run
+from tflite_gate.model.data import DataError, load_directory, load_npz
+from tflite_gate.policy.load import load_policy, resolve_model
 from tflite_gate.report.model import RuntimeRun, VariantReport
-from tflite_gate.worker_protocol import TensorSpec
+from tflite_gate.run.protocol import TensorSpec
 
 POLICY = "tflite-gate.yml"
 GATE = (sys.executable, "-m", "tflite_gate", "check")

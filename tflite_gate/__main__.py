@@ -6,13 +6,13 @@ nothing written. The process adopts the orphans of its workers and ends every
 descendant still alive when it finishes.
 """
 
-from tflite_gate.cancel import hold_signals
+from tflite_gate.support.cancel import hold_signals
 
 
 def main() -> int:
     """Hold SIGTERM/SIGINT, then run the command line; nothing it started outlives it."""
     hold_signals()
-    from tflite_gate.lifetime import become_subreaper, end_descendants
+    from tflite_gate.support.lifetime import become_subreaper, end_descendants
 
     become_subreaper()
     try:

@@ -18,10 +18,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import NoReturn
 
-from tflite_gate import __version__, cancel
-from tflite_gate.explain import explain
-from tflite_gate.findings import RULES
-from tflite_gate.gate import (
+from tflite_gate import __version__
+from tflite_gate.app.gate import (
     EXIT_CANCELLED,
     EXIT_FAIL,
     EXIT_PASS,
@@ -34,8 +32,9 @@ from tflite_gate.gate import (
     run_suggest,
     usage_outcome,
 )
-from tflite_gate.json_schemas import schema_text
-from tflite_gate.policy import DEFAULT_POLICY_FILE
+from tflite_gate.app.schema import schema_text
+from tflite_gate.findings import RULES
+from tflite_gate.policy.load import DEFAULT_POLICY_FILE
 from tflite_gate.report.colour import wants_colour
 from tflite_gate.report.github import (
     plain_line,
@@ -48,7 +47,9 @@ from tflite_gate.report.json_report import json_text
 from tflite_gate.report.outputs import Output, PathProblem, output_path_problems, report_outputs
 from tflite_gate.report.status_line import status_line, wants_status_line
 from tflite_gate.report.terminal import render
-from tflite_gate.run_options import (
+from tflite_gate.rules import explain
+from tflite_gate.support import cancel
+from tflite_gate.support.run_options import (
     DEFAULT_CACHE_MAX_MB,
     DEFAULT_MARGIN,
     CheckOptions,
@@ -537,7 +538,7 @@ def _suggest(args: argparse.Namespace) -> int:
 
 
 def _init(args: argparse.Namespace) -> int:
-    from tflite_gate.starter_policy import InitRequest, run_init
+    from tflite_gate.app.init import InitRequest, run_init
 
     request = InitRequest(
         workspace=args.workspace,

@@ -24,7 +24,7 @@ from tflite_gate.report.markdown import render_markdown
 from tflite_gate.report.model import Report
 from tflite_gate.report.outputs import Output, OutputSkippedError, write_each
 from tflite_gate.report.text import plural
-from tflite_gate.workspace_files import require_regular_file
+from tflite_gate.support.workspace_files import require_regular_file
 
 #: GitHub shows at most this many annotations of each type (error, warning, notice) per step.
 ANNOTATIONS_PER_SEVERITY = 10

@@ -7,8 +7,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from tflite_gate.files import write_text_atomic
 from tflite_gate.report.model import Report
+from tflite_gate.support.files import write_text_atomic
 
 SCHEMA_FILE = Path(__file__).resolve().parent.parent / "schemas" / "report.schema.json"
 

@@ -20,7 +20,6 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from tflite_gate.explain import rule_url
 from tflite_gate.findings import RULES, Finding, Location, Severity, sort_findings
 from tflite_gate.report.model import (
     EXECUTED_RUN_STATUSES,
@@ -46,7 +45,8 @@ from tflite_gate.report.text import (
     keep_float_text,
     plural,
 )
-from tflite_gate.run_options import margin_text
+from tflite_gate.rules import rule_url
+from tflite_gate.support.run_options import margin_text
 
 # Characters with a meaning in Markdown inline syntax (CommonMark lets any ASCII
 # punctuation be backslash-escaped; these are the ones that can change rendering

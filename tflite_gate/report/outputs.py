@@ -18,11 +18,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from tflite_gate.files import in_pseudo_file_system, link_chain, write_text_atomic
 from tflite_gate.report.json_report import json_text
 from tflite_gate.report.junit import to_junit_xml
 from tflite_gate.report.model import Report
 from tflite_gate.report.sarif import sarif_text
+from tflite_gate.support.files import in_pseudo_file_system, link_chain, write_text_atomic
 
 STDOUT = Path("-")
 """The path `-`: the output goes to standard output, as `--report -` asks."""

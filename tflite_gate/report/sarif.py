@@ -32,10 +32,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from tflite_gate.explain import EXPLANATIONS, explain, rule_url
-from tflite_gate.files import write_text_atomic
 from tflite_gate.findings import RULES, Finding, Location, Rule, Severity
 from tflite_gate.report.model import Report
+from tflite_gate.rules import EXPLANATIONS, explain, rule_url
+from tflite_gate.support.files import write_text_atomic
 
 SARIF_VERSION = "2.1.0"
 SARIF_SCHEMA_URI = (
@@ -44,7 +44,7 @@ SARIF_SCHEMA_URI = (
 INFORMATION_URI = "https://github.com/tflite-gate/tflite-gate"
 SRCROOT = "%SRCROOT%"
 FINGERPRINT_KEY = "tfliteGate/v1"
-# Same as `tflite_gate.policy.DEFAULT_POLICY_FILE`; reporters do not import the stages.
+# Same as `tflite_gate.policy.load.DEFAULT_POLICY_FILE`; reporters do not import the stages.
 DEFAULT_POLICY_FILE = "tflite-gate.yml"
 
 LEVELS: dict[Severity, str] = {

@@ -29,7 +29,7 @@ from tflite_gate.report.text import (
     metrics_line,
     plural,
 )
-from tflite_gate.run_options import margin_text
+from tflite_gate.support.run_options import margin_text
 
 Phase = TypeVar("Phase", bound=str)
 
