@@ -4,8 +4,8 @@
     TFLITE_GATE_REPORT_ARCHIVE=after pytest ...    # on the new one
     python tests/compare_reports.py before after
 
-Each archived report is keyed by its test and its place under the test's temporary
-directory (`tests/conftest.py`). What may differ between two equal runs is left
+Each archived report is keyed by its test (without its file, so tests may move) and
+its place under the test's temporary directory (`tests/report_archive/`). What may differ between two equal runs is left
 out: times and durations, latency, cache use, job count, temporary paths and the
 random names of scratch directories. A restructuring of the code must leave every
 other byte of every report the same.

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
+import importlib.util
 import json
 import os
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -110,42 +109,16 @@ def gate() -> Any:
 
 
 REPORT_ARCHIVE = os.environ.get("TFLITE_GATE_REPORT_ARCHIVE")
-"""Set: every JSON report a test leaves is copied there (`tests/compare_reports.py`)."""
-_NOT_REPORT_PLACES = {".tflite-gate", "runtimes", "conversions", "site-packages", "node_modules"}
-
-
-def _reports_written_since(root: Path, since: float) -> Iterator[Path]:
-    for directory, subdirectories, files in os.walk(root):
-        subdirectories[:] = [d for d in subdirectories if d not in _NOT_REPORT_PLACES]
-        for name in files:
-            path = Path(directory, name)
-            if name.endswith(".json") and path.stat().st_mtime >= since:
-                yield path
-
-
-@pytest.fixture(autouse=True)
-def _archive_reports(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[None]:
-    """Keep each report a test wrote, by test and place, to compare two versions of the gate."""
-    if not REPORT_ARCHIVE:
-        yield
-        return
-    started = time.time()
-    yield
-    base = tmp_path_factory.getbasetemp()
-    for path in _reports_written_since(base, started):
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        if not (isinstance(data, dict) and data.get("tool", {}).get("name") == "tflite-gate"):
-            continue
-        key = f"{request.node.nodeid}::{path.relative_to(base).as_posix()}"
-        name = hashlib.sha256(key.encode()).hexdigest()[:24] + ".json"
-        target = Path(REPORT_ARCHIVE) / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(json.dumps({"key": key, "report": data}), encoding="utf-8")
+"""Set: every JSON report the run writes is copied there (`tests/report_archive/`)."""
+if REPORT_ARCHIVE:
+    _HOOK = Path(__file__).resolve().parent / "report_archive"
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        [str(_HOOK), *filter(None, [os.environ.get("PYTHONPATH")])]
+    )
+    _SPEC = importlib.util.spec_from_file_location("report_archive", _HOOK / "sitecustomize.py")
+    assert _SPEC is not None and _SPEC.loader is not None
+    _ARCHIVING = importlib.util.module_from_spec(_SPEC)
+    _SPEC.loader.exec_module(_ARCHIVING)  # this test process's own reports too
 
 
 @pytest.fixture(autouse=True)
