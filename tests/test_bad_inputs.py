@@ -27,7 +27,7 @@ from tflite_builder import build_model, builtin
 
 from tflite_gate.findings import Location
 from tflite_gate.model.data import DataError, load_source
-from tflite_gate.pipeline.run import runtime_spec
+from tflite_gate.pipeline.execution import runtime_spec
 from tflite_gate.policy.load import (
     MAX_DEFAULT_MEMORY_MB,
     MIN_DEFAULT_MEMORY_MB,

@@ -171,14 +171,14 @@ def test_a_bug_in_one_models_check_spares_the_others(
             """
         )
     )
-    real = pipeline._run_model
+    real = pipeline.run_model
 
     def buggy(config: pipeline.ModelConfig, *rest: object) -> None:
         if config.name == "broken":
             raise TypeError("unsupported operand type(s) for +: 'int' and 'str'")
         real(config, *rest)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(pipeline, "_run_model", buggy)
+    monkeypatch.setattr(pipeline, "run_model", buggy)
     report_path = workspace / "r.json"
     outputs = report_outputs(
         json_path=report_path, sarif_path=None, junit_path=None, names={"json": "--report"}

@@ -112,7 +112,7 @@ def test_a_min_top1_on_an_output_without_a_class_axis_is_reported_once_seen() ->
     import numpy as np
 
     from tflite_gate.judge.compare import OutputPlan, compare_output
-    from tflite_gate.pipeline.run import _unmeasurable_top1
+    from tflite_gate.pipeline.execution import _unmeasurable_top1
 
     image = np.zeros((2, 4, 4, 3), dtype=np.float32)
     metrics = [compare_output("image", image, image, top1=True)]

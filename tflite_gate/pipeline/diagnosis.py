@@ -1,0 +1,82 @@
+"""The layers of a quantized variant that broke a threshold, and keep_float fixes tried."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tflite_gate.judge.diagnose import diagnose, needs_diagnosis
+from tflite_gate.model.data import (
+    save_npz,
+)
+from tflite_gate.pipeline.context import Arrays, RunContext
+from tflite_gate.pipeline.execution import judge, run_on, runtime_run, runtime_spec
+from tflite_gate.policy.load import (
+    ModelConfig,
+    runtime_name,
+)
+from tflite_gate.report.model import (
+    RuntimeRun,
+    VariantReport,
+)
+from tflite_gate.report.text import diagnosis_line
+from tflite_gate.run.protocol import (
+    ConversionRequest,
+)
+from tflite_gate.run.runtimes import (
+    RuntimeEnvironment,
+)
+from tflite_gate.support.run_options import (
+    ResultLine,
+)
+
+
+def diagnose_variant(
+    config: ModelConfig,
+    position: int,
+    variant: VariantReport,
+    model: Path,
+    request: ConversionRequest,
+    inputs: Arrays,
+    reference: Arrays,
+    context: RunContext,
+) -> None:
+    """A quantized variant that broke a threshold: the layers behind it (and, for int8, a
+    verified keep_float fix)."""
+    broken = needs_diagnosis(variant)
+    if broken is None:
+        return
+    names = [runtime_name(item) for item in config.runtimes.value]
+    runtime_position = names.index(broken.runtime)
+    spec = runtime_spec(config.runtimes.value[runtime_position], context.workspace)
+    runtime = context.runtimes.get(spec)
+    if not isinstance(runtime, RuntimeEnvironment):  # it ran: prepared, unless a bug
+        return
+    scratch = context.places(config).diagnosis(position)
+    scratch.mkdir(parents=True, exist_ok=True)
+    save_npz(scratch / "inputs.npz", inputs)
+
+    def try_model(candidate: Path, trial: int) -> RuntimeRun:
+        places = (scratch / f"run-{trial}", scratch / f"reproducer-{trial}")
+        result = run_on(config, spec, runtime, candidate, inputs, context, places)
+        run = runtime_run(config, spec, runtime, result, variant, context)
+        if result.ok:
+            judge(run, result.outputs, reference, variant, config)
+        return run
+
+    context.progress(f"[{config.name}/{variant.name}] finding the layers behind the divergence")
+    variant_request = next(v for v in request.variants if v.name == variant.name)
+    variant.diagnosis = diagnose(
+        request,
+        variant_request,
+        broken,
+        model,
+        scratch / "inputs.npz",
+        scratch,
+        try_model,
+        timeout_s=config.timeout_s.value,
+        memory_mb=config.memory_mb.value,
+        pool=context.pool,
+    )
+    context.progress(
+        ResultLine(f"[{config.name}/{variant.name}] {diagnosis_line(variant.diagnosis)}")
+    )
