@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from conftest import REPO
 
-from tflite_gate.findings import RULES
+from tflite_gate.rules import RULES
 
 
 def test_every_rule_is_in_the_readme() -> None:

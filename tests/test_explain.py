@@ -8,13 +8,20 @@ import pytest
 import yaml
 
 from tflite_gate.cli import main
-from tflite_gate.findings import RULES, make_finding
 from tflite_gate.policy.load import PolicyError, load_policy
 from tflite_gate.report.markdown import render_markdown
 from tflite_gate.report.model import Report
 from tflite_gate.report.sarif import to_sarif
 from tflite_gate.report.terminal import render
-from tflite_gate.rules import DOCS_PATH, EXPLANATIONS, explain, rule_url, rules_document
+from tflite_gate.rules import (
+    DOCS_PATH,
+    EXPLANATIONS,
+    RULES,
+    explain,
+    make_finding,
+    rule_url,
+    rules_document,
+)
 from tflite_gate.support.environment import new_report
 
 DOCS_FILE = Path(__file__).resolve().parent.parent / DOCS_PATH

@@ -21,13 +21,13 @@ from runner_commands import DOTNET_WHITESPACE, commands_in, parse_file_command
 from test_entrypoint import run_action
 
 from tflite_gate.action import main as action
-from tflite_gate.findings import RULES
 from tflite_gate.report.github import (
     format_outputs,
     plain_line,
     plain_lines,
     workflow_command,
 )
+from tflite_gate.rules import RULES
 
 #: Pieces that matter to the runner, mixed into arbitrary text.
 _PIECES = [

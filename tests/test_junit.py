@@ -18,9 +18,10 @@ import xmlschema
 from junitparser import Error, Failure, JUnitXml, Skipped, TestCase, TestSuite
 from test_sarif import HOSTILE, ExamplesRun, empty_report, examples_run, rich_report
 
-from tflite_gate.findings import Location, make_finding
+from tflite_gate.findings import Location
 from tflite_gate.report.junit import GATE_SUITE, to_junit_xml, write_junit, xml_text
 from tflite_gate.report.model import ModelReport, Report, VariantReport
+from tflite_gate.rules import make_finding
 
 JUNIT_10_XSD = r"""<?xml version="1.0" encoding="UTF-8" ?>
 <!--

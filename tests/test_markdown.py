@@ -13,7 +13,7 @@ from cmarkgfm.cmark import Options
 from conftest import REPO, run_gate
 from lxml.html import HtmlElement
 
-from tflite_gate.findings import Finding, Location, Severity, make_finding, sort_findings
+from tflite_gate.findings import Finding, Location, Severity, sort_findings
 from tflite_gate.report.markdown import escape_cell, escape_text, render_markdown
 from tflite_gate.report.model import (
     CacheUse,
@@ -36,6 +36,7 @@ from tflite_gate.report.model import (
     VariantReport,
 )
 from tflite_gate.report.terminal import render
+from tflite_gate.rules import make_finding
 
 COMMENT_LIMIT = 65_536
 SUMMARY_CHARS = 1_000_000

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from tflite_builder import SIGNATURE_INPUT_NAME, build_model, builtin
 
-from tflite_gate.findings import Finding, Location, group_across_variants, make_finding
+from tflite_gate.findings import Finding, Location, group_across_variants
 from tflite_gate.judge import checks
 from tflite_gate.policy.load import ModelConfig, load_policy, resolve_model
 from tflite_gate.report.github import annotation_commands
@@ -27,6 +27,7 @@ from tflite_gate.report.model import (
     VariantReport,
 )
 from tflite_gate.report.sarif import to_sarif
+from tflite_gate.rules import make_finding
 from tflite_gate.run.interpreter import run_interpreter
 from tflite_gate.run.runtimes import RuntimeSpec, RuntimeUnavailable, prepare_runtime
 from tflite_gate.support.environment import new_report

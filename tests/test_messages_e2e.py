@@ -23,7 +23,7 @@ import pytest
 from conftest import GateRun, run_gate
 from tflite_builder import build_model, builtin, custom
 
-from tflite_gate.findings import RULES
+from tflite_gate.rules import RULES
 
 pytestmark = pytest.mark.slow
 

@@ -9,8 +9,9 @@ import jsonschema
 import pytest
 
 from tflite_gate.cli import main
-from tflite_gate.findings import Severity, make_finding
+from tflite_gate.findings import Severity
 from tflite_gate.report.json_report import SCHEMA_FILE, report_schema, write_json_report
+from tflite_gate.rules import make_finding
 from tflite_gate.support.environment import new_report
 
 

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from tflite_gate.app.shards import ShardError, matrix_entries, merge_reports
-from tflite_gate.findings import make_finding
 from tflite_gate.policy.load import LoadedPolicy, load_policy
 from tflite_gate.report.json_report import ReportFileError, read_json_report
 from tflite_gate.report.model import ModelReport, Report, RuntimeRun, Shard, VariantReport
+from tflite_gate.rules import make_finding
 from tflite_gate.support.environment import new_report
 
 POLICY = """\

@@ -6,8 +6,8 @@ import re
 
 from test_markdown import example_report
 
-from tflite_gate.findings import make_finding
 from tflite_gate.report.terminal import render
+from tflite_gate.rules import make_finding
 
 SGR = re.compile(r"\x1b\[[0-9;]*m")
 

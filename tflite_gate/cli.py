@@ -33,7 +33,6 @@ from tflite_gate.app.gate import (
     usage_outcome,
 )
 from tflite_gate.app.schema import schema_text
-from tflite_gate.findings import RULES
 from tflite_gate.policy.load import DEFAULT_POLICY_FILE
 from tflite_gate.report.colour import wants_colour
 from tflite_gate.report.github import (
@@ -47,7 +46,7 @@ from tflite_gate.report.json_report import json_text
 from tflite_gate.report.outputs import Output, PathProblem, output_path_problems, report_outputs
 from tflite_gate.report.status_line import status_line, wants_status_line
 from tflite_gate.report.terminal import render
-from tflite_gate.rules import explain
+from tflite_gate.rules import RULES, explain
 from tflite_gate.support import cancel
 from tflite_gate.support.run_options import (
     DEFAULT_CACHE_MAX_MB,

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tflite_gate.app.shards import ShardError, SplitBy, matrix_entries, merge_reports
-from tflite_gate.findings import Finding, Location, Severity, make_finding
+from tflite_gate.findings import Finding, Location, Severity
 from tflite_gate.policy.load import (
     LoadedPolicy,
     PolicyError,
@@ -27,6 +27,7 @@ from tflite_gate.policy.load import (
 from tflite_gate.report.json_report import ReportFileError, read_json_report
 from tflite_gate.report.model import Report
 from tflite_gate.report.outputs import Output, PathProblem, output_path_problems, write_each
+from tflite_gate.rules import make_finding
 from tflite_gate.support.cancel import Cancelled, cancellable
 from tflite_gate.support.environment import new_report
 from tflite_gate.support.layout import UnusablePlace

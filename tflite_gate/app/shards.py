@@ -15,9 +15,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal
 
-from tflite_gate.findings import Finding, Location, make_finding
+from tflite_gate.findings import Finding, Location
 from tflite_gate.policy.load import LoadedPolicy, resolve_model, runtime_name
 from tflite_gate.report.model import ModelReport, Report, Shard, VariantReport
+from tflite_gate.rules import make_finding
 
 SplitBy = Literal["model", "runtime"]
 

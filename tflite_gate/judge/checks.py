@@ -18,7 +18,7 @@ from typing import Any
 from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
 
-from tflite_gate.findings import Finding, Location, Severity, make_finding
+from tflite_gate.findings import Finding, Location, RuleId, Severity
 from tflite_gate.judge.compare import MAX_METRICS
 from tflite_gate.model.input_pairing import PairingError
 from tflite_gate.policy.load import ModelConfig, Setting, is_factory, runtime_name
@@ -41,6 +41,7 @@ from tflite_gate.report.text import (
     format_threshold,
     metric_change_text,
 )
+from tflite_gate.rules import make_finding
 from tflite_gate.run.protocol import EvaluationResult, LoadResult, VariantResult
 from tflite_gate.support.environment import installed_version
 from tflite_gate.tflite.runtime_versions import ops_newer_than, runtime_version_less
@@ -304,7 +305,7 @@ def _line_order(location: Location) -> tuple[int, int]:
 
 
 def check_reference(
-    config: ModelConfig, error: str, *, rule: str = "model-load-failed"
+    config: ModelConfig, error: str, *, rule: RuleId = "model-load-failed"
 ) -> list[Finding]:
     """A reference model that cannot give reference outputs: the outputs are not compared."""
     return [
@@ -1514,11 +1515,8 @@ def check_skipped_thresholds(config: ModelConfig, model: ModelReport) -> list[Fi
 def _skipped_threshold_finding(
     config: ModelConfig, skipped: SkippedThreshold, location: Location
 ) -> Finding:
-    rule, what = (
-        ("policy-invalid", "cannot apply to")
-        if skipped.explicit
-        else ("threshold-not-applied", "was not applied to")
-    )
+    rule: RuleId = "policy-invalid" if skipped.explicit else "threshold-not-applied"
+    what = "cannot apply to" if skipped.explicit else "was not applied to"
     return make_finding(
         rule,
         f"{config.name}: {skipped.threshold_key} {what} output {skipped.output!r}: "

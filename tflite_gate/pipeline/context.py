@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from tflite_gate.convert.cache import ConversionCache
-from tflite_gate.findings import Finding, make_finding
+from tflite_gate.findings import Finding
 from tflite_gate.judge import checks
 from tflite_gate.model.workspace_code import factory_files
 from tflite_gate.policy.load import (
@@ -22,6 +22,7 @@ from tflite_gate.policy.load import (
 from tflite_gate.report.model import (
     Report,
 )
+from tflite_gate.rules import make_finding
 from tflite_gate.run.protocol import (
     EvaluationResult,
 )

@@ -15,7 +15,7 @@ from tflite_gate.convert.converter import (
     convert_model,
     finished_results,
 )
-from tflite_gate.findings import make_finding
+from tflite_gate.findings import RuleId
 from tflite_gate.judge import checks
 from tflite_gate.pipeline.context import (
     Arrays,
@@ -41,6 +41,7 @@ from tflite_gate.report.model import (
     VariantReport,
 )
 from tflite_gate.report.text import cache_note
+from tflite_gate.rules import make_finding
 from tflite_gate.run.protocol import (
     ConversionRequest,
     EvaluationResult,
@@ -274,7 +275,7 @@ def inspect_and_check(
     variant: VariantReport,
     data: bytes,
     report: Report,
-    invalid_rule: str,
+    invalid_rule: RuleId,
     what: str,
 ) -> bool:
     """Inspect a flatbuffer and run the static checks; an invalid one is `invalid_rule`."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tflite_gate.findings import group_across_variants, make_finding
+from tflite_gate.findings import group_across_variants
 from tflite_gate.judge import checks
 from tflite_gate.model.sources import (
     classify,
@@ -19,6 +19,7 @@ from tflite_gate.report.model import (
     ModelReport,
     Report,
 )
+from tflite_gate.rules import make_finding
 
 
 def run_model(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from tflite_gate.findings import Finding, make_finding
+from tflite_gate.findings import Finding
 from tflite_gate.judge import checks
 from tflite_gate.model.data import (
     DataError,
@@ -56,6 +56,7 @@ from tflite_gate.report.model import (
     TensorInfo,
     VariantReport,
 )
+from tflite_gate.rules import make_finding
 from tflite_gate.run.interpreter import ExecutionResult
 from tflite_gate.run.protocol import (
     EvaluationResult,

@@ -19,11 +19,12 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TextIO
 
-from tflite_gate.findings import RULES, Finding, Severity, sort_findings
+from tflite_gate.findings import Finding, Severity, sort_findings
 from tflite_gate.report.markdown import render_markdown
 from tflite_gate.report.model import Report
 from tflite_gate.report.outputs import Output, OutputSkippedError, write_each
 from tflite_gate.report.text import plural
+from tflite_gate.rules import RULES
 from tflite_gate.support.workspace_files import require_regular_file
 
 #: GitHub shows at most this many annotations of each type (error, warning, notice) per step.

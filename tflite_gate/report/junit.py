@@ -33,9 +33,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from tflite_gate.findings import RULES, Finding, Severity
+from tflite_gate.findings import Finding, Severity
 from tflite_gate.report.model import ModelReport, Report, RuntimeRun, VariantReport
 from tflite_gate.report.text import metrics_line
+from tflite_gate.rules import RULES
 from tflite_gate.support.files import write_text_atomic
 
 GATE_SUITE = "tflite-gate"

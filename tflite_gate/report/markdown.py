@@ -20,7 +20,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from tflite_gate.findings import RULES, Finding, Location, Severity, sort_findings
+from tflite_gate.findings import Finding, Location, Severity, sort_findings
 from tflite_gate.report.model import (
     EXECUTED_RUN_STATUSES,
     FAILING_RUN_STATUSES,
@@ -45,7 +45,7 @@ from tflite_gate.report.text import (
     keep_float_text,
     plural,
 )
-from tflite_gate.rules import rule_url
+from tflite_gate.rules import RULES, rule_url
 from tflite_gate.support.run_options import margin_text
 
 # Characters with a meaning in Markdown inline syntax (CommonMark lets any ASCII

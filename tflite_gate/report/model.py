@@ -12,7 +12,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tflite_gate.findings import Finding, Location, Severity, make_finding
+from tflite_gate.findings import Finding, Location, Severity
+from tflite_gate.rules import make_finding
 
 REPORT_SCHEMA_VERSION = 1
 

@@ -32,9 +32,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from tflite_gate.findings import RULES, Finding, Location, Rule, Severity
+from tflite_gate.findings import Finding, Location, Severity
 from tflite_gate.report.model import Report
-from tflite_gate.rules import EXPLANATIONS, explain, rule_url
+from tflite_gate.rules import EXPLANATIONS, RULES, Rule, explain, rule_url
 from tflite_gate.support.files import write_text_atomic
 
 SARIF_VERSION = "2.1.0"

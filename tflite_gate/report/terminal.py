@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TypeVar
 
-from tflite_gate.findings import RULES, Finding, Severity, sort_findings
+from tflite_gate.findings import Finding, Severity, sort_findings
 from tflite_gate.report.colour import Line, Style, Styled, show_line
 from tflite_gate.report.model import (
     EXECUTED_RUN_STATUSES,
@@ -29,6 +29,7 @@ from tflite_gate.report.text import (
     metrics_line,
     plural,
 )
+from tflite_gate.rules import RULES
 from tflite_gate.support.run_options import margin_text
 
 Phase = TypeVar("Phase", bound=str)
