@@ -9,6 +9,11 @@ its place under the test's temporary directory (`tests/report_archive/`). What m
 out: times and durations, latency, cache use, job count, temporary paths and the
 random names of scratch directories. A restructuring of the code must leave every
 other byte of every report the same.
+
+A report of an earlier schema version is first read as the gate reads it
+(`upgrade_report`): the `details` keys that became typed fields of a finding
+(`DETAILS_TO_FIELDS`, key -> field) move there, and `stopped` is derived, so a
+version-1 report compares equal to the version-2 report the same run writes.
 """
 
 from __future__ import annotations
@@ -20,6 +25,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from tflite_gate.findings import SUBJECT_FIELDS
+from tflite_gate.report.model import upgrade_report
+
+DETAILS_TO_FIELDS = {name: name for name in SUBJECT_FIELDS}
+"""Schema version 1's `details` key -> the finding's typed field (same names)."""
 _VOLATILE_TOP = {"started_at", "duration_s", "timings"}
 _VOLATILE_ANYWHERE = {"timings", "cache", "latency_ms", "duration_s", "peak_rss_mb"}
 _PATHS = [
@@ -83,7 +93,7 @@ def _archive(directory: Path) -> dict[str, dict[str, Any]]:
     return found
 
 
-def compare(before_dir: Path, after_dir: Path, mapping: Mapping = lambda r: r) -> int:
+def compare(before_dir: Path, after_dir: Path, mapping: Mapping = upgrade_report) -> int:
     """Print what differs; 0 when every report both archives hold is the same."""
     before, after = _archive(before_dir), _archive(after_dir)
     both = sorted(set(before) & set(after))

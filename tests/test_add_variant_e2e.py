@@ -55,7 +55,7 @@ def test_an_int8_variant_added_after_init_gets_the_loosenings_it_needs(
     rules = sorted(f["rule"] for f in checked.findings())
     assert rules == ["op-not-allowed", "op-not-allowed", "runtime-too-old"]
     for finding in checked.findings(rule="op-not-allowed"):
-        op = finding["details"]["op"]
+        op = finding["op"]
         assert finding["message"].startswith(
             f"tiny/int8: add {op} to ops.allow, or set io: int8 on variant int8"
         )

@@ -134,7 +134,7 @@ def test_a_newer_runtime_and_a_worse_metric_fail_where_forbidden(tmp_path: Path)
         ],
     )
     findings = check_regressions(config, change)
-    assert [(f.details["key"], f.location.line if f.location else None) for f in findings] == [
+    assert [(f.key, f.location.line if f.location else None) for f in findings] == [
         ("allow_min_runtime_increase", 6),
         ("max_metric_worsening", 7),
     ]
@@ -204,7 +204,7 @@ def test_one_more_conv_gives_one_finding_per_worse_output_and_the_op_count(
     assert "CONV_2D x2→x3" in run.stdout
 
     findings = run.findings(rule="baseline-regression")
-    outputs = [(f["variant"], f["details"]["runtime"], f["details"]["output"]) for f in findings]
+    outputs = [(f["variant"], f["details"]["runtime"], f["output"]) for f in findings]
     assert len(outputs) == len(set(outputs))  # one finding per output
     too_worse = {
         (variant, item["runtime"], item["output"], item["metric"])
@@ -214,7 +214,7 @@ def test_one_more_conv_gives_one_finding_per_worse_output_and_the_op_count(
         and worse > 0.1
     }
     named = {
-        (f["variant"], f["details"]["runtime"], f["details"]["output"], item["metric"])
+        (f["variant"], f["details"]["runtime"], f["output"], item["metric"])
         for f in findings
         for item in f["details"]["metrics"]
     }

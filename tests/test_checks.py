@@ -360,7 +360,7 @@ def test_a_worse_output_is_one_baseline_finding_naming_each_worse_metric(
         ],
     )
     findings = checks.check_regressions(config, change)
-    assert [(f.details["output"], f.location.line if f.location else None) for f in findings] == [
+    assert [(f.output, f.location.line if f.location else None) for f in findings] == [
         ("y", 6),
         ("z", 6),
     ]

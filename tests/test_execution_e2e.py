@@ -194,7 +194,7 @@ def test_int8_divergence_is_located_at_the_threshold(run: GateRun) -> None:
         "column": 32,
     }
     details = finding["details"]
-    assert (details["metric"], details["threshold"], details["output"]) == (
+    assert (finding["metric"], details["threshold"], finding["output"]) == (
         "cosine",
         0.99999,
         "probs",

@@ -42,7 +42,7 @@ def _op_finding(variant: str, op: str = "SHAPE", rule: str = "op-not-allowed") -
         model="m",
         variant=variant,
         location=ALLOW,
-        details={"op": op},
+        op=op,
     )
 
 
@@ -59,7 +59,7 @@ def test_same_finding_in_several_variants_becomes_one() -> None:
         ("m: SHAPE (v1, used 1x) is not in ops.allow (in variants float, int8, dynamic)", None),
         ("m: PACK (v1, used 1x) is not in ops.allow (in variants float, int8)", None),
     ]
-    assert grouped[0].details == {"op": "SHAPE", "variants": ["float", "int8", "dynamic"]}
+    assert (grouped[0].op, grouped[0].variants) == ("SHAPE", ["float", "int8", "dynamic"])
     assert grouped[0].location == ALLOW
 
 
@@ -175,7 +175,7 @@ def test_unresolvable_pip_requirement_leads_with_pips_error(
         "that satisfies the requirement tflite-runtime==0.0.1"
     )
     assert "check the runtime's requirement" in finding.message
-    assert "pip install" in finding.details["error"]
+    assert finding.error is not None and "pip install" in finding.error
     assert finding.location is not None and finding.location.line == 5
 
 

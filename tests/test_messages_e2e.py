@@ -241,7 +241,7 @@ def test_dynamic_batch_lstm_is_one_finding_led_by_the_fixed_batch(run: GateRun) 
     assert "requires element_shape to be static" in finding["message"]
     assert finding["message"].endswith("(in variants float, dynamic, int8)")
     assert finding["variant"] is None
-    assert finding["details"]["variants"] == ["float", "dynamic", "int8"]
+    assert finding["variants"] == ["float", "dynamic", "int8"]
     assert finding["location"] == {
         "path": "factories.py",
         "line": _line(FACTORIES, "LSTM LINE"),
@@ -261,7 +261,7 @@ def test_fixed_batch_converts_the_lstm(run: GateRun) -> None:
 
 def test_dynamic_batch_ops_outside_the_allow_list_say_to_fix_the_batch(run: GateRun) -> None:
     findings = run.findings(model="reshape")
-    assert sorted(f["details"]["op"] for f in findings) == ["PACK", "SHAPE", "STRIDED_SLICE"]
+    assert sorted(f["op"] for f in findings) == ["PACK", "SHAPE", "STRIDED_SLICE"]
     for finding in findings:
         assert finding["rule"] == "op-not-allowed"
         assert finding["message"].startswith(

@@ -948,7 +948,7 @@ def _misplaced(loaded: LoadedPolicy, index: int, kind: str, reference: str | Non
     findings = checks.check_source_keys(resolve_model(loaded, index), kind, reference)
     assert {f.rule for f in findings} <= {"policy-invalid"}
     return sorted(
-        (f.location.line, f.location.column, f.details["key"])
+        (f.location.line, f.location.column, f.key)
         for f in findings
         if f.location is not None and f.location.line is not None
     )
@@ -1008,9 +1008,7 @@ def test_classification_on_a_tflite_needs_a_reference(tmp_path: Path) -> None:
 
 def test_misplaced_key_message_says_what_to_do(tmp_path: Path) -> None:
     config = resolve_model(load(tmp_path, KEYS_BY_KIND), 0)
-    messages = {
-        f.details["key"]: f.message for f in checks.check_source_keys(config, "tflite", None)
-    }
+    messages = {f.key: f.message for f in checks.check_source_keys(config, "tflite", None)}
     assert messages["max_divergence"] == (
         "tflite-typos: max_divergence: add `reference:` (the model this .tflite was made "
         "from: a .tflite, .keras, .h5, SavedModel or module:function), or remove it: there "

@@ -89,13 +89,13 @@ def test_container_paths_become_repository_paths_everywhere() -> None:
             make_finding(
                 "runtime-unavailable",
                 "m: custom-op library /github/workspace/ml/lib/x.so does not exist",
-                details={"error": "in /github/workspace"},
+                error="in /github/workspace",
             )
         ]
     )
     shown = report.with_paths_relative_to("/github/workspace")
     assert shown.findings[0].message == "m: custom-op library ml/lib/x.so does not exist"
-    assert shown.findings[0].details == {"error": "in ."}
+    assert shown.findings[0].error == "in ."
     assert report.findings[0].message.endswith("/github/workspace/ml/lib/x.so does not exist")
     untouched = report.with_paths_relative_to("/")  # a root that every path is under
     assert untouched.findings[0].message == report.findings[0].message

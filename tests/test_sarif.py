@@ -206,7 +206,8 @@ def rich_report(fail_on: str = "error") -> Report:
             "version-mismatch",
             "tensorflow 2.21.0 is installed, the policy requires tensorflow==2.18.*",
             location=Location(path=policy, line=65, column=19),
-            details={"package": "tensorflow", "specifier": "==2.18.*", "installed": "2.21.0"},
+            package="tensorflow",
+            details={"specifier": "==2.18.*", "installed": "2.21.0"},
         ),
         make_finding(
             "interpreter-error",
@@ -225,7 +226,9 @@ def rich_report(fail_on: str = "error") -> Report:
             variant="int8",
             runtime="ai-edge-litert",
             location=Location(path=policy, line=35, column=81),
-            details={"output": "probs", "metric": "cosine", "value": 0.999226},
+            output="probs",
+            metric="cosine",
+            details={"value": 0.999226},
         ),
         make_finding(
             "converter-warning",
@@ -249,7 +252,8 @@ def rich_report(fail_on: str = "error") -> Report:
             model="gram",
             variant="float",
             location=Location(path="example_models/gram.py", line=16),
-            details={"op": "tf.MatrixDeterminant", "flex_op": "FlexMatrixDeterminant"},
+            op="tf.MatrixDeterminant",
+            flex_op="FlexMatrixDeterminant",
         ),
         make_finding(
             "interpreter-crash",
@@ -534,7 +538,8 @@ def test_fingerprints_tell_findings_apart() -> None:
             model="m",
             variant="v",
             location=where,
-            details={"op": op, "version": 1, "count": 1},
+            op=op,
+            details={"version": 1, "count": 1},
         )
         for op in ("MEAN", "SQRT")
     ]
@@ -544,7 +549,7 @@ def test_fingerprints_tell_findings_apart() -> None:
         model="m",
         variant="w",
         location=where,
-        details={"op": "MEAN"},
+        op="MEAN",
     )
     first, second, third = _fingerprints(to_sarif(empty_report(findings=[*ops, other_variant])))
     assert len({first, second, third}) == 3

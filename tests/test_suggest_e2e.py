@@ -42,7 +42,7 @@ def test_pasting_the_suggested_snippet_makes_the_next_run_pass(tmp_path: Path) -
     failing, summary = _failing_run(tmp_path)
     assert failing.returncode == 1, failing.stdout + failing.stderr
     [finding] = failing.findings(rule="divergence")
-    assert finding["details"]["threshold_key"] == "min_cosine"
+    assert finding["threshold_key"] == "min_cosine"
     suggestion = failing.report["suggestion"]
     [item] = suggestion["thresholds"]
     assert (item["model"], item["variant"], item["key"]) == ("clamp", "tflite", "min_cosine")

@@ -199,7 +199,7 @@ def test_thresholds_fail_at_their_policy_line(failing: GateRun) -> None:
     for model in ("strict-vs-float-tflite", "strict-vs-keras"):
         (finding,) = failing.findings(model=model)
         assert finding["rule"] == "divergence"
-        assert finding["details"]["threshold_key"] == "max_abs"
+        assert finding["threshold_key"] == "max_abs"
         assert finding["location"]["path"] == "failing.yml"
         assert finding["location"]["line"] == _line(FAILING, model, "max_divergence")
         assert _run(failing, model)["status"] == "diverged"
@@ -223,7 +223,7 @@ def test_unknown_input_shapes_name(failing: GateRun) -> None:
 
 def test_keys_that_cannot_apply_are_refused(failing: GateRun) -> None:
     findings = failing.findings(model="quantize-a-tflite")
-    assert [(f["rule"], f["details"]["key"], f["location"]["line"]) for f in findings] == [
+    assert [(f["rule"], f["key"], f["location"]["line"]) for f in findings] == [
         ("policy-invalid", "variants[0].quantization", _line(FAILING, "quantize-a-tflite", "var")),
         ("policy-invalid", "max_divergence", _line(FAILING, "quantize-a-tflite", "max_div")),
     ]

@@ -8,7 +8,7 @@ title, fix hint and explanation (a test keeps the two equal).
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -73,8 +73,41 @@ class Location(BaseModel):
         return ":".join(parts)
 
 
+Infinity = Literal["inf", "-inf"]
+
+
+class Subject(TypedDict, total=False):
+    """What a finding is about, as typed fields: the facts that code reads back.
+
+    `make_finding` takes them as keywords; everything else a check records for people
+    and scripts goes in `details`.
+    """
+
+    key: str | None
+    op: str | None
+    flex_op: str | None
+    package: str | None
+    output: str | None
+    metric: str | None
+    threshold_key: str | None
+    infinite: Infinity | None
+    error: str | None
+    errno: str | None
+    hint: str | None
+    variants: list[str] | None
+
+
+SUBJECT_FIELDS: tuple[str, ...] = tuple(Subject.__annotations__)
+"""The typed fields that were `details` keys in report schema version 1, in order."""
+
+
 class Finding(BaseModel):
-    """One observation that may fail the gate."""
+    """One observation that may fail the gate.
+
+    The typed fields after `location` say what the finding is about where code needs to
+    know it (the verdict, `suggest`, `init`, SARIF fingerprints, JUnit cases); `details`
+    holds the rest of what the check recorded, for people and scripts.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -85,6 +118,47 @@ class Finding(BaseModel):
     variant: str | None = None
     runtime: str | None = None
     location: Location | None = None
+    key: str | None = Field(
+        default=None,
+        description="The policy key the finding is about (e.g. `input_shapes`, "
+        "`variants[1].quantization`, a `regression` key such as `max_size_increase`).",
+    )
+    op: str | None = Field(
+        default=None,
+        description="The op it is about: a builtin, custom or Flex op, or the TensorFlow op "
+        "the converter named.",
+    )
+    flex_op: str | None = Field(
+        default=None, description="The Select TF op (FlexXxx) a TensorFlow op would need."
+    )
+    package: str | None = Field(
+        default=None, description="The installed package a version requirement is about."
+    )
+    output: str | None = Field(default=None, description="The model output it is about.")
+    metric: str | None = Field(default=None, description="The metric of a broken threshold.")
+    threshold_key: str | None = Field(
+        default=None, description="The threshold (max_abs, min_cosine, ...) broken or skipped."
+    )
+    infinite: Infinity | None = Field(
+        default=None,
+        description="A broken threshold's measured value is infinite, and which way: no "
+        "threshold passes it.",
+    )
+    error: str | None = Field(
+        default=None, description="The error text the finding reports (a load, data, runtime)."
+    )
+    errno: str | None = Field(
+        default=None,
+        description="The errno name (ENOSPC, EROFS, ...) of a file the gate could not write.",
+    )
+    hint: str | None = Field(
+        default=None, description="A concrete fix the check worked out (e.g. a fixed batch)."
+    )
+    variants: list[str] | None = Field(
+        default=None,
+        description="The variants this finding stands for, when the same finding for several "
+        "variants was reported once (its `variant` is then null).",
+    )
     details: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -113,7 +187,7 @@ def group_across_variants(findings: list[Finding]) -> list[Finding]:
 
     Findings equal but for the variant name (rule, severity, model, runtime, location
     and message) merge into the first one's place, with `variant` None, the variants
-    listed in `details["variants"]`, and a message naming them. A finding that only
+    listed in `variants`, and a message naming them. A finding that only
     one variant has is kept as it is.
     """
     groups: dict[tuple[object, ...], list[Finding]] = {}
@@ -143,7 +217,7 @@ def group_across_variants(findings: list[Finding]) -> list[Finding]:
                 update={
                     "variant": None,
                     "message": f"{item[-1]} (in variants {', '.join(variants)})",
-                    "details": {**first.details, "variants": variants},
+                    "variants": variants,
                 }
             )
         )

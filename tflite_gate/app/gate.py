@@ -74,6 +74,7 @@ def _policy_error_report(error: PolicyError) -> Report:
             for issue in error.issues
         ]
     )
+    report.stopped = "policy"
     report.finalize("error")
     return report
 
@@ -103,6 +104,7 @@ def usage_outcome(
     report = new_report()
     report.policy = display_path_for(options.policy, options.workspace)
     report.add([make_finding("usage-error", message) for message in messages])
+    report.stopped = "usage"
     report.finalize(options.fail_on or "error")
     return GateOutcome(report, EXIT_USAGE, messages, refused)
 
@@ -113,6 +115,7 @@ def _cancelled_outcome(cancelled: Cancelled, options: CheckOptions) -> GateOutco
         report = new_report()
         report.policy = display_path_for(options.policy, options.workspace)
         report.add([make_finding("cancelled", f"the run was cancelled by {cancelled.signal_name}")])
+        report.stopped = "cancelled"
         report.finalize(options.fail_on or "error")
     return GateOutcome(
         report,

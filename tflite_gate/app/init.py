@@ -356,11 +356,7 @@ def probe_problem(
     With `kept_thresholds` (the probe kept the policy's own), a finite divergence is
     measured, to be loosened, and no problem.
     """
-    shapes = [
-        f
-        for f in report.findings
-        if f.rule == "policy-invalid" and f.details.get("key") == "input_shapes"
-    ]
+    shapes = [f for f in report.findings if f.rule == "policy-invalid" and f.key == "input_shapes"]
     if shapes:
         return 2, (
             "pass the sizes your app feeds as --input-shape NAME=1,D1,D2,... (repeat it per "
@@ -370,7 +366,7 @@ def probe_problem(
         f
         for f in report.findings
         if f.severity is Severity.ERROR
-        and not (kept_thresholds and f.rule == "divergence" and not f.details.get("infinite"))
+        and not (kept_thresholds and f.rule == "divergence" and f.infinite is None)
     ]
     if errors:
         return 1, _errors_text(errors)

@@ -17,7 +17,7 @@ from typing import Literal
 
 from tflite_gate.findings import Finding, Location
 from tflite_gate.policy.load import LoadedPolicy, resolve_model, runtime_name
-from tflite_gate.report.model import ModelReport, Report, Shard, VariantReport
+from tflite_gate.report.model import ModelReport, Report, Shard, VariantReport, first_stop
 from tflite_gate.rules import make_finding
 
 SplitBy = Literal["model", "runtime"]
@@ -60,6 +60,7 @@ def merge_reports(shards: Sequence[tuple[str, Report]], loaded: LoadedPolicy) ->
     merged.add(_missing(shards, loaded))
     errors = [report.internal_error for _, report in shards if report.internal_error]
     merged.internal_error = "".join(errors) or None
+    merged.stopped = first_stop(report.stopped for _, report in shards)
     merged.duration_s = round(sum(report.duration_s for _, report in shards), 3)
     merged.timings["total"] = merged.duration_s
     from tflite_gate.judge.suggest import add_keep_float_snippets, suggestion_for  # numpy: lazily

@@ -43,6 +43,7 @@ from tflite_gate.run.protocol import (
     write_message,
 )
 from tflite_gate.run.workers import WorkerOutcome, WorkerPool, cause_tail, log_tail, run_worker
+from tflite_gate.support.files import failure_errno
 
 # What a finished worker leaves in its scratch, and all a cached conversion keeps.
 DEPENDENCIES_FILE = "dependencies.json"
@@ -546,8 +547,13 @@ def _load(request: ConversionRequest, scratch: Path) -> tuple[LoadResult, Any]:
     except Exception as exc:
         text = str(exc).strip().splitlines()
         error = f"{type(exc).__name__}: {text[0] if text else ''}"
-        missing = missing_module(exc)
-        return LoadResult(ok=False, error=error, missing_module=missing, written_by=recorded), None
+        return LoadResult(
+            ok=False,
+            error=error,
+            missing_module=missing_module(exc),
+            errno=failure_errno(exc, scratch),
+            written_by=recorded,
+        ), None
     return LoadResult(
         ok=True,
         written_by=recorded,

@@ -179,7 +179,7 @@ def special_data_files(config: ModelConfig, context: RunContext) -> list[Finding
                     f"{config.name}: {role} data: {problem}",
                     model=config.name,
                     location=checks.data_location(config, role, None),
-                    details={"error": problem},
+                    error=problem,
                 )
             )
     return findings
@@ -189,8 +189,4 @@ def unless_reported(findings: list[Finding], evaluation: EvaluationResult | None
     """One data source serving both roles fails once: drop the calibration echo."""
     if evaluation is None or evaluation.error is None:
         return findings
-    return [
-        f
-        for f in findings
-        if not (f.rule == "data-invalid" and f.details.get("error") == evaluation.error)
-    ]
+    return [f for f in findings if not (f.rule == "data-invalid" and f.error == evaluation.error)]

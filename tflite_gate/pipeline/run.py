@@ -100,6 +100,7 @@ def run_check(
         fail_on = _check_models(options, progress, report, started, loaded)
     except Cancelled as cancelled:
         report.add([cancelled_finding(cancelled, report)])
+        report.stopped = "cancelled"
         report.duration_s = round(time.monotonic() - started, 3)
         report.timings["total"] = report.duration_s
         report.finalize(options.fail_on or "error")

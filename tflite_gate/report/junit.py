@@ -10,7 +10,7 @@ itself: `policy`, and `internal` when the gate hit a bug). In a model's suite:
   `· divergence[<runtime>]`.
 
 A finding maps to exactly one case (by its model, variant, runtime and rule; one
-grouped across variants, `details.variants`, maps to that case of each variant; a
+grouped across variants, `variants`, maps to that case of each variant; a
 flex-op or custom-op finding of a variant that did not convert explains the
 failed conversion, so it maps to `conversion`). A case fails when a finding at
 or above the report's `fail_on` maps to it: `<error>` if one of those is an
@@ -221,7 +221,7 @@ def _suites(report: Report) -> list[_Suite]:
 
 def _per_variant(finding: Finding) -> list[Finding]:
     """A finding grouped across variants fails each of its variants' cases."""
-    listed = finding.details.get("variants")
+    listed = finding.variants
     if finding.variant is not None or not isinstance(listed, list):
         return [finding]
     return [finding.model_copy(update={"variant": str(name)}) for name in listed]

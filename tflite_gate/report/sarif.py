@@ -16,8 +16,8 @@ placed on line 1 of the policy file (`report.policy`, else `tflite-gate.yml`)
 and marked with the result property `locationIsPolicyFallback: true`.
 
 `partialFingerprints["tfliteGate/v1"]` identifies a result across runs: a hash of
-rule, model, variant, runtime, location path and the identity keys of its
-details (op, output, metric, ...), never of message text, measured numbers or
+rule, model, variant, runtime, location path and the identity fields of the
+finding (op, output, metric, ...), never of message text, measured numbers or
 line numbers, so code scanning keeps tracking an alert when a metric moves or a
 policy line shifts. Equal keys within one log get an occurrence suffix (`:2`).
 """
@@ -55,7 +55,7 @@ LEVELS: dict[Severity, str] = {
 
 # Details that say *which* thing a finding is about (not how bad it is): they keep
 # two findings of one rule on one variant apart, e.g. two ops outside `ops.allow`.
-IDENTITY_DETAILS = ("package", "key", "op", "flex_op", "output", "metric", "threshold_key")
+IDENTITY_FIELDS = ("package", "key", "op", "flex_op", "output", "metric", "threshold_key")
 
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -154,9 +154,9 @@ def fingerprint(finding: Finding, path: str) -> str:
         finding.runtime or "",
         path,
         *(
-            f"{key}={finding.details[key]}"
-            for key in IDENTITY_DETAILS
-            if isinstance(finding.details.get(key), str)
+            f"{key}={value}"
+            for key in IDENTITY_FIELDS
+            if isinstance(value := getattr(finding, key), str)
         ),
     ]
     return hashlib.sha256("\x00".join(identity).encode("utf-8", "replace")).hexdigest()[:32]
@@ -173,7 +173,7 @@ def _result(finding: Finding, rule_index: int, policy: str, seen: dict[str, int]
         "runtime": finding.runtime,
         "severity": finding.severity.value,
     }
-    grouped = finding.details.get("variants")
+    grouped = finding.variants
     if isinstance(grouped, list):
         properties["variants"] = [str(name) for name in grouped]
     if fallback:

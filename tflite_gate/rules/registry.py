@@ -8,9 +8,9 @@ findings are made through `make_finding`, which gives them their rule's severity
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Unpack
 
-from tflite_gate.findings import Finding, Location, RuleId, Severity
+from tflite_gate.findings import Finding, Location, RuleId, Severity, Subject
 
 
 @dataclass(frozen=True)
@@ -240,8 +240,13 @@ def make_finding(
     runtime: str | None = None,
     location: Location | None = None,
     details: dict[str, Any] | None = None,
+    **subject: Unpack[Subject],
 ) -> Finding:
-    """Build a finding with the rule's default severity, refusing unknown rule ids."""
+    """Build a finding with the rule's default severity, refusing unknown rule ids.
+
+    `subject` (`op=`, `key=`, `error=`, ...) is what code may read back; `details` is
+    for people and scripts only.
+    """
     if rule not in RULES:
         raise KeyError(f"unknown rule id {rule!r}")
     return Finding(
@@ -253,4 +258,5 @@ def make_finding(
         runtime=runtime,
         location=location,
         details=details or {},
+        **subject,
     )

@@ -147,6 +147,7 @@ class LoadResult(_Message):
     policy_key: str | None = None
     crash_cause: str | None = None
     missing_module: str | None = None  # what a ModuleNotFoundError named
+    errno: int | None = None  # of a failed load: the system's number, never parsed from text
     written_by: WrittenBy | None = None
     inputs: list[TensorSpec] = Field(default_factory=list)
     log_lines: list[str] = Field(default_factory=list)

@@ -124,6 +124,25 @@ def _name_the_file(error: BaseException, path: Path) -> None:
 _NEARLY_FULL_BYTES = 1 << 20
 
 
+def failure_errno(error: BaseException, scratch: Path) -> int | None:
+    """The errno behind a failure, as the number the system gave, never read from text.
+
+    An OSError (or one the error was raised from) carries its own. TensorFlow's failed
+    writes raise its own errors, whose C++ status kept only the strerror text: for
+    those, the disk of `scratch` (where the worker wrote) says if it is full or read-only.
+    """
+    seen: set[int] = set()
+    cause: BaseException | None = error
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, OSError) and cause.errno is not None:
+            return cause.errno
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    if type(error).__module__.startswith("tensorflow"):
+        return disk_problem(scratch)
+    return None
+
+
 def disk_problem(directory: Path) -> int | None:
     """ENOSPC when `directory`'s file system is (nearly) full, EROFS when read-only, else None.
 

@@ -27,7 +27,7 @@ from tflite_gate.judge.checks.divergence import (
     check_skipped_thresholds,
     check_uncompared_thresholds,
 )
-from tflite_gate.judge.checks.environment import check_environment_error, environment_errno
+from tflite_gate.judge.checks.environment import FULL_OR_READ_ONLY, check_environment_error
 from tflite_gate.judge.checks.execution import (
     FLEX_RUNTIME_SUGGESTION,
     check_custom_op_run,
@@ -63,6 +63,7 @@ from tflite_gate.judge.checks.regression import check_regressions, metric_worsen
 __all__ = [
     "DYNAMIC_SHAPE_OPS",
     "FLEX_RUNTIME_SUGGESTION",
+    "FULL_OR_READ_ONLY",
     "INTEGER_IO",
     "QUANTIZE_OPS",
     "RESOURCE_VARIABLE_OPS",
@@ -95,7 +96,6 @@ __all__ = [
     "check_version_spec",
     "crash_location",
     "data_location",
-    "environment_errno",
     "fixed_batch_hint",
     "limit_action",
     "metric_worsening",

@@ -77,9 +77,9 @@ def _tensor_list_finding(
         location=location,
         details={
             "cause": "dynamic-batch" if hint else "tensor-list",
-            "hint": hint,
             "errors": [error.model_dump(mode="json") for error in errors],
         },
+        hint=hint,
         model=config.name,
         variant=variant.name,
     )
@@ -128,13 +128,8 @@ def _error_finding(config: ModelConfig, variant: VariantReport, error: Converter
     op, code = error.op, error.code
     code_location = error.location
     message, advice = error.message, error.advice
-    details = {
-        "error_code": code,
-        "op": op,
-        "converter": message,
-        "advice": advice,
-    }
-    common: dict[str, Any] = {"model": config.name, "variant": variant.name}
+    details = {"error_code": code, "converter": message, "advice": advice}
+    common: dict[str, Any] = {"model": config.name, "variant": variant.name, "op": op}
     flex = _flex_name(str(op)) if op else None
     if flex and code == "ERROR_NEEDS_FLEX_OPS":
         return make_finding(
@@ -143,7 +138,8 @@ def _error_finding(config: ModelConfig, variant: VariantReport, error: Converter
             f"Flex delegate, or replace {op}{_at(code_location)}: it has no TFLite builtin, "
             f"only a Select TF op ({flex}); conversion failed",
             location=code_location or setting_location(config.select_tf_ops, config),
-            details={**details, "flex_op": flex},
+            details=details,
+            flex_op=flex,
             **common,
         )
     if op and code == "ERROR_NEEDS_CUSTOM_OPS":
@@ -227,7 +223,8 @@ def _unquantizable_finding(
         f"({_other_quantizations(variant.quantization)}) or replace {op} in the model: the "
         f"converter cannot quantize {op} to {mode} (converter: {error.message})",
         location=_variant_location(config, variant),
-        details={"op": op, "converter": error.message, "advice": error.advice},
+        details={"converter": error.message, "advice": error.advice},
+        op=op,
         model=config.name,
         variant=variant.name,
     )
@@ -251,7 +248,7 @@ def check_conversion(
                 "data-invalid",
                 f"{config.name}/{variant.name}: calibration data: {result.data_error}",
                 location=data_location(config, "calibration", result.data_location),
-                details={"error": result.data_error},
+                error=result.data_error,
                 model=config.name,
                 variant=variant.name,
             )

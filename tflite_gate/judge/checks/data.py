@@ -39,6 +39,6 @@ def check_evaluation(config: ModelConfig, evaluation: EvaluationResult | None) -
             f"{config.name}: {action}evaluation data: {evaluation.error}; outputs not compared",
             model=config.name,
             location=location,
-            details={"error": evaluation.error},
+            error=evaluation.error,
         )
     ]

@@ -93,8 +93,8 @@ def check_divergence(config: ModelConfig, variant: VariantReport, run: RuntimeRu
                 f"{compared}"
                 f"{_unfrozen_variables_cause(variant)}",
                 location=config.source_location,
+                output=metrics.output,
                 details={
-                    "output": metrics.output,
                     "count": metrics.non_finite,
                     "compared": metrics.compared,
                     **versus,
@@ -120,7 +120,17 @@ def check_divergence(config: ModelConfig, variant: VariantReport, run: RuntimeRu
                 f"{where}: output {violation.output!r} {_violation_text(violation)}{passing}"
                 f"{note}{_unfrozen_variables_cause(variant)}",
                 location=(setting.location if setting else None) or config.source_location,
-                details={**violation.model_dump(), "tightest": tightest, **versus},
+                output=violation.output,
+                threshold_key=violation.threshold_key,
+                metric=violation.metric,
+                infinite=violation.infinite,
+                details={
+                    "value": violation.value,
+                    "threshold": violation.threshold,
+                    "worst_sample": violation.worst_sample,
+                    "tightest": tightest,
+                    **versus,
+                },
                 **common,
             )
         )
@@ -160,7 +170,9 @@ def _skipped_threshold_finding(
         f"{skipped.reason}",
         model=config.name,
         location=location,
-        details=skipped.model_dump(),
+        output=skipped.output,
+        threshold_key=skipped.threshold_key,
+        details={"reason": skipped.reason, "explicit": skipped.explicit},
     )
 
 

@@ -5,7 +5,6 @@ not the model and not a bug.
 from __future__ import annotations
 
 import errno
-import os
 
 from tflite_gate.findings import Finding
 from tflite_gate.policy.load import ModelConfig
@@ -17,16 +16,8 @@ _NO_ROOM = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 _NO_ACCESS = {errno.EROFS, errno.EACCES, errno.EPERM}
 
 
-def environment_errno(text: str) -> int | None:
-    """The errno of a full or read-only disk named in an error's text, else None.
-
-    TensorFlow reports a failed write of its own as `ResourceExhaustedError: ... No
-    space left on device`, not as an OSError; its C++ uses the same strerror text.
-    """
-    for number in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
-        if os.strerror(number) in text:
-            return number
-    return None
+FULL_OR_READ_ONLY = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
+"""Errnos of a failed load that are the disk's fault, not the model's."""
 
 
 def check_environment_error(
@@ -57,10 +48,8 @@ def check_environment_error(
             f"{fix}{f', or {elsewhere}' if elsewhere else ''}: {owner}: {place}: {reason}",
             model=config.name,
             variant=variant,
-            details={
-                "errno": errno.errorcode.get(error.errno or 0),
-                "path": place,
-                "error": error_text or str(error),
-            },
+            details={"path": place},
+            errno=errno.errorcode.get(error.errno or 0),
+            error=error_text or str(error),
         )
     ]

@@ -199,7 +199,7 @@ def check_unavailable_runtime(config: ModelConfig, runtime: str, error: str) -> 
             model=config.name,
             runtime=runtime,
             location=_runtime_location(config, runtime),
-            details={"error": error},
+            error=error,
         )
     ]
 

@@ -57,12 +57,11 @@ def check_ops_allowed(config: ModelConfig, variant: VariantReport) -> list[Findi
         else:
             continue
         message = f"{op.name} (v{op.version}, used {op.count}x) {why}"
-        details: dict[str, Any] = {"op": op.name, "version": op.version, "count": op.count}
         origin = _op_origin(op.name, variant, denied=op.name in deny)
+        hint = None
         if origin is not None:
             hint, source = origin
             message = f"{hint}: {message}; {source}"
-            details["hint"] = hint
         findings.append(
             make_finding(
                 "op-not-allowed",
@@ -70,7 +69,9 @@ def check_ops_allowed(config: ModelConfig, variant: VariantReport) -> list[Findi
                 model=config.name,
                 variant=variant.name,
                 location=setting_location(setting, config),
-                details=details,
+                details={"version": op.version, "count": op.count},
+                op=op.name,
+                hint=hint,
             )
         )
     return findings
@@ -174,7 +175,8 @@ def check_custom_ops(config: ModelConfig, variant: VariantReport) -> list[Findin
             model=config.name,
             variant=variant.name,
             location=setting_location(config.custom_ops, config),
-            details={"op": op.name, "count": op.count},
+            details={"count": op.count},
+            op=op.name,
         )
         for op in variant.inspection.ops
         if op.kind == "custom" and op.name not in accepted

@@ -13,7 +13,7 @@ from packaging.version import InvalidVersion, Version
 
 from tflite_gate.findings import Finding, Location, RuleId
 from tflite_gate.judge.checks.common import crash_location, limit_action, setting_location
-from tflite_gate.judge.checks.environment import check_environment_error, environment_errno
+from tflite_gate.judge.checks.environment import FULL_OR_READ_ONLY, check_environment_error
 from tflite_gate.model.input_pairing import PairingError
 from tflite_gate.policy.load import ModelConfig, Setting, is_factory
 from tflite_gate.report.model import ModelReport
@@ -32,7 +32,8 @@ def check_version_spec(name: str, spec: Setting[str], model: str | None) -> list
                 f"{name} is not installed, but the policy requires {name}{spec.value}",
                 model=model,
                 location=spec.location,
-                details={"package": name, "specifier": spec.value, "installed": None},
+                details={"specifier": spec.value, "installed": None},
+                package=name,
             )
         ]
     try:
@@ -47,7 +48,8 @@ def check_version_spec(name: str, spec: Setting[str], model: str | None) -> list
             f"{name} {installed} is installed, the policy requires {name}{spec.value}",
             model=model,
             location=spec.location,
-            details={"package": name, "specifier": spec.value, "installed": installed},
+            details={"specifier": spec.value, "installed": installed},
+            package=name,
         )
     ]
 
@@ -64,7 +66,8 @@ def check_load(config: ModelConfig, load: LoadResult, report: ModelReport) -> li
                 f"{config.name}: {limit}: {load.error}",
                 model=config.name,
                 location=crash_location(load.crash_cause, config),
-                details={"error": load.error, "cause": load.crash_cause},
+                details={"cause": load.crash_cause},
+                error=load.error,
             )
         ]
     if load.policy_key:
@@ -74,14 +77,13 @@ def check_load(config: ModelConfig, load: LoadResult, report: ModelReport) -> li
                 f"{config.name}: {load.error}",
                 model=config.name,
                 location=config.key_locations.get(load.policy_key, config.source_location),
-                details={"key": load.policy_key},
+                key=load.policy_key,
             )
         ]
-    full = environment_errno(load.error or "")
-    if full is not None:  # the worker's disk, not the model: TF saves it to scratch first
+    if load.errno in FULL_OR_READ_ONLY:  # the worker's disk: TF saves the model to scratch
         return check_environment_error(
             config,
-            OSError(full, os.strerror(full)),
+            OSError(load.errno, os.strerror(load.errno)),
             place=f"a temporary file in {tempfile.gettempdir()}",
             elsewhere="set TMPDIR to a directory with room",
             error_text=load.error,
@@ -120,8 +122,8 @@ def check_load(config: ModelConfig, load: LoadResult, report: ModelReport) -> li
             message,
             model=config.name,
             location=location,
+            error=load.error,
             details={
-                "error": load.error,
                 "written_by": written.model_dump() if written else None,
             },
         )
@@ -230,7 +232,8 @@ def check_source_keys(config: ModelConfig, kind: str, reference_kind: str | None
                     f"{config.name}: {key}: {problem}",
                     model=config.name,
                     location=location,
-                    details={"key": key, "source_kind": kind},
+                    details={"source_kind": kind},
+                    key=key,
                 )
             )
     return findings
@@ -250,7 +253,8 @@ def check_reference(
             f"{config.name}: reference {config.reference.value}: {error}; outputs not compared",
             model=config.name,
             location=setting_location(config.reference, config),
-            details={"reference": config.reference.value, "error": error},
+            details={"reference": config.reference.value},
+            error=error,
         )
     ]
 
@@ -274,6 +278,7 @@ def check_input_pairing(config: ModelConfig, error: PairingError) -> list[Findin
             f"{config.name}: {error.message}; outputs not compared",
             model=config.name,
             location=location,
-            details={"reference": config.reference.value, "error": error.message},
+            details={"reference": config.reference.value},
+            error=error.message,
         )
     ]

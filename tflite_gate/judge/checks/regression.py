@@ -24,7 +24,9 @@ def _regression(
         "baseline-regression",
         f"{config.name}/{change.variant}: {text}",
         location=setting_location(setting, config),
-        details={"key": details.pop("key"), **details},
+        key=details.pop("key"),
+        output=details.pop("output", None),
+        details=details,
         model=config.name,
         variant=change.variant,
     )

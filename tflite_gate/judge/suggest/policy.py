@@ -41,7 +41,7 @@ class Loosening:
         """Whether `finding` goes away with this loosening."""
         if finding.model != self.model or finding.rule != self.rule:
             return False
-        return not self.ops or finding.details.get("op") in self.ops
+        return not self.ops or finding.op in self.ops
 
 
 def policy_loosenings(report: Report, loaded: LoadedPolicy) -> list[Loosening]:
@@ -129,7 +129,7 @@ class PolicySuggestion:
         """Whether the suggestion answers `finding`: a loosening removes it, or it is a
         finite divergence (a threshold loosened, or a variant listed in `defects`)."""
         if finding.rule == "divergence":
-            return not finding.details.get("infinite")
+            return finding.infinite is None
         return any(loosening.fixes(finding) for loosening in self.loosenings)
 
 

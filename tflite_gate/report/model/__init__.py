@@ -2,8 +2,9 @@
 
 Data only, the ground floor of `report/` (checks may import it; reporters read it).
 Its JSON Schema (generated from these models) ships in `tflite_gate/schemas/` so
-scripts can validate reports; `report.REPORT_SCHEMA_VERSION` says how fields are added.
-Modules: `report` (Report, models, variants), `inspection`, `runs`, `changes`.
+scripts can validate reports; `versions` holds `REPORT_SCHEMA_VERSION`, the rule that
+fields are only ever added, and the reading of earlier versions.
+Modules: `report` (Report, models, variants), `inspection`, `runs`, `changes`, `versions`.
 """
 
 from tflite_gate.report.model.base import StrictModel
@@ -28,7 +29,6 @@ from tflite_gate.report.model.inspection import (
     TensorInfo,
 )
 from tflite_gate.report.model.report import (
-    REPORT_SCHEMA_VERSION,
     CacheStatus,
     CacheUse,
     EnvironmentInfo,
@@ -62,6 +62,12 @@ from tflite_gate.report.model.runs import (
     SkippedThreshold,
     ThresholdKey,
     ThresholdViolation,
+)
+from tflite_gate.report.model.versions import (
+    REPORT_SCHEMA_VERSION,
+    StopReason,
+    first_stop,
+    upgrade_report,
 )
 
 __all__ = [
@@ -100,6 +106,7 @@ __all__ = [
     "Shard",
     "SkippedThreshold",
     "SourceKind",
+    "StopReason",
     "StrictModel",
     "SuggestedThreshold",
     "Summary",
@@ -114,4 +121,6 @@ __all__ = [
     "VariantStatus",
     "Verdict",
     "WrittenBy",
+    "first_stop",
+    "upgrade_report",
 ]

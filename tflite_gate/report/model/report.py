@@ -5,19 +5,17 @@ every check adds to.
 from __future__ import annotations
 
 import traceback
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from tflite_gate.findings import Finding, Location, Severity
 from tflite_gate.report.model.base import StrictModel
 from tflite_gate.report.model.changes import BaselineComparison, ThresholdSuggestion
 from tflite_gate.report.model.inspection import ConverterDiagnostics, Inspection, TensorInfo
 from tflite_gate.report.model.runs import LayerDiagnosis, RuntimeRun
+from tflite_gate.report.model.versions import REPORT_SCHEMA_VERSION, StopReason, upgrade_report
 from tflite_gate.rules import make_finding
-
-REPORT_SCHEMA_VERSION = 1
-
 
 Verdict = Literal["pass", "fail", "error", "cancelled"]
 
@@ -134,7 +132,12 @@ class Shard(StrictModel):
 
 
 class Report(StrictModel):
-    schema_version: Literal[1] = 1
+    schema_version: int = Field(
+        default=REPORT_SCHEMA_VERSION,
+        ge=1,
+        description="The version of the report's shape. Later versions only add fields; "
+        "the gate reads every earlier version.",
+    )
     tool: Tool
     verdict: Verdict = Field(
         default="pass",
@@ -142,6 +145,12 @@ class Report(StrictModel):
         "a policy that could not be loaded); cancelled: the run was stopped by SIGTERM/SIGINT; "
         "the report holds what finished (the model being checked with what it had) and a "
         "`cancelled` finding.",
+    )
+    stopped: StopReason | None = Field(
+        default=None,
+        description="Why the run stopped before a verdict, set where it stopped: usage (an "
+        "option it cannot use), policy (the policy could not be loaded), cancelled "
+        "(SIGTERM/SIGINT). Null: the run went to its end.",
     )
     fail_on: Literal["error", "warning", "never"] = "error"
     policy: str | None = None
@@ -167,6 +176,12 @@ class Report(StrictModel):
     internal_error: str | None = Field(
         default=None, description="Set when the gate itself failed; the report is still written."
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_earlier_versions(cls, data: Any) -> Any:
+        """A report file of an earlier version reads as the current shape."""
+        return upgrade_report(data) if isinstance(data, dict) else data
 
     def add(self, findings: list[Finding]) -> None:
         """Checks add findings here; nothing else decides verdicts."""
@@ -213,20 +228,21 @@ class Report(StrictModel):
         return Report.model_validate_json(text)
 
     def finalize(self, fail_on: Literal["error", "warning", "never"]) -> None:
-        """Count findings and set the verdict from `fail_on` (exit code follows it)."""
+        """Count findings and set the verdict from `fail_on` (exit code follows it).
+
+        A run that stopped (`stopped`, `internal_error`) has no pass or fail: the
+        verdict comes from that state, set where the run stopped, never from findings.
+        """
         self.fail_on = fail_on
         self.summary = Summary(
             errors=sum(f.severity is Severity.ERROR for f in self.findings),
             warnings=sum(f.severity is Severity.WARNING for f in self.findings),
             notices=sum(f.severity is Severity.NOTICE for f in self.findings),
         )
-        if self.internal_error is not None or any(
-            f.rule == "usage-error" or (f.rule == "policy-invalid" and not self.models)
-            for f in self.findings
-        ):  # the gate could not start checking what the user meant it to
-            self.verdict = "error"
+        if self.internal_error is not None or self.stopped in ("usage", "policy"):
+            self.verdict = "error"  # the gate could not check what the user meant it to
             return
-        if any(f.rule == "cancelled" for f in self.findings):  # partial: neither pass nor fail
+        if self.stopped == "cancelled":  # partial: neither pass nor fail
             self.verdict = "cancelled"
             return
         threshold = {"error": Severity.ERROR.rank, "warning": Severity.WARNING.rank}.get(fail_on)
