@@ -463,3 +463,29 @@ def test_a_divergence_names_the_runtime_it_was_compared_with(two_runtimes: Model
         "t/v on tflite-runtime==2.14.0 vs ai-edge-litert 2.3.0: output 'y' has 16 value(s)"
     )
     assert finding.details["compared_with"] == "ai-edge-litert 2.3.0"
+
+
+def test_a_load_that_failed_on_a_full_disk_is_an_environment_error_by_its_errno(
+    configs: list[ModelConfig],
+) -> None:
+    load = LoadResult(ok=False, error="ResourceExhaustedError: could not write", errno=28)
+    [finding] = checks.check_load(configs[0], load, ModelReport(name="m", source="s"))
+    assert finding.rule == "environment-error"
+    assert finding.errno == "ENOSPC"
+    assert finding.message.startswith("free disk space, or set TMPDIR to a directory with room")
+
+
+def test_an_errno_is_never_read_out_of_the_error_text(configs: list[ModelConfig]) -> None:
+    """The text may quote anything (a model's own message); only the errno field counts."""
+    load = LoadResult(ok=False, error="ValueError: No space left on device, says the model")
+    [finding] = checks.check_load(configs[0], load, ModelReport(name="m", source="s"))
+    assert finding.rule == "model-load-failed"
+    assert finding.error == load.error
+
+
+def test_a_load_errno_that_is_not_the_disk_stays_a_load_failure(
+    configs: list[ModelConfig],
+) -> None:
+    load = LoadResult(ok=False, error="FileNotFoundError: gone", errno=2)
+    [finding] = checks.check_load(configs[0], load, ModelReport(name="m", source="s"))
+    assert finding.rule == "model-load-failed"

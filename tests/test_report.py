@@ -11,6 +11,7 @@ import pytest
 from tflite_gate.cli import main
 from tflite_gate.findings import Severity
 from tflite_gate.report.json_report import SCHEMA_FILE, report_schema, write_json_report
+from tflite_gate.report.model import StopReason
 from tflite_gate.rules import make_finding
 from tflite_gate.support.environment import new_report
 
@@ -99,3 +100,24 @@ def test_container_paths_become_repository_paths_everywhere() -> None:
     assert report.findings[0].message.endswith("/github/workspace/ml/lib/x.so does not exist")
     untouched = report.with_paths_relative_to("/")  # a root that every path is under
     assert untouched.findings[0].message == report.findings[0].message
+
+
+@pytest.mark.parametrize(
+    ("stopped", "verdict"), [("usage", "error"), ("policy", "error"), ("cancelled", "cancelled")]
+)
+def test_the_verdict_of_a_stopped_run_comes_from_its_stop_reason(
+    stopped: StopReason, verdict: str
+) -> None:
+    report = new_report()
+    report.stopped = stopped
+    report.finalize("never")
+    assert report.verdict == verdict
+
+
+def test_the_verdict_never_reads_rule_ids_back() -> None:
+    """A finding with a stopping rule's id is a finding: the run did not stop for it."""
+    report = new_report()
+    report.add([make_finding(rule, rule) for rule in ("usage-error", "policy-invalid")])
+    report.add([make_finding("cancelled", "cancelled")])
+    report.finalize("error")
+    assert report.verdict == "fail"

@@ -1,10 +1,11 @@
 """Report schema versions, and reading a report written by an earlier version.
 
-The compatibility rule: a new version only ever adds fields (a new optional field, or
-a `details` key that becomes a typed field of its finding). Nothing is renamed or
-removed, so a script that reads version N reads every later report, and this gate
-reads every earlier one: `upgrade_report` turns it into the current shape before it is
-validated, for `check --baseline`, `merge` and every other reader of a report file.
+The compatibility rule: a new version only ever adds fields. No field of the schema is
+renamed or removed, so a script that reads version N reads every later report, and
+this gate reads every earlier one: `upgrade_report` turns it into the current shape
+before it is validated, for `check --baseline`, `merge` and every other reader of a
+report file. A finding's `details` is free-form and outside the rule: a key that code
+or scripts need becomes a typed field (and leaves `details`).
 
 - 1: the first published shape.
 - 2: `stopped` (why the run stopped before a verdict) and the typed fields of a
