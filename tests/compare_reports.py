@@ -31,12 +31,27 @@ from tflite_gate.report.model import upgrade_report
 DETAILS_TO_FIELDS = {name: name for name in SUBJECT_FIELDS}
 """Schema version 1's `details` key -> the finding's typed field (same names)."""
 _VOLATILE_TOP = {"started_at", "duration_s", "timings"}
-_VOLATILE_ANYWHERE = {"timings", "cache", "latency_ms", "duration_s", "peak_rss_mb"}
+_VOLATILE_ANYWHERE = {
+    "timings",
+    "cache",
+    "latency_ms",
+    "duration_s",
+    "peak_rss_mb",
+    "started_at",  # also the baseline's, inside `baseline`
+}
 _PATHS = [
     (re.compile(r"/tmp/pytest-of-[^/]+/pytest-\d+/"), "<tmp>/"),
     (re.compile(r"tflite-gate-(?:step-|init-)?[A-Za-z0-9_]{8}\b"), "tflite-gate-<scratch>"),
     (re.compile(r"\b\d+(?:\.\d+)? s\b"), "<seconds> s"),
     (re.compile(r"peak \d+ MB"), "peak <n> MB"),
+    # TensorFlow's C++ log prefix: time, thread id.
+    (re.compile(r"\b[IWEF]\d{4} \d\d:\d\d:\d+\.\d+ +\d+ "), "<log prefix> "),
+    (re.compile(r"Took \d+ microseconds"), "Took <n> microseconds"),
+    # Frames of the gate's own code and of installed packages in a converter's call
+    # sites: where the code lives, and its lines, are what a restructuring moves.
+    (re.compile(r'"[^"]*/(?:tflite_gate|site-packages)/[^"]*":\d+:\d+'), '"<code>"'),
+    # A runtime environment's cache key hashes the Python it was made for.
+    (re.compile(r"runtimes/[0-9a-f]{16}\b"), "runtimes/<key>"),
 ]
 
 Mapping = Callable[[dict[str, Any]], dict[str, Any]]
