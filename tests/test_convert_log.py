@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tflite_gate.convert.converter import interesting_log_lines
+from tflite_gate.convert.log import interesting_log_lines
 
 LOG = """\
 WARNING: All log messages before absl::InitializeLog() is called are written to STDERR
@@ -55,7 +55,7 @@ def test_repeated_messages_are_kept_once() -> None:
 
 def test_converter_advice_keeps_advice_and_drops_the_mlir_dump() -> None:
     """The user reads the advice; the op dump and the error code have fields of their own."""
-    from tflite_gate.convert.converter import split_converter_message
+    from tflite_gate.convert.log import split_converter_message
 
     text = (
         "'tf.Svd' op is neither a custom op nor a flex op\\n"
