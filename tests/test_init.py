@@ -11,16 +11,10 @@ import yaml
 from conftest import run_command, run_gate, save_tiny_keras
 from tflite_builder import build_model, builtin
 
-from tflite_gate.app.init import (
-    SCHEMA_FILE_NAME,
-    InitRequest,
-    _quoted,
-    find_sources,
-    model_name,
-    probe_problem,
-    run_init,
-    starter_policy,
-)
+from tflite_gate.app.init import InitRequest, run_init
+from tflite_gate.app.init.probe import probe_problem
+from tflite_gate.app.init.request import find_sources, model_name
+from tflite_gate.app.init.starter import SCHEMA_FILE_NAME, quoted, starter_policy
 from tflite_gate.app.schema import schema_text
 from tflite_gate.policy.load import load_policy
 from tflite_gate.policy.positions import load_yaml_with_marks
@@ -64,7 +58,7 @@ def test_names_come_from_the_source() -> None:
 )
 def test_names_written_into_the_policy_read_back_as_written(text: str) -> None:
     """Read back as the gate reads a policy (YAML 1.2 numbers: 1e3 is one)."""
-    assert load_yaml_with_marks(f"key: {_quoted(text)}")[0] == {"key": text}
+    assert load_yaml_with_marks(f"key: {quoted(text)}")[0] == {"key": text}
 
 
 def _measured(cosine: float, rel_rmse: float, **more: object) -> Report:
