@@ -45,6 +45,12 @@ WORKER_MODULE = "tflite_gate.convert.worker"
 
 @dataclass
 class ConversionResult:
+    """What the conversion workers left for one model, read back by the gate.
+
+    A crash or a timeout is a result too: the variant it hit carries it, and the
+    others keep what they converted.
+    """
+
     load: LoadResult
     variants: dict[str, VariantResult]
     evaluation: EvaluationResult | None
@@ -83,12 +89,12 @@ def convert_model(
 ) -> ConversionResult:
     """Every variant's result; crashes fail only their variant.
 
-    With `jobs` > 1 the variants are split over that many workers running at once,
-    each loading the model itself, and the last (with the fewest variants) also
-    computes the evaluation data and reference outputs. Their results are joined
-    into the request's scratch as one worker would have left them.
+    With `jobs` > 1 the variants are split over that many workers running at once
+    (`worker_shares`), each loading the model itself; the evaluation data and reference
+    outputs are one worker's share too. Their results are joined into the request's
+    scratch as one worker would have left them.
     """
-    parts = _parts(request, jobs)
+    parts = worker_shares(request, jobs)
     if len(parts) == 1:
         return _convert_part(request, timeout_s, memory_mb, heartbeat, pool)
     started = time.monotonic()
@@ -105,7 +111,7 @@ _CALIBRATED = {"int8", "int16x8"}
 _REFERENCE_COST = 0.5
 
 
-def _parts(request: ConversionRequest, jobs: int) -> list[ConversionRequest]:
+def worker_shares(request: ConversionRequest, jobs: int) -> list[ConversionRequest]:
     """The work in `jobs` workers' shares: longest first onto the least loaded.
 
     The reference outputs are a share of work too; the worker that computes them
