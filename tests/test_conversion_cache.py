@@ -19,7 +19,7 @@ from tflite_gate.convert.cache import (
     key_material,
     workspace_model_files,
 )
-from tflite_gate.convert.converter import DEPENDENCIES_FILE
+from tflite_gate.convert.scratch import DEPENDENCIES_FILE
 from tflite_gate.run.protocol import ConversionRequest, SourceSpec, VariantRequest
 
 

@@ -1,8 +1,11 @@
-"""Converter log filtering: keep Flex/custom/fallback messages, drop known noise."""
+"""The converter log: captured from fd 2, Flex/custom/fallback messages kept, known noise dropped."""
 
 from __future__ import annotations
 
-from tflite_gate.convert.converter import interesting_log_lines
+import os
+from pathlib import Path
+
+from tflite_gate.convert.log import interesting_log_lines, output_to, split_converter_message
 
 LOG = """\
 WARNING: All log messages before absl::InitializeLog() is called are written to STDERR
@@ -55,8 +58,6 @@ def test_repeated_messages_are_kept_once() -> None:
 
 def test_converter_advice_keeps_advice_and_drops_the_mlir_dump() -> None:
     """The user reads the advice; the op dump and the error code have fields of their own."""
-    from tflite_gate.convert.converter import split_converter_message
-
     text = (
         "'tf.Svd' op is neither a custom op nor a flex op\\n"
         'see current operation: %5:3 = "tf.Svd"(%4) <{compute_uv = false}> : '
@@ -71,3 +72,22 @@ def test_converter_advice_keeps_advice_and_drops_the_mlir_dump() -> None:
     message, advice = split_converter_message(lowering)
     assert message == "Lowering tensor list ops is failed."
     assert advice and advice[0].startswith("Please consider using Select TF ops")
+
+
+def test_the_descriptor_itself_goes_to_the_file_and_comes_back(tmp_path: Path) -> None:
+    """C++ code writes to fd 2 directly: what it writes lands in the log, and only there."""
+    log = tmp_path / "variant-float.log"
+    before = os.fstat(2)
+    with output_to(log):
+        os.write(2, b"W0000 converter.cc:1] written below Python\n")
+    after = os.fstat(2)
+    assert log.read_text() == "W0000 converter.cc:1] written below Python\n"
+    assert (before.st_dev, before.st_ino) == (after.st_dev, after.st_ino)
+
+
+def test_a_pooled_job_sends_stdout_and_stderr_to_its_log(tmp_path: Path) -> None:
+    log = tmp_path / "worker-0.log"
+    with output_to(log, (1, 2)):
+        os.write(1, b"out\n")
+        os.write(2, b"err\n")
+    assert log.read_text() == "out\nerr\n"

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
 
-from tflite_gate.convert.converter import finished_results
+from tflite_gate.convert.parent import finished_results
 from tflite_gate.run.interpreter import WORKER_SCRIPT, read_result
 from tflite_gate.run.interpreter_worker import (
     InterpreterRequest,

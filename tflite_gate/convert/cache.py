@@ -41,7 +41,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from tflite_gate import __version__
-from tflite_gate.convert.converter import DEPENDENCIES_FILE, RESULT_FILE, ConversionResult
+from tflite_gate.convert.parent import ConversionResult
+from tflite_gate.convert.scratch import DEPENDENCIES_FILE, RESULT_FILE
 from tflite_gate.report.model import CacheStatus, CacheUse
 from tflite_gate.run.protocol import ConversionRequest, Dependencies, read_message
 from tflite_gate.support.run_options import DEFAULT_CACHE_MAX_MB

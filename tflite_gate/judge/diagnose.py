@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from tflite_gate.convert.converter import run_diagnosis
+from tflite_gate.convert.parent import run_diagnosis
 from tflite_gate.report.model import (
     KeepFloatTrial,
     LayerDiagnosis,

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from tflite_gate.convert.cache import conversion_key
-from tflite_gate.convert.converter import (
+from tflite_gate.convert.parent import (
     ConversionResult,
     convert_model,
     finished_results,

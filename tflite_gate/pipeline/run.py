@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from tflite_gate.convert.cache import ConversionCache
-from tflite_gate.convert.converter import (
+from tflite_gate.convert.parent import (
     conversion_pool,
 )
 from tflite_gate.findings import Finding
