@@ -394,16 +394,22 @@ class Annotations:
 
 
 @dataclass(frozen=True)
-class JobSummary:
-    """The Markdown summary appended to `$GITHUB_STEP_SUMMARY`."""
+class RunnerFile:
+    """A file command of the runner's: appended to, shared with the rest of the step."""
 
     path: Path
-    report_path: str
-    name: str = "the job summary"
+    report_path: str  # where the JSON report is, as what we append names it
 
     @property
     def place(self) -> str:
         return str(self.path)
+
+
+@dataclass(frozen=True)
+class JobSummary(RunnerFile):
+    """The Markdown summary appended to `$GITHUB_STEP_SUMMARY`."""
+
+    name: str = "the job summary"
 
     def publish(self, report: Report) -> None:
         """Append the summary; a file with no room left skips it (`ReporterSkipped`)."""
@@ -414,16 +420,10 @@ class JobSummary:
 
 
 @dataclass(frozen=True)
-class StepOutputs:
+class StepOutputs(RunnerFile):
     """The step outputs (`verdict`, `errors`...) appended to `$GITHUB_OUTPUT`."""
 
-    path: Path
-    report_path: str
     name: str = "the step outputs"
-
-    @property
-    def place(self) -> str:
-        return str(self.path)
 
     def publish(self, report: Report) -> None:
         """Append the outputs a later step branches on."""
@@ -448,6 +448,7 @@ __all__ = [
     "SUMMARY_LIMIT_BYTES",
     "Annotations",
     "JobSummary",
+    "RunnerFile",
     "StepOutputs",
     "action_outputs",
     "annotation_command",
