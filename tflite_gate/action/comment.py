@@ -3,7 +3,7 @@
 Why a sticky comment: a gate that posts a new comment on every push buries the
 conversation; one comment that always shows the latest verdict does not.
 
-Why on `requests` (`action/github_api.py`): it is in the Action's image already, and
+Why `requests` (through `action/github_api.py`): it is in the Action's image already, and
 it brings the connection pool, the retries that honour `Retry-After` and the `Link`
 parsing a hand-written urllib client had to carry itself.
 

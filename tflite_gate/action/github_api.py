@@ -69,6 +69,8 @@ class OutOfTimeError(Exception):
 
 @dataclass(frozen=True)
 class Response:
+    """An answer's JSON, and where the next page of a listing is."""
+
     data: Any
     next_url: str | None  # the ``Link: rel="next"`` target, resolved
 
@@ -82,7 +84,7 @@ class Deadline:
         self._sleep = sleep
 
     def left(self) -> float:
-        """Seconds left (0 when none are)."""
+        """Seconds left (0 when none are): how long the caller may still wait."""
         return max(self._end - time.monotonic(), 0.0)
 
     def stop(self) -> None:
@@ -108,7 +110,7 @@ def backoff(backoff_s: float, attempt: int) -> float:
     return float(min(backoff_s * 2**attempt, MAX_WAIT_S))
 
 
-class DeadlineRetry(Retry):
+class _DeadlineRetry(Retry):
     """urllib3's `Retry`, whose waits (backoff and `Retry-After`) stay inside the deadline.
 
     urllib3 decides what is retried (idempotent methods on 429/5xx, connection errors
@@ -120,7 +122,7 @@ class DeadlineRetry(Retry):
         super().__init__(*args, **kwargs)
         self.deadline = deadline
 
-    def new(self, **kw: Any) -> DeadlineRetry:
+    def new(self, **kw: Any) -> _DeadlineRetry:
         retry = super().new(**kw)
         retry.deadline = self.deadline
         return retry
@@ -171,9 +173,9 @@ class _OneOriginSession(requests.Session):
     request there all the same; we refuse instead (the answer could not be ours).
     """
 
-    def __init__(self, origin: tuple[str, str]) -> None:
+    def __init__(self, allowed: tuple[str, str]) -> None:
         super().__init__()
-        self.allowed = origin
+        self.allowed = allowed
 
     def get_redirect_target(self, resp: requests.Response) -> str | None:
         target = super().get_redirect_target(resp)
@@ -221,6 +223,7 @@ class GitHubClient:
         self._session.close()
 
     def url(self, path: str) -> str:
+        """The API's URL of `path` (`/user`), under an Enterprise Server's `/api/v3` too."""
         return self._base + path
 
     def pause(self, attempt: int) -> None:
@@ -250,10 +253,10 @@ class GitHubClient:
 
 
 def _session(
-    origin: tuple[str, str], token: str, retries: int, backoff_s: float, deadline: Deadline
+    allowed: tuple[str, str], token: str, retries: int, backoff_s: float, deadline: Deadline
 ) -> requests.Session:
     """The session every request of one exchange goes through."""
-    session = _OneOriginSession(origin)
+    session = _OneOriginSession(allowed)
     session.auth = _BearerToken(token)
     session.headers.update(
         {
@@ -262,7 +265,7 @@ def _session(
             "User-Agent": f"tflite-gate/{__version__}",
         }
     )
-    retry = DeadlineRetry(
+    retry = _DeadlineRetry(
         total=retries,
         status_forcelist=_RETRIED_STATUSES,
         allowed_methods=frozenset({"GET"}),  # a POST may have been applied: looked at again
@@ -330,5 +333,6 @@ def origin(url: str) -> tuple[str, str]:
 
 
 def origin_text(url: str) -> str:
+    """The origin as a message shows it: `https://api.github.com:443`."""
     scheme, host = origin(url)
     return f"{scheme}://{host}"

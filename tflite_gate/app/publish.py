@@ -130,4 +130,5 @@ def publish(outcome: GateOutcome, outputs: Sequence[Output], audience: Audience)
     _warn(github, publish_each(repository_view, channels), "tflite-gate")
     _warn(github, file_failures, "tflite-gate output")
     if audience.comment is not None:
-        publish_each(repository_view, [audience.comment(report_path)])
+        comment = audience.comment(report_path)
+        _warn(github, publish_each(repository_view, [comment]), "tflite-gate comment")
