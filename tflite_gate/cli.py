@@ -468,7 +468,7 @@ def _schema(args: argparse.Namespace) -> int:
     return console.schema_command(which)
 
 
-def _report_place(argv: list[str]) -> CheckOptions | None:
+def _lenient_report_options(argv: list[str]) -> CheckOptions | None:
     """The report options of a command line that did not parse; None if they cannot be read."""
     lenient = _Parser(add_help=False)
     lenient.add_argument("--report", type=Path, default=Path(DEFAULT_REPORT))
@@ -489,7 +489,8 @@ def _command_line_error(error: CommandLineError, argv: list[str]) -> int:
     message = f"{error.parser.prog}: error: {error}"
     print(plain_lines(message), file=sys.stderr)
     writes_report = error.parser.prog.endswith((" check", " merge"))
-    return console.command_line_error(str(error), _report_place(argv) if writes_report else None)
+    options = _lenient_report_options(argv) if writes_report else None
+    return console.command_line_error(str(error), options)
 
 
 def main(argv: list[str] | None = None) -> int:
