@@ -58,17 +58,28 @@ def _literal(text: str) -> str:
     return text.replace("%", "%%")
 
 
+Handler = Callable[[argparse.Namespace], int]
+
+
 def _command(
-    commands: Commands, name: str, *, summary: str, description: str, examples: list[str]
+    commands: Commands,
+    name: str,
+    handler: Handler,
+    *,
+    summary: str,
+    description: str,
+    examples: list[str],
 ) -> argparse.ArgumentParser:
     """A subcommand whose --help says what it is for and shows how it is called."""
-    return commands.add_parser(
+    command = commands.add_parser(
         name,
         help=summary,
         description=description,
         epilog=_examples(*examples),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    command.set_defaults(handler=handler)
+    return command
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -94,6 +105,7 @@ def _add_check(commands: Commands) -> None:
     check = _command(
         commands,
         "check",
+        _check,
         summary="convert, inspect, run and check the models",
         description="Convert each model of the policy, inspect the .tflite files, run them on\n"
         "representative data, compare them with the source model and report what\n"
@@ -105,7 +117,6 @@ def _add_check(commands: Commands) -> None:
             "tflite-gate check --format github --sarif tflite-gate.sarif",
         ],
     )
-    check.set_defaults(handler=_check)
     _policy_arguments(check)
     _report_arguments(check)
     _selection_arguments(check)
@@ -182,13 +193,13 @@ def _add_matrix(commands: Commands) -> None:
     matrix = _command(
         commands,
         "matrix",
+        _matrix,
         summary="print the strategy.matrix JSON that splits the check over CI jobs",
         description="Print the strategy.matrix JSON that splits a check over CI jobs: one\n"
         "shard per model (or per model and runtime). Each job runs `check --only`\n"
         "(and `--runtime`); `merge` combines their reports.",
         examples=["tflite-gate matrix", "tflite-gate matrix --by runtime"],
     )
-    matrix.set_defaults(handler=_matrix)
     _policy_arguments(matrix)
     matrix.add_argument(
         "--by",
@@ -202,12 +213,12 @@ def _add_merge(commands: Commands) -> None:
     merge = _command(
         commands,
         "merge",
+        _merge,
         summary="combine the shard reports of a split check into one report",
         description="Combine the JSON reports of a split check (see `matrix`) into one report,\n"
         "with the verdict and exit code of a whole check; a missing shard is a finding.",
         examples=["tflite-gate merge shards/*.json --report tflite-gate-report.json"],
     )
-    merge.set_defaults(handler=_merge)
     merge.add_argument("shards", nargs="+", type=Path, metavar="REPORT")
     _policy_arguments(merge)
     _report_arguments(merge)
@@ -217,12 +228,12 @@ def _add_suggest(commands: Commands) -> None:
     suggest = _command(
         commands,
         "suggest",
+        _suggest,
         summary="thresholds that pass on a finished run's data, with a margin, as a policy snippet",
         description="Read the JSON report of a finished check and print the thresholds that\n"
         "would pass on its data, with a margin, as a snippet to merge into the policy.",
         examples=["tflite-gate suggest", "tflite-gate suggest --report old.json --margin 50%"],
     )
-    suggest.set_defaults(handler=_suggest)
     _policy_arguments(suggest)
     suggest.add_argument(
         "--report",
@@ -245,6 +256,7 @@ def _add_init(commands: Commands) -> None:
     init = _command(
         commands,
         "init",
+        _init,
         summary="check a model once and write a starter policy that passes as written",
         description="Check a model once and write a starter tflite-gate.yml (and its JSON\n"
         "Schema beside it) with the ops, runtime and thresholds measured on this\n"
@@ -255,7 +267,6 @@ def _add_init(commands: Commands) -> None:
             "tflite-gate init --source app.models:build --input-shape image=1,224,224,3",
         ],
     )
-    init.set_defaults(handler=_init)
     _policy_arguments(init)
     init.add_argument(
         "--source",
@@ -294,12 +305,12 @@ def _add_explain(commands: Commands) -> None:
     explain = _command(
         commands,
         "explain",
+        _explain,
         summary="what a rule means, typical causes, how to fix it, an example",
         description="What a finding's rule means, its typical causes, how to fix it, and an\n"
         "example; without a rule id, every rule with its one-line title.",
         examples=["tflite-gate explain", "tflite-gate explain divergence"],
     )
-    explain.set_defaults(handler=_explain)
     explain.add_argument("rule", nargs="?", help="a rule id; without one, every rule is listed")
 
 
@@ -307,6 +318,7 @@ def _add_schema(commands: Commands) -> None:
     schema = _command(
         commands,
         "schema",
+        _schema,
         summary="print the JSON Schema of the policy file or of the JSON report",
         description="Print the JSON Schema of the policy file (for editor completion and\n"
         "validation) or of the JSON report (for the scripts that read it).",
@@ -315,7 +327,6 @@ def _add_schema(commands: Commands) -> None:
             "tflite-gate schema report",
         ],
     )
-    schema.set_defaults(handler=_schema)
     schema.add_argument(
         "which", nargs="?", choices=["policy", "report"], default="report", help="default: report"
     )
@@ -500,5 +511,5 @@ def main(argv: list[str] | None = None) -> int:
         args = _parser().parse_args(arguments)
     except CommandLineError as error:
         return _command_line_error(error, arguments)
-    handler: Callable[[argparse.Namespace], int] = args.handler
+    handler: Handler = args.handler
     return handler(args)
