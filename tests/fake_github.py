@@ -10,6 +10,7 @@ read ``/user``, 5xx, 422, and links or redirects to another host.
 from __future__ import annotations
 
 import json
+import ssl
 import sys
 import threading
 import time
@@ -51,6 +52,7 @@ class FakeGitHub:
     forbid_writes: bool = False
     fail_first: int = 0  # 500 on the first N requests
     fail_first_status: int = 500
+    retry_after: str | None = None  # the failing answers' Retry-After header
     post_creates_then_fails: int = 0  # the first N POSTs create the comment, then answer 502
     write_error: tuple[int, dict[str, Any]] | None = None
     next_link_base: str | None = None  # put another host into Link: rel="next"
@@ -113,7 +115,8 @@ class Handler(BaseHTTPRequestHandler):
             time.sleep(fake.delay_first_s)
         time.sleep(fake.stall_s)
         if index <= fake.fail_first:
-            return self._json(fake.fail_first_status, {"message": "Server Error"})
+            wait = {"Retry-After": fake.retry_after} if fake.retry_after is not None else None
+            return self._json(fake.fail_first_status, {"message": "Server Error"}, wait)
         if fake.forbid_all:
             return self._json(403, _forbidden())
         parts = urllib.parse.urlsplit(self.path)
@@ -248,13 +251,18 @@ class FakeServer(ThreadingHTTPServer):
         if not isinstance(sys.exc_info()[1], ConnectionError):
             super().handle_error(request, client_address)
 
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
         super().__init__(("127.0.0.1", 0), Handler)
-        self.fake = FakeGitHub(base_url=f"http://127.0.0.1:{self.server_address[1]}")
+        scheme = "http"
+        if tls is not None:
+            self.socket = tls.wrap_socket(self.socket, server_side=True)
+            scheme = "https"
+        self.fake = FakeGitHub(base_url=f"{scheme}://127.0.0.1:{self.server_address[1]}")
 
 
-def serve() -> Iterator[FakeGitHub]:
-    server = FakeServer()
+def serve(tls: ssl.SSLContext | None = None) -> Iterator[FakeGitHub]:
+    """The fake on a free port of 127.0.0.1 (over TLS with `tls`, a server context)."""
+    server = FakeServer(tls)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
     thread.start()
     try:

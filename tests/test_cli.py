@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -44,3 +45,22 @@ def test_help_shows_the_default_margin_as_a_percentage(
     command: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert "(default: 100%)" in " ".join(_help([command, "--help"], capsys).split())
+
+
+def test_format_github_never_names_a_report_it_did_not_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--report -` with `--format github` is refused: the step outputs must not point at it."""
+    outputs = tmp_path / "output.txt"
+    monkeypatch.setenv("GITHUB_OUTPUT", str(outputs))
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+
+    code = main(["check", "--workspace", str(tmp_path), "--format", "github", "--report", "-"])
+
+    assert code == 2
+    printed = capsys.readouterr()
+    assert "::error title=usage-error" in printed.out
+    assert "give --report a file path with --format github" in printed.err
+    written = outputs.read_text()
+    delimiter = written.split("report-path<<", 1)[1].split("\n", 1)[0]
+    assert f"report-path<<{delimiter}\n\n{delimiter}\n" in written  # empty: nothing to point at

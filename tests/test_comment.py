@@ -25,7 +25,6 @@ from tflite_gate.action.comment import (
     CommentOutcome,
     compose_body,
     marker_for,
-    pull_request_number,
     upsert_comment,
 )
 
@@ -426,28 +425,6 @@ def test_bad_arguments_fail_without_network(github: FakeGitHub) -> None:
     assert upsert(github, marker="").action == "failed"
     assert upsert(github, token="").action == "skipped"
     assert github.requests == []
-
-
-# --- which pull request ------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("event_name", "event", "expected"),
-    [
-        ("pull_request", {"number": 12, "pull_request": {"number": 12}}, 12),
-        ("pull_request_target", {"number": 13, "pull_request": {"number": 13}}, 13),
-        ("pull_request", {"number": 14}, 14),
-        ("push", {"ref": "refs/heads/main", "pull_request": {"number": 1}}, None),
-        ("issue_comment", {"issue": {"number": 15, "pull_request": {"url": "u"}}}, 15),
-        ("issue_comment", {"issue": {"number": 16}}, None),
-        ("issue_comment", {"issue": {"number": 17, "pull_request": None}}, None),
-        ("workflow_dispatch", {}, None),
-        ("pull_request", {}, None),
-        ("pull_request", {"pull_request": {"number": "18"}}, None),
-    ],
-)
-def test_pull_request_number(event_name: str, event: dict[str, Any], expected: int | None) -> None:
-    assert pull_request_number(event, event_name) == expected
 
 
 # --- one deadline for the whole exchange ----------------------------------------------------

@@ -21,10 +21,10 @@ import pytest
 from conftest import REPO, mount_tmpfs, run_gate
 from tflite_builder import build_model, builtin
 
-from tflite_gate.app.gate import EXIT_INTERNAL
-from tflite_gate.app.gate import run_gate as run_gate_in_process
+from tflite_gate.app.check import run_gate as run_gate_in_process
+from tflite_gate.app.outcome import EXIT_INTERNAL
 from tflite_gate.pipeline import run as pipeline
-from tflite_gate.report.outputs import report_outputs
+from tflite_gate.support.output_paths import report_outputs
 from tflite_gate.support.run_options import CheckOptions
 
 pytestmark = pytest.mark.slow  # every test here starts processes

@@ -22,6 +22,9 @@ from tflite_gate.report.github import (
     ANNOTATIONS_PER_SEVERITY,
     MESSAGE_LIMIT,
     SUMMARY_LIMIT_BYTES,
+    Annotations,
+    JobSummary,
+    StepOutputs,
     action_outputs,
     annotation_command,
     annotation_commands,
@@ -31,7 +34,7 @@ from tflite_gate.report.github import (
     escape_data,
     escape_property,
     format_outputs,
-    report_to_github,
+    runner_reporters,
     stop_commands,
     workflow_command,
     write_outputs,
@@ -44,6 +47,7 @@ from tflite_gate.report.model import (
     Tool,
     VariantReport,
 )
+from tflite_gate.report.reporters import PublishFailure, publish_each
 from tflite_gate.rules import RULES
 
 ORACLE = Path(__file__).resolve().parent / "oracle"
@@ -161,10 +165,7 @@ def _finding(
     location: Location | None = None,
     model: str | None = "m",
 ) -> Finding:
-    # Unvalidated: the escaping tests feed rule ids no `RuleId` allows.
-    return Finding.model_construct(
-        rule=rule, severity=severity, message=message, model=model, location=location
-    )
+    return Finding(rule=rule, severity=severity, message=message, model=model, location=location)
 
 
 @pytest.mark.slow
@@ -460,7 +461,15 @@ def test_stop_token_is_fresh_and_absent_from_the_text_in_any_case() -> None:
 # --------------------------------------------------------------------------- summary and entry point
 
 
-def test_report_to_github_prints_annotations_and_appends_summary_and_outputs(
+def _to_github(
+    report: Report, report_path: str, stream: io.StringIO, env: dict[str, str]
+) -> list[PublishFailure]:
+    """The GitHub reporters as the Action lists them: annotations, job summary, outputs."""
+    reporters = [Annotations(stream, report_path), *runner_reporters(report_path, env)]
+    return publish_each(report, reporters)
+
+
+def test_github_reporters_print_annotations_and_append_summary_and_outputs(
     tmp_path: Path,
 ) -> None:
     summary, outputs = tmp_path / "summary.md", tmp_path / "output"
@@ -473,7 +482,7 @@ def test_report_to_github_prints_annotations_and_appends_summary_and_outputs(
     )
     stream = io.StringIO()
     env = {"GITHUB_STEP_SUMMARY": str(summary), "GITHUB_OUTPUT": str(outputs)}
-    report_to_github(report, report_path="tflite-gate-report.json", stream=stream, env=env)
+    assert _to_github(report, "tflite-gate-report.json", stream, env) == []
 
     printed = stream.getvalue().splitlines()
     assert printed[0].startswith("::error title=divergence%3A ")
@@ -488,19 +497,37 @@ def test_report_to_github_prints_annotations_and_appends_summary_and_outputs(
     assert parsed["report-path"] == "tflite-gate-report.json"
 
 
-def test_report_to_github_outside_actions_writes_no_files(tmp_path: Path) -> None:
+def test_outside_actions_there_are_no_runner_reporters(tmp_path: Path) -> None:
+    assert runner_reporters("r.json", {}) == []
     stream = io.StringIO()
-    report_to_github(_report([_finding("e")]), report_path="r.json", stream=stream, env={})
+    _to_github(_report([_finding("e")]), "r.json", stream, {})
     assert stream.getvalue().startswith("::error ")
     assert list(tmp_path.iterdir()) == []
 
 
-def test_unwritable_summary_is_a_warning_not_a_crash(tmp_path: Path) -> None:
+def test_runner_reporters_go_where_the_runner_asks(tmp_path: Path) -> None:
+    env = {"GITHUB_STEP_SUMMARY": str(tmp_path / "s.md"), "GITHUB_OUTPUT": str(tmp_path / "o")}
+    assert runner_reporters("r.json", env) == [
+        JobSummary(tmp_path / "s.md", "r.json"),
+        StepOutputs(tmp_path / "o", "r.json"),
+    ]
+
+
+def test_unwritable_summary_is_a_failure_that_names_it_not_a_crash(tmp_path: Path) -> None:
     stream = io.StringIO()
     env = {"GITHUB_STEP_SUMMARY": str(tmp_path / "missing-dir" / "summary.md")}
-    report_to_github(_report([]), report_path="r.json", stream=stream, env=env)
-    assert stream.getvalue().startswith(
-        "::warning title=tflite-gate::could not write the job summary"
+    [failure] = _to_github(_report([]), "r.json", stream, env)
+    assert failure.message.startswith("could not write the job summary ")
+    assert "missing-dir" in failure.message
+
+
+def test_a_full_summary_is_skipped_with_where_the_report_is(tmp_path: Path) -> None:
+    summary = tmp_path / "summary.md"
+    summary.write_bytes(b"x" * SUMMARY_LIMIT_BYTES)
+    [failure] = publish_each(_report([]), [JobSummary(summary, "r.json")])
+    assert failure.message == (
+        f"did not write the job summary {summary}: the job summary is full (1 MiB); "
+        "see the JSON report (r.json)"
     )
 
 

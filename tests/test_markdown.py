@@ -14,7 +14,8 @@ from conftest import REPO, run_gate
 from lxml.html import HtmlElement
 
 from tflite_gate.findings import Finding, Location, Severity, sort_findings
-from tflite_gate.report.markdown import escape_cell, escape_text, render_markdown
+from tflite_gate.report.markdown import render_markdown
+from tflite_gate.report.markdown_text import escape_cell, escape_text
 from tflite_gate.report.model import (
     CacheUse,
     ConverterDiagnostics,

@@ -6,12 +6,20 @@ from pathlib import Path
 
 import pytest
 
-from tflite_gate.app.shards import ShardError, matrix_entries, merge_reports
+from tflite_gate.app.outcome import EXIT_FAIL, EXIT_USAGE, GateOutcome
+from tflite_gate.app.shards import (
+    ShardError,
+    matrix_entries,
+    merge_reports,
+    plan_matrix,
+    run_merge,
+)
 from tflite_gate.policy.load import LoadedPolicy, load_policy
 from tflite_gate.report.json_report import ReportFileError, read_json_report
 from tflite_gate.report.model import ModelReport, Report, RuntimeRun, Shard, VariantReport
 from tflite_gate.rules import make_finding
 from tflite_gate.support.environment import new_report
+from tflite_gate.support.run_options import CheckOptions
 
 POLICY = """\
 version: 1
@@ -106,3 +114,43 @@ def test_a_fifo_is_refused_not_read(tmp_path: Path) -> None:
     os.mkfifo(fifo)
     with pytest.raises(ReportFileError, match="is not a regular file"):
         read_json_report(fifo)
+
+
+def _write(path: Path, report: Report) -> Path:
+    path.write_text(report.model_dump_json())
+    return path
+
+
+def test_run_merge_gives_the_verdict_and_exit_code_of_a_whole_check(
+    loaded: LoadedPolicy, tmp_path: Path
+) -> None:
+    shards = [
+        _write(tmp_path / "a1.json", _shard("a", "ai-edge-litert")),
+        _write(tmp_path / "a2.json", _shard("a", "tflite-runtime==2.14.0", "diverged")),
+        _write(tmp_path / "b.json", _shard("b", "ai-edge-litert")),
+    ]
+    options = CheckOptions(policy=tmp_path / "tflite-gate.yml", workspace=tmp_path)
+
+    outcome = run_merge(options, shards)
+
+    assert outcome.exit_code == EXIT_FAIL
+    assert [model.name for model in outcome.report.models] == ["a", "b"]
+
+
+def test_run_merge_of_a_file_that_is_no_report_is_a_usage_error(
+    loaded: LoadedPolicy, tmp_path: Path
+) -> None:
+    (tmp_path / "notes.json").write_text('{"hello": 1}')
+    options = CheckOptions(policy=tmp_path / "tflite-gate.yml", workspace=tmp_path)
+
+    outcome = run_merge(options, [tmp_path / "notes.json"])
+
+    assert outcome.exit_code == EXIT_USAGE
+    assert outcome.messages[0].startswith(f"pass tflite-gate JSON reports only: {tmp_path}")
+
+
+def test_plan_matrix_of_a_bad_policy_is_its_outcome(tmp_path: Path) -> None:
+    (tmp_path / "tflite-gate.yml").write_text("version: 1\n")
+    options = CheckOptions(policy=tmp_path / "tflite-gate.yml", workspace=tmp_path)
+    planned = plan_matrix(options, "model")
+    assert isinstance(planned, GateOutcome) and planned.exit_code == EXIT_USAGE

@@ -1,65 +1,35 @@
-"""Command line: argument parsing and exit codes; nothing else.
+"""Command line: argument parsing, one function per subcommand; `app/` does the rest.
 
-Exit codes (stable): 0 pass · 1 the gate failed · 2 usage or policy error ·
-3 internal error (a bug; a report is still written) · 4 passed, but a requested
-report could not be written · 130/143 cancelled by SIGINT/SIGTERM (the partial
-report is still written).
+Exit codes (stable, `app/outcome.py` defines them): 0 pass · 1 the gate failed ·
+2 usage or policy error · 3 internal error (a bug; a report is still written) ·
+4 passed, but a requested report could not be written · 130/143 cancelled by
+SIGINT/SIGTERM (the partial report is still written).
 """
 
 from __future__ import annotations
 
 import argparse
-import difflib
-import json
-import os
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
-from typing import NoReturn
+from typing import NoReturn, TypeAlias
 
 from tflite_gate import __version__
-from tflite_gate.app.gate import (
-    EXIT_CANCELLED,
-    EXIT_FAIL,
-    EXIT_PASS,
-    EXIT_USAGE,
-    GateOutcome,
-    plan_matrix,
-    publish_reports,
-    run_gate,
-    run_merge,
-    run_suggest,
-    usage_outcome,
-)
-from tflite_gate.app.schema import schema_text
+from tflite_gate.app import console
+from tflite_gate.app.schema import SchemaName
 from tflite_gate.policy.load import DEFAULT_POLICY_FILE
-from tflite_gate.report.colour import wants_colour
-from tflite_gate.report.github import (
-    plain_line,
-    plain_lines,
-    report_to_github,
-    stop_commands,
-    workflow_command,
-)
-from tflite_gate.report.json_report import json_text
-from tflite_gate.report.outputs import Output, PathProblem, output_path_problems, report_outputs
-from tflite_gate.report.status_line import status_line, wants_status_line
-from tflite_gate.report.terminal import render
-from tflite_gate.rules import RULES, explain
+from tflite_gate.report.github import plain_lines
 from tflite_gate.support import cancel
+from tflite_gate.support.output_paths import DEFAULT_REPORT, Output, report_outputs
 from tflite_gate.support.run_options import (
     DEFAULT_CACHE_MAX_MB,
     DEFAULT_MARGIN,
     CheckOptions,
     FailOn,
-    ResultLine,
-    artifacts_path,
     margin_text,
     parse_margin,
+    split_names,
 )
-
-DEFAULT_REPORT = "tflite-gate-report.json"
 
 
 class CommandLineError(Exception):
@@ -75,6 +45,9 @@ class _Parser(argparse.ArgumentParser):
         raise CommandLineError(self, message)
 
 
+Commands: TypeAlias = "argparse._SubParsersAction[_Parser]"
+
+
 def _examples(*lines: str) -> str:
     """An epilog of example command lines, shown under the options as written."""
     return "examples:\n" + "\n".join(f"  {line}" for line in lines)
@@ -85,22 +58,28 @@ def _literal(text: str) -> str:
     return text.replace("%", "%%")
 
 
+Handler = Callable[[argparse.Namespace], int]
+
+
 def _command(
-    commands: argparse._SubParsersAction[_Parser],
+    commands: Commands,
     name: str,
+    handler: Handler,
     *,
     summary: str,
     description: str,
     examples: list[str],
 ) -> argparse.ArgumentParser:
     """A subcommand whose --help says what it is for and shows how it is called."""
-    return commands.add_parser(
+    command = commands.add_parser(
         name,
         help=summary,
         description=description,
         epilog=_examples(*examples),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    command.set_defaults(handler=handler)
+    return command
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -116,9 +95,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"tflite-gate {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
+    subcommands = (_add_check, _add_matrix, _add_merge, _add_suggest, _add_init, _add_explain)
+    for add in (*subcommands, _add_schema):
+        add(commands)
+    return parser
+
+
+def _add_check(commands: Commands) -> None:
     check = _command(
         commands,
         "check",
+        _check,
         summary="convert, inspect, run and check the models",
         description="Convert each model of the policy, inspect the .tflite files, run them on\n"
         "representative data, compare them with the source model and report what\n"
@@ -132,6 +119,27 @@ def _parser() -> argparse.ArgumentParser:
     )
     _policy_arguments(check)
     _report_arguments(check)
+    _selection_arguments(check)
+    _cache_arguments(check)
+    check.add_argument(
+        "--jobs",
+        type=_positive_int,
+        metavar="N",
+        help="workers at once: models and variants converted and run in parallel (default: "
+        "one per core, fewer when memory is short)",
+    )
+    check.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="REPORT",
+        help="an earlier JSON report (e.g. the base branch's) to compare size, ops, runtime, "
+        "metrics and latency with; the policy's regression: section gates the changes",
+    )
+    check.add_argument("--quiet", action="store_true", help="no progress lines")
+
+
+def _selection_arguments(check: argparse.ArgumentParser) -> None:
+    """Which models and runtimes a check covers, and what fails it."""
     check.add_argument(
         "--only",
         action="append",
@@ -150,6 +158,10 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument(
         "--fail-on", choices=["error", "warning", "never"], help="override the policy's fail_on"
     )
+
+
+def _cache_arguments(check: argparse.ArgumentParser) -> None:
+    """Where converted models go, and what a check may reuse."""
     check.add_argument(
         "--artifacts",
         type=Path,
@@ -175,24 +187,13 @@ def _parser() -> argparse.ArgumentParser:
         help="least recently used conversions are dropped beyond this size "
         f"(default: {DEFAULT_CACHE_MAX_MB})",
     )
-    check.add_argument(
-        "--jobs",
-        type=_positive_int,
-        metavar="N",
-        help="workers at once: models and variants converted and run in parallel (default: "
-        "one per core, fewer when memory is short)",
-    )
-    check.add_argument(
-        "--baseline",
-        type=Path,
-        metavar="REPORT",
-        help="an earlier JSON report (e.g. the base branch's) to compare size, ops, runtime, "
-        "metrics and latency with; the policy's regression: section gates the changes",
-    )
-    check.add_argument("--quiet", action="store_true", help="no progress lines")
+
+
+def _add_matrix(commands: Commands) -> None:
     matrix = _command(
         commands,
         "matrix",
+        _matrix,
         summary="print the strategy.matrix JSON that splits the check over CI jobs",
         description="Print the strategy.matrix JSON that splits a check over CI jobs: one\n"
         "shard per model (or per model and runtime). Each job runs `check --only`\n"
@@ -200,10 +201,19 @@ def _parser() -> argparse.ArgumentParser:
         examples=["tflite-gate matrix", "tflite-gate matrix --by runtime"],
     )
     _policy_arguments(matrix)
-    _split_argument(matrix)
+    matrix.add_argument(
+        "--by",
+        choices=["model", "runtime"],
+        default="model",
+        help="one shard per model (default), or per model and runtime",
+    )
+
+
+def _add_merge(commands: Commands) -> None:
     merge = _command(
         commands,
         "merge",
+        _merge,
         summary="combine the shard reports of a split check into one report",
         description="Combine the JSON reports of a split check (see `matrix`) into one report,\n"
         "with the verdict and exit code of a whole check; a missing shard is a finding.",
@@ -212,9 +222,13 @@ def _parser() -> argparse.ArgumentParser:
     merge.add_argument("shards", nargs="+", type=Path, metavar="REPORT")
     _policy_arguments(merge)
     _report_arguments(merge)
+
+
+def _add_suggest(commands: Commands) -> None:
     suggest = _command(
         commands,
         "suggest",
+        _suggest,
         summary="thresholds that pass on a finished run's data, with a margin, as a policy snippet",
         description="Read the JSON report of a finished check and print the thresholds that\n"
         "would pass on its data, with a margin, as a snippet to merge into the policy.",
@@ -236,9 +250,13 @@ def _parser() -> argparse.ArgumentParser:
             f"(default: {margin_text(DEFAULT_MARGIN)})"
         ),
     )
+
+
+def _add_init(commands: Commands) -> None:
     init = _command(
         commands,
         "init",
+        _init,
         summary="check a model once and write a starter policy that passes as written",
         description="Check a model once and write a starter tflite-gate.yml (and its JSON\n"
         "Schema beside it) with the ops, runtime and thresholds measured on this\n"
@@ -281,18 +299,26 @@ def _parser() -> argparse.ArgumentParser:
     init.add_argument("--force", action="store_true", help="replace an existing policy file")
     init.add_argument("--cache-dir", type=Path, help="as for check")
     init.add_argument("--quiet", action="store_true", help="no progress lines")
+
+
+def _add_explain(commands: Commands) -> None:
     explain = _command(
         commands,
         "explain",
+        _explain,
         summary="what a rule means, typical causes, how to fix it, an example",
         description="What a finding's rule means, its typical causes, how to fix it, and an\n"
         "example; without a rule id, every rule with its one-line title.",
         examples=["tflite-gate explain", "tflite-gate explain divergence"],
     )
     explain.add_argument("rule", nargs="?", help="a rule id; without one, every rule is listed")
+
+
+def _add_schema(commands: Commands) -> None:
     schema = _command(
         commands,
         "schema",
+        _schema,
         summary="print the JSON Schema of the policy file or of the JSON report",
         description="Print the JSON Schema of the policy file (for editor completion and\n"
         "validation) or of the JSON report (for the scripts that read it).",
@@ -304,7 +330,6 @@ def _parser() -> argparse.ArgumentParser:
     schema.add_argument(
         "which", nargs="?", choices=["policy", "report"], default="report", help="default: report"
     )
-    return parser
 
 
 def _policy_arguments(command: argparse.ArgumentParser) -> None:
@@ -332,15 +357,6 @@ def _report_arguments(command: argparse.ArgumentParser) -> None:
         help="json: print the JSON report on stdout instead of the summary (progress stays on "
         "stderr); github: also print workflow-command annotations and write the job summary "
         "and outputs when GITHUB_STEP_SUMMARY / GITHUB_OUTPUT are set",
-    )
-
-
-def _split_argument(command: argparse.ArgumentParser) -> None:
-    command.add_argument(
-        "--by",
-        choices=["model", "runtime"],
-        default="model",
-        help="one shard per model (default), or per model and runtime",
     )
 
 
@@ -374,39 +390,6 @@ def _input_shape(text: str) -> tuple[str, list[int]]:
     return name.strip(), sizes
 
 
-@contextmanager
-def _progress(quiet: bool, *, summary_follows: bool) -> Iterator[Callable[[str], None]]:
-    """Progress lines on stderr (a live status line under them on a terminal).
-
-    stdout carries the result, stderr the progress. When a summary of the results
-    follows on stdout, a log (CI, a pipe: both streams end up in one file) gets no
-    result lines on stderr, so nothing in it is said twice.
-    """
-    if quiet:
-        yield lambda _message: None
-        return
-    watched = wants_status_line(sys.stderr)
-    with status_line(sys.stderr) as write:
-
-        def say(message: str) -> None:
-            if summary_follows and not watched and isinstance(message, ResultLine):
-                return
-            # The runner reads stderr for workflow commands too: every line is made plain.
-            write(plain_line(message))
-
-        yield say
-
-
-def split_names(values: list[str]) -> list[str]:
-    """`--only a,b --only c` (or newline-separated, as Action inputs come) → [a, b, c]."""
-    return [
-        name.strip()
-        for value in values
-        for name in value.replace("\n", ",").split(",")
-        if name.strip()
-    ]
-
-
 def _policy_path(args: argparse.Namespace) -> Path:
     policy: Path | None = args.policy
     workspace: Path = args.workspace
@@ -422,9 +405,13 @@ def _outputs(args: argparse.Namespace) -> list[Output]:
     )
 
 
+def _report_options(args: argparse.Namespace) -> CheckOptions:
+    """The options of a command that writes reports (merge, or a check before its own)."""
+    return CheckOptions(policy=_policy_path(args), workspace=args.workspace, outputs=_outputs(args))
+
+
 def _check(args: argparse.Namespace) -> int:
     fail_on: FailOn | None = args.fail_on
-    outputs = _outputs(args)
     options = CheckOptions(
         policy=_policy_path(args),
         workspace=args.workspace,
@@ -436,108 +423,36 @@ def _check(args: argparse.Namespace) -> int:
         cache_max_mb=args.cache_max_mb,
         jobs=args.jobs,
         fail_on=fail_on,
-        outputs=outputs,
+        outputs=_outputs(args),
         baseline=args.baseline,
     )
-    conflict = _stdout_conflict(outputs, args.format)
-    if conflict is not None:
-        return _finish(_refused_stdout(conflict, options), outputs, args)
-    with _progress(args.quiet, summary_follows=True) as progress:
-        outcome = run_gate(options, progress)
-    return _finish(outcome, outputs, args)
+    with cancel.signals_handled():  # SIGTERM/SIGINT: kill the workers, write what finished
+        return console.check_command(
+            options, output_format=args.format, report_name=str(args.report), quiet=args.quiet
+        )
 
 
 def _merge(args: argparse.Namespace) -> int:
-    outputs = _outputs(args)
-    options = CheckOptions(policy=_policy_path(args), workspace=args.workspace, outputs=outputs)
-    conflict = _stdout_conflict(outputs, args.format)
-    if conflict is not None:
-        return _finish(_refused_stdout(conflict, options), outputs, args)
-    return _finish(run_merge(options, args.shards), outputs, args)
-
-
-def _refused_stdout(message: str, options: CheckOptions) -> GateOutcome:
-    """A usage error whose report goes to the files asked for, never to the contested stdout."""
-    contested = [output for output in options.outputs if output.to_stdout]
-    return usage_outcome([message], options, [PathProblem(o, message) for o in contested])
+    return console.merge_command(
+        _report_options(args),
+        args.shards,
+        output_format=args.format,
+        report_name=str(args.report),
+    )
 
 
 def _matrix(args: argparse.Namespace) -> int:
-    """The `strategy.matrix` JSON on stdout; a policy error is located on stderr (exit 2)."""
     options = CheckOptions(policy=_policy_path(args), workspace=args.workspace)
-    planned = plan_matrix(options, args.by)
-    if isinstance(planned, GateOutcome):
-        for message in planned.messages:
-            print(plain_lines(message), file=sys.stderr)
-        return planned.exit_code
-    print(json.dumps({"include": planned}))
-    return EXIT_PASS
-
-
-def _stdout_conflict(outputs: list[Output], output_format: str) -> str | None:
-    """Why the outputs and the format cannot share stdout; None if they can."""
-    to_stdout = [output for output in outputs if output.to_stdout]
-    if output_format == "github" and to_stdout:
-        return (
-            f"give {to_stdout[0].option} a file path with --format github: its workflow "
-            "commands go to stdout"
-        )
-    if output_format == "json" and any(output.option != "--report" for output in to_stdout):
-        other = next(output.option for output in to_stdout if output.option != "--report")
-        return f"give {other} a file path: --format json prints the JSON report on stdout"
-    return None
-
-
-def _finish(outcome: GateOutcome, outputs: list[Output], args: argparse.Namespace) -> int:
-    """Messages, report files, the summary and (`--format github`) annotations; the exit code.
-
-    stdout carries one thing: the summary, the JSON report (`--format json`, or an
-    output of `-`) or the workflow commands. Whatever else is shown goes to stderr.
-    """
-    policy_error = any(finding.rule == "policy-invalid" for finding in outcome.report.findings)
-    for message in outcome.messages:
-        shown = message if policy_error else f"tflite-gate: error: {message}"
-        print(plain_lines(shown), file=sys.stderr)
-    report = outcome.report
-    summarised = (EXIT_PASS, EXIT_FAIL, *EXIT_CANCELLED.values())  # cancelled: what finished
-    shows_summary = outcome.exit_code in summarised or bool(report.models)  # models checked
-    failures = publish_reports(outcome, outputs)
-    for failure in failures:
-        print(plain_lines(f"tflite-gate: error: {failure}"), file=sys.stderr)
-    if args.format == "json" and not any(output.to_stdout for output in outputs):
-        sys.stdout.write(json_text(report))
-    json_output = next(output for output in outputs if output.option == "--report")
-    report_place = str(args.report) if outcome.wrote(json_output) else "not written"
-    if json_output.to_stdout and outcome.wrote(json_output):
-        report_place = "stdout"
-    stdout_taken = args.format == "json" or any(output.to_stdout for output in outputs)
-    stream = sys.stderr if stdout_taken else sys.stdout
-    # Plain lines (a GitHub runner reads stdout for commands), coloured for a person.
-    colour = wants_colour(stream, os.environ)
-    summary = render(report, report_place, colour=colour) if shows_summary else ""
-    if args.format == "github":
-        if summary:  # untrusted text (messages, op names): never read as workflow commands
-            stop_commands(summary.splitlines(), sys.stdout)
-        report_to_github(report, report_path=str(args.report), stream=sys.stdout, env=os.environ)
-        for failure in failures:
-            print(workflow_command("warning", failure, {"title": "tflite-gate output"}))
-    elif summary and args.format != "json":
-        print(summary, file=stream)
-    return outcome.exit_code
+    return console.matrix_command(options, args.by)
 
 
 def _suggest(args: argparse.Namespace) -> int:
     options = CheckOptions(policy=_policy_path(args), workspace=args.workspace)
-    outcome = run_suggest(options, args.report, args.margin)
-    for message in outcome.messages:
-        print(plain_lines(f"tflite-gate suggest: {message}"), file=sys.stderr)
-    if outcome.text:
-        print(plain_lines(outcome.text))
-    return outcome.exit_code
+    return console.suggest_command(options, args.report, args.margin)
 
 
 def _init(args: argparse.Namespace) -> int:
-    from tflite_gate.app.init import InitRequest, run_init
+    from tflite_gate.app.init import InitRequest
 
     request = InitRequest(
         workspace=args.workspace,
@@ -550,36 +465,21 @@ def _init(args: argparse.Namespace) -> int:
         force=args.force,
         cache_dir=args.cache_dir,
     )
-    with _progress(args.quiet, summary_follows=False) as progress:
-        outcome = run_init(request, progress)
-    for message in outcome.messages:
-        print(plain_lines(f"tflite-gate init: {message}"), file=sys.stderr)
-    if outcome.summary:
-        print(plain_lines(outcome.summary))
-    return outcome.exit_code
+    with cancel.signals_handled():
+        return console.init_command(request, quiet=args.quiet)
 
 
-def _explain(rule: str | None) -> int:
-    """One rule's explanation; an unknown id is a usage error that names the close ones."""
-    if rule is None:
-        width = max(map(len, RULES))
-        for known in RULES.values():
-            print(f"{known.id:<{width}}  {known.title}")
-        return EXIT_PASS
-    if rule not in RULES:
-        close = difflib.get_close_matches(rule, list(RULES), n=3)
-        hint = f"did you mean {', '.join(close)}? " if close else ""
-        print(
-            f"tflite-gate explain: {hint}{rule!r} is not a rule id; "
-            "`tflite-gate explain` lists them all",
-            file=sys.stderr,
-        )
-        return EXIT_USAGE
-    sys.stdout.write(explain(rule))
-    return EXIT_PASS
+def _explain(args: argparse.Namespace) -> int:
+    rule: str | None = args.rule
+    return console.explain_command(rule)
 
 
-def _report_place(argv: list[str]) -> argparse.Namespace | None:
+def _schema(args: argparse.Namespace) -> int:
+    which: SchemaName = args.which
+    return console.schema_command(which)
+
+
+def _lenient_report_options(argv: list[str]) -> CheckOptions | None:
     """The report options of a command line that did not parse; None if they cannot be read."""
     lenient = _Parser(add_help=False)
     lenient.add_argument("--report", type=Path, default=Path(DEFAULT_REPORT))
@@ -591,35 +491,17 @@ def _report_place(argv: list[str]) -> argparse.Namespace | None:
         place, _ = lenient.parse_known_args(argv)
     except CommandLineError:
         return None
-    return place
+    return _report_options(place)
 
 
 def _command_line_error(error: CommandLineError, argv: list[str]) -> int:
-    """argparse's usage and message on stderr, and (check, merge) the report, as README says.
-
-    CI reads the JSON report after a failed step; a typo in the workflow's command line
-    must say so there too, not leave the previous run's report in place.
-    """
+    """argparse's usage and message on stderr, and (check, merge) the report, as README says."""
     sys.stderr.write(error.parser.format_usage())
     message = f"{error.parser.prog}: error: {error}"
     print(plain_lines(message), file=sys.stderr)
-    if not error.parser.prog.endswith((" check", " merge")):
-        return EXIT_USAGE
-    place = _report_place(argv)
-    if place is None:
-        return EXIT_USAGE
-    outputs = _outputs(place)
-    options = CheckOptions(policy=_policy_path(place), workspace=place.workspace, outputs=outputs)
-    problems = output_path_problems(
-        outputs,
-        policy=options.policy,
-        artifacts=artifacts_path(options),
-        workspace=options.workspace,
-    )
-    outcome = usage_outcome([str(error)], options, problems)
-    for failure in publish_reports(outcome, outputs):
-        print(plain_lines(f"tflite-gate: error: {failure}"), file=sys.stderr)
-    return EXIT_USAGE
+    writes_report = error.parser.prog.endswith((" check", " merge"))
+    options = _lenient_report_options(argv) if writes_report else None
+    return console.command_line_error(str(error), options)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -629,19 +511,5 @@ def main(argv: list[str] | None = None) -> int:
         args = _parser().parse_args(arguments)
     except CommandLineError as error:
         return _command_line_error(error, arguments)
-    if args.command == "explain":
-        return _explain(args.rule)
-    if args.command == "schema":
-        sys.stdout.write(schema_text(args.which))
-        return EXIT_PASS
-    if args.command == "matrix":
-        return _matrix(args)
-    if args.command == "suggest":
-        return _suggest(args)
-    if args.command == "init":
-        with cancel.signals_handled():
-            return _init(args)
-    if args.command == "merge":
-        return _merge(args)
-    with cancel.signals_handled():  # SIGTERM/SIGINT: kill the workers, write what finished
-        return _check(args)
+    handler: Handler = args.handler
+    return handler(args)

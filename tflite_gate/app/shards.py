@@ -13,18 +13,68 @@ model's line, so a job that died before writing its report cannot turn into a pa
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Literal
 
+from tflite_gate.app.check import refused_outputs
+from tflite_gate.app.outcome import (
+    EXIT_FAIL,
+    EXIT_INTERNAL,
+    EXIT_PASS,
+    EXIT_USAGE,
+    GateOutcome,
+    policy_error_outcome,
+    usage_outcome,
+)
 from tflite_gate.findings import Finding, Location
-from tflite_gate.policy.load import LoadedPolicy, resolve_model, runtime_name
+from tflite_gate.policy.load import (
+    LoadedPolicy,
+    PolicyError,
+    load_policy,
+    resolve_model,
+    runtime_name,
+)
+from tflite_gate.report.json_report import ReportFileError, read_json_report
 from tflite_gate.report.model import ModelReport, Report, Shard, VariantReport, first_stop
 from tflite_gate.rules import make_finding
+from tflite_gate.support.run_options import CheckOptions
 
 SplitBy = Literal["model", "runtime"]
 
 
 class ShardError(Exception):
     """Shard reports that cannot be merged (exit 2): unreadable, or not of one run."""
+
+
+def plan_matrix(options: CheckOptions, by: SplitBy) -> list[dict[str, str]] | GateOutcome:
+    """The matrix entries of the policy, or the outcome of a policy that cannot be loaded."""
+    try:
+        loaded = load_policy(options.policy, options.workspace, policy_option=options.names.policy)
+    except PolicyError as error:
+        return policy_error_outcome(error)
+    return matrix_entries(loaded, by)
+
+
+def run_merge(options: CheckOptions, reports: Sequence[Path]) -> GateOutcome:
+    """Merge shard reports as if one run had checked every model; never raises for bad input.
+
+    The policy orders the models and says which matrix entries must have a report.
+    """
+    refused = refused_outputs(options)
+    if refused is not None:
+        return refused
+    try:
+        loaded = load_policy(options.policy, options.workspace, policy_option=options.names.policy)
+        shards = [(str(path), read_json_report(path)) for path in reports]
+        report = merge_reports(shards, loaded)
+    except PolicyError as error:
+        return policy_error_outcome(error)
+    except (ShardError, ReportFileError) as error:
+        return usage_outcome([str(error)], options)
+    if report.internal_error is not None:
+        return GateOutcome(report, EXIT_INTERNAL, ["a shard hit an internal error (a bug)"])
+    exit_code = {"pass": EXIT_PASS, "error": EXIT_USAGE}.get(report.verdict, EXIT_FAIL)
+    return GateOutcome(report, exit_code)
 
 
 def matrix_entries(loaded: LoadedPolicy, by: SplitBy) -> list[dict[str, str]]:

@@ -44,7 +44,6 @@ from tflite_gate.report.model import (
     Report,
     Shard,
 )
-from tflite_gate.report.outputs import output_path_problems
 from tflite_gate.run.runtimes import (
     default_cache_dir,
 )
@@ -56,6 +55,7 @@ from tflite_gate.support.layout import (
     prepare_artifacts,
     refuse_artifacts_over,
 )
+from tflite_gate.support.output_paths import output_path_problems
 from tflite_gate.support.run_options import (
     CheckOptions,
     FailOn,

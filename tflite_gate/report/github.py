@@ -7,7 +7,8 @@ is not shown, a summary over 1 MiB is not uploaded, and an output value that
 contains its own heredoc delimiter corrupts every output after it. The test suite
 compares our command lines byte for byte with the real `@actions/core` package.
 
-Usable from the Action entrypoint and from `tflite-gate check --format github`.
+Usable from the Action and from `tflite-gate check --format github`; the reporters at
+the end are listed with the others in `app/publish.py`.
 """
 
 from __future__ import annotations
@@ -16,13 +17,14 @@ import secrets
 import unicodedata
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
 from tflite_gate.findings import Finding, Severity, sort_findings
 from tflite_gate.report.markdown import render_markdown
 from tflite_gate.report.model import Report
-from tflite_gate.report.outputs import Output, OutputSkippedError, write_each
+from tflite_gate.report.reporters import ReporterSkipped
 from tflite_gate.report.text import plural
 from tflite_gate.rules import RULES
 from tflite_gate.support.workspace_files import require_regular_file
@@ -371,51 +373,84 @@ def write_outputs(path: str | Path, outputs: Mapping[str, str]) -> None:
         handle.write(text)
 
 
-# --------------------------------------------------------------------------- entry point
+# --------------------------------------------------------------------------- reporters
 
 
-def report_to_github(
-    report: Report, *, report_path: str, stream: TextIO, env: Mapping[str, str]
-) -> None:
-    """Annotations to `stream`; summary and outputs where the runner asks for them.
+@dataclass(frozen=True)
+class Annotations:
+    """Workflow-command annotations on the step's log, the most severe first."""
 
-    A summary or output file that cannot be written (full disk, odd permissions)
-    becomes a warning in the log rather than an exception: the gate's verdict and
-    exit code must not depend on the reporting channel.
-    """
-    for line in annotation_commands(report, report_path=report_path):
-        stream.write(line + "\n")
-    for failure in write_each(report, runner_outputs(report_path, env)):
-        stream.write(workflow_command("warning", failure.message, {"title": "tflite-gate"}) + "\n")
+    stream: TextIO
+    report_path: str  # where the notice about annotations left out points
+    name: str = "the annotations"
+
+    @property
+    def place(self) -> str:
+        return getattr(self.stream, "name", "the log")
+
+    def publish(self, report: Report) -> None:
+        """Print one workflow command per annotation shown."""
+        for line in annotation_commands(report, report_path=self.report_path):
+            self.stream.write(line + "\n")
 
 
-def runner_outputs(report_path: str, env: Mapping[str, str]) -> list[Output]:
+@dataclass(frozen=True)
+class RunnerFile:
+    """A file command of the runner's: appended to, shared with the rest of the step."""
+
+    path: Path
+    report_path: str  # where the JSON report is, as what we append names it
+
+    @property
+    def place(self) -> str:
+        return str(self.path)
+
+
+@dataclass(frozen=True)
+class JobSummary(RunnerFile):
+    """The Markdown summary appended to `$GITHUB_STEP_SUMMARY`."""
+
+    name: str = "the job summary"
+
+    def publish(self, report: Report) -> None:
+        """Append the summary; a file with no room left skips it (`ReporterSkipped`)."""
+        if not write_step_summary(report, self.path, report_path=self.report_path):
+            raise ReporterSkipped(
+                f"the job summary is full (1 MiB); see the JSON report ({self.report_path})"
+            )
+
+
+@dataclass(frozen=True)
+class StepOutputs(RunnerFile):
+    """The step outputs (`verdict`, `errors`...) appended to `$GITHUB_OUTPUT`."""
+
+    name: str = "the step outputs"
+
+    def publish(self, report: Report) -> None:
+        """Append the outputs a later step branches on."""
+        write_outputs(self.path, action_outputs(report, self.report_path))
+
+
+def runner_reporters(report_path: str, env: Mapping[str, str]) -> list[JobSummary | StepOutputs]:
     """The job summary and step outputs, each where the runner asks for it (none outside CI)."""
-    outputs: list[Output] = []
+    reporters: list[JobSummary | StepOutputs] = []
     summary_path = env.get("GITHUB_STEP_SUMMARY")
     if summary_path:
-
-        def summary(report: Report) -> None:
-            if not write_step_summary(report, summary_path, report_path=report_path):
-                raise OutputSkippedError(
-                    f"the job summary is full (1 MiB); see the JSON report ({report_path})"
-                )
-
-        outputs.append(Output("the job summary", Path(summary_path), summary))
+        reporters.append(JobSummary(Path(summary_path), report_path))
     output_path = env.get("GITHUB_OUTPUT")
     if output_path:
-
-        def step_outputs(report: Report) -> None:
-            write_outputs(output_path, action_outputs(report, report_path))
-
-        outputs.append(Output("the step outputs", Path(output_path), step_outputs))
-    return outputs
+        reporters.append(StepOutputs(Path(output_path), report_path))
+    return reporters
 
 
 __all__ = [
     "ANNOTATIONS_PER_SEVERITY",
     "MESSAGE_LIMIT",
     "SUMMARY_LIMIT_BYTES",
+    "Annotations",
+    "JobSummary",
+    "RunnerFile",
+    "StepOutputs",
     "action_outputs",
     "annotation_command",
     "annotation_commands",
@@ -428,8 +463,7 @@ __all__ = [
     "format_outputs",
     "plain_line",
     "plain_lines",
-    "report_to_github",
-    "runner_outputs",
+    "runner_reporters",
     "stop_commands",
     "workflow_command",
     "write_outputs",

@@ -7,10 +7,12 @@ hints, the verdict) are coloured for a person at a terminal (see `report.colour`
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TypeVar
+from dataclasses import dataclass
+from typing import TextIO, TypeVar
 
 from tflite_gate.findings import Finding, Severity, sort_findings
 from tflite_gate.report.colour import Line, Style, Styled, show_line
+from tflite_gate.report.github import stop_commands
 from tflite_gate.report.model import (
     EXECUTED_RUN_STATUSES,
     FAILING_RUN_STATUSES,
@@ -218,3 +220,28 @@ def render(report: Report, report_path: str | None = None, *, colour: bool = Fal
         )
     )
     return "\n".join(show_line(line, colour) for line in lines)
+
+
+@dataclass(frozen=True)
+class TerminalSummary:
+    """The summary printed at the end of a run, for a person or a log."""
+
+    stream: TextIO
+    report_place: str  # where the JSON report is, as the last line names it
+    colour: bool = False
+    # The stream is a GitHub runner's log: the text (model names, runtime messages) is
+    # untrusted, so it goes between stop-commands markers and can issue no command.
+    guarded: bool = False
+    name: str = "the summary"
+
+    @property
+    def place(self) -> str:
+        return getattr(self.stream, "name", "the log")
+
+    def publish(self, report: Report) -> None:
+        """Print the rendered summary."""
+        text = render(report, self.report_place, colour=self.colour)
+        if self.guarded:
+            stop_commands(text.splitlines(), self.stream)
+        else:
+            print(text, file=self.stream)

@@ -1,6 +1,6 @@
 """What a run is asked to do: the options, how the user names them, and usage errors.
 
-Light on purpose: the CLI, the Action's entry point and `gate` build and check these
+Light on purpose: the CLI, the Action and `app/check.py` build and check these
 before anything heavy is imported, so a bad policy or option is answered fast.
 """
 
@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from tflite_gate.report.outputs import Output, PathProblem
 from tflite_gate.support.layout import GATE_DIRECTORY
+from tflite_gate.support.output_paths import Output, PathProblem
 
 Progress = Callable[[str], None]
 
@@ -53,6 +53,16 @@ def parse_margin(text: str) -> float:
 def margin_text(margin: float) -> str:
     """0.5 → '50%'."""
     return f"{margin * 100:.4g}%"
+
+
+def split_names(values: list[str]) -> list[str]:
+    """`--only a,b --only c` (or newline-separated, as Action inputs come) → [a, b, c]."""
+    return [
+        name.strip()
+        for value in values
+        for name in value.replace("\n", ",").split(",")
+        if name.strip()
+    ]
 
 
 class UsageError(Exception):

@@ -98,7 +98,7 @@ def run_probe(
     request: InitRequest, policy_text: str, progress: Progress, *, kept_thresholds: bool = False
 ) -> Report | InitOutcome:
     """The probe's report, checked with `policy_text`; or why it cannot become a policy."""
-    from tflite_gate.app.gate import run_gate  # the pipeline: only once the request is sound
+    from tflite_gate.app.check import run_gate  # the pipeline: only once the request is sound
 
     with owned_scratch("tflite-gate-init-") as scratch:
         probe = Path(scratch) / "probe.yml"

@@ -1,56 +1,46 @@
-"""The report files a run writes, checked before the run and written with one failure policy.
+"""The report files a run is asked for, and every reason one cannot be written where asked.
 
-The CLI and the Action build the same list of outputs (`report_outputs`) and hand
-it to the same two functions: `output_path_problems` before any model work (a path
-that cannot be written, or that would overwrite the policy, a model source or the
-converted models, is a usage error then, not a traceback after a long run), and
-`write_each` after it, where one output failing (a full disk) is a message that
-names the output while the others are still written.
+`output_path_problems` runs before any model work: a path that cannot be written,
+or that would overwrite the policy, a model source or the converted models, is a
+usage error then, not a traceback after a long run. It lives at the bottom of the
+house because the run's options carry the outputs (`CheckOptions.outputs`) and the
+pipeline checks them against the files the policy reads; the reporters that fill
+the files (`report/reporters.py`) sit above.
 """
 
 from __future__ import annotations
 
 import os
 import stat
-import sys
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
-from tflite_gate.report.json_report import json_text
-from tflite_gate.report.junit import to_junit_xml
-from tflite_gate.report.model import Report
-from tflite_gate.report.sarif import sarif_text
-from tflite_gate.support.files import in_pseudo_file_system, link_chain, write_text_atomic
+from tflite_gate.support.files import in_pseudo_file_system, link_chain
 
 STDOUT = Path("-")
 """The path `-`: the output goes to standard output, as `--report -` asks."""
 
+DEFAULT_REPORT = "tflite-gate-report.json"
+"""Where the JSON report goes when neither `--report` nor the `report` input says."""
+
+ReportFormat = Literal["json", "sarif", "junit"]
+
 
 @dataclass(frozen=True)
 class Output:
-    """One file the run was asked for: the option or input that named it, where, and how."""
+    """One report file the run was asked for: its format, the option that named it, where."""
 
+    format: ReportFormat
     option: str  # as the user wrote it: `--sarif` on the CLI, `sarif` in the Action
     path: Path
-    write: Callable[[Report], None]
 
     @property
     def to_stdout(self) -> bool:
+        """Whether the report goes to standard output (`-`) instead of a file."""
         return self.path == STDOUT
-
-
-def _writer(path: Path, render: Callable[[Report], str]) -> Callable[[Report], None]:
-    """Write `render(report)` to `path` atomically, or to stdout for `-`."""
-    if path != STDOUT:
-        return lambda report: write_text_atomic(path, render(report))
-
-    def to_stdout(report: Report) -> None:
-        sys.stdout.write(render(report))
-        sys.stdout.flush()
-
-    return to_stdout
 
 
 def report_outputs(
@@ -59,24 +49,17 @@ def report_outputs(
     sarif_path: Path | None,
     junit_path: Path | None,
     names: Mapping[str, str],
-    sarif_prefix: str = "",
 ) -> list[Output]:
     """JSON always, SARIF and JUnit when asked; `names` maps json/sarif/junit to option names.
 
-    `sarif_prefix` is the workspace's path in the repository: code scanning reads
-    SARIF locations from the repository root (the Action's working-directory).
-    A path of `-` writes to stdout.
+    The CLI and the Action build the same list, so both check and write the same way.
     """
-    outputs = [Output(names["json"], json_path, _writer(json_path, json_text))]
-    if sarif_path is not None:
-
-        def sarif(report: Report) -> str:
-            return sarif_text(report.with_path_prefix(sarif_prefix) if sarif_prefix else report)
-
-        outputs.append(Output(names["sarif"], sarif_path, _writer(sarif_path, sarif)))
-    if junit_path is not None:
-        outputs.append(Output(names["junit"], junit_path, _writer(junit_path, to_junit_xml)))
-    return outputs
+    asked: list[tuple[ReportFormat, Path | None]] = [
+        ("json", json_path),
+        ("sarif", sarif_path),
+        ("junit", junit_path),
+    ]
+    return [Output(kind, names[kind], path) for kind, path in asked if path is not None]
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -230,30 +213,3 @@ def _path_problem(
     if earlier is not None:
         return f"give {earlier} and {option} different paths, not both {path}"
     return _writable_problem(option, path)
-
-
-class OutputSkippedError(Exception):
-    """An output left unwritten on purpose (a job summary with no room left), and why."""
-
-
-def write_each(report: Report, outputs: Sequence[Output]) -> list[PathProblem]:
-    """Write each output; a failure names it, and the others are still written.
-
-    The one failure policy of every reporter (files, job summary, step outputs), so
-    the CLI and the Action cannot drift apart; the caller shows the messages its way
-    and never claims a failed output as written.
-    """
-    failures: list[PathProblem] = []
-    for output in outputs:
-        try:
-            output.write(report)
-        except OutputSkippedError as skipped:
-            message = f"did not write {output.option} {output.path}: {skipped}"
-            failures.append(PathProblem(output, message))
-        except OSError as error:
-            message = (
-                f"could not write {output.option} {output.path}: {error.strerror or error}; "
-                "free space or fix permissions there and run again"
-            )
-            failures.append(PathProblem(output, message))
-    return failures
