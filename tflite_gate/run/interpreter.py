@@ -1,6 +1,6 @@
 """Run a .tflite model on samples in an isolated interpreter worker; parent side.
 
-The worker (`interpreter_worker.py`) is a self-contained script run by file path
+The worker (the `interpreter_worker/` directory) is self-contained and run by path
 under any environment's Python, so the same code drives `ai_edge_litert` here
 and e.g. `tflite-runtime` 2.14 in a cached virtual environment. It reports a
 Python-level failure as a result; a segfault, abort, hang or memory blow-up
@@ -26,11 +26,11 @@ import numpy as np
 from pydantic import TypeAdapter, ValidationError
 
 from tflite_gate.model.data import save_npz
-from tflite_gate.run.interpreter_worker import InterpreterRequest, InterpreterResult
+from tflite_gate.run.interpreter_worker.messages import InterpreterRequest, InterpreterResult
 from tflite_gate.run.workers import WorkerOutcome, cause_tail, run_worker
 from tflite_gate.support.files import write_directory_atomic, write_text_atomic
 
-WORKER_SCRIPT = Path(__file__).resolve().with_name("interpreter_worker.py")
+WORKER_DIRECTORY = Path(__file__).resolve().with_name("interpreter_worker")
 
 ExecutionStatus = Literal[
     "ok", "error", "unsupported-flex", "unresolved-custom-op", "crash", "timeout", "import"
@@ -172,7 +172,7 @@ def _attempt(
     _REQUEST.validate_json(text, strict=True)  # what the worker's own check will see
     write_text_atomic(request_path, text)
     return run_worker(
-        [python, str(WORKER_SCRIPT), str(request_path)],
+        [python, str(WORKER_DIRECTORY), str(request_path)],
         timeout_s=timeout_s,
         memory_mb=memory_mb,
         log_path=scratch / "worker.log",
