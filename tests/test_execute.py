@@ -31,7 +31,8 @@ from tflite_builder import (
 )
 
 from tflite_gate.run import interpreter as execute
-from tflite_gate.run.interpreter import ExecutionResult, run_interpreter
+from tflite_gate.run.interpreter import run_interpreter
+from tflite_gate.run.runner import RunResult
 
 pytestmark = pytest.mark.slow  # every test here starts processes
 
@@ -118,7 +119,7 @@ def _run(
     memory_mb: int | None = None,
     env: dict[str, str] | None = None,
     batch: int = execute.BATCH,
-) -> ExecutionResult:
+) -> RunResult:
     return run_interpreter(
         model,
         inputs,
