@@ -8,7 +8,6 @@ status file and the parent are all exercised for real.
 
 from __future__ import annotations
 
-import ast
 import os
 import subprocess
 import sys
@@ -32,7 +31,8 @@ from tflite_builder import (
 )
 
 from tflite_gate.run import interpreter as execute
-from tflite_gate.run.interpreter import ExecutionResult, run_interpreter
+from tflite_gate.run.interpreter import run_interpreter
+from tflite_gate.run.runner import RunResult
 
 pytestmark = pytest.mark.slow  # every test here starts processes
 
@@ -119,7 +119,7 @@ def _run(
     memory_mb: int | None = None,
     env: dict[str, str] | None = None,
     batch: int = execute.BATCH,
-) -> ExecutionResult:
+) -> RunResult:
     return run_interpreter(
         model,
         inputs,
@@ -581,18 +581,3 @@ def test_missing_python_is_an_import_failure(tmp_path: Path) -> None:
     assert (result.status, result.phase) == ("import", "start")
     assert result.message is not None
     assert "no-such-python" in result.message
-
-
-# --------------------------------------------------------------------------- self-containment
-
-
-def test_worker_imports_only_stdlib_and_numpy() -> None:
-    """It runs by path under other environments' Pythons where tflite_gate is not installed."""
-    tree = ast.parse(execute.WORKER_SCRIPT.read_text())
-    imported = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            imported.update(alias.name.split(".")[0] for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            imported.add(node.module.split(".")[0])
-    assert imported - set(sys.stdlib_module_names) == {"numpy"}

@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
 
 from tflite_gate.convert.parent import finished_results
-from tflite_gate.run.interpreter import WORKER_SCRIPT, read_result
-from tflite_gate.run.interpreter_worker import (
+from tflite_gate.run.interpreter import WORKER_DIRECTORY, read_result
+from tflite_gate.run.interpreter_worker.messages import (
     InterpreterRequest,
     InterpreterResult,
     SchemaError,
@@ -95,7 +95,7 @@ def test_the_worker_refuses_a_request_that_does_not_fit(tmp_path: Path) -> None:
     fields = {"model": "m", "module": "x", "inputs": "i", "outputs": "o", "result": "r"}
     request.write_text(json.dumps({**fields, "status": "s", "num_threads": "2"}))
     done = subprocess.run(
-        [sys.executable, str(WORKER_SCRIPT), str(request)],
+        [sys.executable, str(WORKER_DIRECTORY), str(request)],
         capture_output=True,
         text=True,
         timeout=60,

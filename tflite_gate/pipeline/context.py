@@ -26,11 +26,8 @@ from tflite_gate.rules import make_finding
 from tflite_gate.run.protocol import (
     EvaluationResult,
 )
-from tflite_gate.run.runtimes import (
-    RuntimeEnvironment,
-    RuntimeSpec,
-    RuntimeUnavailable,
-)
+from tflite_gate.run.runner import PreparedRunner, RuntimeUnavailable
+from tflite_gate.run.runtimes import RuntimeSpec
 from tflite_gate.run.workers import WorkerPool
 from tflite_gate.support.cancel import Cancelled
 from tflite_gate.support.files import disk_problem
@@ -68,9 +65,7 @@ class RunContext:
     converting_lock: threading.Lock = field(default_factory=threading.Lock)
     runtime_lock: threading.Lock = field(default_factory=threading.Lock)
     names: OptionNames = field(default_factory=OptionNames)
-    runtimes: dict[RuntimeSpec, RuntimeEnvironment | RuntimeUnavailable] = field(
-        default_factory=dict
-    )
+    runtimes: dict[RuntimeSpec, PreparedRunner | RuntimeUnavailable] = field(default_factory=dict)
     unavailable_reported: set[tuple[str, RuntimeSpec]] = field(default_factory=set)
 
     def places(self, config: ModelConfig) -> ModelPlaces:

@@ -22,9 +22,7 @@ from tflite_gate.report.text import diagnosis_line
 from tflite_gate.run.protocol import (
     ConversionRequest,
 )
-from tflite_gate.run.runtimes import (
-    RuntimeEnvironment,
-)
+from tflite_gate.run.runner import RuntimeUnavailable
 from tflite_gate.support.run_options import (
     ResultLine,
 )
@@ -49,7 +47,7 @@ def diagnose_variant(
     runtime_position = names.index(broken.runtime)
     spec = runtime_spec(config.runtimes.value[runtime_position], context.workspace)
     runtime = context.runtimes.get(spec)
-    if not isinstance(runtime, RuntimeEnvironment):  # it ran: prepared, unless a bug
+    if runtime is None or isinstance(runtime, RuntimeUnavailable):  # it ran: prepared
         return
     scratch = context.places(config).diagnosis(position)
     scratch.mkdir(parents=True, exist_ok=True)
@@ -57,7 +55,7 @@ def diagnose_variant(
 
     def try_model(candidate: Path, trial: int) -> RuntimeRun:
         places = (scratch / f"run-{trial}", scratch / f"reproducer-{trial}")
-        result = run_on(config, spec, runtime, candidate, inputs, context, places)
+        result = run_on(config, runtime, candidate, inputs, context, places)
         run = runtime_run(config, spec, runtime, result, variant, context)
         if result.ok:
             judge(run, result.outputs, reference, variant, config)

@@ -24,14 +24,19 @@ from tflite_gate.report.model import (
     VariantReport,
 )
 from tflite_gate.report.text import format_metric
-from tflite_gate.run.interpreter import ExecutionResult, ExecutionStatus, run_interpreter
+from tflite_gate.run.needs import refusal
+from tflite_gate.run.runner import (
+    PreparedRunner,
+    RunJob,
+    RunOutcome,
+    RunResult,
+    RuntimeUnavailable,
+)
+from tflite_gate.run.runners import runner_for
 from tflite_gate.run.runtimes import (
     DEFAULT_RUNTIME,
-    RuntimeEnvironment,
     RuntimeSpec,
-    RuntimeUnavailable,
     looks_like_path,
-    prepare_runtime,
 )
 from tflite_gate.support.layout import (
     runtime_directories,
@@ -77,8 +82,9 @@ def runtime_spec(item: str | RuntimeEntry, workspace: Path) -> RuntimeSpec:
 
 def runtime_for(
     spec: RuntimeSpec, config: ModelConfig, report: Report, context: RunContext
-) -> RuntimeEnvironment | None:
-    """Prepare each runtime once per gate run; report an unavailable one once per model.
+) -> PreparedRunner | None:
+    """Prepare each runtime's runner once per gate run; report an unavailable one once per
+    model.
 
     Models checked in parallel wait for the one preparing a runtime they both need.
     """
@@ -88,11 +94,11 @@ def runtime_for(
 
 def _prepared_runtime(
     spec: RuntimeSpec, config: ModelConfig, report: Report, context: RunContext
-) -> RuntimeEnvironment | None:
+) -> PreparedRunner | None:
     if spec not in context.runtimes:
         context.progress(f"[runtime] preparing {spec.name}")
         try:
-            context.runtimes[spec] = prepare_runtime(spec, cache_dir=context.cache_dir)
+            context.runtimes[spec] = runner_for(spec).prepare(context.cache_dir)
         except RuntimeUnavailable as error:
             context.runtimes[spec] = error
         except OSError as error:  # the cache directory, not the runtime, is the problem
@@ -107,12 +113,10 @@ def _prepared_runtime(
     return prepared
 
 
-def _say_how_prepared(
-    prepared: RuntimeEnvironment | RuntimeUnavailable, context: RunContext
-) -> None:
-    if isinstance(prepared, RuntimeEnvironment) and prepared.cached is not None:
-        where = context.relative(prepared.cached)
-        context.progress(f"[runtime] {prepared.spec.name}: reusing the cached environment {where}")
+def _say_how_prepared(prepared: PreparedRunner | RuntimeUnavailable, context: RunContext) -> None:
+    if not isinstance(prepared, RuntimeUnavailable) and prepared.reused is not None:
+        where = context.relative(prepared.reused)
+        context.progress(f"[runtime] {prepared.name}: reusing the cached environment {where}")
 
 
 def _unusable_cache(error: OSError, context: RunContext) -> str:
@@ -187,7 +191,7 @@ def _run_variant_on(
     inputs: Arrays,
     report: Report,
     context: RunContext,
-) -> tuple[RuntimeRun, ExecutionResult | None]:
+) -> tuple[RuntimeRun, RunResult | None]:
     """The variant (position, report) executed on one runtime, and how it went (None: not run)."""
     position, variant = at
     spec = runtime_spec(item, context.workspace)
@@ -197,7 +201,6 @@ def _run_variant_on(
     try:
         result = interpret(
             config,
-            spec,
             prepared,
             model,
             inputs,
@@ -216,15 +219,14 @@ def _run_variant_on(
 
 def interpret(
     config: ModelConfig,
-    spec: RuntimeSpec,
-    runtime: RuntimeEnvironment,
+    runner: PreparedRunner,
     model: Path,
     inputs: Arrays,
     variant: tuple[int, str] | None,
     runtime_position: int,
     context: RunContext,
-) -> ExecutionResult:
-    """Run `model` on `inputs` in an interpreter worker of `runtime`, under the limits.
+) -> RunResult:
+    """Run `model` on `inputs` with `runner`, under the model's limits.
 
     `variant` (position, name; None for a reference) and the runtime's position in the
     model's `runtimes` say where the run's scratch and reproducer go.
@@ -236,53 +238,52 @@ def interpret(
         places.reproducer(variant[1] if variant else None, directory[runtime_position]),
     )
     latency_runs = (config.latency_runs.value or 0) if variant else 0
-    return run_on(config, spec, runtime, model, inputs, context, where, latency_runs)
+    return run_on(config, runner, model, inputs, context, where, latency_runs)
 
 
 def run_on(
     config: ModelConfig,
-    spec: RuntimeSpec,
-    runtime: RuntimeEnvironment,
+    runner: PreparedRunner,
     model: Path,
     inputs: Arrays,
     context: RunContext,
     where: tuple[Path, Path],
     latency_runs: int = 0,
-) -> ExecutionResult:
-    """`model` on `runtime` under the model's limits; `where`: (scratch, reproducer dir)."""
-    return run_interpreter(
-        model,
-        inputs,
-        python=runtime.python,
-        module=runtime.module,
+) -> RunResult:
+    """`model` on `runner` under the model's limits; `where`: (scratch, reproducer dir).
+
+    A model the runner says it cannot take is not run: the result says why.
+    """
+    job = RunJob(
         scratch=where[0],
-        reproducer_dir=where[1],
+        reproducer=where[1],
         timeout_s=config.interpreter_timeout_s.value,
         memory_mb=config.memory_mb.value,
         num_threads=config.num_threads,
-        custom_op_registerers=spec.custom_op_registerers,
-        custom_op_libraries=spec.custom_op_libraries,
-        pythonpath=[str(context.workspace.resolve())],
         latency_runs=latency_runs,
         latency_threads=config.latency_threads.value,
+        pythonpath=(str(context.workspace.resolve()),),
     )
+    refused = refusal(runner, model, job)
+    return refused if refused is not None else runner.run(model, inputs, job)
 
 
-_RUN_STATUS: dict[ExecutionStatus, RunStatus] = {
+_RUN_STATUS: dict[RunOutcome, RunStatus] = {
     "ok": "ran",
     "error": "error",
     "unsupported-flex": "unverifiable",
     "crash": "crash",
     "timeout": "timeout",
     "import": "unavailable",
+    "refused": "unverifiable",
 }
 
 
 def runtime_run(
     config: ModelConfig,
     spec: RuntimeSpec,
-    prepared: RuntimeEnvironment,
-    result: ExecutionResult,
+    prepared: PreparedRunner,
+    result: RunResult,
     variant: VariantReport,
     context: RunContext,
 ) -> RuntimeRun:

@@ -57,12 +57,12 @@ from tflite_gate.report.model import (
     VariantReport,
 )
 from tflite_gate.rules import make_finding
-from tflite_gate.run.interpreter import ExecutionResult
 from tflite_gate.run.protocol import (
     EvaluationResult,
     LoadResult,
     TensorSpec,
 )
+from tflite_gate.run.runner import RunResult
 from tflite_gate.support.workspace_files import (
     read_tflite,
     unreadable_message,
@@ -281,16 +281,14 @@ def _tflite_reference(
         return inputs, bool(inspection.signatures), None
     context.progress(f"[{config.name}] reference outputs from {config.reference.value}")
     feeds = {names[name]: value for name, value in inputs.items()}
-    result = interpret(config, spec, runtime, path, feeds, None, 0, context)
+    result = interpret(config, runtime, path, feeds, None, 0, context)
     if not result.ok:
         report.add(_reference_run_failed(config, spec.name, result))
         return inputs, bool(inspection.signatures), None
     return inputs, bool(inspection.signatures), result.outputs
 
 
-def _reference_run_failed(
-    config: ModelConfig, runtime: str, result: ExecutionResult
-) -> list[Finding]:
+def _reference_run_failed(config: ModelConfig, runtime: str, result: RunResult) -> list[Finding]:
     """A .tflite reference that did not run: a notice when only its ops' kernels are missing.
 
     Flex ops or declared custom ops are unverifiable here, like the same ops in the

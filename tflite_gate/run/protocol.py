@@ -8,8 +8,8 @@ not validate is no result (a worker killed mid-write, a damaged cache entry), ne
 traceback and never half-trusted fields.
 
 The interpreter worker runs under other environments' Pythons without pydantic; its
-schema is the dataclasses in `interpreter_worker.py`, which the parent validates with
-pydantic and the worker with a checker of its own.
+schema is the dataclasses in `interpreter_worker/messages.py`, which the parent
+validates with pydantic and the worker with a checker of its own.
 """
 
 from __future__ import annotations

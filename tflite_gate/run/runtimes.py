@@ -38,6 +38,7 @@ from typing import Any
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
+from tflite_gate.run.runner import RuntimeUnavailable
 from tflite_gate.run.workers import WorkerOutcome, log_tail, run_worker
 from tflite_gate.support.lifetime import owned_scratch
 from tflite_gate.support.workspace_files import SpecialFileError, require_regular_file
@@ -134,14 +135,6 @@ class RuntimeEnvironment:
     cached: Path | None = None  # the cached environment it was reused from, else None
 
 
-class RuntimeUnavailable(Exception):  # noqa: N818 -- names the finding `runtime-unavailable`
-    """The runtime cannot be prepared; the message says what failed and what to do."""
-
-    def __init__(self, message: str, *, log_path: Path | None = None) -> None:
-        super().__init__(message)
-        self.log_path = log_path
-
-
 # --- naming ----------------------------------------------------------------
 
 
@@ -201,11 +194,12 @@ def default_cache_dir() -> Path:
 # --- the installed runtime -------------------------------------------------
 
 
-def _installed_runtime(spec: RuntimeSpec) -> RuntimeEnvironment:
+def installed_runtime(spec: RuntimeSpec) -> RuntimeEnvironment:
     """The runtime next to the gate: found by metadata, not imported here.
 
     Importing it would cost time and could crash the gate; the worker imports it.
     """
+    _check_libraries(spec)
     module = spec.module or interpreter_module_for(DEFAULT_RUNTIME)
     top = module.partition(".")[0]
     if importlib.util.find_spec(top) is None:
@@ -525,22 +519,30 @@ def prepare_runtime(
     python it names is an absolute path: workers start in other directories than the
     gate, where a relative `cache_dir` names nothing.
     """
-    _check_libraries(spec)
     if spec.requirement is None:
-        return _installed_runtime(spec)
+        return installed_runtime(spec)
+    return cached_runtime(spec, spec.requirement, cache_dir=cache_dir, timeout_s=timeout_s)
+
+
+def cached_runtime(
+    spec: RuntimeSpec, requirement: str, *, cache_dir: Path, timeout_s: float = 900
+) -> RuntimeEnvironment:
+    """`requirement` (the spec's) installed into a virtual environment of its own, cached
+    under `cache_dir` and built only when no complete one is there."""
+    _check_libraries(spec)
     _check_arguments(spec)
-    requirement = _resolve_requirement(spec.requirement, spec.name)
-    module = spec.module or interpreter_module_for(spec.requirement)
-    fingerprint = _source_fingerprint(requirement)
+    resolved = _resolve_requirement(requirement, spec.name)
+    module = spec.module or interpreter_module_for(requirement)
+    fingerprint = _source_fingerprint(resolved)
     root = cache_dir.absolute() / "runtimes"
     root.mkdir(parents=True, exist_ok=True)
-    key = _environment_key(requirement, spec.extra, module)
+    key = _environment_key(resolved, spec.extra, module)
     venv = root / key
     deadline = time.monotonic() + timeout_s
     with _locked(root / f"{key}.lock", deadline):
         marker = _reusable(venv, fingerprint)
         if marker is None:
-            version = _build(spec, venv, requirement, module, deadline)
+            version = _build(spec, venv, resolved, module, deadline)
             fields = {"version": version, "source_fingerprint": fingerprint}
             _write_marker(venv, spec, module, fields)
         else:
