@@ -28,17 +28,17 @@ from tflite_builder import build_model, builtin
 from tflite_gate.findings import Location
 from tflite_gate.model.data import DataError, load_source
 from tflite_gate.pipeline.execution import runtime_spec
-from tflite_gate.policy.load import (
+from tflite_gate.policy.errors import PolicyError
+from tflite_gate.policy.load import load_policy
+from tflite_gate.policy.resolve import resolve_model
+from tflite_gate.policy.schema import RuntimeEntry
+from tflite_gate.run.protocol import SourceSpec, TensorSpec
+from tflite_gate.support.environment import (
     MAX_DEFAULT_MEMORY_MB,
     MIN_DEFAULT_MEMORY_MB,
-    PolicyError,
-    RuntimeEntry,
     default_memory_mb,
-    load_policy,
     machine_memory_mb,
-    resolve_model,
 )
-from tflite_gate.run.protocol import SourceSpec, TensorSpec
 
 POLICY = "tflite-gate.yml"
 GATE = (sys.executable, "-m", "tflite_gate", "check")

@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 
 from tflite_gate.app.schema import policy_schema, schema_text, shipped_file
 from tflite_gate.cli import main
-from tflite_gate.policy.load import PolicyError, load_policy
+from tflite_gate.policy.errors import PolicyError
+from tflite_gate.policy.load import load_policy
 
 EXAMPLES = sorted((REPO / "examples").glob("*.yml"))
 

@@ -17,13 +17,8 @@ from pathlib import Path
 
 from tflite_gate.app.shards import ShardError, SplitBy, matrix_entries, merge_reports
 from tflite_gate.findings import Finding, Location, Severity, make_finding
-from tflite_gate.policy.load import (
-    LoadedPolicy,
-    PolicyError,
-    PolicyIssue,
-    display_path_for,
-    load_policy,
-)
+from tflite_gate.policy.errors import PolicyError, PolicyIssue
+from tflite_gate.policy.load import LoadedPolicy, display_path_for, load_policy
 from tflite_gate.report.json_report import ReportFileError, read_json_report
 from tflite_gate.report.model import Report
 from tflite_gate.report.outputs import Output, PathProblem, output_path_problems, write_each

@@ -40,17 +40,11 @@ from tflite_gate.judge.suggest import (
     suggest_thresholds,
 )
 from tflite_gate.policy.edit import EditError, add_variants, block_lines
-from tflite_gate.policy.load import (
-    NAME_PATTERN,
-    LoadedPolicy,
-    ModelConfig,
-    PolicyError,
-    VariantSpec,
-    display_path_for,
-    load_policy,
-    resolve_model,
-)
+from tflite_gate.policy.errors import PolicyError
+from tflite_gate.policy.load import LoadedPolicy, display_path_for, load_policy
 from tflite_gate.policy.positions import load_yaml_with_marks
+from tflite_gate.policy.resolve import ModelConfig, resolve_model
+from tflite_gate.policy.schema import NAME_PATTERN, VariantSpec
 from tflite_gate.report.model import (
     FLOAT_ROUNDING_REL_RMSE,
     MetricName,

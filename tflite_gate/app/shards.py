@@ -16,7 +16,9 @@ from collections.abc import Sequence
 from typing import Literal
 
 from tflite_gate.findings import Finding, Location, make_finding
-from tflite_gate.policy.load import LoadedPolicy, resolve_model, runtime_name
+from tflite_gate.policy.load import LoadedPolicy
+from tflite_gate.policy.resolve import resolve_model
+from tflite_gate.policy.schema import runtime_name
 from tflite_gate.report.model import ModelReport, Report, Shard, VariantReport
 
 SplitBy = Literal["model", "runtime"]

@@ -21,7 +21,8 @@ from packaging.version import InvalidVersion, Version
 from tflite_gate.findings import Finding, Location, Severity, make_finding
 from tflite_gate.judge.compare import MAX_METRICS
 from tflite_gate.model.input_pairing import PairingError
-from tflite_gate.policy.load import ModelConfig, Setting, is_factory, runtime_name
+from tflite_gate.policy.resolve import ModelConfig, Setting
+from tflite_gate.policy.schema import is_factory, runtime_name
 from tflite_gate.report.model import (
     ConverterError,
     MetricChange,

@@ -42,7 +42,9 @@ from tflite_gate.judge.compare import (
     violations,
 )
 from tflite_gate.model.data import sample_shape
-from tflite_gate.policy.load import AS_IS_VARIANT, LoadedPolicy, ModelConfig, Policy, resolve_model
+from tflite_gate.policy.load import LoadedPolicy
+from tflite_gate.policy.resolve import AS_IS_VARIANT, ModelConfig, resolve_model
+from tflite_gate.policy.schema import Policy
 from tflite_gate.report.model import (
     MetricName,
     ModelReport,

@@ -15,10 +15,8 @@ from tflite_gate.convert.cache import ConversionCache
 from tflite_gate.findings import Finding, make_finding
 from tflite_gate.judge import checks
 from tflite_gate.model.workspace_code import factory_files
-from tflite_gate.policy.load import (
-    ModelConfig,
-    is_factory,
-)
+from tflite_gate.policy.resolve import ModelConfig
+from tflite_gate.policy.schema import is_factory
 from tflite_gate.report.model import (
     Report,
 )

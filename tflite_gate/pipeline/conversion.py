@@ -26,12 +26,9 @@ from tflite_gate.pipeline.context import (
 )
 from tflite_gate.pipeline.diagnosis import diagnose_variant
 from tflite_gate.pipeline.execution import execute_variant
-from tflite_gate.policy.load import (
-    GenerateSource,
-    ModelConfig,
-    is_factory,
-    resolve_inside,
-)
+from tflite_gate.policy.load import resolve_inside
+from tflite_gate.policy.resolve import ModelConfig
+from tflite_gate.policy.schema import GenerateSource, is_factory
 from tflite_gate.report.model import (
     CacheUse,
     ModelReport,

@@ -10,10 +10,8 @@ from tflite_gate.model.data import (
 )
 from tflite_gate.pipeline.context import Arrays, RunContext
 from tflite_gate.pipeline.execution import judge, run_on, runtime_run, runtime_spec
-from tflite_gate.policy.load import (
-    ModelConfig,
-    runtime_name,
-)
+from tflite_gate.policy.resolve import ModelConfig
+from tflite_gate.policy.schema import runtime_name
 from tflite_gate.report.model import (
     RuntimeRun,
     VariantReport,

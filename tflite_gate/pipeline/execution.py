@@ -9,12 +9,9 @@ from tflite_gate.judge import checks
 from tflite_gate.judge.compare import OutputPlan, compare_run
 from tflite_gate.judge.thresholds import plan_output
 from tflite_gate.pipeline.context import Arrays, RunContext, environment_finding
-from tflite_gate.policy.load import (
-    ModelConfig,
-    RuntimeEntry,
-    resolve_inside,
-    runtime_name,
-)
+from tflite_gate.policy.load import resolve_inside
+from tflite_gate.policy.resolve import ModelConfig
+from tflite_gate.policy.schema import DEFAULT_RUNTIME, RuntimeEntry, looks_like_path, runtime_name
 from tflite_gate.report.model import (
     OutputMetrics,
     Report,
@@ -26,11 +23,9 @@ from tflite_gate.report.model import (
 from tflite_gate.report.text import format_metric
 from tflite_gate.run.interpreter import ExecutionResult, ExecutionStatus, run_interpreter
 from tflite_gate.run.runtimes import (
-    DEFAULT_RUNTIME,
     RuntimeEnvironment,
     RuntimeSpec,
     RuntimeUnavailable,
-    looks_like_path,
     prepare_runtime,
 )
 from tflite_gate.support.layout import (

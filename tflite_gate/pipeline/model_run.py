@@ -10,11 +10,9 @@ from tflite_gate.model.sources import (
 from tflite_gate.pipeline.context import RunContext, special_data_files, special_file_problem
 from tflite_gate.pipeline.conversion import run_conversion
 from tflite_gate.pipeline.tflite_source import reference_source, run_tflite
-from tflite_gate.policy.load import (
-    ModelConfig,
-    is_factory,
-    resolve_inside,
-)
+from tflite_gate.policy.load import resolve_inside
+from tflite_gate.policy.resolve import ModelConfig
+from tflite_gate.policy.schema import is_factory
 from tflite_gate.report.model import (
     ModelReport,
     Report,

@@ -27,17 +27,9 @@ from tflite_gate.pipeline.context import (
     serialized,
 )
 from tflite_gate.pipeline.model_run import run_model
-from tflite_gate.policy.load import (
-    LoadedPolicy,
-    ModelConfig,
-    ModelSpec,
-    RuntimeEntry,
-    is_factory,
-    load_policy,
-    resolve_inside,
-    resolve_model,
-    runtime_name,
-)
+from tflite_gate.policy.load import LoadedPolicy, load_policy, resolve_inside
+from tflite_gate.policy.resolve import ModelConfig, resolve_model
+from tflite_gate.policy.schema import ModelSpec, RuntimeEntry, is_factory, runtime_name
 from tflite_gate.report.json_report import ReportFileError, read_json_report
 from tflite_gate.report.model import (
     ModelReport,

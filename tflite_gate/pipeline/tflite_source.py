@@ -43,12 +43,9 @@ from tflite_gate.pipeline.execution import (
     runtime_for,
     runtime_spec,
 )
-from tflite_gate.policy.load import (
-    AS_IS_VARIANT,
-    ModelConfig,
-    is_factory,
-    resolve_inside,
-)
+from tflite_gate.policy.load import resolve_inside
+from tflite_gate.policy.resolve import AS_IS_VARIANT, ModelConfig
+from tflite_gate.policy.schema import is_factory
 from tflite_gate.report.model import (
     ModelReport,
     Report,

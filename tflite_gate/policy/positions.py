@@ -20,13 +20,30 @@ from typing import Any
 import yaml
 from yaml.constructor import SafeConstructor
 
+from tflite_gate.findings import Location
+
 PathKey = tuple[str | int, ...]
+
+
+def dotted(path: PathKey) -> str:
+    """`models[0].data.calibration`: a data path as messages name the key."""
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
 
 
 @dataclass(frozen=True)
 class Mark:
     line: int  # 1-based
     column: int  # 1-based
+
+
+def mark_to_location(display_path: str, mark: Mark | None) -> Location:
+    """Where a finding about the policy points: its file, and the line when known."""
+    return Location(
+        path=display_path, line=mark.line if mark else None, column=mark.column if mark else None
+    )
 
 
 @dataclass
