@@ -15,6 +15,7 @@ from tflite_gate.convert.cache import ConversionCache
 from tflite_gate.findings import Finding, make_finding
 from tflite_gate.judge import checks
 from tflite_gate.model.workspace_code import factory_files
+from tflite_gate.pipeline.requests import ModelRequests
 from tflite_gate.policy.resolve import ModelConfig
 from tflite_gate.policy.schema import is_factory
 from tflite_gate.report.model import (
@@ -69,10 +70,17 @@ class RunContext:
         default_factory=dict
     )
     unavailable_reported: set[tuple[str, RuntimeSpec]] = field(default_factory=set)
+    # By model name: what each model's workers are told, built from the plan before
+    # any model work.
+    requests: dict[str, ModelRequests] = field(default_factory=dict)
 
     def places(self, config: ModelConfig) -> ModelPlaces:
         """Where this model's check writes, in scratch and in artifacts."""
         return ModelPlaces.of(self.scratch, self.artifacts, config.index, config.name)
+
+    def requests_for(self, config: ModelConfig) -> ModelRequests:
+        """The model's data sources and runtimes as its workers take them."""
+        return self.requests[config.name]
 
     def relative(self, path: Path) -> str:
         """`path` relative to the workspace, as reports and annotations name files."""

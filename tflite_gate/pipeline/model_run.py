@@ -10,9 +10,7 @@ from tflite_gate.model.sources import (
 from tflite_gate.pipeline.context import RunContext, special_data_files, special_file_problem
 from tflite_gate.pipeline.conversion import run_conversion
 from tflite_gate.pipeline.tflite_source import reference_source, run_tflite
-from tflite_gate.policy.load import resolve_inside
-from tflite_gate.policy.resolve import ModelConfig
-from tflite_gate.policy.schema import is_factory
+from tflite_gate.policy.plan import ModelPlan
 from tflite_gate.report.model import (
     ModelReport,
     Report,
@@ -20,9 +18,11 @@ from tflite_gate.report.model import (
 
 
 def run_model(
-    config: ModelConfig, model_report: ModelReport, report: Report, context: RunContext
+    plan: ModelPlan, model_report: ModelReport, report: Report, context: RunContext
 ) -> None:
-    path = None if is_factory(config.source) else resolve_inside(config.source, context.workspace)
+    """The model's source checked and classified, then converted (or read as a .tflite),
+    inspected, run and judged; what stops it early is a finding."""
+    config, path = plan.config, plan.source.path
     if path is not None and not path.exists():
         report.add(
             [
@@ -67,7 +67,7 @@ def run_model(
         report.add(unreadable_data)
         return
     model_report.source_kind = kind
-    reference = reference_source(config, report, context) if kind == "tflite" else None
+    reference = reference_source(plan, report, context) if kind == "tflite" else None
     unusable = kind == "tflite" and config.reference.value is not None and reference is None
     reference_kind = reference[0] if reference else ("unusable" if unusable else None)
     misplaced = checks.check_source_keys(config, kind, reference_kind)
@@ -76,9 +76,9 @@ def run_model(
         return
     first = len(report.findings)
     if kind == "tflite" and path is not None:
-        run_tflite(config, path, reference, model_report, report, context)
+        run_tflite(plan, path, reference, model_report, report, context)
     else:
-        run_conversion(config, kind, path, model_report, report, context)
+        run_conversion(plan, (kind, path), model_report, report, context)
     report.add(checks.check_classification_names(config, model_report))
     report.add(checks.check_skipped_thresholds(config, model_report))
     report.add(checks.check_uncompared_thresholds(config, model_report))

@@ -174,7 +174,7 @@ def _pick(loaded: LoadedPolicy, index: int, section: str, key: str, default: T) 
 def resolve_model(loaded: LoadedPolicy, index: int) -> ModelConfig:
     """Apply `defaults` to model `index`, key by key."""
     model = loaded.policy.models[index]
-    variants, variants_path = _pick_variants(loaded, index)
+    variants, variants_path = picked_variants(loaded, index)
     specs, target = _version_specs(loaded, index)
     return ModelConfig(
         index=index,
@@ -314,7 +314,7 @@ def _budgets(loaded: LoadedPolicy, index: int) -> dict[str, Any]:
     }
 
 
-def _pick_variants(loaded: LoadedPolicy, index: int) -> tuple[list[VariantSpec], PathKey]:
+def picked_variants(loaded: LoadedPolicy, index: int) -> tuple[list[VariantSpec], PathKey]:
     """The model's own list replaces the defaults' list as a whole (no merging by name)."""
     model = loaded.policy.models[index]
     for scope, settings in ((("models", index), model), (("defaults",), loaded.policy.defaults)):
