@@ -173,6 +173,7 @@ def _reused_or_converted(
 
 
 def load_evaluation(evaluation: EvaluationResult | None) -> tuple[Arrays | None, Arrays | None]:
+    """The evaluation inputs and reference outputs the worker saved; None, None if it failed."""
     if evaluation is None or not evaluation.ok:
         return None, None
     assert evaluation.inputs_path and evaluation.reference_path

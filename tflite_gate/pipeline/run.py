@@ -1,9 +1,9 @@
 """Run the stages in order; the only module that knows the order.
 
-policy → versions → for each model: source → conversion worker (variants,
-evaluation data, reference outputs) → inspection → interpreter workers per
-runtime → comparison → checks → Report. Every stage's failure for one model
-becomes findings for that model; the others still run."""
+policy → run plan (every model resolved once) → versions → for each model: source →
+conversion worker (variants, evaluation data, reference outputs) → inspection →
+interpreter workers per runtime → comparison → checks → Report. Every stage's failure
+for one model becomes findings for that model; the others still run."""
 
 from __future__ import annotations
 
@@ -116,22 +116,49 @@ def _check_models(
         loaded = load_policy(options.policy, options.workspace, policy_option=options.names.policy)
     plan = plan_run(loaded, options.workspace)
     report.policy = plan.display_path
-    _refuse_outputs_over_inputs(options, plan)  # before any other usage error writes one
-    artifacts = artifacts_path(options)
-    option = options.names.artifacts  # UnusablePlace below: a usage error, before model work
-    models = [model.name for model in plan.models]
-    reads = [options.policy, *plan.reads]
-    refuse_artifacts_over(reads, artifacts, models, options.workspace, option)
-    selected = select_models(plan, options.only, options.names.only)
-    _refuse_unknown_runtimes(selected, options.runtimes, options.names.runtime)
-    if options.only or options.runtimes:
-        names = [model.name for model in selected]
-        report.shard = Shard(models=names, runtimes=options.runtimes or None)
+    selected = _usable_selection(options, plan, report)
     baseline = _read_baseline(options)
     report.timings["policy"] = round(time.monotonic() - started, 3)
 
     versions = _version_findings(selected)  # a default's once, before the models
     report.add([finding for finding in versions if finding.model is None])
+    _run_models(selected, versions, report, options, progress)
+    if baseline is not None and options.baseline is not None:
+        configs = [model.config for model in selected]
+        _compare_with_baseline(report, baseline, str(options.baseline), configs)
+    report.suggestion = suggestion_for(report, plan.policy)
+    add_keep_float_snippets(report, plan.policy)
+    return options.fail_on or plan.fail_on
+
+
+def _usable_selection(options: CheckOptions, plan: RunPlan, report: Report) -> list[ModelPlan]:
+    """The models to check, once the usage errors a run can have before model work are
+    ruled out; a shard's report says which part of the run it is."""
+    _refuse_outputs_over_inputs(options, plan)  # before any other usage error writes one
+    models = [model.name for model in plan.models]
+    reads = [options.policy, *plan.reads]
+    # UnusablePlace: a usage error, before model work
+    refuse_artifacts_over(
+        reads, artifacts_path(options), models, options.workspace, options.names.artifacts
+    )
+    selected = select_models(plan, options.only, options.names.only)
+    _refuse_unknown_runtimes(selected, options.runtimes, options.names.runtime)
+    if options.only or options.runtimes:
+        names = [model.name for model in selected]
+        report.shard = Shard(models=names, runtimes=options.runtimes or None)
+    return selected
+
+
+def _run_models(
+    selected: list[ModelPlan],
+    versions: list[Finding],
+    report: Report,
+    options: CheckOptions,
+    progress: Progress,
+) -> None:
+    """Every selected model, sharing the scratch directory, the caches and the workers."""
+    artifacts = artifacts_path(options)
+    option = options.names.artifacts
     prepare_artifacts(artifacts, options.workspace, own=options.artifacts is None, option=option)
     scratch_directory = new_scratch_directory()
     cache_dir = options.cache_dir or default_cache_dir()
@@ -158,12 +185,6 @@ def _check_models(
             _check_in_parallel(selected, versions, report, context)
         finally:
             pool.close()
-    if baseline is not None and options.baseline is not None:
-        configs = [model.config for model in selected]
-        _compare_with_baseline(report, baseline, str(options.baseline), configs)
-    report.suggestion = suggestion_for(report, plan.policy)
-    add_keep_float_snippets(report, plan.policy)
-    return options.fail_on or plan.fail_on
 
 
 def _read_baseline(options: CheckOptions) -> Report | None:

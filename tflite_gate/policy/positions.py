@@ -35,6 +35,8 @@ def dotted(path: PathKey) -> str:
 
 @dataclass(frozen=True)
 class Mark:
+    """A place in the policy file, as editors and GitHub count it."""
+
     line: int  # 1-based
     column: int  # 1-based
 
