@@ -78,11 +78,11 @@ class RuntimePlan:
     workspace, wherever the gate was started from.
     """
 
+    location: Location | None  # None: the built-in default
     name: str  # as findings and the report name it
     requirement: str | None  # None: the runtime installed next to the gate
-    location: Location | None  # None: the built-in default
+    module: str | None = None  # the module with its `Interpreter`, if not the known one
     extra: tuple[str, ...] = ()  # the entry's `with`
-    module: str | None = None
     custom_op_registerers: tuple[str, ...] = ()
     custom_op_libraries: tuple[str, ...] = ()
 
