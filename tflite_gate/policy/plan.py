@@ -140,8 +140,8 @@ def plan_model(loaded: LoadedPolicy, index: int, workspace: Path) -> ModelPlan:
         source=_source_plan(config.source, config.source_location, workspace),
         reference=_reference_plan(config.reference, workspace),
         data=DataPlan(
-            calibration=data_source_plan(config.calibration, workspace),
-            evaluation=data_source_plan(config.evaluation, workspace),
+            calibration=_data_source_plan(config.calibration, workspace),
+            evaluation=_data_source_plan(config.evaluation, workspace),
             samples=config.samples,
         ),
         variants=tuple(_variant_plans(loaded, index)),
@@ -164,7 +164,7 @@ def _reference_plan(reference: Setting[str | None], workspace: Path) -> SourcePl
     return _source_plan(reference.value, reference.location, workspace)
 
 
-def data_source_plan(
+def _data_source_plan(
     setting: Setting[str | GenerateSource | None], workspace: Path
 ) -> DataSourcePlan | None:
     """A `calibration` or `evaluation` value as the kind of source it names."""
