@@ -16,8 +16,8 @@ from tflite_gate.findings import Finding, make_finding
 from tflite_gate.judge import checks
 from tflite_gate.model.workspace_code import factory_files
 from tflite_gate.pipeline.requests import ModelRequests
+from tflite_gate.policy.plan import ModelPlan
 from tflite_gate.policy.resolve import ModelConfig
-from tflite_gate.policy.schema import is_factory
 from tflite_gate.report.model import (
     Report,
 )
@@ -169,14 +169,17 @@ def special_file_problem(raw: str, path: Path | None, context: RunContext) -> st
     return None
 
 
-def special_data_files(config: ModelConfig, context: RunContext) -> list[Finding]:
+def special_data_files(plan: ModelPlan, context: RunContext) -> list[Finding]:
     """A data generator's module that is a FIFO or a device: data-invalid at its data line."""
-    findings = []
-    for role, setting in (("calibration", config.calibration), ("evaluation", config.evaluation)):
-        value = setting.value
-        if not isinstance(value, str) or not is_factory(value):
+    config = plan.config
+    findings: list[Finding] = []
+    for role, source in (
+        ("calibration", plan.data.calibration),
+        ("evaluation", plan.data.evaluation),
+    ):
+        if source is None or source.factory is None:
             continue
-        problem = special_file_problem(value, None, context)
+        problem = special_file_problem(source.factory, None, context)
         if problem is not None:
             findings.append(
                 make_finding(

@@ -69,7 +69,7 @@ def _source_kind(plan: ModelPlan, report: Report, context: RunContext) -> Source
     if special is not None:
         report.add(_refused(config, "model-load-failed", special))
         return None
-    unreadable_data = special_data_files(config, context)
+    unreadable_data = special_data_files(plan, context)
     if unreadable_data:
         report.add(unreadable_data)
         return None
