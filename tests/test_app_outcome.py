@@ -15,7 +15,7 @@ from tflite_gate.app.outcome import (
     policy_error_outcome,
     usage_outcome,
 )
-from tflite_gate.policy.load import PolicyError, PolicyIssue
+from tflite_gate.policy.errors import PolicyError, PolicyIssue
 from tflite_gate.support.output_paths import Output, PathProblem
 from tflite_gate.support.run_options import CheckOptions
 

@@ -27,18 +27,18 @@ from tflite_builder import build_model, builtin
 
 from tflite_gate.findings import Location
 from tflite_gate.model.data import DataError, load_source
-from tflite_gate.pipeline.execution import runtime_spec
-from tflite_gate.policy.load import (
+from tflite_gate.policy.errors import PolicyError
+from tflite_gate.policy.load import load_policy
+from tflite_gate.policy.plan import runtime_plan
+from tflite_gate.policy.resolve import resolve_model
+from tflite_gate.policy.schema import RuntimeEntry
+from tflite_gate.run.protocol import SourceSpec, TensorSpec
+from tflite_gate.support.environment import (
     MAX_DEFAULT_MEMORY_MB,
     MIN_DEFAULT_MEMORY_MB,
-    PolicyError,
-    RuntimeEntry,
     default_memory_mb,
-    load_policy,
     machine_memory_mb,
-    resolve_model,
 )
-from tflite_gate.run.protocol import SourceSpec, TensorSpec
 
 POLICY = "tflite-gate.yml"
 GATE = (sys.executable, "-m", "tflite_gate", "check")
@@ -262,8 +262,8 @@ def test_with_paths_are_installed_from_the_workspace(tmp_path: Path) -> None:
     item = RuntimeEntry.model_validate(
         {"requirement": "tflite-runtime==2.14.0", "with": ["numpy<2", "wheels/extra.whl"]}
     )
-    spec = runtime_spec(item, tmp_path)
-    assert spec.extra == ("numpy<2", str(tmp_path.resolve() / "wheels" / "extra.whl"))
+    runtime = runtime_plan(item, tmp_path)
+    assert runtime.extra == ("numpy<2", str(tmp_path.resolve() / "wheels" / "extra.whl"))
 
 
 # --------------------------------------------------------------------------- data directories
@@ -326,30 +326,6 @@ def test_gate_reports_a_data_link_leading_outside_as_data_invalid(tmp_path: Path
 
 
 # --------------------------------------------------------------------------- memory limit
-
-
-@pytest.mark.parametrize(
-    ("total_mb", "expected"),
-    [
-        (None, MAX_DEFAULT_MEMORY_MB),  # unknown machine: the cap
-        (1536, MIN_DEFAULT_MEMORY_MB),  # a tiny machine still fits TensorFlow
-        (7168, 3584),  # a 7 GB runner: half
-        (16384, 8192),
-        (262144, MAX_DEFAULT_MEMORY_MB),  # a big shared machine: capped
-    ],
-)
-def test_default_memory_limit_is_half_the_machine_capped(
-    total_mb: int | None, expected: int
-) -> None:
-    assert default_memory_mb(total_mb) == expected
-
-
-def test_machine_memory_is_read_and_no_more_than_physical_memory() -> None:
-    with open("/proc/meminfo", encoding="ascii") as meminfo:
-        total_kb = next(int(line.split()[1]) for line in meminfo if line.startswith("MemTotal:"))
-    measured = machine_memory_mb()
-    assert measured is not None
-    assert 0 < measured <= total_kb // 1024 + 1
 
 
 def test_every_model_gets_a_memory_limit_by_default(tmp_path: Path) -> None:

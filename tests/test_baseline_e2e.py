@@ -14,7 +14,8 @@ from tflite_builder import build_model, builtin
 
 from tflite_gate.judge.baseline import variant_change
 from tflite_gate.judge.checks import check_regressions, metric_worsening
-from tflite_gate.policy.load import load_policy, resolve_model
+from tflite_gate.policy.load import load_policy
+from tflite_gate.policy.resolve import resolve_model
 from tflite_gate.report.model import (
     Inspection,
     MetricChange,

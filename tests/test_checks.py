@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from tflite_gate.judge import checks
-from tflite_gate.policy.load import ModelConfig, load_policy, resolve_model
+from tflite_gate.policy.load import load_policy
+from tflite_gate.policy.resolve import ModelConfig, resolve_model
 from tflite_gate.report.model import (
     ConverterError,
     Inspection,

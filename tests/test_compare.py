@@ -22,7 +22,7 @@ from tflite_gate.judge.compare import (
     tightest_passing,
     violations,
 )
-from tflite_gate.policy.load import Thresholds
+from tflite_gate.policy.schema import Thresholds
 from tflite_gate.report.model import OutputMetrics, ThresholdViolation
 
 NAN, INF = math.nan, math.inf

@@ -21,7 +21,8 @@ from conftest import run_gate
 from outlier_model import OUTLIER_MODEL
 
 from tflite_gate.judge.suggest import merge
-from tflite_gate.policy.load import PolicyError, load_policy
+from tflite_gate.policy.errors import PolicyError
+from tflite_gate.policy.load import load_policy
 
 
 def _outlier(workspace: Path, variant: str) -> None:

@@ -173,10 +173,10 @@ def test_a_bug_in_one_models_check_spares_the_others(
     )
     real = pipeline.run_model
 
-    def buggy(config: pipeline.ModelConfig, *rest: object) -> None:
-        if config.name == "broken":
+    def buggy(plan: pipeline.ModelPlan, *rest: object) -> None:
+        if plan.name == "broken":
             raise TypeError("unsupported operand type(s) for +: 'int' and 'str'")
-        real(config, *rest)  # type: ignore[arg-type]
+        real(plan, *rest)  # type: ignore[arg-type]
 
     monkeypatch.setattr(pipeline, "run_model", buggy)
     report_path = workspace / "r.json"

@@ -8,7 +8,8 @@ import pytest
 import yaml
 
 from tflite_gate.cli import main
-from tflite_gate.policy.load import PolicyError, load_policy
+from tflite_gate.policy.errors import PolicyError
+from tflite_gate.policy.load import load_policy
 from tflite_gate.report.markdown import render_markdown
 from tflite_gate.report.model import Report
 from tflite_gate.report.sarif import to_sarif

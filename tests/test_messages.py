@@ -14,7 +14,8 @@ from tflite_builder import SIGNATURE_INPUT_NAME, build_model, builtin
 
 from tflite_gate.findings import Finding, Location, group_across_variants
 from tflite_gate.judge import checks
-from tflite_gate.policy.load import ModelConfig, load_policy, resolve_model
+from tflite_gate.policy.load import load_policy
+from tflite_gate.policy.resolve import ModelConfig, resolve_model
 from tflite_gate.report.github import annotation_commands
 from tflite_gate.report.junit import to_junit_xml
 from tflite_gate.report.markdown import render_markdown

@@ -23,8 +23,11 @@ from tflite_builder import (
 )
 
 from tflite_gate.pipeline.context import RunContext
-from tflite_gate.pipeline.execution import execute_variant, runtime_run, runtime_spec
-from tflite_gate.policy.load import ModelConfig, load_policy, resolve_model
+from tflite_gate.pipeline.execution import execute_variant, runtime_run
+from tflite_gate.pipeline.requests import ModelRequests, model_requests
+from tflite_gate.policy.load import load_policy
+from tflite_gate.policy.plan import plan_run
+from tflite_gate.policy.resolve import ModelConfig
 from tflite_gate.report.model import EnvironmentInfo, Report, Tool, VariantReport
 from tflite_gate.run.runner import Arrays, MemoryUse, RunJob, RunnerNeeds, RunOutcome, RunResult
 from tflite_gate.tflite.facts import inspect_model
@@ -64,10 +67,17 @@ class EchoRunner:
         )
 
 
+def _requests(tmp_path: Path) -> ModelRequests:
+    (tmp_path / "tflite-gate.yml").write_text(POLICY)
+    [model] = plan_run(load_policy(tmp_path / "tflite-gate.yml", tmp_path), tmp_path).models
+    return model_requests(model)
+
+
 @pytest.fixture
 def config(tmp_path: Path) -> ModelConfig:
     (tmp_path / "tflite-gate.yml").write_text(POLICY)
-    return resolve_model(load_policy(tmp_path / "tflite-gate.yml", tmp_path), 0)
+    [model] = plan_run(load_policy(tmp_path / "tflite-gate.yml", tmp_path), tmp_path).models
+    return model.config
 
 
 def _context(tmp_path: Path, config: ModelConfig, runner: EchoRunner) -> RunContext:
@@ -79,8 +89,9 @@ def _context(tmp_path: Path, config: ModelConfig, runner: EchoRunner) -> RunCont
         cache_dir=tmp_path / "cache",
         progress=said.append,
     )
-    spec = runtime_spec(config.runtimes.value[0], tmp_path)
-    context.runtimes[spec] = runner
+    requests = _requests(tmp_path)
+    context.requests[config.name] = requests
+    context.runtimes[requests.runtimes[0]] = runner
     return context
 
 
@@ -147,7 +158,7 @@ def test_every_outcome_a_runner_can_give_has_a_status_in_the_report(
 ) -> None:
     runner = EchoRunner()
     context = _context(tmp_path, config, runner)
-    spec = runtime_spec(config.runtimes.value[0], tmp_path)
+    spec = context.requests_for(config).runtimes[0]
     variant = VariantReport(name="v", quantization="none", io="float32", status="converted")
     result = RunResult(status=outcome, phase=None, sample=None, signal=None, message="m")
     run = runtime_run(config, spec, runner, result, variant, context)

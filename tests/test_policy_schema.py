@@ -1,4 +1,5 @@
-"""The policy's JSON Schema: shipped, generated from the models, and right about real policies."""
+"""The policy's JSON Schema: shipped, generated from the models, right about real policies;
+and what a source or a runtime entry names."""
 
 from __future__ import annotations
 
@@ -17,7 +18,15 @@ from hypothesis import strategies as st
 
 from tflite_gate.app.schema import policy_schema, schema_text, shipped_file
 from tflite_gate.cli import main
-from tflite_gate.policy.load import PolicyError, load_policy
+from tflite_gate.policy.errors import PolicyError
+from tflite_gate.policy.load import load_policy
+from tflite_gate.policy.schema import (
+    DEFAULT_RUNTIME,
+    RuntimeEntry,
+    is_factory,
+    looks_like_path,
+    runtime_name,
+)
 
 EXAMPLES = sorted((REPO / "examples").glob("*.yml"))
 
@@ -153,3 +162,42 @@ def test_the_gate_and_the_shipped_schema_accept_the_same_values(
     except PolicyError:
         gate_accepts = False
     assert gate_accepts == schema_accepts, text
+
+
+# --------------------------------------------------------------------------- what entries name
+
+
+@pytest.mark.parametrize(
+    ("source", "factory"),
+    [
+        ("pkg.models:build", True),
+        ("build_model:make", True),
+        ("models/a.keras", False),
+        ("pkg.models:build:extra", False),
+        ("C:/models/a.keras", False),
+    ],
+)
+def test_a_factory_is_a_module_and_a_function(source: str, factory: bool) -> None:
+    assert is_factory(source) is factory
+
+
+@pytest.mark.parametrize(
+    ("requirement", "path"),
+    [
+        ("tflite-runtime==2.14.0", False),
+        ("wheels/tflite_runtime.whl", True),
+        ("./vendored/runtime", True),
+        ("runtime-2.14-py3-none-any.whl", True),  # an archive, even without a directory
+        ("https://example.org/runtime.whl", False),  # a URL is pip's to fetch, not a path
+        ("file:wheels/runtime.whl", False),  # refused by the loader as a file: URL
+    ],
+)
+def test_a_requirement_is_a_path_as_pip_reads_it(requirement: str, path: bool) -> None:
+    assert looks_like_path(requirement) is path
+
+
+def test_a_runtime_is_named_by_its_requirement_and_its_registerers() -> None:
+    assert runtime_name(" tflite-runtime==2.14.0 ") == "tflite-runtime==2.14.0"
+    assert runtime_name(RuntimeEntry(requirement=DEFAULT_RUNTIME)) == DEFAULT_RUNTIME
+    entry = RuntimeEntry(requirement=DEFAULT_RUNTIME, custom_op_registerers=["A", "pkg.ops:b"])
+    assert runtime_name(entry) == "ai-edge-litert + A + pkg.ops:b"

@@ -30,7 +30,9 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from tflite_gate.judge import checks
-from tflite_gate.policy.load import PolicyError, load_policy, resolve_model
+from tflite_gate.policy.errors import PolicyError
+from tflite_gate.policy.load import load_policy
+from tflite_gate.policy.resolve import resolve_model
 from tflite_gate.report.model import VariantReport
 from tflite_gate.tflite.facts import InvalidModelError, inspect_model
 

@@ -20,10 +20,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tflite_gate.policy.schema import DEFAULT_RUNTIME
 from tflite_gate.run.interpreter import run_interpreter
 from tflite_gate.run.runtimes import (
     _SMOKE_MODEL_B64,
-    DEFAULT_RUNTIME,
     RuntimeSpec,
     RuntimeUnavailable,
     _environment_key,

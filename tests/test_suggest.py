@@ -36,7 +36,9 @@ from tflite_gate.judge.suggest import (
     suggestion_for,
     verify,
 )
-from tflite_gate.policy.load import LoadedPolicy, Policy, load_policy, resolve_model
+from tflite_gate.policy.load import LoadedPolicy, load_policy
+from tflite_gate.policy.resolve import resolve_model
+from tflite_gate.policy.schema import Policy
 from tflite_gate.report.markdown import render_markdown
 from tflite_gate.report.model import (
     LayerDiagnosis,

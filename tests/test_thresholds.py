@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from tflite_gate.judge.thresholds import plan_output
-from tflite_gate.policy.load import ModelConfig, load_policy, resolve_model
+from tflite_gate.policy.load import load_policy
+from tflite_gate.policy.resolve import ModelConfig, resolve_model
 from tflite_gate.report.model import TensorInfo
 
 SOFTMAX_HEAD = TensorInfo(name="probs", shape=[1, 10], dtype="float32", producer="SOFTMAX")
@@ -93,7 +94,7 @@ def test_other_thresholds_apply_to_every_output(tmp_path: Path, defaults: str) -
 
 
 def test_the_classification_key_is_validated_as_a_list_of_names(tmp_path: Path) -> None:
-    from tflite_gate.policy.load import PolicyError
+    from tflite_gate.policy.errors import PolicyError
 
     with pytest.raises(PolicyError, match="classification"):
         _config(tmp_path, "classification: coords\n")

@@ -24,7 +24,8 @@ from tflite_builder import build_model, builtin
 
 from tflite_gate.judge.checks import check_run
 from tflite_gate.model.data import DataError, load_directory, load_npz
-from tflite_gate.policy.load import load_policy, resolve_model
+from tflite_gate.policy.load import load_policy
+from tflite_gate.policy.resolve import resolve_model
 from tflite_gate.report.model import RuntimeRun, VariantReport
 from tflite_gate.run.protocol import TensorSpec
 

@@ -20,7 +20,8 @@ from tflite_gate.app.outcome import (
     policy_error_outcome,
     usage_outcome,
 )
-from tflite_gate.policy.load import PolicyError, display_path_for, load_policy
+from tflite_gate.policy.errors import PolicyError
+from tflite_gate.policy.load import display_path_for, load_policy
 from tflite_gate.report.model import Report
 from tflite_gate.rules import make_finding
 from tflite_gate.support.cancel import Cancelled, cancellable

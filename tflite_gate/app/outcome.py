@@ -13,7 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from tflite_gate.findings import Location
-from tflite_gate.policy.load import PolicyError, PolicyIssue, display_path_for
+from tflite_gate.policy.errors import PolicyError, PolicyIssue
+from tflite_gate.policy.load import display_path_for
 from tflite_gate.report.model import Report
 from tflite_gate.rules import make_finding
 from tflite_gate.support.environment import new_report

@@ -15,7 +15,7 @@ from typing import Any, Literal
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import core_schema
 
-from tflite_gate.policy.load import Policy
+from tflite_gate.policy.schema import Policy
 from tflite_gate.report.json_report import report_schema
 
 SchemaName = Literal["policy", "report"]

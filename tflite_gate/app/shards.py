@@ -27,13 +27,10 @@ from tflite_gate.app.outcome import (
     usage_outcome,
 )
 from tflite_gate.findings import Finding, Location
-from tflite_gate.policy.load import (
-    LoadedPolicy,
-    PolicyError,
-    load_policy,
-    resolve_model,
-    runtime_name,
-)
+from tflite_gate.policy.errors import PolicyError
+from tflite_gate.policy.load import LoadedPolicy, load_policy
+from tflite_gate.policy.resolve import resolve_model
+from tflite_gate.policy.schema import runtime_name
 from tflite_gate.report.json_report import ReportFileError, read_json_report
 from tflite_gate.report.model import ModelReport, Report, Shard, VariantReport, first_stop
 from tflite_gate.rules import make_finding

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from tflite_gate.app.outcome import EXIT_INTERNAL, EXIT_PASS, EXIT_USAGE, internal_error_message
 from tflite_gate.findings import Finding, Severity
-from tflite_gate.policy.load import LoadedPolicy, PolicyError, load_policy
+from tflite_gate.policy.errors import PolicyError
+from tflite_gate.policy.load import LoadedPolicy, load_policy
 from tflite_gate.report.json_report import ReportFileError, read_json_report
 from tflite_gate.report.model import Report
 from tflite_gate.support.run_options import CheckOptions

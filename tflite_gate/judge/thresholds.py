@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from tflite_gate.judge.compare import OutputPlan, has_classes
 from tflite_gate.model.data import sample_shape
-from tflite_gate.policy.load import ThresholdPlan
+from tflite_gate.policy.resolve import ThresholdPlan
 from tflite_gate.report.model import SkippedThreshold, TensorInfo
 
 CLASSIFIER_OPS = frozenset({"SOFTMAX", "LOG_SOFTMAX"})

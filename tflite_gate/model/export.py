@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from tflite_gate.model.signatures import Pack
-from tflite_gate.model.sources import SERVING_KEY
 from tflite_gate.run.protocol import TensorSpec
+from tflite_gate.tflite.facts import SERVING_KEY
 
 
 def keras_serve(model: Any, pack: Pack) -> Callable[..., Any]:

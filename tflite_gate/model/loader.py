@@ -18,7 +18,7 @@ from typing import Any
 from tflite_gate.model.export import keras_serve, save_function, save_keras, write_saved_model
 from tflite_gate.model.input_pairing import PairingError, pair_inputs
 from tflite_gate.model.signatures import build_by_calling, function_specs, keras_specs
-from tflite_gate.model.sources import SERVING_KEY, SourceError, apply_input_shapes, written_by
+from tflite_gate.model.sources import SourceError, apply_input_shapes, written_by
 from tflite_gate.model.workspace_code import (
     LayerSites,
     describe_exception,
@@ -30,6 +30,7 @@ from tflite_gate.model.workspace_code import (
 )
 from tflite_gate.report.model import SourceKind
 from tflite_gate.run.protocol import TensorSpec
+from tflite_gate.tflite.facts import SERVING_KEY
 
 
 @dataclass

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from tflite_gate.report.model import SourceKind, WrittenBy
 from tflite_gate.run.protocol import TensorSpec
+from tflite_gate.tflite.facts import SERVING_KEY
 
-SERVING_KEY = "serving_default"
 _KIND_BY_SUFFIX: dict[str, SourceKind] = {
     ".keras": "keras",
     ".h5": "h5",

@@ -15,10 +15,9 @@ from tflite_gate.convert.cache import ConversionCache
 from tflite_gate.findings import Finding
 from tflite_gate.judge import checks
 from tflite_gate.model.workspace_code import factory_files
-from tflite_gate.policy.load import (
-    ModelConfig,
-    is_factory,
-)
+from tflite_gate.pipeline.requests import ModelRequests
+from tflite_gate.policy.plan import ModelPlan
+from tflite_gate.policy.resolve import ModelConfig
 from tflite_gate.report.model import (
     Report,
 )
@@ -67,10 +66,17 @@ class RunContext:
     names: OptionNames = field(default_factory=OptionNames)
     runtimes: dict[RuntimeSpec, PreparedRunner | RuntimeUnavailable] = field(default_factory=dict)
     unavailable_reported: set[tuple[str, RuntimeSpec]] = field(default_factory=set)
+    # By model name: what each model's workers are told, built from the plan before
+    # any model work.
+    requests: dict[str, ModelRequests] = field(default_factory=dict)
 
     def places(self, config: ModelConfig) -> ModelPlaces:
         """Where this model's check writes, in scratch and in artifacts."""
         return ModelPlaces.of(self.scratch, self.artifacts, config.index, config.name)
+
+    def requests_for(self, config: ModelConfig) -> ModelRequests:
+        """The model's data sources and runtimes as its workers take them."""
+        return self.requests[config.name]
 
     def relative(self, path: Path) -> str:
         """`path` relative to the workspace, as reports and annotations name files."""
@@ -159,14 +165,17 @@ def special_file_problem(raw: str, path: Path | None, context: RunContext) -> st
     return None
 
 
-def special_data_files(config: ModelConfig, context: RunContext) -> list[Finding]:
+def special_data_files(plan: ModelPlan, context: RunContext) -> list[Finding]:
     """A data generator's module that is a FIFO or a device: data-invalid at its data line."""
-    findings = []
-    for role, setting in (("calibration", config.calibration), ("evaluation", config.evaluation)):
-        value = setting.value
-        if not isinstance(value, str) or not is_factory(value):
+    config = plan.config
+    findings: list[Finding] = []
+    for role, source in (
+        ("calibration", plan.data.calibration),
+        ("evaluation", plan.data.evaluation),
+    ):
+        if source is None or source.factory is None:
             continue
-        problem = special_file_problem(value, None, context)
+        problem = special_file_problem(source.factory, None, context)
         if problem is not None:
             findings.append(
                 make_finding(

@@ -26,12 +26,9 @@ from tflite_gate.pipeline.context import (
 )
 from tflite_gate.pipeline.diagnosis import diagnose_variant
 from tflite_gate.pipeline.execution import execute_variant
-from tflite_gate.policy.load import (
-    GenerateSource,
-    ModelConfig,
-    is_factory,
-    resolve_inside,
-)
+from tflite_gate.pipeline.requests import conversion_request
+from tflite_gate.policy.plan import ModelPlan
+from tflite_gate.policy.resolve import ModelConfig
 from tflite_gate.report.model import (
     CacheUse,
     ModelReport,
@@ -45,9 +42,6 @@ from tflite_gate.rules import make_finding
 from tflite_gate.run.protocol import (
     ConversionRequest,
     EvaluationResult,
-    KeepFloat,
-    SourceSpec,
-    VariantRequest,
 )
 from tflite_gate.support.files import copy_file_atomic, disk_problem
 from tflite_gate.support.run_options import (
@@ -56,70 +50,20 @@ from tflite_gate.support.run_options import (
 from tflite_gate.tflite.facts import InvalidModelError, inspect_model
 
 
-def source_spec(value: str | GenerateSource | None, workspace: Path) -> SourceSpec | None:
-    """The policy's data source as plain data for a worker."""
-    if value is None:
-        return None
-    if isinstance(value, GenerateSource):
-        options = value.generate
-        return SourceSpec(
-            kind="generate",
-            seed=options.seed,
-            count=options.count,
-            low=options.low,
-            high=options.high,
-        )
-    if is_factory(value):
-        return SourceSpec(kind="generator", factory=value)
-    resolved = resolve_inside(value, workspace)
-    kind = "npz" if value.endswith(".npz") else "dir"
-    return SourceSpec(kind=kind, path=str(resolved) if resolved else value)
-
-
-def conversion_request(
-    config: ModelConfig, kind: SourceKind, path: Path | None, context: RunContext
-) -> ConversionRequest:
-    """What the conversion worker needs for this model, as plain data (no policy)."""
-    calibration = source_spec(config.calibration.value, context.workspace)
-    evaluation = source_spec(config.evaluation.value, context.workspace)
-    return ConversionRequest(
-        workspace=str(context.workspace.resolve()),
-        scratch=str(context.places(config).conversion),
-        source_kind=kind,
-        source=config.source,
-        source_path=str(path) if path else None,
-        input_shapes=config.input_shapes,
-        signature=config.signature,
-        safe_mode=config.safe_mode,
-        select_tf_ops=config.select_tf_ops.value,
-        allow_custom_ops=bool(config.custom_ops.value),
-        variants=[
-            VariantRequest(
-                name=v.name,
-                quantization=v.quantization,
-                io=v.io,
-                keep_float=KeepFloat(nodes=v.keep_float.nodes, ops=v.keep_float.ops)
-                if v.keep_float
-                else None,
-            )
-            for v in config.variants
-        ],
-        calibration=calibration,
-        evaluation=evaluation,
-        samples=config.samples.value,
-    )
-
-
 def run_conversion(
-    config: ModelConfig,
-    kind: SourceKind,
-    path: Path | None,
+    plan: ModelPlan,
+    source: tuple[SourceKind, Path | None],
     model_report: ModelReport,
     report: Report,
     context: RunContext,
 ) -> None:
-    request = conversion_request(config, kind, path, context)
-    work = f"{len(config.variants)} variant(s)"
+    """The model's `source` (kind, path) converted into its variants, each inspected, run
+    on every runtime and judged; a quantized one that breaks a threshold is diagnosed."""
+    config = plan.config
+    scratch = context.places(config).conversion
+    requests = context.requests_for(config)
+    request = conversion_request(plan, requests, source, context.workspace, scratch)
+    work = f"{len(plan.variants)} variant(s)"
     result = convert(config, request, work, model_report, context)
     reused = model_report.cache is not None and model_report.cache.status == "reused"
     model_report.timings["load+convert"] = round(result.duration_s, 3)
@@ -143,7 +87,7 @@ def run_conversion(
     inputs, reference = load_evaluation(evaluation)
     if evaluation is not None and evaluation.ok and not reused:
         model_report.timings["reference"] = round(evaluation.duration_s, 3)
-    for position, spec in enumerate(config.variants):
+    for position, spec in enumerate(planned.spec for planned in plan.variants):
         outcome = result.variants[spec.name]
         variant = VariantReport(
             name=spec.name,
@@ -230,6 +174,7 @@ def _reused_or_converted(
 
 
 def load_evaluation(evaluation: EvaluationResult | None) -> tuple[Arrays | None, Arrays | None]:
+    """The evaluation inputs and reference outputs the worker saved; None, None if it failed."""
     if evaluation is None or not evaluation.ok:
         return None, None
     assert evaluation.inputs_path and evaluation.reference_path

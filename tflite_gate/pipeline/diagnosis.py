@@ -9,11 +9,8 @@ from tflite_gate.model.data import (
     save_npz,
 )
 from tflite_gate.pipeline.context import Arrays, RunContext
-from tflite_gate.pipeline.execution import judge, run_on, runtime_run, runtime_spec
-from tflite_gate.policy.load import (
-    ModelConfig,
-    runtime_name,
-)
+from tflite_gate.pipeline.execution import judge, run_on, runtime_run
+from tflite_gate.policy.resolve import ModelConfig
 from tflite_gate.report.model import (
     RuntimeRun,
     VariantReport,
@@ -43,9 +40,8 @@ def diagnose_variant(
     broken = needs_diagnosis(variant)
     if broken is None:
         return
-    names = [runtime_name(item) for item in config.runtimes.value]
-    runtime_position = names.index(broken.runtime)
-    spec = runtime_spec(config.runtimes.value[runtime_position], context.workspace)
+    runtimes = context.requests_for(config).runtimes
+    spec = next(spec for spec in runtimes if spec.name == broken.runtime)
     runtime = context.runtimes.get(spec)
     if runtime is None or isinstance(runtime, RuntimeUnavailable):  # it ran: prepared
         return

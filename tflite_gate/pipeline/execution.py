@@ -9,12 +9,8 @@ from tflite_gate.judge import checks
 from tflite_gate.judge.compare import OutputPlan, compare_run
 from tflite_gate.judge.thresholds import plan_output
 from tflite_gate.pipeline.context import Arrays, RunContext, environment_finding
-from tflite_gate.policy.load import (
-    ModelConfig,
-    RuntimeEntry,
-    resolve_inside,
-    runtime_name,
-)
+from tflite_gate.policy.resolve import ModelConfig
+from tflite_gate.policy.schema import runtime_name
 from tflite_gate.report.model import (
     OutputMetrics,
     Report,
@@ -34,9 +30,7 @@ from tflite_gate.run.runner import (
 )
 from tflite_gate.run.runners import runner_for
 from tflite_gate.run.runtimes import (
-    DEFAULT_RUNTIME,
     RuntimeSpec,
-    looks_like_path,
 )
 from tflite_gate.support.layout import (
     runtime_directories,
@@ -44,40 +38,6 @@ from tflite_gate.support.layout import (
 from tflite_gate.support.run_options import (
     ResultLine,
 )
-
-
-def runtime_spec(item: str | RuntimeEntry, workspace: Path) -> RuntimeSpec:
-    """A policy `runtimes` entry as a runtime to prepare; `ai-edge-litert` is the gate's own.
-
-    An entry for `ai-edge-litert` without `with` is the gate's own too (it may add a
-    module or custom-op registerers, which need no environment of their own). Local
-    paths are relative to the workspace, like every path in the policy.
-    """
-    if not isinstance(item, RuntimeEntry):
-        requirement = item.strip()
-        if requirement == DEFAULT_RUNTIME:
-            return RuntimeSpec(name=DEFAULT_RUNTIME, requirement=None)
-        if looks_like_path(requirement):
-            requirement = str(resolve_inside(requirement, workspace) or requirement)
-        return RuntimeSpec(name=runtime_name(item), requirement=requirement)
-    requirement = item.requirement
-    if looks_like_path(requirement):
-        requirement = str(resolve_inside(requirement, workspace) or requirement)
-    own = requirement == DEFAULT_RUNTIME and not item.with_
-    return RuntimeSpec(
-        name=runtime_name(item),
-        requirement=None if own else requirement,
-        extra=tuple(
-            str(resolve_inside(extra, workspace) or extra) if looks_like_path(extra) else extra
-            for extra in item.with_
-        ),
-        module=item.module,
-        custom_op_registerers=tuple(item.custom_op_registerers),
-        custom_op_libraries=tuple(
-            str(resolve_inside(library, workspace) or library)
-            for library in item.custom_op_libraries
-        ),
-    )
 
 
 def runtime_for(
@@ -146,17 +106,17 @@ def execute_variant(
     fails as a bad conversion does. A shard that leaves the first runtime to another
     shard still runs it, for its outputs only, so shards judge as one run does.
     """
-    runtimes = config.runtimes.value
+    runtimes = context.requests_for(config).runtimes
     by_first = compare_runtimes and reference is None and len(runtimes) > 1
     compared_with: str | None = None
-    for runtime_position, item in enumerate(runtimes):
-        ours = not context.only_runtimes or runtime_name(item) in context.only_runtimes
+    for runtime_position, spec in enumerate(runtimes):
+        ours = not context.only_runtimes or spec.name in context.only_runtimes
         first = by_first and runtime_position == 0
         if not (ours or first):
             continue  # another shard's
         where = report if ours else _aside(report)
         run, result = _run_variant_on(
-            config, item, runtime_position, (position, variant), model, inputs, where, context
+            config, spec, runtime_position, (position, variant), model, inputs, where, context
         )
         outputs = result.outputs if result is not None and result.ok else None
         if first:
@@ -184,7 +144,7 @@ def _aside(report: Report) -> Report:
 
 def _run_variant_on(
     config: ModelConfig,
-    item: str | RuntimeEntry,
+    spec: RuntimeSpec,
     runtime_position: int,
     at: tuple[int, VariantReport],
     model: Path,
@@ -194,7 +154,6 @@ def _run_variant_on(
 ) -> tuple[RuntimeRun, RunResult | None]:
     """The variant (position, report) executed on one runtime, and how it went (None: not run)."""
     position, variant = at
-    spec = runtime_spec(item, context.workspace)
     prepared = runtime_for(spec, config, report, context)
     if prepared is None:
         return RuntimeRun(runtime=spec.name, status="unavailable"), None

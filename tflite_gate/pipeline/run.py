@@ -1,9 +1,9 @@
 """Run the stages in order; the only module that knows the order.
 
-policy → versions → for each model: source → conversion worker (variants,
-evaluation data, reference outputs) → inspection → interpreter workers per
-runtime → comparison → checks → Report. Every stage's failure for one model
-becomes findings for that model; the others still run."""
+policy → run plan (every model resolved once) → versions → for each model: source →
+conversion worker (variants, evaluation data, reference outputs) → inspection →
+interpreter workers per runtime → comparison → checks → Report. Every stage's failure
+for one model becomes findings for that model; the others still run."""
 
 from __future__ import annotations
 
@@ -27,17 +27,10 @@ from tflite_gate.pipeline.context import (
     serialized,
 )
 from tflite_gate.pipeline.model_run import run_model
-from tflite_gate.policy.load import (
-    LoadedPolicy,
-    ModelConfig,
-    ModelSpec,
-    RuntimeEntry,
-    is_factory,
-    load_policy,
-    resolve_inside,
-    resolve_model,
-    runtime_name,
-)
+from tflite_gate.pipeline.requests import model_requests
+from tflite_gate.policy.load import LoadedPolicy, load_policy
+from tflite_gate.policy.plan import ModelPlan, RunPlan, plan_run
+from tflite_gate.policy.resolve import ModelConfig
 from tflite_gate.report.json_report import ReportFileError, read_json_report
 from tflite_gate.report.model import (
     ModelReport,
@@ -66,16 +59,16 @@ from tflite_gate.support.run_options import (
 )
 
 
-def select_models(loaded: LoadedPolicy, only: list[str], option: str = "--only") -> list[int]:
-    """Indices of the models to run; `only` names that are not in the policy are an error."""
-    names = [model.name for model in loaded.policy.models]
+def select_models(plan: RunPlan, only: list[str], option: str = "--only") -> list[ModelPlan]:
+    """The models to run; `only` names that are not in the policy are an error."""
+    names = [model.name for model in plan.models]
     unknown = [name for name in only if name not in names]
     if unknown:
         raise UsageError(
             f"{option} names unknown model(s) {', '.join(unknown)}; the policy has: "
             f"{', '.join(names)}"
         )
-    return [i for i, name in enumerate(names) if not only or name in only]
+    return [model for model in plan.models if not only or model.name in only]
 
 
 def run_check(
@@ -122,23 +115,51 @@ def _check_models(
     """Policy, then every selected model into `report`; the fail_on that applies."""
     if loaded is None:
         loaded = load_policy(options.policy, options.workspace, policy_option=options.names.policy)
-    report.policy = loaded.display_path
-    _refuse_outputs_over_inputs(options, loaded)  # before any other usage error writes one
-    artifacts = artifacts_path(options)
-    option = options.names.artifacts  # UnusablePlace below: a usage error, before model work
-    models = [m.name for m in loaded.policy.models]
-    reads = _read_files(loaded, options.workspace, options.policy)
-    refuse_artifacts_over(reads, artifacts, models, options.workspace, option)
-    indices = select_models(loaded, options.only, options.names.only)
-    _refuse_unknown_runtimes(loaded, indices, options.runtimes, options.names.runtime)
-    if options.only or options.runtimes:
-        names = [loaded.policy.models[i].name for i in indices]
-        report.shard = Shard(models=names, runtimes=options.runtimes or None)
+    plan = plan_run(loaded, options.workspace)
+    report.policy = plan.display_path
+    selected = _usable_selection(options, plan, report)
     baseline = _read_baseline(options)
     report.timings["policy"] = round(time.monotonic() - started, 3)
 
-    versions = _version_findings(loaded, indices)  # a default's once, before the models
+    versions = _version_findings(selected)  # a default's once, before the models
     report.add([finding for finding in versions if finding.model is None])
+    _run_models(selected, versions, report, options, progress)
+    if baseline is not None and options.baseline is not None:
+        configs = [model.config for model in selected]
+        _compare_with_baseline(report, baseline, str(options.baseline), configs)
+    report.suggestion = suggestion_for(report, plan.policy)
+    add_keep_float_snippets(report, plan.policy)
+    return options.fail_on or plan.fail_on
+
+
+def _usable_selection(options: CheckOptions, plan: RunPlan, report: Report) -> list[ModelPlan]:
+    """The models to check, once the usage errors a run can have before model work are
+    ruled out; a shard's report says which part of the run it is."""
+    _refuse_outputs_over_inputs(options, plan)  # before any other usage error writes one
+    models = [model.name for model in plan.models]
+    reads = [options.policy, *plan.reads]
+    # UnusablePlace: a usage error, before model work
+    refuse_artifacts_over(
+        reads, artifacts_path(options), models, options.workspace, options.names.artifacts
+    )
+    selected = select_models(plan, options.only, options.names.only)
+    _refuse_unknown_runtimes(selected, options.runtimes, options.names.runtime)
+    if options.only or options.runtimes:
+        names = [model.name for model in selected]
+        report.shard = Shard(models=names, runtimes=options.runtimes or None)
+    return selected
+
+
+def _run_models(
+    selected: list[ModelPlan],
+    versions: list[Finding],
+    report: Report,
+    options: CheckOptions,
+    progress: Progress,
+) -> None:
+    """Every selected model, sharing the scratch directory, the caches and the workers."""
+    artifacts = artifacts_path(options)
+    option = options.names.artifacts
     prepare_artifacts(artifacts, options.workspace, own=options.artifacts is None, option=option)
     scratch_directory = new_scratch_directory()
     cache_dir = options.cache_dir or default_cache_dir()
@@ -159,17 +180,12 @@ def _check_models(
             jobs=jobs,
             pool=pool,
             names=options.names,
+            requests={model.name: model_requests(model) for model in selected},
         )
-        configs = [resolve_model(loaded, index) for index in indices]
         try:
-            _check_in_parallel(configs, versions, report, context)
+            _check_in_parallel(selected, versions, report, context)
         finally:
             pool.close()
-    if baseline is not None and options.baseline is not None:
-        _compare_with_baseline(report, baseline, str(options.baseline), configs)
-    report.suggestion = suggestion_for(report, loaded)
-    add_keep_float_snippets(report, loaded)
-    return options.fail_on or loaded.policy.fail_on
 
 
 def _read_baseline(options: CheckOptions) -> Report | None:
@@ -195,7 +211,7 @@ def _compare_with_baseline(
 
 
 def _check_in_parallel(
-    configs: list[ModelConfig], versions: list[Finding], report: Report, context: RunContext
+    plans: list[ModelPlan], versions: list[Finding], report: Report, context: RunContext
 ) -> None:
     """Up to `jobs` models at once; their findings join the report in policy order.
 
@@ -203,22 +219,22 @@ def _check_in_parallel(
     not change the order of anything. On cancellation the threads stop their workers
     within a poll, and what every model had so far is kept.
     """
-    models = [ModelReport(name=config.name, source=config.source) for config in configs]
+    models = [ModelReport(name=plan.name, source=plan.source.written) for plan in plans]
     own: list[Report] = []
-    for config in configs:
+    for plan in plans:
         own.append(Report(tool=report.tool, started_at="", environment=report.environment))
-        own[-1].add([finding for finding in versions if finding.model == config.name])
+        own[-1].add([finding for finding in versions if finding.model == plan.name])
     started: set[str] = set()
-    at_once = max(1, min(context.jobs, len(configs)))
+    at_once = max(1, min(context.jobs, len(plans)))
     # Cores that no other model takes convert one model's variants in parallel; with a
     # model per core, each converts in one worker (one TensorFlow import, one load).
     context.split = max(1, context.jobs // at_once)
-    context.converting = {config.name for config in configs}
+    context.converting = {plan.name for plan in plans}
     pool = ThreadPoolExecutor(max_workers=at_once)
     try:
         futures = [
-            pool.submit(_check_one, config, model_report, collector, context, started)
-            for config, model_report, collector in zip(configs, models, own, strict=True)
+            pool.submit(_check_one, plan, model_report, collector, context, started)
+            for plan, model_report, collector in zip(plans, models, own, strict=True)
         ]
         for future in futures:
             future.result()
@@ -236,41 +252,39 @@ def _check_in_parallel(
 
 
 def _check_one(
-    config: ModelConfig,
+    plan: ModelPlan,
     model_report: ModelReport,
     report: Report,
     context: RunContext,
     started_models: set[str],
 ) -> None:
+    """One model's check in its thread, unless the run was cancelled before it started."""
     if cancelled_by() is not None:  # queued when the run was cancelled: never started
         return
-    started_models.add(config.name)
+    started_models.add(plan.name)
     started = time.monotonic()
-    context.progress(f"[{config.name}] {config.source}")
+    context.progress(f"[{plan.name}] {plan.source.written}")
     try:
-        _run_model_contained(config, model_report, report, context)
+        _run_model_contained(plan, model_report, report, context)
     finally:
-        done_converting(config, context)
+        done_converting(plan.config, context)
     model_report.timings["total"] = round(time.monotonic() - started, 3)
 
 
-def _refuse_unknown_runtimes(
-    loaded: LoadedPolicy, indices: list[int], runtimes: list[str], option: str
-) -> None:
+def _refuse_unknown_runtimes(plans: list[ModelPlan], runtimes: list[str], option: str) -> None:
     """Every model a shard checks must list every runtime the shard runs."""
-    for index in indices:
-        config = resolve_model(loaded, index)
-        listed = [runtime_name(item) for item in config.runtimes.value]
+    for plan in plans:
+        listed = [runtime.name for runtime in plan.runtimes]
         unknown = [name for name in runtimes if name not in listed]
         if unknown:
             raise UsageError(
-                f"{option} names {', '.join(unknown)}, which model {config.name} does not "
+                f"{option} names {', '.join(unknown)}, which model {plan.name} does not "
                 f"list; its runtimes: {', '.join(listed)}"
             )
 
 
 def _run_model_contained(
-    config: ModelConfig, model_report: ModelReport, report: Report, context: RunContext
+    plan: ModelPlan, model_report: ModelReport, report: Report, context: RunContext
 ) -> None:
     """One model's check, whose failure never costs the other models their results.
 
@@ -280,51 +294,36 @@ def _run_model_contained(
     kept in the report (exit 3), and the next model is still checked.
     """
     try:
-        run_model(config, model_report, report, context)
+        run_model(plan, model_report, report, context)
     except OSError as error:
-        report.add([environment_finding(error, config, context)])
+        report.add([environment_finding(error, plan.config, context)])
     except Exception as error:
-        report.add_internal_error(error, model=config.name)
+        report.add_internal_error(error, model=plan.name)
 
 
-def _read_files(loaded: LoadedPolicy, workspace: Path, *more: Path) -> list[Path]:
-    """Files the run reads: sources, references, data, libraries the policy names; `more`."""
-    named: list[str] = []
-    for settings in [loaded.policy.defaults, *loaded.policy.models]:
-        if isinstance(settings, ModelSpec):
-            named += [settings.source, *([settings.reference] if settings.reference else [])]
-        if settings.data is not None:
-            data = (settings.data.calibration, settings.data.evaluation)
-            named += [value for value in data if isinstance(value, str)]
-        for item in settings.runtimes or []:
-            named += item.custom_op_libraries if isinstance(item, RuntimeEntry) else []
-    paths = [resolve_inside(raw, workspace) for raw in named if not is_factory(raw)]
-    return [*more, *(path for path in paths if path is not None)]
-
-
-def _refuse_outputs_over_inputs(options: CheckOptions, loaded: LoadedPolicy) -> None:
+def _refuse_outputs_over_inputs(options: CheckOptions, plan: RunPlan) -> None:
+    """No report may be written over a file the run reads (the policy, a model, data)."""
     problems = output_path_problems(
         options.outputs,
         policy=options.policy,
         artifacts=artifacts_path(options),
         workspace=options.workspace,
-        inputs=_read_files(loaded, options.workspace),
+        inputs=list(plan.reads),
     )
     if problems:
         raise OutputPathError(problems)
 
 
-def _version_findings(loaded: LoadedPolicy, indices: list[int]) -> list[Finding]:
+def _version_findings(plans: list[ModelPlan]) -> list[Finding]:
     """Each specifier once per place it is written (a default once, not once per model)."""
     findings: list[Finding] = []
     seen: set[str] = set()
-    for index in indices:
-        config = resolve_model(loaded, index)
-        own = loaded.policy.models[index].versions or {}
-        for name, spec in config.version_specs.items():
+    for plan in plans:
+        for name, spec in plan.config.version_specs.items():
             where = str(spec.location)
             if where in seen:
                 continue
             seen.add(where)
-            findings += checks.check_version_spec(name, spec, config.name if name in own else None)
+            owner = plan.name if name in plan.own_versions else None
+            findings += checks.check_version_spec(name, spec, owner)
     return findings

@@ -30,25 +30,19 @@ from tflite_gate.model.sources import (
 )
 from tflite_gate.pipeline.context import Arrays, RunContext, special_file_problem
 from tflite_gate.pipeline.conversion import (
-    conversion_request,
     convert,
     inspect_and_check,
     load_evaluation,
-    source_spec,
 )
 from tflite_gate.pipeline.execution import (
     custom_op_status,
     execute_variant,
     interpret,
     runtime_for,
-    runtime_spec,
 )
-from tflite_gate.policy.load import (
-    AS_IS_VARIANT,
-    ModelConfig,
-    is_factory,
-    resolve_inside,
-)
+from tflite_gate.pipeline.requests import reference_request
+from tflite_gate.policy.plan import ModelPlan
+from tflite_gate.policy.resolve import AS_IS_VARIANT, ModelConfig
 from tflite_gate.report.model import (
     ModelReport,
     Report,
@@ -72,12 +66,11 @@ from tflite_gate.tflite.facts import InvalidModelError, inspect_model
 Reference = tuple[SourceKind, Path | None]  # (source kind, resolved path; None for a factory)
 
 
-def reference_source(config: ModelConfig, report: Report, context: RunContext) -> Reference | None:
+def reference_source(plan: ModelPlan, report: Report, context: RunContext) -> Reference | None:
     """The kind and path of a .tflite source's `reference`; None (reported) if unusable."""
-    raw = config.reference.value
-    if raw is None:
+    if plan.reference is None:
         return None
-    path = None if is_factory(raw) else resolve_inside(raw, context.workspace)
+    config, raw, path = plan.config, plan.reference.written, plan.reference.path
     if path is not None and not path.exists():
         report.add(
             checks.check_reference(
@@ -103,7 +96,7 @@ def reference_source(config: ModelConfig, report: Report, context: RunContext) -
 
 
 def run_tflite(
-    config: ModelConfig,
+    plan: ModelPlan,
     path: Path,
     reference: Reference | None,
     model_report: ModelReport,
@@ -111,9 +104,10 @@ def run_tflite(
     context: RunContext,
 ) -> None:
     """An already-converted model: inspect, check, run it, and compare with its reference."""
+    config = plan.config
     own = "variants" in config.key_locations  # a single as-is variant (checked before)
     variant = VariantReport(
-        name=config.variants[0].name if own else AS_IS_VARIANT,
+        name=plan.variants[0].spec.name if own else AS_IS_VARIANT,
         quantization="as-is",
         io="as-is",
         status="not-converted",
@@ -136,7 +130,7 @@ def run_tflite(
         outputs = None
     else:
         inputs, outputs = _reference_run(
-            config, reference, variant, signature, model_report, report, context
+            plan, reference, variant, signature, model_report, report, context
         )
     if inputs is not None:  # without reference outputs the model still runs: status `ran`
         compare_runtimes = reference is None  # then the first runtime's outputs are one
@@ -199,7 +193,7 @@ def _input_map(config: ModelConfig) -> dict[str, str]:
 
 
 def _reference_run(
-    config: ModelConfig,
+    plan: ModelPlan,
     reference: Reference,
     variant: VariantReport,
     signature: InputSignature,
@@ -208,7 +202,7 @@ def _reference_run(
     context: RunContext,
 ) -> tuple[Arrays | None, Arrays | None]:
     """Evaluation inputs (keyed by the .tflite's input names) and the reference's outputs."""
-    kind, path = reference
+    config, (kind, path) = plan.config, reference
     try:
         check_map_keys([spec.name for spec in signature], _input_map(config))
     except PairingError as error:
@@ -218,7 +212,7 @@ def _reference_run(
     if kind == "tflite" and path is not None:
         found = _tflite_reference(config, path, signature, report, context)
     else:
-        found = _converted_reference(config, kind, path, signature, model_report, report, context)
+        found = _converted_reference(plan, reference, signature, model_report, report, context)
     model_report.timings["reference"] = round(time.monotonic() - started, 3)
     if found is None:
         return None, None
@@ -275,7 +269,7 @@ def _tflite_reference(
     inputs = _tflite_evaluation_inputs(config, signature, report, context)
     if inputs is None:
         return None
-    spec = runtime_spec(config.runtimes.value[0], context.workspace)
+    spec = context.requests_for(config).runtimes[0]
     runtime = runtime_for(spec, config, report, context)
     if runtime is None:
         return inputs, bool(inspection.signatures), None
@@ -311,22 +305,26 @@ def _reference_run_failed(config: ModelConfig, runtime: str, result: RunResult) 
 
 
 def _converted_reference(
-    config: ModelConfig,
-    kind: SourceKind,
-    path: Path | None,
+    plan: ModelPlan,
+    reference: Reference,
     signature: InputSignature,
     model_report: ModelReport,
     report: Report,
     context: RunContext,
 ) -> tuple[Arrays, bool, Arrays | None] | None:
-    """Evaluation inputs and reference outputs from TensorFlow, in a worker (no variants)."""
-    request = conversion_request(config, kind, path, context)
-    request.scratch = str(context.places(config).reference_conversion)
-    request.source = str(config.reference.value)
-    request.input_shapes = {spec.name: sample_shape(spec.shape) for spec in signature}
-    request.signature = None  # safe_mode is written on a .tflite only for a .keras reference
-    request.variants = []  # reference outputs only
-    request.input_map = _input_map(config)  # the worker pairs the inputs: only it loads them
+    """Evaluation inputs and reference outputs from TensorFlow, in a worker (no variants).
+
+    The worker pairs the .tflite's inputs with the reference's: only it loads them.
+    """
+    config = plan.config
+    request = reference_request(
+        plan,
+        context.requests_for(config),
+        reference,
+        context.workspace,
+        context.places(config).reference_conversion,
+        input_shapes={spec.name: sample_shape(spec.shape) for spec in signature},
+    )
     result = convert(config, request, "reference outputs", model_report, context)
     if not result.load.ok:
         report.add(_reference_not_loaded(config, result.load))
@@ -369,8 +367,8 @@ def _tflite_evaluation_inputs(
     Files and `generate` are read in this process; a generator is workspace code, so
     it runs in a worker under the model's limits.
     """
-    calibration = source_spec(config.calibration.value, context.workspace)
-    evaluation = source_spec(config.evaluation.value, context.workspace)
+    requests = context.requests_for(config)
+    calibration, evaluation = requests.calibration, requests.evaluation
     try:
         if needs_worker(calibration, evaluation):
             return samples_in_worker(

@@ -20,13 +20,32 @@ from typing import Any
 import yaml
 from yaml.constructor import SafeConstructor
 
+from tflite_gate.findings import Location
+
 PathKey = tuple[str | int, ...]
+
+
+def dotted(path: PathKey) -> str:
+    """`models[0].data.calibration`: a data path as messages name the key."""
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
 
 
 @dataclass(frozen=True)
 class Mark:
+    """A place in the policy file, as editors and GitHub count it."""
+
     line: int  # 1-based
     column: int  # 1-based
+
+
+def mark_to_location(display_path: str, mark: Mark | None) -> Location:
+    """Where a finding about the policy points: its file, and the line when known."""
+    return Location(
+        path=display_path, line=mark.line if mark else None, column=mark.column if mark else None
+    )
 
 
 @dataclass
@@ -216,6 +235,14 @@ def load_yaml_with_marks(text: str) -> tuple[Any, SourceMap]:
         loader = _BoundedLoader(text, positions)
         try:
             node = loader.get_single_node()
+        except (ValueError, OverflowError):
+            # PyYAML makes a double-quoted escape a character with chr(), which refuses a
+            # code point past U+10FFFF ("\U90001C15") with a plain error, not a YAML one.
+            raise YamlError(
+                "YAML syntax error: write \\U escapes up to \\U0010FFFF; this one names no "
+                "Unicode character",
+                positions(loader.get_mark()),
+            ) from None
         finally:
             loader.dispose()
     except yaml.MarkedYAMLError as exc:

@@ -38,12 +38,11 @@ from typing import Any
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
+from tflite_gate.policy.schema import DEFAULT_RUNTIME, looks_like_path
 from tflite_gate.run.runner import RuntimeUnavailable
 from tflite_gate.run.workers import WorkerOutcome, log_tail, run_worker
 from tflite_gate.support.lifetime import owned_scratch
 from tflite_gate.support.workspace_files import SpecialFileError, require_regular_file
-
-DEFAULT_RUNTIME = "ai-edge-litert"
 
 _TF_INTERPRETER = "tensorflow.lite.python.interpreter"
 # Distribution (canonical name) → module that provides `Interpreter`.
@@ -136,15 +135,6 @@ class RuntimeEnvironment:
 
 
 # --- naming ----------------------------------------------------------------
-
-
-def looks_like_path(requirement: str) -> bool:
-    """Like pip: a path has a separator or starts with a dot; archives count too."""
-    if "://" in requirement or requirement.startswith("file:"):
-        return False
-    has_separator = "/" in requirement or os.sep in requirement
-    archive = requirement.endswith((".whl", ".tar.gz", ".zip"))
-    return has_separator or requirement.startswith(".") or archive
 
 
 def _distribution_name(requirement: str) -> str | None:

@@ -30,14 +30,10 @@ from tflite_gate.judge.suggest import (
     suggest_thresholds,
 )
 from tflite_gate.policy.edit import EditError, add_variants
-from tflite_gate.policy.load import (
-    LoadedPolicy,
-    ModelConfig,
-    PolicyError,
-    VariantSpec,
-    load_policy,
-    resolve_model,
-)
+from tflite_gate.policy.errors import PolicyError
+from tflite_gate.policy.load import LoadedPolicy, load_policy
+from tflite_gate.policy.resolve import ModelConfig, resolve_model
+from tflite_gate.policy.schema import VariantSpec
 from tflite_gate.report.model import Report
 from tflite_gate.support.files import write_text_atomic
 from tflite_gate.support.lifetime import owned_scratch

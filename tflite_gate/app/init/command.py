@@ -31,7 +31,9 @@ from tflite_gate.app.init.starter import (
     used_ops,
 )
 from tflite_gate.app.schema import schema_text
-from tflite_gate.policy.load import NAME_PATTERN, PolicyError, display_path_for
+from tflite_gate.policy.errors import PolicyError
+from tflite_gate.policy.load import display_path_for
+from tflite_gate.policy.schema import NAME_PATTERN
 from tflite_gate.support.files import write_text_atomic
 from tflite_gate.support.lifetime import owned_scratch
 from tflite_gate.support.run_options import Progress

@@ -20,8 +20,9 @@ import yaml
 
 from tflite_gate.judge.suggest import loosened, metrics_by_output, still_broken
 from tflite_gate.policy.edit import block_lines
-from tflite_gate.policy.load import load_policy, resolve_model
+from tflite_gate.policy.load import load_policy
 from tflite_gate.policy.positions import load_yaml_with_marks
+from tflite_gate.policy.resolve import resolve_model
 from tflite_gate.report.model import (
     FLOAT_ROUNDING_REL_RMSE,
     MetricName,

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from tflite_gate.findings import Location
-from tflite_gate.policy.load import ModelConfig, Setting
+from tflite_gate.policy.resolve import ModelConfig, Setting
 from tflite_gate.report.model import TensorInfo
 from tflite_gate.tflite.runtime_versions import runtime_version_less
 

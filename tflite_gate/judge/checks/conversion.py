@@ -15,7 +15,7 @@ from tflite_gate.judge.checks.common import (
     setting_location,
 )
 from tflite_gate.judge.checks.data import data_location
-from tflite_gate.policy.load import ModelConfig
+from tflite_gate.policy.resolve import ModelConfig
 from tflite_gate.report.model import (
     ConverterError,
     TensorInfo,

@@ -8,7 +8,7 @@ from typing import Any
 
 from tflite_gate.findings import Finding, Location
 from tflite_gate.judge.checks.common import crash_location, limit_action
-from tflite_gate.policy.load import ModelConfig
+from tflite_gate.policy.resolve import ModelConfig
 from tflite_gate.rules import make_finding
 from tflite_gate.run.protocol import EvaluationResult
 

@@ -9,7 +9,8 @@ from typing import Any
 from tflite_gate.findings import Finding, Location, RuleId
 from tflite_gate.judge.checks.inspection import UNFROZEN_FIX, uninitialised_variable_ops
 from tflite_gate.judge.compare import MAX_METRICS
-from tflite_gate.policy.load import ModelConfig, runtime_name
+from tflite_gate.policy.resolve import ModelConfig
+from tflite_gate.policy.schema import runtime_name
 from tflite_gate.report.model import (
     ModelReport,
     OutputMetrics,

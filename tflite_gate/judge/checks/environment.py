@@ -7,7 +7,7 @@ from __future__ import annotations
 import errno
 
 from tflite_gate.findings import Finding
-from tflite_gate.policy.load import ModelConfig
+from tflite_gate.policy.resolve import ModelConfig
 from tflite_gate.rules import make_finding
 
 _NO_ROOM = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}

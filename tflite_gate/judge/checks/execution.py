@@ -8,7 +8,7 @@ from typing import Any
 
 from tflite_gate.findings import Finding, Location, Severity
 from tflite_gate.judge.checks.common import raise_limit, setting_location
-from tflite_gate.policy.load import ModelConfig
+from tflite_gate.policy.resolve import ModelConfig
 from tflite_gate.report.model import (
     RuntimeRun,
     VariantReport,

@@ -8,7 +8,7 @@ from typing import Any
 
 from tflite_gate.findings import Finding
 from tflite_gate.judge.checks.common import fixed_batch_hint, setting_location, version_less
-from tflite_gate.policy.load import ModelConfig, Setting
+from tflite_gate.policy.resolve import ModelConfig, Setting
 from tflite_gate.report.model import (
     OpInfo,
     VariantReport,

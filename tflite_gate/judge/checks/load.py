@@ -15,7 +15,8 @@ from tflite_gate.findings import Finding, Location, RuleId
 from tflite_gate.judge.checks.common import crash_location, limit_action, setting_location
 from tflite_gate.judge.checks.environment import FULL_OR_READ_ONLY, check_environment_error
 from tflite_gate.model.input_pairing import PairingError
-from tflite_gate.policy.load import ModelConfig, Setting, is_factory
+from tflite_gate.policy.resolve import ModelConfig, Setting
+from tflite_gate.policy.schema import is_factory
 from tflite_gate.report.model import ModelReport
 from tflite_gate.rules import make_finding
 from tflite_gate.run.protocol import LoadResult

@@ -14,7 +14,8 @@ from tflite_gate.judge.compare import (
     round_down,
     round_up,
 )
-from tflite_gate.policy.load import LoadedPolicy, ModelConfig, resolve_model
+from tflite_gate.policy.load import LoadedPolicy
+from tflite_gate.policy.resolve import ModelConfig, resolve_model
 from tflite_gate.report.model import (
     ModelReport,
     OutputMetrics,

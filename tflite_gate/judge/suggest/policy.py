@@ -16,7 +16,8 @@ from tflite_gate.judge.suggest.defects import Defect, find_defects
 from tflite_gate.judge.suggest.measure import SuggestionError, configured_models, measured_text
 from tflite_gate.judge.suggest.snippet import PathKey, block_in, merge, pasted_policy, yaml_text
 from tflite_gate.judge.suggest.thresholds import suggest_thresholds, verify
-from tflite_gate.policy.load import LoadedPolicy, ModelConfig
+from tflite_gate.policy.load import LoadedPolicy
+from tflite_gate.policy.resolve import ModelConfig
 from tflite_gate.report.model import (
     ModelReport,
     Report,

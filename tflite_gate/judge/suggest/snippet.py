@@ -11,7 +11,9 @@ from typing import Any
 import yaml
 
 from tflite_gate.judge.suggest.measure import SuggestionError
-from tflite_gate.policy.load import AS_IS_VARIANT, LoadedPolicy, ModelConfig, Policy, resolve_model
+from tflite_gate.policy.load import LoadedPolicy
+from tflite_gate.policy.resolve import AS_IS_VARIANT, ModelConfig, resolve_model
+from tflite_gate.policy.schema import Policy
 
 PathKey = tuple[str | int, ...]
 

@@ -26,7 +26,8 @@ from tflite_gate.judge.suggest.snippet import (
     variant_entry,
     yaml_text,
 )
-from tflite_gate.policy.load import LoadedPolicy, ModelConfig
+from tflite_gate.policy.load import LoadedPolicy
+from tflite_gate.policy.resolve import ModelConfig
 from tflite_gate.report.model import (
     ModelReport,
     Report,

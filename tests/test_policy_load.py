@@ -18,15 +18,10 @@ import pytest
 from tflite_gate.cli import main
 from tflite_gate.findings import Location
 from tflite_gate.judge import checks
-from tflite_gate.policy.load import (
-    LoadedPolicy,
-    PolicyError,
-    PolicyIssue,
-    VariantSpec,
-    is_factory,
-    load_policy,
-    resolve_model,
-)
+from tflite_gate.policy.errors import PolicyError, PolicyIssue
+from tflite_gate.policy.load import LoadedPolicy, load_policy
+from tflite_gate.policy.resolve import resolve_model
+from tflite_gate.policy.schema import VariantSpec, is_factory
 
 POLICY = "tflite-gate.yml"
 Issue = tuple[int | None, int | None, str]
