@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tflite_gate.report.model import ModelReport, OutputMetrics, Report, RuntimeRun, VariantReport
-from tflite_gate.support.environment import new_report
+from tflite_gate.report.model.stamp import new_report
 
 
 def measured_report(cosine: float, rel_rmse: float, **more: object) -> Report:

@@ -156,7 +156,7 @@ def test_every_action_input_is_read_and_every_output_written() -> None:
         assert f'"{name}"' in inputs, f"input {name} is not read by tflite_gate/action/inputs.py"
     assert action["inputs"]["github-token"]["default"] == "${{ github.token }}"
     from tflite_gate.report.github import action_outputs
-    from tflite_gate.support.environment import new_report
+    from tflite_gate.report.model.stamp import new_report
 
     report = new_report()
     report.finalize("error")

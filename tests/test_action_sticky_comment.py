@@ -23,8 +23,8 @@ from tflite_gate.action.sticky_comment import (
     pull_request_number,
 )
 from tflite_gate.report.model import Report
+from tflite_gate.report.model.stamp import new_report
 from tflite_gate.rules import make_finding
-from tflite_gate.support.environment import new_report
 
 
 @pytest.fixture

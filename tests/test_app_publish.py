@@ -19,9 +19,9 @@ from tflite_gate.app.outcome import EXIT_FAIL, EXIT_OUTPUT, EXIT_PASS, GateOutco
 from tflite_gate.app.publish import Audience, publish, publish_files
 from tflite_gate.findings import Location
 from tflite_gate.report.model import Report
+from tflite_gate.report.model.stamp import new_report
 from tflite_gate.rules import make_finding
 from tflite_gate.support.cancel import Cancelled
-from tflite_gate.support.environment import new_report
 from tflite_gate.support.output_paths import Output, report_outputs
 
 

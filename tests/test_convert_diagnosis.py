@@ -11,8 +11,8 @@ from conversion_request import conversion_request, prepared_model
 
 from tflite_gate.convert.diagnosis import diagnose
 from tflite_gate.convert.variants import convert_variant
-from tflite_gate.model.data import save_npz
 from tflite_gate.model.loader import PreparedModel
+from tflite_gate.run.arrays import save_npz
 from tflite_gate.run.protocol import (
     ConversionRequest,
     DiagnosisRequest,

@@ -12,6 +12,7 @@ from tflite_gate.policy.errors import PolicyError
 from tflite_gate.policy.load import load_policy
 from tflite_gate.report.markdown import render_markdown
 from tflite_gate.report.model import Report
+from tflite_gate.report.model.stamp import new_report
 from tflite_gate.report.sarif import to_sarif
 from tflite_gate.report.terminal import render
 from tflite_gate.rules import (
@@ -23,7 +24,6 @@ from tflite_gate.rules import (
     rule_url,
     rules_document,
 )
-from tflite_gate.support.environment import new_report
 
 DOCS_FILE = Path(__file__).resolve().parent.parent / DOCS_PATH
 MODEL = "models: [{name: m, source: model.keras}]"

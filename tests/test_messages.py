@@ -27,11 +27,11 @@ from tflite_gate.report.model import (
     TensorInfo,
     VariantReport,
 )
+from tflite_gate.report.model.stamp import new_report
 from tflite_gate.report.sarif import to_sarif
 from tflite_gate.rules import make_finding
 from tflite_gate.run.interpreter import run_interpreter
 from tflite_gate.run.runtimes import RuntimeSpec, RuntimeUnavailable, prepare_runtime
-from tflite_gate.support.environment import new_report
 
 ALLOW = Location(path="tflite-gate.yml", line=5, column=12)
 

@@ -19,7 +19,7 @@ from tflite_gate.pipeline.requests import model_requests
 from tflite_gate.policy.load import load_policy
 from tflite_gate.policy.plan import ModelPlan, plan_run
 from tflite_gate.report.model import ModelReport
-from tflite_gate.support.environment import new_report
+from tflite_gate.report.model.stamp import new_report
 
 POLICY = "tflite-gate.yml"
 

@@ -12,8 +12,8 @@ from tflite_gate.cli import main
 from tflite_gate.findings import Severity
 from tflite_gate.report.json_report import SCHEMA_FILE, report_schema, write_json_report
 from tflite_gate.report.model import StopReason
+from tflite_gate.report.model.stamp import new_report
 from tflite_gate.rules import make_finding
-from tflite_gate.support.environment import new_report
 
 
 def test_shipped_schema_is_generated_from_the_model() -> None:

@@ -14,6 +14,7 @@ import pytest
 
 from tflite_gate.findings import Location
 from tflite_gate.report.model import Report
+from tflite_gate.report.model.stamp import new_report
 from tflite_gate.report.reporters import (
     ReporterSkipped,
     ReportFile,
@@ -21,7 +22,6 @@ from tflite_gate.report.reporters import (
     report_file,
 )
 from tflite_gate.rules import make_finding
-from tflite_gate.support.environment import new_report
 from tflite_gate.support.output_paths import STDOUT, Output
 
 

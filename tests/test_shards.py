@@ -17,8 +17,8 @@ from tflite_gate.app.shards import (
 from tflite_gate.policy.load import LoadedPolicy, load_policy
 from tflite_gate.report.json_report import ReportFileError, read_json_report
 from tflite_gate.report.model import ModelReport, Report, RuntimeRun, Shard, VariantReport
+from tflite_gate.report.model.stamp import new_report
 from tflite_gate.rules import make_finding
-from tflite_gate.support.environment import new_report
 from tflite_gate.support.run_options import CheckOptions
 
 POLICY = """\

@@ -49,8 +49,8 @@ from tflite_gate.report.model import (
     RuntimeRun,
     VariantReport,
 )
+from tflite_gate.report.model.stamp import new_report
 from tflite_gate.report.terminal import render
-from tflite_gate.support.environment import new_report
 from tflite_gate.support.run_options import parse_margin
 from tflite_gate.tflite.facts import inspect_model
 

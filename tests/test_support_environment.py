@@ -8,14 +8,13 @@ from importlib import metadata
 import pytest
 
 from tflite_gate import __version__
+from tflite_gate.report.model.stamp import environment, new_report
 from tflite_gate.support.environment import (
     MAX_DEFAULT_MEMORY_MB,
     MIN_DEFAULT_MEMORY_MB,
     default_memory_mb,
-    environment,
     installed_version,
     machine_memory_mb,
-    new_report,
 )
 
 

@@ -23,9 +23,9 @@ from tflite_gate.app.outcome import (
 from tflite_gate.policy.errors import PolicyError
 from tflite_gate.policy.load import display_path_for, load_policy
 from tflite_gate.report.model import Report
+from tflite_gate.report.model.stamp import new_report
 from tflite_gate.rules import make_finding
 from tflite_gate.support.cancel import Cancelled, cancellable
-from tflite_gate.support.environment import new_report
 from tflite_gate.support.layout import UnusablePlace
 from tflite_gate.support.output_paths import output_path_problems
 from tflite_gate.support.run_options import (
@@ -64,7 +64,7 @@ def _unusable_places(options: CheckOptions) -> GateOutcome | None:
 
 
 def _cancelled_outcome(cancelled: Cancelled, options: CheckOptions) -> GateOutcome:
-    report = cancelled.report
+    report = cancelled.partial if isinstance(cancelled.partial, Report) else None
     if report is None:  # before the pipeline had a report, or after it returned one
         report = new_report()
         report.policy = display_path_for(options.policy, options.workspace)

@@ -16,8 +16,8 @@ from tflite_gate.findings import Location
 from tflite_gate.policy.errors import PolicyError, PolicyIssue
 from tflite_gate.policy.load import display_path_for
 from tflite_gate.report.model import Report
+from tflite_gate.report.model.stamp import new_report
 from tflite_gate.rules import make_finding
-from tflite_gate.support.environment import new_report
 from tflite_gate.support.output_paths import Output, PathProblem
 from tflite_gate.support.run_options import CheckOptions
 

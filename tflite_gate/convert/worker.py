@@ -75,7 +75,8 @@ def _evaluate(
     request: ConversionRequest, prepared: PreparedModel, scratch: Path
 ) -> EvaluationResult:
     """Evaluation samples and reference outputs, written for the interpreter workers."""
-    from tflite_gate.model.data import DataError, save_npz, stack
+    from tflite_gate.model.data import DataError, stack
+    from tflite_gate.run.arrays import save_npz
 
     started = time.monotonic()
     names = prepared.data_names  # a .tflite's reference: the data uses the .tflite's names

@@ -390,12 +390,6 @@ def representative_samples(
     return loaded[(0 if role == "calibration" else 1) :: 2][:samples]
 
 
-def save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """Write named arrays (never pickled objects) for another process to read."""
-    writer: Any = np.savez
-    writer(path, **arrays)
-
-
 def stack(feeds: list[Feed]) -> dict[str, np.ndarray]:
     """Sample-major arrays (sample i is `array[i]`) for the interpreter worker."""
     return {name: np.stack([feed[name] for feed in feeds]) for name in feeds[0]}

@@ -19,9 +19,9 @@ from tflite_gate.model.data import (
     DataError,
     InputSignature,
     representative_samples,
-    save_npz,
     stack,
 )
+from tflite_gate.run.arrays import save_npz
 from tflite_gate.run.protocol import (
     DataFailure,
     DataRequest,

@@ -5,9 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from tflite_gate.judge.diagnose import diagnose, needs_diagnosis
-from tflite_gate.model.data import (
-    save_npz,
-)
 from tflite_gate.pipeline.context import Arrays, RunContext
 from tflite_gate.pipeline.execution import judge, run_on, runtime_run
 from tflite_gate.policy.resolve import ModelConfig
@@ -16,6 +13,7 @@ from tflite_gate.report.model import (
     VariantReport,
 )
 from tflite_gate.report.text import diagnosis_line
+from tflite_gate.run.arrays import save_npz
 from tflite_gate.run.protocol import (
     ConversionRequest,
 )

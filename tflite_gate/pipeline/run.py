@@ -37,12 +37,12 @@ from tflite_gate.report.model import (
     Report,
     Shard,
 )
+from tflite_gate.report.model.stamp import new_report
 from tflite_gate.run.runtimes import (
     default_cache_dir,
 )
 from tflite_gate.run.workers import at_most, default_jobs
 from tflite_gate.support.cancel import Cancelled, cancelled_by
-from tflite_gate.support.environment import new_report
 from tflite_gate.support.layout import (
     new_scratch_directory,
     prepare_artifacts,
@@ -97,7 +97,7 @@ def run_check(
         report.duration_s = round(time.monotonic() - started, 3)
         report.timings["total"] = report.duration_s
         report.finalize(options.fail_on or "error")
-        cancelled.report = report
+        cancelled.partial = report
         raise
     report.duration_s = round(time.monotonic() - started, 3)
     report.timings["total"] = report.duration_s

@@ -23,7 +23,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from pydantic import TypeAdapter, ValidationError
 
-from tflite_gate.model.data import save_npz
+from tflite_gate.run.arrays import save_npz
 from tflite_gate.run.interpreter_worker.messages import InterpreterRequest, InterpreterResult
 from tflite_gate.run.reproducer import write_reproducer
 from tflite_gate.run.runner import Arrays, MemoryUse, RunOutcome, RunResult

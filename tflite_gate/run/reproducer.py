@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from tflite_gate.model.data import save_npz
+from tflite_gate.run.arrays import save_npz
 from tflite_gate.run.runner import RunResult
 from tflite_gate.support.files import write_directory_atomic
 

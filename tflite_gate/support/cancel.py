@@ -17,22 +17,19 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from types import FrameType
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from tflite_gate.report.model import Report
 
 SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 class Cancelled(BaseException):
     """The run was cancelled by `signal_name`; a BaseException so no `except Exception`
-    swallows it. The pipeline attaches the partial report on its way out."""
+    swallows it. The pipeline attaches the partial report (`partial`) on its way out;
+    this bottom layer does not know the report's type, the gate checks it."""
 
     def __init__(self, signal_name: str) -> None:
         super().__init__(signal_name)
         self.signal_name = signal_name
-        self.report: Report | None = None
+        self.partial: object | None = None
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Where a run happened: package versions, the machine, and the report stamped with them.
+"""Where a run happens: package versions and the machine's memory.
 
 Read from metadata, never by importing TensorFlow, and light to import: a report for
 a bad policy needs it before anything heavy is loaded.
@@ -8,13 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-import platform
-from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-
-from tflite_gate import __version__
-from tflite_gate.report.model import EnvironmentInfo, Report, Tool
 
 ENVIRONMENT_PACKAGES = ("tensorflow", "ai-edge-litert", "keras", "numpy", "tflite-gate")
 # TensorFlow ships one `tensorflow` module under several distribution names; the
@@ -66,22 +61,3 @@ def default_memory_mb(total_mb: int | None) -> int:
         return MAX_DEFAULT_MEMORY_MB
     share = int(total_mb * MEMORY_FRACTION)
     return min(max(share, MIN_DEFAULT_MEMORY_MB), MAX_DEFAULT_MEMORY_MB)
-
-
-def environment() -> EnvironmentInfo:
-    """Versions that explain a result; read from metadata, without importing TensorFlow."""
-    return EnvironmentInfo(
-        python=platform.python_version(),
-        platform=f"{platform.system()}-{platform.machine()}",
-        packages={name: installed_version(name) for name in ENVIRONMENT_PACKAGES},
-        default_memory_mb=default_memory_mb(machine_memory_mb()),
-    )
-
-
-def new_report() -> Report:
-    """An empty report stamped with the tool, the start time and the environment."""
-    return Report(
-        tool=Tool(version=__version__),
-        started_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        environment=environment(),
-    )
