@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import GateRun, run_gate
+
+from tests.support.harness import GateRun, run_gate
 
 from .conftest import Extract, ExtractTree
 from .packages import BASIC_PITCH, FER

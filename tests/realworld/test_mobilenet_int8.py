@@ -12,7 +12,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import GateRun, run_gate
+
+from tests.support.harness import GateRun, run_gate
 
 from .conftest import copy_helper
 

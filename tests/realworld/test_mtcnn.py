@@ -18,7 +18,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import GateRun, run_gate
+
+from tests.support.harness import GateRun, run_gate
 
 from .conftest import Extract, copy_helper, policy_line
 from .packages import MTCNN

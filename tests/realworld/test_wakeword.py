@@ -13,7 +13,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import GateRun, run_gate
+
+from tests.support.harness import GateRun, run_gate
 
 from .conftest import Extract, policy_line
 from .packages import OPENWAKEWORD

@@ -1,0 +1,135 @@
+"""Compare the JSON reports two versions of the gate wrote for the same tests.
+
+    TFLITE_GATE_REPORT_ARCHIVE=before pytest ...   # on the old version
+    TFLITE_GATE_REPORT_ARCHIVE=after pytest ...    # on the new one
+    python tests/support/compare_reports.py before after
+
+Each archived report is keyed by its test (without its file, so tests may move) and
+its place under the test's temporary directory (`tests/support/report_archive/`). What may differ between two equal runs is left
+out: times and durations, latency, cache use, job count, temporary paths and the
+random names of scratch directories. A restructuring of the code must leave every
+other byte of every report the same.
+
+A report of an earlier schema version is first read as the gate reads it
+(`upgrade_report`): the `details` keys that became typed fields of a finding
+(`DETAILS_TO_FIELDS`, key -> field) move there, and `stopped` is derived, so a
+version-1 report compares equal to the version-2 report the same run writes.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from tflite_gate.findings import SUBJECT_FIELDS
+from tflite_gate.report.model import upgrade_report
+
+DETAILS_TO_FIELDS = {name: name for name in SUBJECT_FIELDS}
+"""Schema version 1's `details` key -> the finding's typed field (same names)."""
+_VOLATILE_TOP = {"started_at", "duration_s", "timings"}
+_VOLATILE_ANYWHERE = {
+    "timings",
+    "cache",
+    "latency_ms",
+    "duration_s",
+    "peak_rss_mb",
+    "started_at",  # also the baseline's, inside `baseline`
+}
+_PATHS = [
+    (re.compile(r"/tmp/pytest-of-[^/]+/pytest-\d+/"), "<tmp>/"),
+    (re.compile(r"tflite-gate-(?:step-|init-)?[A-Za-z0-9_]{8}\b"), "tflite-gate-<scratch>"),
+    (re.compile(r"\b\d+(?:\.\d+)? s\b"), "<seconds> s"),
+    (re.compile(r"peak \d+ MB"), "peak <n> MB"),
+    # TensorFlow's C++ log prefix: time, thread id.
+    (re.compile(r"\b[IWEF]\d{4} \d\d:\d\d:\d+\.\d+ +\d+ "), "<log prefix> "),
+    (re.compile(r"Took \d+ microseconds"), "Took <n> microseconds"),
+    # Frames of the gate's own code and of installed packages in a converter's call
+    # sites: where the code lives, and its lines, are what a restructuring moves.
+    (re.compile(r'"[^"]*/(?:tflite_gate|site-packages)/[^"]*":\d+:\d+'), '"<code>"'),
+    # A runtime environment's cache key hashes the Python it was made for.
+    (re.compile(r"runtimes/[0-9a-f]{16}\b"), "runtimes/<key>"),
+]
+
+Mapping = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+def _without_volatile(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_volatile(v) for k, v in value.items() if k not in _VOLATILE_ANYWHERE}
+    if isinstance(value, list):
+        return [_without_volatile(item) for item in value]
+    if isinstance(value, str):
+        for pattern, replacement in _PATHS:
+            value = pattern.sub(replacement, value)
+    return value
+
+
+def normalized(report: dict[str, Any]) -> dict[str, Any]:
+    """The report without what two equal runs may differ in."""
+    same = {k: v for k, v in report.items() if k not in _VOLATILE_TOP}
+    environment = dict(same.get("environment", {}))
+    environment.pop("jobs", None)
+    same["environment"] = environment
+    result: dict[str, Any] = _without_volatile(same)
+    return result
+
+
+def _first_difference(before: Any, after: Any, where: str = "") -> str | None:
+    if type(before) is not type(after):
+        return f"{where or '.'}: {before!r} != {after!r}"
+    if isinstance(before, dict):
+        for key in sorted(set(before) | set(after)):
+            if key not in before or key not in after:
+                return f"{where}.{key}: only in {'after' if key not in before else 'before'}"
+            found = _first_difference(before[key], after[key], f"{where}.{key}")
+            if found:
+                return found
+        return None
+    if isinstance(before, list):
+        if len(before) != len(after):
+            return f"{where}: {len(before)} items != {len(after)}"
+        for index, (one, other) in enumerate(zip(before, after, strict=True)):
+            found = _first_difference(one, other, f"{where}[{index}]")
+            if found:
+                return found
+        return None
+    return None if before == after else f"{where}: {before!r} != {after!r}"
+
+
+def _archive(directory: Path) -> dict[str, dict[str, Any]]:
+    found = {}
+    for path in directory.glob("*.json"):
+        entry = json.loads(path.read_text(encoding="utf-8"))
+        found[entry["key"]] = entry["report"]
+    return found
+
+
+def compare(before_dir: Path, after_dir: Path, mapping: Mapping = upgrade_report) -> int:
+    """Print what differs; 0 when every report both archives hold is the same."""
+    before, after = _archive(before_dir), _archive(after_dir)
+    both = sorted(set(before) & set(after))
+    differing = []
+    for key in both:
+        found = _first_difference(normalized(mapping(before[key])), normalized(after[key]))
+        if found:
+            differing.append((key, found))
+    for key, found in differing:
+        print(f"DIFFERS {key}\n    {found}")
+    for key in sorted(set(before) - set(after)):
+        print(f"ONLY BEFORE {key}")
+    for key in sorted(set(after) - set(before)):
+        print(f"ONLY AFTER {key}")
+    print(
+        f"{len(both)} reports compared: {len(both) - len(differing)} equal, "
+        f"{len(differing)} differ; {len(set(before) - set(after))} only before, "
+        f"{len(set(after) - set(before))} only after"
+    )
+    return 1 if differing else 0
+
+
+if __name__ == "__main__":
+    sys.exit(compare(Path(sys.argv[1]), Path(sys.argv[2])))
