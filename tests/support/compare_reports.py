@@ -78,26 +78,29 @@ def normalized(report: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def _first_difference(before: Any, after: Any, where: str = "") -> str | None:
+def differences(before: Any, after: Any, where: str = "") -> list[tuple[str, str]]:
+    """Every place (a dotted path) where two JSON values differ, with what each side holds."""
     if type(before) is not type(after):
-        return f"{where or '.'}: {before!r} != {after!r}"
+        return [(where or ".", f"{before!r} != {after!r}")]
     if isinstance(before, dict):
+        found: list[tuple[str, str]] = []
         for key in sorted(set(before) | set(after)):
             if key not in before or key not in after:
-                return f"{where}.{key}: only in {'after' if key not in before else 'before'}"
-            found = _first_difference(before[key], after[key], f"{where}.{key}")
-            if found:
-                return found
-        return None
+                found.append(
+                    (f"{where}.{key}", f"only in {'after' if key not in before else 'before'}")
+                )
+            else:
+                found += differences(before[key], after[key], f"{where}.{key}")
+        return found
     if isinstance(before, list):
         if len(before) != len(after):
-            return f"{where}: {len(before)} items != {len(after)}"
-        for index, (one, other) in enumerate(zip(before, after, strict=True)):
-            found = _first_difference(one, other, f"{where}[{index}]")
-            if found:
-                return found
-        return None
-    return None if before == after else f"{where}: {before!r} != {after!r}"
+            return [(where, f"{len(before)} items != {len(after)}")]
+        return [
+            item
+            for index, (one, other) in enumerate(zip(before, after, strict=True))
+            for item in differences(one, other, f"{where}[{index}]")
+        ]
+    return [] if before == after else [(where, f"{before!r} != {after!r}")]
 
 
 def _archive(directory: Path) -> dict[str, dict[str, Any]]:
@@ -108,23 +111,40 @@ def _archive(directory: Path) -> dict[str, dict[str, Any]]:
     return found
 
 
-def compare(before_dir: Path, after_dir: Path, mapping: Mapping = upgrade_report) -> int:
-    """Print what differs; 0 when every report both archives hold is the same."""
+def compare(
+    before_dir: Path,
+    after_dir: Path,
+    mapping: Mapping = upgrade_report,
+    noise_dir: Path | None = None,
+) -> int:
+    """Print what differs; 0 when every report both archives hold is the same.
+
+    `noise_dir`: a second run of the old version. A place that differs between the two
+    old runs (unseeded weights, a cancel race, Keras naming layers by process history)
+    is run-to-run noise, and differing there is not counted against the new version.
+    """
     before, after = _archive(before_dir), _archive(after_dir)
+    noise = _archive(noise_dir) if noise_dir is not None else {}
     both = sorted(set(before) & set(after))
-    differing = []
+    differing, noisy = [], []
     for key in both:
-        found = _first_difference(normalized(mapping(before[key])), normalized(after[key]))
-        if found:
-            differing.append((key, found))
+        found = differences(normalized(mapping(before[key])), normalized(after[key]))
+        if not found:
+            continue
+        known = set()
+        if key in noise:
+            known = {
+                where for where, _ in differences(normalized(before[key]), normalized(noise[key]))
+            }
+        real = [(where, what) for where, what in found if where not in known]
+        (differing if real else noisy).append((key, real or found))
     for key, found in differing:
-        print(f"DIFFERS {key}\n    {found}")
-    for key in sorted(set(before) - set(after)):
-        print(f"ONLY BEFORE {key}")
-    for key in sorted(set(after) - set(before)):
-        print(f"ONLY AFTER {key}")
+        print(f"DIFFERS {key}\n" + "".join(f"    {where}: {what}\n" for where, what in found[:3]))
+    for key, found in noisy:
+        print(f"NOISE {key}: {found[0][0]}")
     print(
-        f"{len(both)} reports compared: {len(both) - len(differing)} equal, "
+        f"{len(both)} reports compared: {len(both) - len(differing) - len(noisy)} equal, "
+        f"{len(noisy)} differ only where two runs of the old version differ too, "
         f"{len(differing)} differ; {len(set(before) - set(after))} only before, "
         f"{len(set(after) - set(before))} only after"
     )
@@ -132,4 +152,10 @@ def compare(before_dir: Path, after_dir: Path, mapping: Mapping = upgrade_report
 
 
 if __name__ == "__main__":
-    sys.exit(compare(Path(sys.argv[1]), Path(sys.argv[2])))
+    arguments = sys.argv[1:]
+    noise_path = None
+    if "--noise" in arguments:
+        at = arguments.index("--noise")
+        noise_path = Path(arguments[at + 1])
+        del arguments[at : at + 2]
+    sys.exit(compare(Path(arguments[0]), Path(arguments[1]), noise_dir=noise_path))
