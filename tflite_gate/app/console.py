@@ -88,9 +88,9 @@ def _refused_stdout(message: str, options: CheckOptions) -> GateOutcome:
 
 def _show_messages(outcome: GateOutcome) -> None:
     """What went wrong, on stderr; a policy's issues are already `path:line:col: message`."""
-    policy_error = any(finding.rule == "policy-invalid" for finding in outcome.report.findings)
+    located = outcome.report.stopped == "policy"  # `path:line:col: message` already
     for message in outcome.messages:
-        shown = message if policy_error else f"tflite-gate: error: {message}"
+        shown = message if located else f"tflite-gate: error: {message}"
         print(plain_lines(shown), file=sys.stderr)
 
 
