@@ -111,6 +111,19 @@ def _archive(directory: Path) -> dict[str, dict[str, Any]]:
     return found
 
 
+_FAMILIES = {
+    "metrics": re.compile(r"\.(metrics\[\d+\]|tightest|worst_sample)"),
+    "size": re.compile(r"\.inspection\.size_bytes$"),
+}
+
+
+def _family(where: str) -> str | None:
+    """What kind of measurement a place holds: if one place of a kind varies between two
+    runs of the same code (random weights, Keras naming layers by process history), every
+    place of that kind in that report may."""
+    return next((name for name, pattern in _FAMILIES.items() if pattern.search(where)), None)
+
+
 def compare(
     before_dir: Path,
     after_dir: Path,
@@ -131,12 +144,17 @@ def compare(
         found = differences(normalized(mapping(before[key])), normalized(after[key]))
         if not found:
             continue
-        known = set()
+        known: set[str] = set()
         if key in noise:
             known = {
                 where for where, _ in differences(normalized(before[key]), normalized(noise[key]))
             }
-        real = [(where, what) for where, what in found if where not in known]
+        unstable = {_family(where) for where in known} - {None}
+        real = [
+            (where, what)
+            for where, what in found
+            if where not in known and _family(where) not in unstable
+        ]
         (differing if real else noisy).append((key, real or found))
     for key, found in differing:
         print(f"DIFFERS {key}\n" + "".join(f"    {where}: {what}\n" for where, what in found[:3]))
