@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from tflite_gate.run.protocol import KeepFloat, LayerError
-from tflite_gate.tflite.facts import PASS_THROUGH_OPS
+from tflite_gate.tflite.facts import PASS_THROUGH_OPS, SERVING_KEY
 
 FIXED_RANGE_ACTIVATIONS = frozenset({"SOFTMAX", "LOG_SOFTMAX", "LOGISTIC", "TANH"})
 """Ops whose int8 output range is fixed by the kernel, not calibrated (SOFTMAX: [0, 1] in
@@ -100,7 +100,7 @@ def _interpreter(model: bytes) -> Any:
 def _signature_inputs(interpreter: Any) -> dict[str, int]:
     signatures = interpreter._get_full_signature_list()
     if signatures:
-        key = "serving_default" if "serving_default" in signatures else next(iter(signatures))
+        key = SERVING_KEY if SERVING_KEY in signatures else next(iter(signatures))
         return dict(signatures[key]["inputs"])
     return {d["name"]: d["index"] for d in interpreter.get_input_details()}
 
