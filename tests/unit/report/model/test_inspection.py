@@ -37,7 +37,7 @@ def test_an_inspected_flatbuffer_reads_back_from_its_json() -> None:
 
 def test_an_op_is_builtin_flex_or_custom() -> None:
     with pytest.raises(pydantic.ValidationError, match="kind"):
-        OpInfo(name="X", kind="select", version=1, count=1)  # type: ignore[arg-type]
+        OpInfo(name="X", kind="select", version=1, count=1)
     assert OpInfo(name="ADD", kind="builtin", version=1, count=1).min_runtime is None
 
 
