@@ -8,7 +8,7 @@ import pydantic
 import pytest
 
 from tflite_gate.findings import Finding, RuleId, Severity
-from tflite_gate.rules import EXPLANATIONS, RULES, make_finding
+from tflite_gate.rules import RULES
 
 
 def test_every_rule_id_has_a_rule_and_every_rule_an_id() -> None:
@@ -16,16 +16,6 @@ def test_every_rule_id_has_a_rule_and_every_rule_an_id() -> None:
     assert len(get_args(RuleId)) == len(RULES)
 
 
-def test_every_rule_is_registered_under_its_own_id() -> None:
-    assert all(rule.id == key for key, rule in RULES.items())
-    assert set(EXPLANATIONS) == set(RULES)
-
-
 def test_a_finding_refuses_a_rule_id_the_gate_does_not_have() -> None:
     with pytest.raises(pydantic.ValidationError, match="rule"):
         Finding(rule="no-such-rule", severity=Severity.ERROR, message="m")  # type: ignore[arg-type]
-
-
-def test_make_finding_gives_the_rules_default_severity() -> None:
-    assert make_finding("converter-warning", "w").severity is Severity.WARNING
-    assert make_finding("divergence", "d", severity=Severity.NOTICE).severity is Severity.NOTICE

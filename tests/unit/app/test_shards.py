@@ -15,7 +15,6 @@ from tflite_gate.app.shards import (
     run_merge,
 )
 from tflite_gate.policy.load import LoadedPolicy, load_policy
-from tflite_gate.report.json_report import ReportFileError, read_json_report
 from tflite_gate.report.model import ModelReport, Report, RuntimeRun, Shard, VariantReport
 from tflite_gate.report.model.stamp import new_report
 from tflite_gate.rules import make_finding
@@ -105,15 +104,6 @@ def test_a_model_no_shard_covers_is_one_finding_at_its_source(loaded: LoadedPoli
     merged = merge_reports([("a.json", _shard("a", "ai-edge-litert"))], loaded)
     missing = [(f.model, f.runtime) for f in merged.findings if f.rule == "shard-missing"]
     assert missing == [("a", "tflite-runtime==2.14.0"), ("b", None)]
-
-
-def test_a_fifo_is_refused_not_read(tmp_path: Path) -> None:
-    import os
-
-    fifo = tmp_path / "shard.json"
-    os.mkfifo(fifo)
-    with pytest.raises(ReportFileError, match="is not a regular file"):
-        read_json_report(fifo)
 
 
 def _write(path: Path, report: Report) -> Path:

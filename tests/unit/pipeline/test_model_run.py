@@ -7,45 +7,21 @@ cannot use is a finding at its policy line, and no process is started.
 from __future__ import annotations
 
 import os
-import textwrap
 from pathlib import Path
 
 import pytest
 
+from tests.support.pipeline_plans import POLICY, planned, run_context
 from tflite_gate.findings import Finding, Location
-from tflite_gate.pipeline.context import RunContext
 from tflite_gate.pipeline.model_run import run_model
-from tflite_gate.pipeline.requests import model_requests
-from tflite_gate.policy.load import load_policy
-from tflite_gate.policy.plan import ModelPlan, plan_run
 from tflite_gate.report.model import ModelReport
 from tflite_gate.report.model.stamp import new_report
-
-POLICY = "tflite-gate.yml"
-
-
-def planned(workspace: Path, model: str) -> ModelPlan:
-    text = f"version: 1\nmodels:\n  - {model}\n"
-    (workspace / POLICY).write_text(textwrap.dedent(text), encoding="utf-8")
-    [plan] = plan_run(load_policy(workspace / POLICY, workspace), workspace).models
-    return plan
-
-
-def context_for(workspace: Path, plan: ModelPlan) -> RunContext:
-    return RunContext(
-        workspace=workspace,
-        artifacts=workspace / "artifacts",
-        scratch=workspace / "scratch",
-        cache_dir=workspace / "cache",
-        progress=lambda _: None,
-        requests={plan.name: model_requests(plan)},
-    )
 
 
 def check(workspace: Path, model: str) -> tuple[list[Finding], ModelReport]:
     plan = planned(workspace, model)
     model_report, report = ModelReport(name=plan.name, source=plan.source.written), new_report()
-    run_model(plan, model_report, report, context_for(workspace, plan))
+    run_model(plan, model_report, report, run_context(workspace, plan))
     return report.findings, model_report
 
 

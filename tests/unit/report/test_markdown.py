@@ -25,9 +25,6 @@ from tflite_gate.report.markdown import render_markdown
 from tflite_gate.report.markdown_text import escape_cell, escape_text
 from tflite_gate.report.model import (
     CacheUse,
-    KeepFloatTrial,
-    LayerDiagnosis,
-    LayerStat,
     ModelReport,
     OpInfo,
     OutputMetrics,
@@ -216,16 +213,6 @@ def test_findings_most_severe_first_with_locations() -> None:
     assert "<code>tflite-gate.yml:35</code>" in rows[0]
     assert "<code>example\\_models/gram.py:16</code>" in rows[1]
     assert _cells(rows[2])[2].strip() == "-"
-
-
-def test_details_are_collapsed_with_ops_and_metrics() -> None:
-    text = render_markdown(example_report(), max_chars=COMMENT_LIMIT)
-    assert "<details><summary>classifier-strict: source, ops and metrics</summary>" in text
-    assert "<details><summary>How to fix</summary>" in text
-    assert "| <code>FULLY\\_CONNECTED</code> | builtin | 4 | 2 | 1.14.0 |" in text
-    assert "0.99922637" in text  # cosine with digits that matter
-    assert "min_cosine: 0.9992263" in text  # the tightest passing value, pasteable
-    assert text.count("<details>") == text.count("</details>")
 
 
 def test_untrusted_text_is_escaped() -> None:
@@ -515,30 +502,3 @@ def test_agreement_below_one_never_reads_as_one() -> None:
     report = example_report()
     report.models[0].variants[0].runs[0].metrics = [close]
     assert "| 0.99999997 |" in render_markdown(report, max_chars=COMMENT_LIMIT)
-
-
-def test_the_layer_chart_names_each_bar_by_the_op_it_is() -> None:
-    fused = "functional_1/re_lu_1_1/Relu;functional_1/conv2d_1/convolution"  # a Conv2D, then ReLU
-    layers = [
-        LayerStat(tensor=fused, op="CONV_2D", rel_rmse=0.02, added=0.02, share=0.7),
-        LayerStat(
-            tensor="StatefulPartitionedCall_1:0", op="SOFTMAX", rel_rmse=0.03, added=0.01, share=0.3
-        ),
-    ]
-    report = example_report()
-    variant = report.models[1].variants[1]
-    variant.diagnosis = LayerDiagnosis(runtime="ai-edge-litert", before=[metrics()], layers=layers)
-    text = render_markdown(report, max_chars=COMMENT_LIMIT)
-    [axis] = [line for line in text.splitlines() if line.startswith("    x-axis [")]
-    assert axis == '    x-axis ["1. CONV_2D", "2. SOFTMAX"]'
-
-
-def test_a_failed_keep_float_of_op_types_is_counted_as_such() -> None:
-    softmax = LayerStat(tensor="probs", op="SOFTMAX", rel_rmse=0.03, added=0.01, share=1.0)
-    trial = KeepFloatTrial(nodes=[], ops=["SOFTMAX"], runtime="ai-edge-litert", status="diverged")
-    report = example_report()
-    report.models[1].variants[1].diagnosis = LayerDiagnosis(
-        runtime="ai-edge-litert", before=[metrics()], layers=[softmax], trials=[trial]
-    )
-    text = render_markdown(report, max_chars=COMMENT_LIMIT)
-    assert "No keep_float set tried passes (1 tried, up to every SOFTMAX kept in float)" in text

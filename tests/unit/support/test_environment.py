@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import platform
 from importlib import metadata
 
 import pytest
 
-from tflite_gate import __version__
-from tflite_gate.report.model.stamp import environment, new_report
 from tflite_gate.support.environment import (
     MAX_DEFAULT_MEMORY_MB,
     MIN_DEFAULT_MEMORY_MB,
@@ -45,17 +42,3 @@ def test_machine_memory_is_read_and_no_more_than_physical_memory() -> None:
 def test_versions_are_read_from_metadata() -> None:
     assert installed_version("numpy") == metadata.version("numpy")
     assert installed_version("no-such-distribution-here") is None
-
-
-def test_the_environment_names_the_python_the_packages_and_the_memory_limit() -> None:
-    info = environment()
-    assert info.python == platform.python_version()
-    assert info.packages["tflite-gate"] == __version__
-    assert info.default_memory_mb == default_memory_mb(machine_memory_mb())
-
-
-def test_a_new_report_is_stamped_with_the_tool_and_the_environment() -> None:
-    report = new_report()
-    assert report.tool.version == __version__
-    assert report.started_at.endswith("+00:00")
-    assert report.environment == environment()
