@@ -1,6 +1,6 @@
 """The house stays one a reader can find their way in: no module over 600 lines, no
-function over 80. A test lists every offender, so a growing module is split while its
-parts are still easy to see, not after."""
+function over 80, and each module's tests where its path says. A test lists every
+offender, so a growing module is split while its parts are still easy to see."""
 
 from __future__ import annotations
 
@@ -45,3 +45,16 @@ def test_no_function_is_over_80_lines() -> None:
         if length > MAX_FUNCTION_LINES
     ]
     assert over == [], "split these functions:\n" + "\n".join(over)
+
+
+def test_every_module_has_its_unit_test_file() -> None:
+    """tests/unit mirrors the tree: a reader finds a module's tests at the same path."""
+    missing = [
+        str(path.relative_to(REPO))
+        for path in _modules()
+        if path.name not in {"__init__.py", "__main__.py"}
+        and not (
+            REPO / "tests" / "unit" / path.parent.relative_to(PACKAGE) / f"test_{path.stem}.py"
+        ).exists()
+    ]
+    assert missing == [], "write tests/unit/<package>/test_<module>.py for: " + ", ".join(missing)

@@ -50,6 +50,8 @@ _PATHS = [
     # Frames of the gate's own code and of installed packages in a converter's call
     # sites: where the code lives, and its lines, are what a restructuring moves.
     (re.compile(r'"[^"]*/(?:tflite_gate|site-packages)/[^"]*":\d+:\d+'), '"<code>"'),
+    # TensorFlow numbers the functions a process traced: a pooled worker's history.
+    (re.compile(r"(__inference_[A-Za-z_]+?)_\d+"), r"\1_<n>"),
     # A runtime environment's cache key hashes the Python it was made for.
     (re.compile(r"runtimes/[0-9a-f]{16}\b"), "runtimes/<key>"),
 ]
